@@ -1,0 +1,190 @@
+package oauth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"slices"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// OfflineAccess is the scope that asks an OpenID-style authorization server
+// for a refresh token.
+const OfflineAccess = "offline_access"
+
+// SelectScopes returns the scopes to request, by the spec's strategy: the
+// challenge's scope when present, else the protected resource's
+// scopes_supported, else none; united with the scopes requested before (so a
+// step-up keeps what was granted) and any the user asked for; plus
+// offline_access when the authorization server lists it and the client wants
+// refresh tokens. The order is stable and without duplicates.
+func SelectScopes(ch *Challenge, md *Metadata, previous, extra []string, wantRefresh bool) []string {
+	var base []string
+	switch {
+	case ch != nil && len(ch.Scopes) > 0:
+		base = ch.Scopes
+	case md.Protected != nil:
+		base = md.Protected.ScopesSupported
+	}
+	out := union(previous, base, extra)
+	if wantRefresh && md.AuthServer != nil && slices.Contains(md.AuthServer.ScopesSupported, OfflineAccess) && len(out) > 0 {
+		out = union(out, []string{OfflineAccess})
+	}
+	return out
+}
+
+func union(sets ...[]string) []string {
+	var out []string
+	for _, s := range sets {
+		for _, v := range s {
+			if v != "" && !slices.Contains(out, v) {
+				out = append(out, v)
+			}
+		}
+	}
+	return out
+}
+
+// Authorization is one authorization request in flight: the URL for the
+// browser and the per-request record the spec requires (PKCE verifier, state,
+// the recorded issuer). It holds a secret (the verifier) and must stay in
+// the process that created it. Complete may be called once; an Authorization
+// is not safe for concurrent use.
+type Authorization struct {
+	// URL is the authorization request to open in the user's browser.
+	URL string
+	// State binds the redirect to this request; it is public (it is in URL).
+	State string
+	// Scopes are the scopes requested.
+	Scopes []string
+	// Created is when the request was built; callers expire stale ones.
+	Created time.Time
+
+	verifier    string
+	redirectURI string
+	md          *Metadata
+	reg         *Registration
+}
+
+// Metadata returns the discovery result the request was built from.
+func (a *Authorization) Metadata() *Metadata { return a.md }
+
+// Registration returns the client identity the request uses.
+func (a *Authorization) Registration() *Registration { return a.reg }
+
+// Authorize builds an authorization request with PKCE S256, a fresh state and
+// the resource indicator. redirectURI must be one reg was registered with.
+func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
+	if reg.Issuer != md.Issuer {
+		return nil, newErr("authorization", CheckClientMismatch, md.Issuer, "client registration belongs to %q", reg.Issuer)
+	}
+	if !slices.Contains(md.AuthServer.CodeChallengeMethodsSupported, "S256") {
+		return nil, newErr("authorization", CheckNoPKCE, md.Issuer, "authorization server does not advertise PKCE S256")
+	}
+	a := &Authorization{
+		State:       rand.Text(),
+		Scopes:      scopes,
+		Created:     time.Now(),
+		verifier:    oauth2.GenerateVerifier(),
+		redirectURI: redirectURI,
+		md:          md,
+		reg:         reg,
+	}
+	a.URL = a.config().AuthCodeURL(a.State,
+		oauth2.S256ChallengeOption(a.verifier),
+		oauth2.SetAuthURLParam("resource", md.Resource))
+	return a, nil
+}
+
+func (a *Authorization) config() *oauth2.Config {
+	return oauthConfig(a.md, a.reg, a.redirectURI, a.Scopes)
+}
+
+func oauthConfig(md *Metadata, reg *Registration, redirectURI string, scopes []string) *oauth2.Config {
+	style := oauth2.AuthStyleInParams
+	if reg.AuthMethod == AuthBasic {
+		style = oauth2.AuthStyleInHeader
+	}
+	secret := reg.ClientSecret
+	if reg.AuthMethod == AuthNone {
+		secret = ""
+	}
+	return &oauth2.Config{
+		ClientID:     reg.ClientID,
+		ClientSecret: secret,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   md.AuthServer.AuthorizationEndpoint,
+			TokenURL:  md.AuthServer.TokenEndpoint,
+			AuthStyle: style,
+		},
+		RedirectURL: redirectURI,
+		Scopes:      scopes,
+	}
+}
+
+// maxErrorText bounds error text copied from an authorization response.
+const maxErrorText = 200
+
+// Complete finishes the request with the URL the authorization server
+// redirected the browser to: it checks state, applies the RFC 9207 iss rules
+// exactly as the spec's table says (before acting on any error in the
+// response), and exchanges the code for a token with the PKCE verifier and
+// the resource indicator.
+func (a *Authorization) Complete(ctx context.Context, c *http.Client, redirected string) (*Token, error) {
+	u, err := url.Parse(redirected)
+	if err != nil {
+		return nil, newErr("authorization", CheckState, "", "the redirect URL could not be parsed")
+	}
+	q := u.Query()
+	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(a.State)) != 1 {
+		return nil, newErr("authorization", CheckState, "", "the redirect does not answer this sign-in (state mismatch); start the sign-in again")
+	}
+	if err := checkIss(a.md, q); err != nil {
+		return nil, err
+	}
+	if e := q.Get("error"); e != "" {
+		return nil, newErr("authorization", CheckAuthorization, a.md.Issuer, "the authorization server refused: %s %s",
+			clip(e), clip(q.Get("error_description")))
+	}
+	code := q.Get("code")
+	if code == "" {
+		return nil, newErr("authorization", CheckAuthorization, a.md.Issuer, "the redirect carries no authorization code")
+	}
+	tok, err := a.config().Exchange(withClient(ctx, c), code,
+		oauth2.VerifierOption(a.verifier),
+		oauth2.SetAuthURLParam("resource", a.md.Resource))
+	if err != nil {
+		return nil, tokenErr("token", a.md.AuthServer.TokenEndpoint, err)
+	}
+	return newToken(tok, a.Scopes)
+}
+
+// checkIss applies the spec's RFC 9207 table: advertised and absent → reject;
+// present → simple string comparison with the recorded issuer, whether
+// advertised or not; neither → proceed.
+func checkIss(md *Metadata, q url.Values) error {
+	iss, present := q.Get("iss"), q.Has("iss")
+	if !present {
+		if md.AuthServer.AuthorizationResponseIssParameterSupported {
+			return newErr("authorization", CheckIssMissing, md.Issuer,
+				"the authorization server promises an iss parameter (RFC 9207) but the response has none; possible mix-up attack, the code was not used")
+		}
+		return nil
+	}
+	if iss != md.Issuer {
+		return newErr("authorization", CheckIssMismatch, md.Issuer,
+			"the response comes from issuer %q, not %q (RFC 9207); possible mix-up attack, the code was not used", clip(iss), md.Issuer)
+	}
+	return nil
+}
+
+func clip(s string) string {
+	if len(s) > maxErrorText {
+		return s[:maxErrorText] + "…"
+	}
+	return s
+}

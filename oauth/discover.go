@@ -1,0 +1,226 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
+)
+
+// Metadata is what discovery learned about one MCP server. It is plain data:
+// the daemon stores a snapshot of it, and every later step takes it as input.
+type Metadata struct {
+	// ServerURL is the MCP endpoint as the user gave it.
+	ServerURL string `json:"server_url"`
+	// Resource is the RFC 8707 resource indicator sent on every authorization
+	// and token request: the protected-resource metadata's resource, which
+	// discovery has checked against ServerURL.
+	Resource string `json:"resource"`
+	// ResourceMetadataURL is where the protected-resource metadata was found.
+	ResourceMetadataURL string                             `json:"resource_metadata_url,omitempty"`
+	Protected           *oauthex.ProtectedResourceMetadata `json:"protected,omitempty"`
+	// Issuer is the validated issuer identifier of the chosen authorization
+	// server, recorded for the RFC 9207 iss comparison and the registration key.
+	Issuer     string                  `json:"issuer"`
+	AuthServer *oauthex.AuthServerMeta `json:"auth_server"`
+	// Legacy is set when the server has no protected-resource metadata and
+	// the 2025-03-26 rules applied (the server's origin is the authorization
+	// server; default endpoints when it has no metadata either).
+	Legacy bool `json:"legacy,omitempty"`
+}
+
+// checkServerURL accepts an absolute https URL, or http on loopback, without
+// a fragment: the forms a canonical MCP server URI may take.
+func checkServerURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return newErr("discovery", CheckServer, raw, "not an absolute http(s) URL")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return newErr("discovery", CheckServer, raw, "a server URL must not have a fragment")
+	}
+	if u.User != nil {
+		return newErr("discovery", CheckServer, raw, "a server URL must not carry credentials")
+	}
+	return checkEndpoint("discovery", "server URL", raw)
+}
+
+type prmCandidate struct {
+	url      string
+	resource []string // acceptable resource values (exact strings)
+}
+
+// prmCandidates lists where protected-resource metadata may be, in the
+// spec's order: the challenge's resource_metadata, then the well-known URL
+// with the server's path inserted, then the root well-known URL.
+func prmCandidates(serverURL, fromChallenge string) []prmCandidate {
+	var out []prmCandidate
+	if fromChallenge != "" {
+		out = append(out, prmCandidate{fromChallenge, []string{serverURL}})
+	}
+	u, _ := url.Parse(serverURL)
+	origin := (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	path := strings.Trim(u.EscapedPath(), "/")
+	if path != "" {
+		out = append(out, prmCandidate{origin + "/.well-known/oauth-protected-resource/" + path, []string{serverURL}})
+	}
+	// RFC 9728 §3.3: metadata at the root describes the resource identified
+	// by the origin; a server whose URL is its origin may name either form.
+	out = append(out, prmCandidate{origin + "/.well-known/oauth-protected-resource", dedupe([]string{origin, serverURL})})
+	return out
+}
+
+// Discover finds and validates the protected-resource metadata and the
+// authorization-server metadata for serverURL. ch is the server's challenge
+// from a 401 or 403 (nil when there was none). It performs only GETs.
+func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challenge) (*Metadata, error) {
+	if err := checkServerURL(serverURL); err != nil {
+		return nil, err
+	}
+	md := &Metadata{ServerURL: serverURL}
+	var fromChallenge string
+	if ch != nil {
+		fromChallenge = ch.ResourceMetadata
+	}
+	if fromChallenge != "" {
+		if err := checkEndpoint("discovery", "resource_metadata", fromChallenge); err != nil {
+			return nil, err
+		}
+	}
+	prm, prmURL, err := findProtectedResource(ctx, c, serverURL, fromChallenge)
+	if err != nil {
+		return nil, err
+	}
+	if prm == nil {
+		// 2025-03-26: no protected-resource metadata; the MCP server's origin
+		// is the authorization server.
+		u, _ := url.Parse(serverURL)
+		md.Legacy = true
+		md.Resource = serverURL
+		md.Issuer = (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
+	} else {
+		md.Protected = prm
+		md.ResourceMetadataURL = prmURL
+		md.Resource = prm.Resource
+		md.Issuer = prm.AuthorizationServers[0]
+	}
+	asm, err := findAuthServer(ctx, c, md.Issuer, md.Legacy)
+	if err != nil {
+		return nil, err
+	}
+	md.AuthServer = asm
+	return md, nil
+}
+
+func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromChallenge string) (*oauthex.ProtectedResourceMetadata, string, error) {
+	for _, cand := range prmCandidates(serverURL, fromChallenge) {
+		var lastErr error
+		for _, want := range cand.resource {
+			rc, rec := recording(c)
+			prm, err := oauthex.GetProtectedResourceMetadata(ctx, cand.url, want, rc)
+			if err == nil {
+				if len(prm.AuthorizationServers) == 0 {
+					return nil, "", newErr("discovery", CheckBadMetadata, cand.url, "protected-resource metadata lists no authorization_servers")
+				}
+				for i, as := range prm.AuthorizationServers {
+					if err := checkEndpoint("discovery", "authorization_servers["+strconv.Itoa(i)+"]", as); err != nil {
+						return nil, "", err
+					}
+				}
+				return prm, cand.url, nil
+			}
+			switch st := rec.status(); {
+			case st == 0:
+				return nil, "", netErr("discovery", cand.url, err)
+			case st >= 400 && st < 500:
+				lastErr = nil // not here: try the next location
+			case st == http.StatusOK && strings.Contains(err.Error(), "got metadata resource"):
+				lastErr = wrapErr("discovery", CheckResourceMismatch, cand.url, err,
+					"protected-resource metadata is for another resource; refusing to sign in to %s with it", serverURL)
+				continue // a root document may still name the other accepted form
+			case st == http.StatusOK:
+				return nil, "", wrapErr("discovery", CheckBadMetadata, cand.url, err, "unusable protected-resource metadata")
+			default:
+				return nil, "", newErr("discovery", CheckBadMetadata, cand.url, "server answered HTTP %d for protected-resource metadata", st)
+			}
+			break
+		}
+		if lastErr != nil {
+			return nil, "", lastErr
+		}
+	}
+	return nil, "", nil
+}
+
+func findAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, error) {
+	rc, rec := recording(c)
+	asm, err := auth.GetAuthServerMetadata(ctx, issuer, rc)
+	if err != nil {
+		msg := err.Error()
+		switch {
+		case rec.status() == 0:
+			return nil, netErr("discovery", issuer, err)
+		case strings.Contains(msg, "does not match issuer"):
+			return nil, wrapErr("discovery", CheckIssuerMismatch, issuer, err, "authorization-server metadata names a different issuer; it must not be used")
+		case strings.Contains(msg, "does not implement PKCE"):
+			return nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not support PKCE (code_challenge_methods_supported is missing)")
+		case strings.Contains(msg, "HTTPS") || strings.Contains(msg, "scheme") || strings.Contains(msg, "non-public"):
+			return nil, wrapErr("discovery", CheckInsecureEndpoint, issuer, err, "authorization-server metadata has an unsafe endpoint")
+		default:
+			return nil, wrapErr("discovery", CheckBadMetadata, issuer, err, "unusable authorization-server metadata")
+		}
+	}
+	if asm == nil {
+		if !legacy {
+			return nil, newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
+		}
+		// 2025-03-26 fallback: default endpoints at the server root.
+		base := strings.TrimSuffix(issuer, "/")
+		return &oauthex.AuthServerMeta{
+			Issuer:                        issuer,
+			AuthorizationEndpoint:         base + "/authorize",
+			TokenEndpoint:                 base + "/token",
+			RegistrationEndpoint:          base + "/register",
+			CodeChallengeMethodsSupported: []string{"S256"},
+		}, nil
+	}
+	// RFC 8414 §3.3: identical, not "equal after trimming a slash".
+	if asm.Issuer != issuer {
+		return nil, newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
+	}
+	if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
+		return nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
+	}
+	if asm.AuthorizationEndpoint == "" || asm.TokenEndpoint == "" {
+		return nil, newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
+	}
+	for _, ep := range []struct{ name, url string }{
+		{"authorization_endpoint", asm.AuthorizationEndpoint},
+		{"token_endpoint", asm.TokenEndpoint},
+		{"registration_endpoint", asm.RegistrationEndpoint},
+		{"revocation_endpoint", asm.RevocationEndpoint},
+	} {
+		if ep.url == "" {
+			continue
+		}
+		if err := checkEndpoint("discovery", ep.name, ep.url); err != nil {
+			return nil, err
+		}
+	}
+	return asm, nil
+}
+
+func dedupe(s []string) []string {
+	var out []string
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

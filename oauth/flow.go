@@ -1,0 +1,147 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+)
+
+// Registrations persists client registrations, keyed by issuer exactly.
+// Implementations must be safe for concurrent use.
+type Registrations interface {
+	// LoadRegistration returns the registration kept for issuer, or nil, nil.
+	LoadRegistration(ctx context.Context, issuer string) (*Registration, error)
+	// SaveRegistration keeps reg (ClientSecret included, as a secret).
+	SaveRegistration(ctx context.Context, reg *Registration) error
+	// DropRegistration forgets the registration for issuer.
+	DropRegistration(ctx context.Context, issuer string) error
+}
+
+// Browser takes the user through an authorization request and returns the
+// URL the authorization server redirected to. The daemon opens a browser and
+// waits for its loopback callback (or a pasted URL); the conformance adapter
+// performs a GET that does not follow the redirect. It must honour ctx.
+type Browser func(ctx context.Context, a *Authorization) (redirected string, err error)
+
+// Flow runs whole logins with the engine's steps. A Flow is configuration
+// only and is safe for concurrent use; per-login state lives in the call.
+type Flow struct {
+	HTTP          *http.Client  // NewHTTPClient's client when nil
+	Client        ClientConfig  // how mcpauthd presents itself
+	Registrations Registrations // required
+	// WantRefresh asks for refresh tokens (offline_access where listed).
+	WantRefresh bool
+	Logger      *slog.Logger
+}
+
+// LoginRequest describes one login.
+type LoginRequest struct {
+	ServerURL string
+	// Challenge is the server's refusal that prompted the login; nil makes
+	// Login probe the server first.
+	Challenge *Challenge
+	// Previous are the scopes requested before (kept in a step-up).
+	Previous []string
+	// Scopes are extra scopes the user asked for.
+	Scopes []string
+	// Preregistered are credentials the user supplied, or nil.
+	Preregistered *Registration
+	Browser       Browser
+}
+
+// Grant is the result of a login. A Public grant has no token: the server
+// answered without authorization. Token holds secrets.
+type Grant struct {
+	Public       bool
+	Metadata     *Metadata
+	Registration *Registration
+	Token        *Token
+	// Requested are the scopes the authorization request asked for.
+	Requested []string
+}
+
+func (f *Flow) http() *http.Client {
+	if f.HTTP != nil {
+		return f.HTTP
+	}
+	return NewHTTPClient(HTTPOptions{})
+}
+
+func (f *Flow) log() *slog.Logger {
+	if f.Logger != nil {
+		return f.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Login probes (when no challenge is given), discovers, registers or reuses
+// the registration for the issuer, sends the user through the browser and
+// exchanges the code. A registration the token endpoint rejects as
+// invalid_client is dropped and the login runs once more with a new one.
+func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
+	c := f.http()
+	ch := req.Challenge
+	if ch == nil {
+		p, err := Probe(ctx, c, req.ServerURL)
+		if err != nil {
+			return nil, err
+		}
+		if p.Public {
+			return &Grant{Public: true}, nil
+		}
+		ch = p.Challenge
+	}
+	md, err := Discover(ctx, c, req.ServerURL, ch)
+	if err != nil {
+		return nil, err
+	}
+	f.log().Info("discovered authorization server", "server", req.ServerURL, "issuer", md.Issuer, "legacy", md.Legacy)
+	scopes := SelectScopes(ch, md, req.Previous, req.Scopes, f.WantRefresh)
+	for attempt := 0; ; attempt++ {
+		g, err := f.authorize(ctx, c, md, req, scopes)
+		if err == nil || attempt > 0 || !errors.Is(err, ErrInvalidClient) || req.Preregistered != nil {
+			return g, err
+		}
+		f.log().Warn("client registration rejected; registering again", "issuer", md.Issuer)
+		if derr := f.Registrations.DropRegistration(ctx, md.Issuer); derr != nil {
+			return nil, derr
+		}
+	}
+}
+
+func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req LoginRequest, scopes []string) (*Grant, error) {
+	stored, err := f.Registrations.LoadRegistration(ctx, md.Issuer)
+	if err != nil {
+		return nil, err
+	}
+	reg, created, err := Register(ctx, c, f.Client, md, req.Preregistered, stored)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		if err := f.Registrations.SaveRegistration(ctx, reg); err != nil {
+			return nil, err
+		}
+		f.log().Info("client registered", "issuer", md.Issuer, "method", reg.Method)
+	}
+	redirectURI := ""
+	if len(reg.RedirectURIs) > 0 {
+		redirectURI = reg.RedirectURIs[0]
+	} else if len(f.Client.RedirectURIs) > 0 {
+		redirectURI = f.Client.RedirectURIs[0]
+	}
+	a, err := Authorize(md, reg, redirectURI, scopes)
+	if err != nil {
+		return nil, err
+	}
+	redirected, err := req.Browser(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	tok, err := a.Complete(ctx, c, redirected)
+	if err != nil {
+		return nil, err
+	}
+	return &Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, nil
+}

@@ -1,0 +1,185 @@
+package oauth
+
+import (
+	"context"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// MaxAuthorizations bounds the authorization attempts one request may cause
+// (the spec's "no more than a few times").
+const MaxAuthorizations = 3
+
+// Session is the token state for one MCP server: the current grant, and the
+// policy for what a refusal means — refresh, sign in again, or step up.
+//
+// All methods are safe for concurrent use. Refreshes and logins are
+// serialised per Session: callers that arrive while one runs wait for it and
+// share its result, so a burst of callers causes one refresh.
+//
+// Save is called with every new grant before any caller can see its access
+// token; when Save fails the new grant is dropped and the error returned, so
+// a rotated refresh token is never handed out unpersisted.
+type Session struct {
+	Flow      *Flow
+	ServerURL string
+	Browser   Browser
+	// Preregistered are the user's credentials for this server, or nil.
+	Preregistered *Registration
+	// Save persists a new grant; nil keeps grants in memory only.
+	Save func(ctx context.Context, g *Grant) error
+
+	mu    sync.Mutex
+	grant *Grant
+	// logins counts authorizations since a token last satisfied the server.
+	logins int
+}
+
+// NewSession returns a Session that starts from g (nil: not signed in).
+func NewSession(f *Flow, serverURL string, g *Grant) *Session {
+	return &Session{Flow: f, ServerURL: serverURL, grant: g}
+}
+
+// Grant returns the current grant (nil when not signed in). The caller must
+// not modify it.
+func (s *Session) Grant() *Grant {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.grant
+}
+
+// Token returns an access token valid for at least margin, refreshing it
+// when it is about to expire. It returns "" when there is no grant, or the
+// server is public: the request then goes out without a token and the
+// server's challenge starts a login.
+func (s *Session) Token(ctx context.Context, margin time.Duration) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.grant
+	if g == nil || g.Public || g.Token == nil {
+		return "", nil
+	}
+	if g.Token.Valid(margin) {
+		return g.Token.AccessToken, nil
+	}
+	if err := s.refreshLocked(ctx); err != nil {
+		return "", err
+	}
+	return s.grant.Token.AccessToken, nil
+}
+
+func (s *Session) refreshLocked(ctx context.Context) error {
+	g := s.grant
+	tok, err := Refresh(ctx, s.Flow.http(), g.Metadata, g.Registration, g.Token.RefreshToken, g.Token.Scopes)
+	if err != nil {
+		return err
+	}
+	return s.commitLocked(ctx, &Grant{Metadata: g.Metadata, Registration: g.Registration, Token: tok, Requested: g.Requested})
+}
+
+func (s *Session) commitLocked(ctx context.Context, g *Grant) error {
+	if s.Save != nil {
+		if err := s.Save(ctx, g); err != nil {
+			return err
+		}
+	}
+	s.grant = g
+	return nil
+}
+
+// Succeeded tells the session that the server accepted a request made with
+// the current token, which ends a run of authorizations.
+func (s *Session) Succeeded() {
+	s.mu.Lock()
+	s.logins = 0
+	s.mu.Unlock()
+}
+
+// Challenged handles the server's refusal of a request that carried token
+// ("" when it carried none). It returns nil when a retry may succeed:
+//
+//   - 401 with a token that was current: refresh once; when that is not
+//     possible or the refreshed token is refused too, sign in again with the
+//     challenge (a changed authorization server is found by the new
+//     discovery, and gets its own registration);
+//   - 401 with a stale token: nothing to do, retry with the current one;
+//   - 403 insufficient_scope: step up, asking for the union of the scopes
+//     requested so far and the challenged ones — unless that union asks for
+//     nothing new, which no authorization can fix;
+//   - anything else: an error.
+//
+// At most MaxAuthorizations logins happen between two successes.
+func (s *Session) Challenged(ctx context.Context, token string, ch *Challenge) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g := s.grant
+	current := g != nil && g.Token != nil && g.Token.AccessToken == token && token != ""
+	switch {
+	case ch.Status == http.StatusUnauthorized:
+		if token != "" && !current {
+			return nil // someone already replaced that token
+		}
+		if current && g.Token.RefreshToken != "" && s.logins == 0 {
+			if err := s.refreshLocked(ctx); err == nil {
+				s.logins++ // a refreshed token refused again means: sign in
+				return nil
+			}
+		}
+		return s.loginLocked(ctx, ch, previous(g))
+	case ch.InsufficientScope():
+		prev := previous(g)
+		if current && len(union(prev, ch.Scopes)) == len(prev) {
+			return newErr("authorization", CheckStepUpLimit, s.ServerURL,
+				"the server still refuses with scopes %v, which were already requested; the authorization server will not grant more", ch.Scopes)
+		}
+		return s.loginLocked(ctx, ch, prev)
+	default:
+		return newErr("authorization", CheckAuthorization, s.ServerURL, "server refused the request (HTTP %d, %s)", ch.Status, ch.Error)
+	}
+}
+
+func previous(g *Grant) []string {
+	if g == nil {
+		return nil
+	}
+	return g.Requested
+}
+
+func (s *Session) loginLocked(ctx context.Context, ch *Challenge, prev []string) error {
+	if s.logins >= MaxAuthorizations {
+		return newErr("authorization", CheckStepUpLimit, s.ServerURL, "gave up after %d authorization attempts", MaxAuthorizations)
+	}
+	s.logins++
+	g, err := s.Flow.Login(ctx, LoginRequest{
+		ServerURL:     s.ServerURL,
+		Challenge:     ch,
+		Previous:      prev,
+		Preregistered: s.Preregistered,
+		Browser:       s.Browser,
+	})
+	if err != nil {
+		return err
+	}
+	return s.commitLocked(ctx, g)
+}
+
+// Login signs in (again) from scratch, probing the server first.
+func (s *Session) Login(ctx context.Context, scopes []string) (*Grant, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	g, err := s.Flow.Login(ctx, LoginRequest{
+		ServerURL:     s.ServerURL,
+		Scopes:        scopes,
+		Previous:      previous(s.grant),
+		Preregistered: s.Preregistered,
+		Browser:       s.Browser,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.commitLocked(ctx, g); err != nil {
+		return nil, err
+	}
+	return g, nil
+}

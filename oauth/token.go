@@ -1,0 +1,180 @@
+package oauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Token is a token response. AccessToken, RefreshToken and IDToken are
+// secrets: callers keep them in the secret store and never log them.
+type Token struct {
+	AccessToken  string    `json:"access_token"`
+	TokenType    string    `json:"token_type"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	// Scopes granted: the response's scope, else the scopes requested
+	// (RFC 6749 §5.1: an absent scope means "as requested").
+	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Valid reports whether the token has an access token that is still valid
+// for at least margin.
+func (t *Token) Valid(margin time.Duration) bool {
+	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || time.Until(t.Expiry) > margin)
+}
+
+func newToken(t *oauth2.Token, requested []string) (*Token, error) {
+	if t.AccessToken == "" {
+		return nil, newErr("token", CheckToken, "", "token response has no access_token")
+	}
+	if tt := t.Type(); !strings.EqualFold(tt, "bearer") {
+		return nil, newErr("token", CheckToken, "", "token response has token_type %q; only Bearer is supported", clip(tt))
+	}
+	out := &Token{
+		AccessToken:  t.AccessToken,
+		TokenType:    "Bearer",
+		RefreshToken: t.RefreshToken,
+		Expiry:       t.Expiry,
+		Scopes:       requested,
+	}
+	if s, ok := t.Extra("scope").(string); ok && s != "" {
+		out.Scopes = strings.Fields(s)
+	}
+	if id, ok := t.Extra("id_token").(string); ok {
+		out.IDToken = id
+	}
+	return out, nil
+}
+
+func withClient(ctx context.Context, c *http.Client) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, c)
+}
+
+// tokenErr turns an x/oauth2 error into an engine error without the response
+// body (which x/oauth2 puts in its error text and which may echo secrets).
+func tokenErr(step, endpoint string, err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		check := CheckToken
+		switch re.ErrorCode {
+		case "invalid_grant":
+			check = CheckInvalidGrant
+		case "invalid_client", "unauthorized_client":
+			check = CheckInvalidClient
+		}
+		status := ""
+		if re.Response != nil {
+			status = re.Response.Status
+		}
+		if re.ErrorCode == "" {
+			return newErr(step, check, endpoint, "token endpoint answered %s", status)
+		}
+		return newErr(step, check, endpoint, "token endpoint refused: %s %s", clip(re.ErrorCode), clip(re.ErrorDescription))
+	}
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return netErr(step, endpoint, err)
+	}
+	return wrapErr(step, CheckToken, endpoint, err, "token request failed")
+}
+
+// Refresh redeems refreshToken for a new access token at md's authorization
+// server, sending the resource indicator. The returned token always carries
+// the refresh token to keep: the rotated one when the server issued one,
+// else refreshToken itself. The caller must persist it before handing out
+// the access token.
+func Refresh(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, refreshToken string, scopes []string) (*Token, error) {
+	if refreshToken == "" {
+		return nil, newErr("refresh", CheckInvalidGrant, md.AuthServer.TokenEndpoint, "no refresh token is stored; sign in again")
+	}
+	cfg := oauthConfig(md, reg, "", nil)
+	// x/oauth2 offers no way to add parameters to a refresh request; the
+	// spec wants resource on every token request, so a transport adds it.
+	rc := *c
+	rc.Transport = &formParam{base: transportOf(c), grant: "refresh_token", key: "resource", value: md.Resource}
+	tok, err := cfg.TokenSource(withClient(ctx, &rc), &oauth2.Token{RefreshToken: refreshToken}).Token()
+	if err != nil {
+		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err)
+	}
+	return newToken(tok, scopes)
+}
+
+func transportOf(c *http.Client) http.RoundTripper {
+	if c.Transport != nil {
+		return c.Transport
+	}
+	return http.DefaultTransport
+}
+
+// formParam adds key=value to form-encoded token requests of one grant type.
+type formParam struct {
+	base              http.RoundTripper
+	grant, key, value string
+}
+
+func (f *formParam) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Body == nil || !strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
+		return f.base.RoundTrip(req)
+	}
+	body, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
+	req.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	form, err := url.ParseQuery(string(body))
+	if err == nil && form.Get("grant_type") == f.grant && !form.Has(f.key) {
+		form.Set(f.key, f.value)
+		body = []byte(form.Encode())
+	}
+	r2 := req.Clone(req.Context())
+	r2.Body = io.NopCloser(bytes.NewReader(body))
+	r2.ContentLength = int64(len(body))
+	return f.base.RoundTrip(r2)
+}
+
+// Revoke asks md's authorization server to revoke token (RFC 7009), with
+// hint "refresh_token" or "access_token". It reports false when the server
+// offers no revocation endpoint; then nothing was sent.
+func Revoke(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, token, hint string) (bool, error) {
+	ep := md.AuthServer.RevocationEndpoint
+	if ep == "" || token == "" {
+		return false, nil
+	}
+	form := url.Values{"token": {token}}
+	if hint != "" {
+		form.Set("token_type_hint", hint)
+	}
+	if reg.AuthMethod != AuthBasic {
+		form.Set("client_id", reg.ClientID)
+		if reg.AuthMethod == AuthPost {
+			form.Set("client_secret", reg.ClientSecret)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, strings.NewReader(form.Encode()))
+	if err != nil {
+		return false, newErr("revocation", CheckRevocation, ep, "cannot build request")
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if reg.AuthMethod == AuthBasic {
+		req.SetBasicAuth(url.QueryEscape(reg.ClientID), url.QueryEscape(reg.ClientSecret))
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return false, netErr("revocation", ep, err)
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode != http.StatusOK {
+		return false, newErr("revocation", CheckRevocation, ep, "revocation endpoint answered %s", res.Status)
+	}
+	return true, nil
+}
