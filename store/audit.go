@@ -1,0 +1,85 @@
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// AuditRecord is one token hand-out (or other action on a server's credentials) and who asked:
+// the caller's process id, user id and executable path, as seen by the daemon. It holds no
+// secrets. Records are JSON in the audit bucket under an 8-byte big-endian Unix time in
+// nanoseconds followed by an 8-byte sequence number, so key order is time order.
+type AuditRecord struct {
+	Time   time.Time `json:"time"` // set to now by AppendAudit if zero
+	Server string    `json:"server"`
+	Action string    `json:"action"`
+	PID    int       `json:"pid"`
+	UID    int       `json:"uid"`
+	Exe    string    `json:"exe,omitempty"`
+}
+
+// AppendAudit adds rec to the log and, in the same transaction, trims the oldest records beyond
+// Options.MaxAudit.
+func (s *Store) AppendAudit(rec AuditRecord) error {
+	if rec.Time.IsZero() {
+		rec.Time = time.Now()
+	}
+	v, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("store: encoding audit record: %w", err)
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b, meta := tx.Bucket(bucketAudit), tx.Bucket(bucketMeta)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		key := binary.BigEndian.AppendUint64(nil, uint64(rec.Time.UnixNano()))
+		key = binary.BigEndian.AppendUint64(key, seq)
+		if err := b.Put(key, v); err != nil {
+			return err
+		}
+		n, err := getUint(meta, metaAuditCount)
+		if err != nil {
+			return err
+		}
+		n++
+		// Trim from the oldest end. The count lives in meta so trimming needs no scan.
+		// (Seek to First each time: a bbolt cursor may skip a key when Next follows Delete.)
+		c := b.Cursor()
+		for ; n > uint64(s.maxAudit); n-- {
+			if k, _ := c.First(); k == nil {
+				n = 0
+				break
+			}
+			if err := c.Delete(); err != nil {
+				return err
+			}
+		}
+		return putUint(meta, metaAuditCount, n)
+	})
+}
+
+// ListAudit returns audit records newest first: those for server (all servers if server is ""),
+// at most limit of them (all if limit <= 0).
+func (s *Store) ListAudit(server string, limit int) ([]AuditRecord, error) {
+	var out []AuditRecord
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		c := tx.Bucket(bucketAudit).Cursor()
+		for k, v := c.Last(); k != nil && (limit <= 0 || len(out) < limit); k, v = c.Prev() {
+			var rec AuditRecord
+			if err := decode(v, &rec, "audit record"); err != nil {
+				return err
+			}
+			if server == "" || rec.Server == server {
+				out = append(out, rec)
+			}
+		}
+		return nil
+	})
+	return out, err
+}

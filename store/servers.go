@@ -1,0 +1,202 @@
+package store
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.etcd.io/bbolt"
+)
+
+// Server is the registry record of one MCP server: JSON in the servers bucket, keyed by URL byte
+// for byte. It holds no secrets; the server's tokens are a separate sealed record (see Tokens).
+//
+// The store writes a Server only when asked (PutServer, CommitLogin) and interprets none of its
+// fields except URL and the timestamps it sets. Values returned by the store are copies the caller
+// owns.
+type Server struct {
+	URL                string          `json:"url"`  // canonical resource URL: the key
+	Name               string          `json:"name"` // display name
+	Issuer             string          `json:"issuer,omitempty"`
+	ResourceMetadata   json.RawMessage `json:"resource_metadata,omitempty"`    // RFC 9728 snapshot
+	AuthServerMetadata json.RawMessage `json:"auth_server_metadata,omitempty"` // RFC 8414 / OIDC snapshot
+	ScopesRequested    []string        `json:"scopes_requested,omitempty"`
+	ScopesGranted      []string        `json:"scopes_granted,omitempty"`
+	Status             string          `json:"status,omitempty"` // the daemon's state name; opaque here
+	StatusMessage      string          `json:"status_message,omitempty"`
+	Public             bool            `json:"public,omitempty"`      // the server needs no sign-in
+	ServerInfo         json.RawMessage `json:"server_info,omitempty"` // MCP initialize result
+	Tools              []string        `json:"tools,omitempty"`
+	TokenExpiry        time.Time       `json:"token_expiry,omitzero"` // copy of the access token's expiry, for display
+	CreatedAt          time.Time       `json:"created_at,omitzero"`   // set by the store on first write
+	UpdatedAt          time.Time       `json:"updated_at,omitzero"`   // set by the store on every write
+	SignedInAt         time.Time       `json:"signed_in_at,omitzero"`
+	ClientIDOverride   string          `json:"client_id_override,omitempty"` // pre-registered client id, optional
+}
+
+// Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the
+// secrets bucket, under "token:"+server URL, and is written by PutTokens and CommitLogin.
+type Tokens struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	IDToken      string    `json:"id_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+	Scopes       []string  `json:"scopes,omitempty"`
+}
+
+// PutServer creates or replaces the record for srv.URL. It keeps the stored CreatedAt (or sets it
+// to now for a new server; a non-zero srv.CreatedAt wins) and sets UpdatedAt to now. It does not
+// modify *srv, and does not touch the server's tokens.
+func (s *Store) PutServer(srv *Server) error {
+	return s.db.Update(func(tx *bbolt.Tx) error { return putServer(tx, srv, time.Now()) })
+}
+
+// CommitLogin stores tok as srv.URL's tokens and writes srv (as PutServer does) in one bbolt
+// transaction: when it returns nil both are durably on disk, so a rotated refresh token is never
+// lost once a caller has seen the new access token. Use it after a login and after every refresh.
+func (s *Store) CommitLogin(srv *Server, tok *Tokens) error {
+	key, err := s.dataKey(true)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if err := putServer(tx, srv, time.Now()); err != nil {
+			return err
+		}
+		return putSealed(tx, key, tokenKey(srv.URL), tok)
+	})
+}
+
+func putServer(tx *bbolt.Tx, srv *Server, now time.Time) error {
+	if srv.URL == "" {
+		return errors.New("store: server URL is empty")
+	}
+	b := tx.Bucket(bucketServers)
+	rec := *srv
+	if rec.CreatedAt.IsZero() {
+		rec.CreatedAt = now
+		if old := b.Get([]byte(srv.URL)); old != nil {
+			var prev Server
+			if err := json.Unmarshal(old, &prev); err == nil && !prev.CreatedAt.IsZero() {
+				rec.CreatedAt = prev.CreatedAt
+			}
+		}
+	}
+	rec.UpdatedAt = now
+	v, err := json.Marshal(&rec)
+	if err != nil {
+		return fmt.Errorf("store: encoding server %s: %w", srv.URL, err)
+	}
+	return b.Put([]byte(srv.URL), v)
+}
+
+// GetServer returns the record for exactly url, or ErrNotFound.
+func (s *Store) GetServer(url string) (*Server, error) {
+	var srv Server
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketServers).Get([]byte(url))
+		if v == nil {
+			return fmt.Errorf("store: server %s: %w", url, ErrNotFound)
+		}
+		return decode(v, &srv, "server "+url)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &srv, nil
+}
+
+// ListServers returns every server, ordered by URL.
+func (s *Store) ListServers() ([]*Server, error) {
+	var out []*Server
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketServers).ForEach(func(k, v []byte) error {
+			var srv Server
+			if err := decode(v, &srv, "server "+string(k)); err != nil {
+				return err
+			}
+			out = append(out, &srv)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// DeleteServer deletes the record for url and its sealed tokens in one transaction. It does not
+// need the data key. It returns ErrNotFound, and changes nothing, if there is no such server.
+func (s *Store) DeleteServer(url string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketServers)
+		if b.Get([]byte(url)) == nil {
+			return fmt.Errorf("store: server %s: %w", url, ErrNotFound)
+		}
+		if err := b.Delete([]byte(url)); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketSecrets).Delete(tokenKey(url))
+	})
+}
+
+// PutTokens seals tok and stores it as the tokens of the server at url, replacing any. The server
+// must exist (ErrNotFound otherwise). The first sealed write creates the data key.
+func (s *Store) PutTokens(url string, tok *Tokens) error {
+	key, err := s.dataKey(true)
+	if err != nil {
+		return err
+	}
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		if tx.Bucket(bucketServers).Get([]byte(url)) == nil {
+			return fmt.Errorf("store: server %s: %w", url, ErrNotFound)
+		}
+		return putSealed(tx, key, tokenKey(url), tok)
+	})
+}
+
+// GetTokens returns the tokens of the server at url, or ErrNotFound. It fetches the data key only
+// if there is a record to open.
+func (s *Store) GetTokens(url string) (*Tokens, error) {
+	blob, err := s.sealedBlob(tokenKey(url))
+	if err != nil {
+		return nil, err
+	}
+	if blob == nil {
+		return nil, fmt.Errorf("store: tokens for %s: %w", url, ErrNotFound)
+	}
+	var tok Tokens
+	if err := s.openSealed(tokenKey(url), blob, &tok); err != nil {
+		return nil, err
+	}
+	return &tok, nil
+}
+
+// DeleteTokens deletes the tokens of the server at url (ErrNotFound if there are none). It does
+// not need the data key.
+func (s *Store) DeleteTokens(url string) error {
+	return s.db.Update(func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketSecrets)
+		if b.Get(tokenKey(url)) == nil {
+			return fmt.Errorf("store: tokens for %s: %w", url, ErrNotFound)
+		}
+		return b.Delete(tokenKey(url))
+	})
+}
+
+// sealedBlob returns a copy of the sealed record at recKey, or nil if there is none.
+func (s *Store) sealedBlob(recKey []byte) (blob []byte, err error) {
+	err = s.db.View(func(tx *bbolt.Tx) error {
+		blob = bytes.Clone(tx.Bucket(bucketSecrets).Get(recKey))
+		return nil
+	})
+	return blob, err
+}
+
+// decode unmarshals a plain (non-secret) record.
+func decode(v []byte, dst any, what string) error {
+	if err := json.Unmarshal(v, dst); err != nil {
+		return fmt.Errorf("store: decoding %s: %w", what, err)
+	}
+	return nil
+}
