@@ -1,0 +1,171 @@
+package ipc
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"time"
+)
+
+// Client talks to the daemon over its socket. It is safe for concurrent use;
+// create it with NewClient (or set Socket and use it).
+type Client struct {
+	// Socket is the daemon's socket path.
+	Socket string
+
+	hc *http.Client
+}
+
+// NewClient returns a client for the daemon listening on socket.
+func NewClient(socket string) *Client {
+	c := &Client{Socket: socket}
+	c.init()
+	return c
+}
+
+func (c *Client) init() {
+	if c.hc != nil {
+		return
+	}
+	c.hc = &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return Dial(ctx, c.Socket)
+		},
+		MaxIdleConnsPerHost: 64,
+	}}
+}
+
+// do sends a JSON request to /v1/<path> and decodes the JSON answer into
+// out; a non-2xx answer is returned as *Error.
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	c.init()
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://mcpauthd/v1/"+path, body)
+	if err != nil {
+		return err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		var e Error
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&e); err != nil || e.Code == "" {
+			return &Error{Code: CodeInternal, Message: fmt.Sprintf("daemon answered %s", res.Status)}
+		}
+		return &e
+	}
+	if out == nil {
+		return nil
+	}
+	return json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(out)
+}
+
+// Status describes the daemon.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	var s Status
+	return &s, c.do(ctx, http.MethodGet, "status", nil, &s)
+}
+
+// Servers lists the known servers.
+func (c *Client) Servers(ctx context.Context) ([]ServerInfo, error) {
+	var s []ServerInfo
+	return s, c.do(ctx, http.MethodGet, "servers", nil, &s)
+}
+
+// Login starts (and with r.Wait, finishes) a sign-in.
+func (c *Client) Login(ctx context.Context, r *LoginRequest) (*LoginResponse, error) {
+	var out LoginResponse
+	return &out, c.do(ctx, http.MethodPost, "login", r, &out)
+}
+
+// WaitLogin waits for the sign-in id to end and returns the server's state.
+func (c *Client) WaitLogin(ctx context.Context, id string) (*LoginResponse, error) {
+	var out LoginResponse
+	return &out, c.do(ctx, http.MethodPost, "login/wait", map[string]string{"id": id}, &out)
+}
+
+// Complete finishes a sign-in with the URL the browser was redirected to.
+func (c *Client) Complete(ctx context.Context, redirectURL string) (*LoginResponse, error) {
+	var out LoginResponse
+	return &out, c.do(ctx, http.MethodPost, "login/complete", &CompleteRequest{RedirectURL: redirectURL}, &out)
+}
+
+// Token returns an access token for url valid for at least minValid.
+func (c *Client) Token(ctx context.Context, url string, minValid time.Duration) (*TokenResponse, error) {
+	var out TokenResponse
+	return &out, c.do(ctx, http.MethodPost, "token", &TokenRequest{URL: url, MinValid: Duration(minValid)}, &out)
+}
+
+// Challenge hands a server's refusal to the daemon (refresh, sign in again,
+// step up); nil means a retry with a fresh Token may succeed.
+func (c *Client) Challenge(ctx context.Context, r *ChallengeRequest) error {
+	return c.do(ctx, http.MethodPost, "challenge", r, nil)
+}
+
+// Refresh refreshes url's token now.
+func (c *Client) Refresh(ctx context.Context, url string) (*ServerInfo, error) {
+	var out ServerInfo
+	return &out, c.do(ctx, http.MethodPost, "refresh", &ServerRequest{URL: url}, &out)
+}
+
+// Logout revokes and forgets url's tokens; remove also forgets the server.
+func (c *Client) Logout(ctx context.Context, url string, remove bool) error {
+	return c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, nil)
+}
+
+// Shutdown asks the daemon to exit.
+func (c *Client) Shutdown(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "shutdown", nil, nil)
+}
+
+// Events streams the daemon's events (one JSON object per line) to fn until
+// ctx ends, fn returns an error, or the daemon goes away. The first event is
+// a "hello" with nothing in it; then one "server" event per known server,
+// then changes as they happen.
+func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
+	c.init()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://mcpauthd/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	res, err := c.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("events: daemon answered %s", res.Status)
+	}
+	sc := bufio.NewScanner(res.Body)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			return fmt.Errorf("events: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return io.EOF
+}

@@ -1,0 +1,154 @@
+// Package ipc is mcpauthd's local API: the wire types, the client that the
+// CLI, tray and proxy share, and the socket plumbing (listen, dial and peer
+// credentials per OS). The API is HTTP/1.1 with JSON bodies over a Unix
+// socket, versioned under /v1/.
+package ipc
+
+import (
+	"fmt"
+	"time"
+)
+
+// Server states, as reported in ServerInfo.Status.
+const (
+	StateSignedOut   = "signed_out"
+	StateSigningIn   = "signing_in"
+	StateSignedIn    = "signed_in"
+	StateRefreshing  = "refreshing"
+	StateNeedsSignIn = "needs_sign_in"
+	StateError       = "error"
+	StatePublic      = "public"
+)
+
+// ServerInfo is what the daemon tells about one server. It holds no secret.
+type ServerInfo struct {
+	URL             string    `json:"url"`
+	Name            string    `json:"name,omitempty"`
+	Status          string    `json:"status"`
+	StatusMessage   string    `json:"status_message,omitempty"`
+	Issuer          string    `json:"issuer,omitempty"`
+	Registration    string    `json:"registration,omitempty"` // preregistered | cimd | dynamic
+	ScopesRequested []string  `json:"scopes_requested,omitempty"`
+	ScopesGranted   []string  `json:"scopes_granted,omitempty"`
+	TokenExpiry     time.Time `json:"token_expiry,omitzero"`
+	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
+	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
+	UpdatedAt       time.Time `json:"updated_at,omitzero"`
+	Tools           []string  `json:"tools,omitempty"`
+}
+
+// LoginRequest starts a sign-in. ClientSecret is a secret: it travels only
+// over the socket and is kept in the secret store.
+type LoginRequest struct {
+	URL          string   `json:"url"`
+	Scopes       []string `json:"scopes,omitempty"`
+	ClientID     string   `json:"client_id,omitempty"`
+	ClientSecret string   `json:"client_secret,omitempty"`
+	// NoBrowser: the daemon does not open a browser; the caller shows
+	// AuthURL to the user.
+	NoBrowser bool `json:"no_browser,omitempty"`
+	// Wait makes the call return only when the sign-in has ended.
+	Wait bool `json:"wait,omitempty"`
+}
+
+// LoginResponse reports a sign-in: started (AuthURL set, Server.Status
+// signing_in) or, with Wait, ended.
+type LoginResponse struct {
+	ID      string      `json:"id,omitempty"`
+	AuthURL string      `json:"auth_url,omitempty"`
+	Server  *ServerInfo `json:"server"`
+}
+
+// CompleteRequest finishes a sign-in with the URL the authorization server
+// redirected the browser to (pasted by an SSH user, or from a test).
+type CompleteRequest struct {
+	RedirectURL string `json:"redirect_url"`
+}
+
+// TokenRequest asks for an access token for URL, valid at least MinValid.
+type TokenRequest struct {
+	URL      string   `json:"url"`
+	MinValid Duration `json:"min_valid,omitempty"`
+}
+
+// TokenResponse carries an access token (a secret) to the asking process.
+type TokenResponse struct {
+	AccessToken string    `json:"access_token"`
+	TokenType   string    `json:"token_type"`
+	Expiry      time.Time `json:"expiry,omitzero"`
+	Scopes      []string  `json:"scopes,omitempty"`
+}
+
+// ChallengeRequest hands a server's refusal back to the daemon: Status 401
+// or 403 and the WWW-Authenticate values, for the token that was refused.
+type ChallengeRequest struct {
+	URL             string   `json:"url"`
+	Token           string   `json:"token,omitempty"`
+	Status          int      `json:"status"`
+	WWWAuthenticate []string `json:"www_authenticate,omitempty"`
+}
+
+// ServerRequest names a server.
+type ServerRequest struct {
+	URL string `json:"url"`
+	// Remove (logout) also forgets the server, not just its tokens.
+	Remove bool `json:"remove,omitempty"`
+}
+
+// Status describes the running daemon.
+type Status struct {
+	Version     string    `json:"version"`
+	PID         int       `json:"pid"`
+	Socket      string    `json:"socket"`
+	Database    string    `json:"database"`
+	CallbackURL string    `json:"callback_url"`
+	Servers     int       `json:"servers"`
+	Started     time.Time `json:"started"`
+}
+
+// Event is one message of the event stream.
+type Event struct {
+	Type   string      `json:"type"` // "server" (changed), "removed", "hello"
+	Server *ServerInfo `json:"server,omitempty"`
+	Time   time.Time   `json:"time"`
+}
+
+// Error codes.
+const (
+	CodeNeedsSignIn = "needs_sign_in"
+	CodeNotFound    = "not_found"
+	CodeBadRequest  = "bad_request"
+	CodeForbidden   = "forbidden"
+	CodeUpstream    = "upstream" // the MCP server or authorization server failed
+	CodeInternal    = "internal"
+)
+
+// Error is the body of every non-2xx answer. Message is for a person; it
+// never contains a secret. SignInURL is the server to sign in to, for
+// needs_sign_in.
+type Error struct {
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	SignInURL string `json:"sign_in_url,omitempty"`
+}
+
+func (e *Error) Error() string {
+	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {
+		return fmt.Sprintf("%s; run: mcpauthd login %s", e.Message, e.SignInURL)
+	}
+	return e.Message
+}
+
+// Duration is a time.Duration written as a Go duration string ("5m").
+type Duration time.Duration
+
+func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
+
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
