@@ -34,6 +34,9 @@ type Session struct {
 	grant *Grant
 	// logins counts authorizations since a token last satisfied the server.
 	logins int
+	// inflight is closed when the running login ends; loginErr is its result.
+	inflight chan struct{}
+	loginErr error
 }
 
 // NewSession returns a Session that starts from g (nil: not signed in).
@@ -151,35 +154,83 @@ func (s *Session) loginLocked(ctx context.Context, ch *Challenge, prev []string)
 		return newErr("authorization", CheckStepUpLimit, s.ServerURL, "gave up after %d authorization attempts", MaxAuthorizations)
 	}
 	s.logins++
-	g, err := s.Flow.Login(ctx, LoginRequest{
+	_, err := s.runLoginLocked(ctx, LoginRequest{
 		ServerURL:     s.ServerURL,
 		Challenge:     ch,
 		Previous:      prev,
 		Preregistered: s.Preregistered,
 		Browser:       s.Browser,
 	})
-	if err != nil {
-		return err
-	}
-	return s.commitLocked(ctx, g)
+	return err
 }
 
-// Login signs in (again) from scratch, probing the server first.
+// runLoginLocked runs one login with s.mu released while the user is in the
+// browser, so Token keeps answering; concurrent callers share the login in
+// flight. Called and returns with s.mu held.
+func (s *Session) runLoginLocked(ctx context.Context, req LoginRequest) (*Grant, error) {
+	if wait := s.inflight; wait != nil {
+		s.mu.Unlock()
+		select {
+		case <-wait:
+		case <-ctx.Done():
+		}
+		s.mu.Lock()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return s.grant, s.loginErr
+	}
+	done := make(chan struct{})
+	s.inflight = done
+	s.mu.Unlock()
+	g, err := s.Flow.Login(ctx, req)
+	s.mu.Lock()
+	if err == nil {
+		err = s.commitLocked(ctx, g)
+	}
+	s.inflight, s.loginErr = nil, err
+	close(done)
+	if err != nil {
+		return nil, err
+	}
+	return g, nil
+}
+
+// SigningIn reports whether a login is in flight.
+func (s *Session) SigningIn() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.inflight != nil
+}
+
+// Login signs in (again) from scratch, probing the server first. scopes are
+// added to those requested before.
 func (s *Session) Login(ctx context.Context, scopes []string) (*Grant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g, err := s.Flow.Login(ctx, LoginRequest{
+	return s.runLoginLocked(ctx, LoginRequest{
 		ServerURL:     s.ServerURL,
 		Scopes:        scopes,
 		Previous:      previous(s.grant),
 		Preregistered: s.Preregistered,
 		Browser:       s.Browser,
 	})
-	if err != nil {
-		return nil, err
+}
+
+// Refresh refreshes the token now, whatever its expiry.
+func (s *Session) Refresh(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.grant == nil || s.grant.Token == nil {
+		return newErr("refresh", CheckInvalidGrant, s.ServerURL, "not signed in")
 	}
-	if err := s.commitLocked(ctx, g); err != nil {
-		return nil, err
-	}
-	return g, nil
+	return s.refreshLocked(ctx)
+}
+
+// Reset forgets the grant (after a sign-out).
+func (s *Session) Reset() {
+	s.mu.Lock()
+	s.grant = nil
+	s.logins = 0
+	s.mu.Unlock()
 }

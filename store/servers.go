@@ -34,6 +34,9 @@ type Server struct {
 	UpdatedAt          time.Time       `json:"updated_at,omitzero"`   // set by the store on every write
 	SignedInAt         time.Time       `json:"signed_in_at,omitzero"`
 	ClientIDOverride   string          `json:"client_id_override,omitempty"` // pre-registered client id, optional
+	// Discovery is the engine's whole discovery result (oauth.Metadata), from
+	// which a restarted daemon refreshes without discovering again.
+	Discovery json.RawMessage `json:"discovery,omitempty"`
 }
 
 // Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the

@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+)
+
+func init() {
+	register(command{"list", "[--json]   list servers and their state", runList})
+}
+
+func runList(ctx context.Context, e *Env, args []string) error {
+	fs := flags(e, "list", "[--json]")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parse(fs, args, 0); err != nil {
+		return err
+	}
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	servers, err := c.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(e.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(servers)
+	}
+	if len(servers) == 0 {
+		fmt.Fprintln(e.Stdout, "No servers yet. Sign in to one with: mcpauthd login URL")
+		return nil
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "SERVER\tNAME\tSTATE\tEXPIRES")
+	for _, s := range servers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.URL, s.Name, state(s), expires(s))
+	}
+	return tw.Flush()
+}
+
+func state(s ipc.ServerInfo) string {
+	if s.StatusMessage != "" && s.Status != ipc.StateSignedIn {
+		return s.Status + ": " + s.StatusMessage
+	}
+	return s.Status
+}
+
+func expires(s ipc.ServerInfo) string {
+	if s.TokenExpiry.IsZero() || s.Status == ipc.StateSignedOut {
+		return "-"
+	}
+	d := time.Until(s.TokenExpiry).Round(time.Second)
+	if d < 0 {
+		return "expired"
+	}
+	return "in " + d.String()
+}

@@ -1,0 +1,243 @@
+// Package daemon is mcpauthd's service: the servers it knows, their sign-ins,
+// token hand-out with single-flight refresh, the refresh scheduler, the
+// loopback callback for authorization redirects, and the event stream.
+//
+// All exported methods of *Daemon are safe for concurrent use; the ipc
+// server calls them from one goroutine per request. Everything durable goes
+// through the store: a server's record and its tokens are committed in one
+// transaction before a new access token is handed to anyone.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/store"
+)
+
+// Config configures New. Zero values get the defaults noted.
+type Config struct {
+	Store  *store.Store // required
+	Logger *slog.Logger
+	// HTTP is used for every request to MCP servers and authorization
+	// servers; oauth.NewHTTPClient's when nil.
+	HTTP *http.Client
+	// CallbackAddr is the loopback address of the redirect listener. Its port
+	// is part of the registered redirect URI, so keep it stable.
+	// Default 127.0.0.1:53682.
+	CallbackAddr string
+	// ClientIDMetadataURL is mcpauthd's Client ID Metadata Document URL;
+	// empty: dynamic registration is the fallback.
+	ClientIDMetadataURL string
+	// OpenBrowser shows a URL to the user; internal/browser.Open in main.
+	OpenBrowser func(url string) error
+	// LoginTimeout bounds one sign-in (default 10 minutes).
+	LoginTimeout time.Duration
+	// RefreshAhead: tokens are refreshed this long before they expire
+	// (default 2 minutes).
+	RefreshAhead time.Duration
+	Version      string
+	Socket       string // reported in Status
+}
+
+// DefaultCallbackAddr is where authorization servers redirect the browser.
+const DefaultCallbackAddr = "127.0.0.1:53682"
+
+// Daemon is the running service. Create it with New, start the callback
+// listener with Start, stop with Close.
+type Daemon struct {
+	cfg     Config
+	log     *slog.Logger
+	st      *store.Store
+	flow    *oauth.Flow
+	started time.Time
+
+	callback    net.Listener
+	callbackURL string
+
+	mu      sync.Mutex
+	servers map[string]*server
+	logins  map[string]*login // by state; pending authorizations
+	subs    map[chan ipc.Event]struct{}
+	closed  bool
+}
+
+// New loads the known servers from the store and prepares the daemon. It
+// does not listen yet.
+func New(cfg Config) (*Daemon, error) {
+	if cfg.Store == nil {
+		return nil, errors.New("daemon: Config.Store is required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HTTP == nil {
+		cfg.HTTP = oauth.NewHTTPClient(oauth.HTTPOptions{})
+	}
+	if cfg.CallbackAddr == "" {
+		cfg.CallbackAddr = DefaultCallbackAddr
+	}
+	if cfg.LoginTimeout == 0 {
+		cfg.LoginTimeout = 10 * time.Minute
+	}
+	if cfg.RefreshAhead == 0 {
+		cfg.RefreshAhead = 2 * time.Minute
+	}
+	if cfg.OpenBrowser == nil {
+		cfg.OpenBrowser = func(string) error { return errors.New("no browser configured") }
+	}
+	d := &Daemon{
+		cfg:     cfg,
+		log:     cfg.Logger,
+		st:      cfg.Store,
+		started: time.Now(),
+		servers: map[string]*server{},
+		logins:  map[string]*login{},
+		subs:    map[chan ipc.Event]struct{}{},
+	}
+	d.callbackURL = "http://" + cfg.CallbackAddr + "/callback"
+	d.flow = &oauth.Flow{
+		HTTP: cfg.HTTP,
+		Client: oauth.ClientConfig{
+			RedirectURIs:        []string{d.callbackURL},
+			ClientName:          "mcpauthd",
+			ClientURI:           "https://github.com/mcpauthd/mcpauthd",
+			ClientIDMetadataURL: cfg.ClientIDMetadataURL,
+		},
+		Registrations: registrations{d.st},
+		WantRefresh:   true,
+		Logger:        d.log,
+	}
+	recs, err := d.st.ListServers()
+	if err != nil {
+		return nil, fmt.Errorf("reading the registry: %w", err)
+	}
+	for _, rec := range recs {
+		s := d.newServer(rec)
+		if err := s.load(); err != nil {
+			d.log.Warn("server needs sign-in: stored credentials unusable", "server", rec.URL, "err", err)
+			s.setState(ipc.StateNeedsSignIn, "stored credentials could not be read: "+err.Error())
+		}
+		d.servers[rec.URL] = s
+		s.schedule()
+	}
+	return d, nil
+}
+
+// Start listens for authorization redirects on the loopback callback address.
+func (d *Daemon) Start() error {
+	l, err := net.Listen("tcp", d.cfg.CallbackAddr)
+	if err != nil {
+		return fmt.Errorf("callback listener on %s: %w (another program holds the port; set callback_addr)", d.cfg.CallbackAddr, err)
+	}
+	d.callback = l
+	srv := &http.Server{Handler: http.HandlerFunc(d.serveCallback), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}
+
+// CallbackURL is the redirect URI registered with authorization servers.
+func (d *Daemon) CallbackURL() string { return d.callbackURL }
+
+// Close stops timers, pending sign-ins and the callback listener.
+func (d *Daemon) Close() error {
+	d.mu.Lock()
+	d.closed = true
+	for _, s := range d.servers {
+		s.stopTimer()
+	}
+	for _, l := range d.logins {
+		l.cancel()
+	}
+	for ch := range d.subs {
+		close(ch)
+		delete(d.subs, ch)
+	}
+	d.mu.Unlock()
+	if d.callback != nil {
+		return d.callback.Close()
+	}
+	return nil
+}
+
+// Status describes the daemon.
+func (d *Daemon) Status() *ipc.Status {
+	d.mu.Lock()
+	n := len(d.servers)
+	d.mu.Unlock()
+	return &ipc.Status{
+		Version:     d.cfg.Version,
+		PID:         os.Getpid(),
+		Socket:      d.cfg.Socket,
+		CallbackURL: d.callbackURL,
+		Servers:     n,
+		Started:     d.started,
+	}
+}
+
+// Servers lists every known server, sorted by URL.
+func (d *Daemon) Servers() []ipc.ServerInfo {
+	d.mu.Lock()
+	list := make([]*server, 0, len(d.servers))
+	for _, s := range d.servers {
+		list = append(list, s)
+	}
+	d.mu.Unlock()
+	out := make([]ipc.ServerInfo, 0, len(list))
+	for _, s := range list {
+		out = append(out, s.info())
+	}
+	slices.SortFunc(out, func(a, b ipc.ServerInfo) int { return strings.Compare(a.URL, b.URL) })
+	return out
+}
+
+func (d *Daemon) server(url string) *server {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.servers[url]
+}
+
+// Audit lists the latest token hand-outs for url ("" for all servers).
+func (d *Daemon) Audit(url string, limit int) ([]store.AuditRecord, error) {
+	return d.st.ListAudit(url, limit)
+}
+
+// errNeedsSignIn builds the machine-readable "sign in first" answer.
+func errNeedsSignIn(url, why string) *ipc.Error {
+	return &ipc.Error{Code: ipc.CodeNeedsSignIn, Message: why, SignInURL: url}
+}
+
+// toIPC maps an engine or store error to an ipc error.
+func toIPC(url string, err error) *ipc.Error {
+	var ie *ipc.Error
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &ie):
+		return ie
+	case errors.Is(err, oauth.ErrInvalidGrant), errors.Is(err, oauth.ErrStepUpLimit):
+		return errNeedsSignIn(url, err.Error())
+	case errors.Is(err, store.ErrNoKeyring), errors.Is(err, store.ErrDataKeyMissing), errors.Is(err, store.ErrDecrypt):
+		return &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
+	default:
+		var oe *oauth.Error
+		if errors.As(err, &oe) {
+			return &ipc.Error{Code: ipc.CodeUpstream, Message: err.Error()}
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return &ipc.Error{Code: ipc.CodeUpstream, Message: "timed out: " + err.Error()}
+		}
+		return &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
+	}
+}

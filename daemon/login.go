@@ -1,0 +1,211 @@
+package daemon
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/store"
+)
+
+// login is one sign-in in flight. Its authorization request waits in
+// d.logins under its state until the redirect comes back.
+type login struct {
+	id        string
+	url       string
+	noBrowser bool
+	cancel    context.CancelFunc
+
+	once     sync.Once
+	ready    chan struct{} // closed when authURL is known or the login ended
+	authURL  string
+	redirect chan string
+	done     chan struct{}
+	err      error
+}
+
+func newLogin(url string, noBrowser bool) *login {
+	return &login{
+		id: rand.Text(), url: url, noBrowser: noBrowser, cancel: func() {},
+		ready: make(chan struct{}), redirect: make(chan string, 1), done: make(chan struct{}),
+	}
+}
+
+func (l *login) markReady() { l.once.Do(func() { close(l.ready) }) }
+
+type loginKey struct{}
+
+// Login adds url (when new) and signs in to it. It returns once the
+// authorization URL is known (the browser has been asked to open it), or,
+// with r.Wait, once the sign-in has ended.
+func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResponse, error) {
+	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
+	}
+	s, err := d.ensureServer(r.URL)
+	if err != nil {
+		return nil, toIPC(r.URL, err)
+	}
+	if s.sess.SigningIn() {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " is already in progress"}
+	}
+	if r.ClientID != "" {
+		s.sess.Preregistered = &oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret}
+		s.mu.Lock()
+		s.rec.ClientIDOverride = r.ClientID
+		s.mu.Unlock()
+	}
+	l := newLogin(r.URL, r.NoBrowser)
+	lctx, cancel := context.WithTimeout(context.WithValue(context.Background(), loginKey{}, l), d.cfg.LoginTimeout)
+	l.cancel = cancel
+	d.mu.Lock()
+	d.logins[l.id] = l
+	d.mu.Unlock()
+	s.setState(ipc.StateSigningIn, "")
+	go d.runLogin(lctx, s, l, r.Scopes)
+
+	select {
+	case <-l.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if r.Wait {
+		return d.waitLogin(ctx, l)
+	}
+	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, Server: ptr(s.info())}, nil
+}
+
+func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []string) {
+	defer l.cancel()
+	g, err := s.sess.Login(ctx, scopes)
+	switch {
+	case err != nil:
+		d.log.Warn("sign-in failed", "server", s.url, "err", err)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = &ipc.Error{Code: ipc.CodeUpstream, Message: "the sign-in was not completed in time; start it again"}
+		}
+		s.setState(ipc.StateNeedsSignIn, "sign-in failed: "+err.Error())
+	case g.Public:
+		d.log.Info("server needs no sign-in", "server", s.url)
+	default:
+		d.log.Info("signed in", "server", s.url, "issuer", g.Metadata.Issuer, "scopes", g.Token.Scopes)
+	}
+	if err == nil {
+		d.describe(s)
+	}
+	l.err = err
+	l.markReady()
+	close(l.done)
+	time.AfterFunc(time.Minute, func() { // keep the result for late waiters
+		d.mu.Lock()
+		delete(d.logins, l.id)
+		d.mu.Unlock()
+	})
+}
+
+func (d *Daemon) waitLogin(ctx context.Context, l *login) (*ipc.LoginResponse, error) {
+	select {
+	case <-l.done:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if l.err != nil {
+		return nil, toIPC(l.url, l.err)
+	}
+	s := d.server(l.url)
+	if s == nil {
+		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "the server was removed during sign-in"}
+	}
+	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, Server: ptr(s.info())}, nil
+}
+
+// WaitLogin waits for the sign-in id to end.
+func (d *Daemon) WaitLogin(ctx context.Context, id string) (*ipc.LoginResponse, error) {
+	d.mu.Lock()
+	l := d.logins[id]
+	d.mu.Unlock()
+	if l == nil {
+		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "no such sign-in (it ended more than a minute ago, or never started)"}
+	}
+	return d.waitLogin(ctx, l)
+}
+
+// browse is the engine's Browser for s: it parks the authorization request
+// under its state, opens the user's browser (unless the sign-in asked not
+// to), and waits for Complete to bring the redirect back.
+func (d *Daemon) browse(s *server) oauth.Browser {
+	return func(ctx context.Context, a *oauth.Authorization) (string, error) {
+		l, _ := ctx.Value(loginKey{}).(*login)
+		if l == nil { // a step-up or re-login asked for by a proxy
+			l = newLogin(s.url, false)
+		}
+		d.mu.Lock()
+		d.logins[a.State] = l
+		d.mu.Unlock()
+		defer func() {
+			d.mu.Lock()
+			delete(d.logins, a.State)
+			d.mu.Unlock()
+		}()
+		l.authURL = a.URL
+		s.setState(ipc.StateSigningIn, "waiting for you to approve in the browser")
+		if !l.noBrowser {
+			if err := d.cfg.OpenBrowser(a.URL); err != nil {
+				d.log.Warn("could not open a browser; open the sign-in URL yourself", "server", s.url, "err", err)
+			}
+		}
+		l.markReady()
+		select {
+		case u := <-l.redirect:
+			return u, nil
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+}
+
+// Complete hands the URL the authorization server redirected to to the
+// sign-in waiting for it (matched by state) and waits for the sign-in to end.
+// This is the one entry point for the loopback callback, a pasted URL, and
+// tests.
+func (d *Daemon) Complete(ctx context.Context, redirectURL string) (*ipc.LoginResponse, error) {
+	u, err := url.Parse(redirectURL)
+	if err != nil {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "that is not a URL"}
+	}
+	state := u.Query().Get("state")
+	d.mu.Lock()
+	l := d.logins[state]
+	d.mu.Unlock()
+	if state == "" || l == nil {
+		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "no sign-in is waiting for this redirect (it expired, was already used, or belongs to another program)"}
+	}
+	select {
+	case l.redirect <- redirectURL:
+	default:
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "this sign-in already received its redirect"}
+	}
+	return d.waitLogin(ctx, l)
+}
+
+// ensureServer returns url's server, adding it to the registry when new.
+func (d *Daemon) ensureServer(url string) (*server, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.servers[url]; s != nil {
+		return s, nil
+	}
+	rec := &store.Server{URL: url, Status: ipc.StateSignedOut}
+	if err := d.st.PutServer(rec); err != nil {
+		return nil, err
+	}
+	s := d.newServer(rec)
+	d.servers[url] = s
+	return s, nil
+}

@@ -1,0 +1,95 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+)
+
+// The scheduler keeps one timer per server, set from the token's expiry:
+// nothing wakes up while nothing is due.
+
+// schedule arms the timer from the current grant.
+func (s *server) schedule() { s.scheduleFor(s.sess.Grant()) }
+
+// scheduleFor arms the timer for g: RefreshAhead before expiry when there
+// is a refresh token, at expiry (to show "needs sign-in") when there is not.
+func (s *server) scheduleFor(g *oauth.Grant) {
+	s.stopTimer()
+	if g == nil || g.Token == nil || g.Token.Expiry.IsZero() {
+		return
+	}
+	at := g.Token.Expiry
+	if g.Token.RefreshToken != "" {
+		at = at.Add(-s.d.cfg.RefreshAhead)
+	}
+	s.arm(time.Until(at))
+}
+
+func (s *server) arm(after time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(max(after, 0), s.due)
+}
+
+func (s *server) stopTimer() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.timer != nil {
+		s.timer.Stop()
+		s.timer = nil
+	}
+}
+
+// due runs when the timer fires.
+func (s *server) due() {
+	g := s.sess.Grant()
+	if g == nil || g.Token == nil {
+		return
+	}
+	if g.Token.RefreshToken == "" {
+		s.setState(ipc.StateNeedsSignIn, "the access token expired and the server issued no refresh token; sign in again")
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := s.refresh(ctx); err != nil {
+		s.d.log.Warn("background refresh failed", "server", s.url, "err", err)
+	}
+}
+
+// refresh refreshes now and records the outcome: invalid_grant means the
+// user must sign in again; other failures are retried with backoff while
+// the token lives.
+func (s *server) refresh(ctx context.Context) error {
+	s.setState(ipc.StateRefreshing, "")
+	err := s.sess.Refresh(ctx)
+	if err == nil {
+		s.mu.Lock()
+		s.retries = 0
+		s.mu.Unlock()
+		return nil // save() already set signed_in and rescheduled
+	}
+	if errors.Is(err, oauth.ErrInvalidGrant) || errors.Is(err, oauth.ErrInvalidClient) {
+		s.setState(ipc.StateNeedsSignIn, "the authorization server no longer accepts the refresh token; sign in again")
+		return err
+	}
+	s.mu.Lock()
+	s.retries++
+	backoff := min(time.Duration(1<<min(s.retries, 6))*5*time.Second, 5*time.Minute)
+	s.mu.Unlock()
+	g := s.sess.Grant()
+	if g != nil && g.Token != nil && g.Token.Valid(0) {
+		s.setState(ipc.StateSignedIn, "refresh failed, will retry: "+err.Error())
+	} else {
+		s.setState(ipc.StateError, "refresh failed, will retry: "+err.Error())
+	}
+	s.arm(backoff)
+	return err
+}

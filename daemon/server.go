@@ -1,0 +1,187 @@
+package daemon
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/store"
+)
+
+// server is one MCP server the daemon knows. Its token state and policies
+// live in the engine's Session (which serialises refreshes); the record
+// shown to users lives in rec, guarded by mu.
+type server struct {
+	d    *Daemon
+	url  string
+	sess *oauth.Session
+
+	mu      sync.Mutex
+	rec     store.Server
+	timer   *time.Timer
+	retries int // consecutive failed background refreshes
+	// Facts about the grant, kept here because save runs under the session's
+	// lock and must not call back into the session.
+	lastMD     *oauth.Metadata
+	hasRefresh bool
+	regMethod  string
+}
+
+func (d *Daemon) newServer(rec *store.Server) *server {
+	s := &server{d: d, url: rec.URL, rec: *rec}
+	s.sess = oauth.NewSession(d.flow, rec.URL, nil)
+	s.sess.Save = s.save
+	s.sess.Browser = d.browse(s)
+	if rec.Status == "" {
+		s.rec.Status = ipc.StateSignedOut
+	}
+	return s
+}
+
+// load rebuilds the session's grant from the store.
+func (s *server) load() error {
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	if rec.Public {
+		s.sess = s.withGrant(&oauth.Grant{Public: true})
+		return nil
+	}
+	if len(rec.Discovery) == 0 {
+		return nil
+	}
+	var md oauth.Metadata
+	if err := json.Unmarshal(rec.Discovery, &md); err != nil {
+		return err
+	}
+	reg, err := registrations{s.d.st}.LoadRegistration(context.Background(), md.Issuer)
+	if err != nil {
+		return err
+	}
+	tok, err := s.d.st.GetTokens(rec.URL)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if reg == nil {
+		return errors.New("the client registration for " + md.Issuer + " is missing")
+	}
+	s.mu.Lock()
+	s.lastMD, s.hasRefresh, s.regMethod = &md, tok.RefreshToken != "", reg.Method
+	s.mu.Unlock()
+	s.sess = s.withGrant(&oauth.Grant{
+		Metadata:     &md,
+		Registration: reg,
+		Requested:    rec.ScopesRequested,
+		Token: &oauth.Token{
+			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType,
+			IDToken: tok.IDToken, Expiry: tok.Expiry, Scopes: tok.Scopes,
+		},
+	})
+	return nil
+}
+
+func (s *server) withGrant(g *oauth.Grant) *oauth.Session {
+	sess := oauth.NewSession(s.d.flow, s.url, g)
+	sess.Save = s.save
+	sess.Browser = s.d.browse(s)
+	sess.Preregistered = s.sess.Preregistered
+	return sess
+}
+
+// save is the session's persistence hook: it commits the server record and
+// the tokens in one transaction, before the session hands the token out.
+func (s *server) save(_ context.Context, g *oauth.Grant) error {
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	now := time.Now()
+	if g.Public {
+		rec.Public = true
+		rec.Status, rec.StatusMessage = ipc.StatePublic, ""
+		if err := s.d.st.PutServer(&rec); err != nil {
+			return err
+		}
+		s.setRecord(rec)
+		return nil
+	}
+	md, err := json.Marshal(g.Metadata)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	if g.Metadata != s.lastMD {
+		rec.SignedInAt = now // a login; a refresh keeps the metadata it started from
+	}
+	s.lastMD, s.hasRefresh, s.regMethod = g.Metadata, g.Token.RefreshToken != "", g.Registration.Method
+	s.mu.Unlock()
+	rec.Public = false
+	rec.Issuer = g.Metadata.Issuer
+	rec.Discovery = md
+	rec.ResourceMetadata, _ = json.Marshal(g.Metadata.Protected)
+	rec.AuthServerMetadata, _ = json.Marshal(g.Metadata.AuthServer)
+	rec.ScopesRequested = g.Requested
+	rec.ScopesGranted = g.Token.Scopes
+	rec.TokenExpiry = g.Token.Expiry
+	rec.Status, rec.StatusMessage = ipc.StateSignedIn, ""
+	if g.Metadata.Protected != nil && rec.Name == "" {
+		rec.Name = g.Metadata.Protected.ResourceName
+	}
+	tok := &store.Tokens{
+		AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken, TokenType: g.Token.TokenType,
+		IDToken: g.Token.IDToken, Expiry: g.Token.Expiry, Scopes: g.Token.Scopes,
+	}
+	if err := s.d.st.CommitLogin(&rec, tok); err != nil {
+		return err
+	}
+	s.setRecord(rec)
+	s.scheduleFor(g)
+	return nil
+}
+
+// setRecord replaces the shown record and tells subscribers.
+func (s *server) setRecord(rec store.Server) {
+	s.mu.Lock()
+	s.rec = rec
+	s.mu.Unlock()
+	s.d.publish(ipc.Event{Type: "server", Server: ptr(s.info())})
+}
+
+// setState records a state change, persists it (best effort: the state is
+// also derivable on restart) and tells subscribers.
+func (s *server) setState(state, msg string) {
+	s.mu.Lock()
+	s.rec.Status, s.rec.StatusMessage = state, msg
+	rec := s.rec
+	s.mu.Unlock()
+	if err := s.d.st.PutServer(&rec); err != nil && !errors.Is(err, store.ErrNotFound) {
+		s.d.log.Warn("could not record server state", "server", s.url, "err", err)
+	}
+	s.d.publish(ipc.Event{Type: "server", Server: ptr(s.info())})
+}
+
+func (s *server) info() ipc.ServerInfo {
+	s.mu.Lock()
+	rec, hasRefresh, method := s.rec, s.hasRefresh, s.regMethod
+	s.mu.Unlock()
+	in := ipc.ServerInfo{
+		URL: rec.URL, Name: rec.Name, Status: rec.Status, StatusMessage: rec.StatusMessage,
+		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
+		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt, Tools: rec.Tools,
+	}
+	if rec.Status != ipc.StateSignedOut {
+		in.HasRefreshToken, in.Registration = hasRefresh, method
+	}
+	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && time.Now().After(rec.TokenExpiry) && !in.HasRefreshToken {
+		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
+	}
+	return in
+}
+
+func ptr[T any](v T) *T { return &v }

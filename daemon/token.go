@@ -1,0 +1,131 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/store"
+)
+
+// DefaultMinValid is the validity a token handed out has at least, when the
+// caller does not say.
+const DefaultMinValid = 30 * time.Second
+
+// Token hands out url's access token, valid for at least minValid,
+// refreshing it first when needed (one refresh however many callers ask).
+// Every hand-out is recorded in the audit log with the caller's identity.
+// When the refresh fails for a passing reason and the current token is still
+// valid, the current token is served.
+func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, caller ipc.Peer) (*ipc.TokenResponse, error) {
+	s := d.server(url)
+	if s == nil {
+		return nil, errNeedsSignIn(url, "mcpauthd has no sign-in for "+url)
+	}
+	g := s.sess.Grant()
+	switch {
+	case g == nil && s.sess.SigningIn():
+		return nil, errNeedsSignIn(url, "the sign-in to "+url+" is not finished; approve it in the browser")
+	case g == nil:
+		return nil, errNeedsSignIn(url, "not signed in to "+url)
+	case g.Public:
+		return &ipc.TokenResponse{}, nil
+	}
+	if minValid <= 0 {
+		minValid = DefaultMinValid
+	}
+	tok, err := s.sess.Token(ctx, minValid)
+	if err != nil {
+		if errors.Is(err, oauth.ErrInvalidGrant) || errors.Is(err, oauth.ErrInvalidClient) {
+			s.setState(ipc.StateNeedsSignIn, "the authorization server no longer accepts the refresh token; sign in again")
+			return nil, errNeedsSignIn(url, "the sign-in to "+url+" has expired")
+		}
+		cur := s.sess.Grant()
+		if cur == nil || cur.Token == nil || !cur.Token.Valid(0) {
+			s.setState(ipc.StateError, "refresh failed: "+err.Error())
+			return nil, toIPC(url, err)
+		}
+		d.log.Warn("refresh failed; serving the still-valid token", "server", url, "err", err)
+		tok = cur.Token.AccessToken
+	}
+	g = s.sess.Grant()
+	if err := d.st.AppendAudit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe}); err != nil {
+		d.log.Warn("audit record not written", "err", err)
+	}
+	return &ipc.TokenResponse{AccessToken: tok, TokenType: "Bearer", Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, nil
+}
+
+// Challenge hands a server's refusal of token to the engine's policy:
+// refresh, sign in again, or step up (the last two open the browser).
+func (d *Daemon) Challenge(ctx context.Context, r *ipc.ChallengeRequest) error {
+	s := d.server(r.URL)
+	if s == nil {
+		return errNeedsSignIn(r.URL, "mcpauthd has no sign-in for "+r.URL)
+	}
+	h := http.Header{}
+	for _, v := range r.WWWAuthenticate {
+		h.Add("WWW-Authenticate", v)
+	}
+	ch, _ := oauth.ParseChallenge(r.Status, h)
+	if err := s.sess.Challenged(ctx, r.Token, ch); err != nil {
+		if errors.Is(err, oauth.ErrStepUpLimit) {
+			s.setState(ipc.StateNeedsSignIn, err.Error())
+		}
+		return toIPC(r.URL, err)
+	}
+	return nil
+}
+
+// Refresh refreshes url's token now.
+func (d *Daemon) Refresh(ctx context.Context, url string) (*ipc.ServerInfo, error) {
+	s := d.server(url)
+	if s == nil {
+		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "unknown server " + url}
+	}
+	if err := s.refresh(ctx); err != nil {
+		return nil, toIPC(url, err)
+	}
+	return ptr(s.info()), nil
+}
+
+// Logout revokes url's tokens where the authorization server offers
+// revocation (RFC 7009), then wipes them; remove also forgets the server.
+// The client registration is kept: it belongs to the issuer, not the server.
+func (d *Daemon) Logout(ctx context.Context, url string, remove bool) error {
+	s := d.server(url)
+	if s == nil {
+		return &ipc.Error{Code: ipc.CodeNotFound, Message: "unknown server " + url}
+	}
+	s.stopTimer()
+	if g := s.sess.Grant(); g != nil && g.Token != nil {
+		hc := d.cfg.HTTP
+		for _, t := range []struct{ tok, hint string }{{g.Token.RefreshToken, "refresh_token"}, {g.Token.AccessToken, "access_token"}} {
+			if _, err := oauth.Revoke(ctx, hc, g.Metadata, g.Registration, t.tok, t.hint); err != nil {
+				d.log.Warn("revocation failed; wiping the tokens anyway", "server", url, "err", err)
+			}
+		}
+	}
+	if err := d.st.DeleteTokens(url); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return toIPC(url, err)
+	}
+	s.sess.Reset()
+	s.mu.Lock()
+	s.rec.Discovery, s.rec.TokenExpiry, s.rec.ScopesGranted, s.rec.Public = nil, time.Time{}, nil, false
+	s.lastMD, s.hasRefresh = nil, false
+	s.mu.Unlock()
+	if remove {
+		if err := d.st.DeleteServer(url); err != nil && !errors.Is(err, store.ErrNotFound) {
+			return toIPC(url, err)
+		}
+		d.mu.Lock()
+		delete(d.servers, url)
+		d.mu.Unlock()
+		d.publish(ipc.Event{Type: "removed", Server: &ipc.ServerInfo{URL: url}})
+		return nil
+	}
+	s.setState(ipc.StateSignedOut, "")
+	return nil
+}
