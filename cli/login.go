@@ -115,4 +115,3 @@ func refreshNote(s *ipc.ServerInfo) string {
 	}
 	return " (no refresh token: sign in again then)"
 }
-
