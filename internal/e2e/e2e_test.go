@@ -1,0 +1,316 @@
+// Package e2e runs the real mcpauthd binary over its real socket against the
+// official TypeScript SDK example server (with its OAuth authorization
+// server), with the real keyring, all state in temp XDG directories.
+//
+// It needs tools/node_modules (scripts/install-test-deps.sh) and a Secret
+// Service (scripts/keyring-session.sh). Under CI=true a missing piece fails
+// the test; elsewhere it skips with the command to run.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/godbus/dbus/v5"
+	"github.com/mcpauthd/mcpauthd/ipc"
+)
+
+// browserMode makes this test binary act as the user's browser: it is given
+// the authorization URL, follows the redirects the way a browser would, and
+// so lands on mcpauthd's loopback callback.
+const browserMode = "MCPAUTHD_E2E_BROWSER"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(browserMode) == "1" {
+		res, err := http.Get(os.Args[len(os.Args)-1])
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "e2e browser:", err)
+			os.Exit(1)
+		}
+		res.Body.Close()
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func need(t *testing.T, ok bool, what string) {
+	t.Helper()
+	if ok {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("missing %s (CI=true: required)", what)
+	}
+	t.Skipf("missing %s; run make test", what)
+}
+
+func repoRoot(t *testing.T) string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func waitPort(t *testing.T, port int) {
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("nothing listens on port %d", port)
+}
+
+func secretServiceRunning() bool {
+	conn, err := dbus.SessionBus()
+	if err != nil {
+		return false
+	}
+	var has bool
+	err = conn.BusObject().Call("org.freedesktop.DBus.NameHasOwner", 0, "org.freedesktop.secrets").Store(&has)
+	return err == nil && has
+}
+
+// tsServer starts the TypeScript SDK example server with --oauth and
+// returns its MCP URL.
+func tsServer(t *testing.T) string {
+	root := repoRoot(t)
+	node := filepath.Join(root, "tools", "node_modules", "node", "bin", "node")
+	script := filepath.Join(root, "tools", "node_modules", "@modelcontextprotocol", "sdk", "dist", "esm", "examples", "server", "simpleStreamableHttp.js")
+	_, errN := os.Stat(node)
+	_, errS := os.Stat(script)
+	need(t, errN == nil && errS == nil, "Node 22 and the TypeScript SDK in tools/node_modules")
+	mcpPort, authPort := freePort(t), freePort(t)
+	cmd := exec.Command(node, script, "--oauth")
+	cmd.Env = append(os.Environ(), "MCP_PORT="+strconv.Itoa(mcpPort), "MCP_AUTH_PORT="+strconv.Itoa(authPort))
+	var logs bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		if t.Failed() {
+			t.Logf("TypeScript server output:\n%s", logs.String())
+		}
+	})
+	waitPort(t, mcpPort)
+	waitPort(t, authPort)
+	return fmt.Sprintf("http://localhost:%d/mcp", mcpPort)
+}
+
+type instance struct {
+	t   *testing.T
+	bin string
+	env []string
+	dir string
+}
+
+func newInstance(t *testing.T) *instance {
+	need(t, secretServiceRunning(), "a Secret Service on the session bus (scripts/keyring-session.sh)")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "mcpauthd")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/mcpauthd")
+	build.Dir = repoRoot(t)
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	self, _ := os.Executable()
+	in := &instance{t: t, bin: bin, dir: dir, env: append(os.Environ(),
+		"MCPAUTH_SOCK="+filepath.Join(dir, "run", "mcpauthd.sock"),
+		"XDG_DATA_HOME="+filepath.Join(dir, "data"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, "config"),
+		"XDG_STATE_HOME="+filepath.Join(dir, "state"),
+		"MCPAUTH_CALLBACK_ADDR=127.0.0.1:"+strconv.Itoa(freePort(t)),
+		"MCPAUTH_LOG_LEVEL=debug",
+		"BROWSER="+self,
+		browserMode+"=1",
+	)}
+	t.Cleanup(func() {
+		_, _, _ = in.run("status") // make sure one answers, then stop it
+		c := ipc.NewClient(in.socket())
+		_ = c.Shutdown(context.Background())
+		if t.Failed() {
+			b, _ := os.ReadFile(filepath.Join(dir, "state", "mcpauthd", "mcpauthd.log"))
+			t.Logf("daemon log:\n%s", b)
+		}
+	})
+	return in
+}
+
+func (in *instance) socket() string { return filepath.Join(in.dir, "run", "mcpauthd.sock") }
+
+func (in *instance) run(args ...string) (string, string, int) {
+	cmd := exec.Command(in.bin, args...)
+	cmd.Env = in.env
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		in.t.Fatalf("%v: %v", args, err)
+	}
+	return out.String(), errb.String(), code
+}
+
+func (in *instance) must(args ...string) string {
+	in.t.Helper()
+	out, errs, code := in.run(args...)
+	if code != 0 {
+		in.t.Fatalf("mcpauthd %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, out, errs)
+	}
+	return out
+}
+
+func initializeStatus(t *testing.T, url, token string) int {
+	body := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}`
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+// TestLoginTokenRestartLogout is the daemon issue's flow against the
+// TypeScript SDK example server.
+func TestLoginTokenRestartLogout(t *testing.T) {
+	url := tsServer(t)
+	in := newInstance(t)
+
+	if got := initializeStatus(t, url, ""); got != http.StatusUnauthorized {
+		t.Fatalf("server without token answered %d, want 401", got)
+	}
+	out := in.must("login", url)
+	if !strings.Contains(out, "Signed in to") {
+		t.Fatalf("login output: %s", out)
+	}
+	tok := strings.TrimSpace(in.must("token", url))
+	if tok == "" {
+		t.Fatal("empty token")
+	}
+	if got := initializeStatus(t, url, tok); got != http.StatusOK {
+		t.Fatalf("initialize with mcpauthd's token answered %d, want 200", got)
+	}
+	var hdr map[string]string
+	if err := json.Unmarshal([]byte(in.must("headers", url)), &hdr); err != nil || hdr["Authorization"] != "Bearer "+tok {
+		t.Fatalf("headers: %v %v", hdr, err)
+	}
+	var list []ipc.ServerInfo
+	if err := json.Unmarshal([]byte(in.must("list", "--json")), &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].Status != ipc.StateSignedIn || list[0].Registration != "dynamic" || len(list[0].Tools) == 0 {
+		t.Fatalf("list: %+v", list)
+	}
+
+	// Restart: stop the daemon; the next command starts a new one, which
+	// must serve the same token and keep the registration.
+	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, in.socket())
+	if again := strings.TrimSpace(in.must("token", url)); again != tok {
+		t.Fatal("after a restart the daemon served a different token")
+	}
+	if err := json.Unmarshal([]byte(in.must("list", "--json")), &list); err != nil || list[0].Registration != "dynamic" || list[0].Status != ipc.StateSignedIn {
+		t.Fatalf("after restart: %+v %v", list, err)
+	}
+
+	in.must("logout", url)
+	_, errs, code := in.run("token", url)
+	if code != 3 || !strings.Contains(errs, "mcpauthd login "+url) {
+		t.Fatalf("token after logout: exit %d, stderr %q; want exit 3 naming mcpauthd login", code, errs)
+	}
+	if got := initializeStatus(t, url, ""); got != http.StatusUnauthorized {
+		t.Fatalf("server answered %d", got)
+	}
+}
+
+func waitGone(t *testing.T, socket string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(socket); os.IsNotExist(err) {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("daemon did not stop")
+}
+
+// TestOtherUserRefused checks both walls: the socket directory is 0700, and
+// even with the permissions opened up the daemon refuses a peer with
+// another uid.
+func TestOtherUserRefused(t *testing.T) {
+	if os.Getuid() != 0 {
+		need(t, false, "root (to create a second user)")
+	}
+	_, err := exec.LookPath("setpriv")
+	need(t, err == nil, "setpriv (util-linux)")
+	in := newInstance(t)
+	in.must("status")
+	name := "mcpauthd-e2e"
+	if _, err := user.Lookup(name); err != nil {
+		if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
+			t.Fatalf("useradd: %v %s", err, out)
+		}
+	}
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asOther := func() (string, int) {
+		cmd := exec.Command("setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--clear-groups", in.bin, "status")
+		cmd.Env = in.env
+		out, err := cmd.CombinedOutput()
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		}
+		return string(out), code
+	}
+	// The binary must be reachable by the other user.
+	for _, p := range []string{filepath.Dir(in.dir), in.dir, filepath.Dir(in.bin)} {
+		_ = os.Chmod(p, 0o755)
+	}
+	if out, code := asOther(); code == 0 || !strings.Contains(out, "permission denied") {
+		t.Fatalf("other user through the 0700 directory: exit %d, %s", code, out)
+	}
+	_ = os.Chmod(filepath.Dir(in.socket()), 0o755)
+	_ = os.Chmod(in.socket(), 0o666)
+	out, code := asOther()
+	if code == 0 || !strings.Contains(out, "belongs to another user") {
+		t.Fatalf("other user with open permissions: exit %d, %s", code, out)
+	}
+}
