@@ -39,6 +39,13 @@ func newLogin(url string, noBrowser bool) *login {
 
 func (l *login) markReady() { l.once.Do(func() { close(l.ready) }) }
 
+// finish records the outcome and wakes everyone waiting for it.
+func (l *login) finish(err error) {
+	l.err = err
+	l.markReady()
+	close(l.done)
+}
+
 type loginKey struct{}
 
 // Login adds url (when new) and signs in to it. It returns once the
@@ -56,7 +63,7 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " is already in progress"}
 	}
 	if r.ClientID != "" {
-		s.sess.Preregistered = &oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret}
+		s.sess.Preregistered = &oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer}
 		s.mu.Lock()
 		s.rec.ClientIDOverride = r.ClientID
 		s.mu.Unlock()
@@ -99,9 +106,7 @@ func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []str
 	if err == nil {
 		d.describe(s)
 	}
-	l.err = err
-	l.markReady()
-	close(l.done)
+	l.finish(err)
 	time.AfterFunc(time.Minute, func() { // keep the result for late waiters
 		d.mu.Lock()
 		delete(d.logins, l.id)
@@ -142,8 +147,8 @@ func (d *Daemon) WaitLogin(ctx context.Context, id string) (*ipc.LoginResponse, 
 func (d *Daemon) browse(s *server) oauth.Browser {
 	return func(ctx context.Context, a *oauth.Authorization) (string, error) {
 		l, _ := ctx.Value(loginKey{}).(*login)
-		if l == nil { // a step-up or re-login asked for by a proxy
-			l = newLogin(s.url, false)
+		if l == nil {
+			return "", errors.New("internal: a sign-in started without a login record")
 		}
 		d.mu.Lock()
 		d.logins[a.State] = l

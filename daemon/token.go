@@ -59,9 +59,17 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 }
 
 // Challenge hands a server's refusal of token to the engine's policy:
-// refresh, sign in again, or step up (the last two open the browser).
+// refresh, sign in again, or step up (the last two open the browser). A 401
+// from a server mcpauthd does not know yet adds it and starts its sign-in:
+// an app's first request is how most servers get added.
 func (d *Daemon) Challenge(ctx context.Context, r *ipc.ChallengeRequest) error {
 	s := d.server(r.URL)
+	if s == nil && r.Status == http.StatusUnauthorized {
+		var err error
+		if s, err = d.ensureServer(r.URL); err != nil {
+			return toIPC(r.URL, err)
+		}
+	}
 	if s == nil {
 		return errNeedsSignIn(r.URL, "mcpauthd has no sign-in for "+r.URL)
 	}
@@ -70,13 +78,26 @@ func (d *Daemon) Challenge(ctx context.Context, r *ipc.ChallengeRequest) error {
 		h.Add("WWW-Authenticate", v)
 	}
 	ch, _ := oauth.ParseChallenge(r.Status, h)
-	if err := s.sess.Challenged(ctx, r.Token, ch); err != nil {
-		if errors.Is(err, oauth.ErrStepUpLimit) {
-			s.setState(ipc.StateNeedsSignIn, err.Error())
-		}
+	// A sign-in this causes is tracked like one the user started, so the
+	// callback (or a pasted URL) can finish it and wait for its outcome.
+	l := newLogin(r.URL, false)
+	ctx, cancel := context.WithTimeout(context.WithValue(ctx, loginKey{}, l), d.cfg.LoginTimeout)
+	defer cancel()
+	err := s.sess.Challenged(ctx, r.Token, ch)
+	l.finish(err)
+	if err != nil {
+		s.setState(ipc.StateNeedsSignIn, err.Error())
 		return toIPC(r.URL, err)
 	}
 	return nil
+}
+
+// Succeeded tells url's session that the server accepted its token, which
+// ends a run of sign-in attempts.
+func (d *Daemon) Succeeded(url string) {
+	if s := d.server(url); s != nil {
+		s.sess.Succeeded()
+	}
 }
 
 // Refresh refreshes url's token now.

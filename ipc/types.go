@@ -44,6 +44,9 @@ type LoginRequest struct {
 	Scopes       []string `json:"scopes,omitempty"`
 	ClientID     string   `json:"client_id,omitempty"`
 	ClientSecret string   `json:"client_secret,omitempty"`
+	// ClientIssuer binds ClientID to one authorization server (optional):
+	// the sign-in stops if the server's authorization server is another.
+	ClientIssuer string `json:"client_issuer,omitempty"`
 	// NoBrowser: the daemon does not open a browser; the caller shows
 	// AuthURL to the user.
 	NoBrowser bool `json:"no_browser,omitempty"`

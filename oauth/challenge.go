@@ -17,6 +17,9 @@ type Challenge struct {
 	Error            string   // "invalid_token", "insufficient_scope", …
 	Scopes           []string // the scope parameter, split
 	ResourceMetadata string   // the resource_metadata URL, if given
+	// Header holds the WWW-Authenticate values as received, so a TokenSource
+	// in another process can be handed the challenge unparsed.
+	Header []string
 }
 
 // InsufficientScope reports whether the challenge asks for a step-up.
@@ -32,8 +35,8 @@ const maxChallengeHeader = 8 << 10
 // Status set: discovery then falls back to the well-known URLs. The error is
 // returned for callers that want to report a malformed header.
 func ParseChallenge(status int, h http.Header) (*Challenge, error) {
-	c := &Challenge{Status: status}
 	values := h.Values("WWW-Authenticate")
+	c := &Challenge{Status: status, Header: values}
 	total := 0
 	for _, v := range values {
 		total += len(v)

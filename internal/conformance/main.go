@@ -1,11 +1,16 @@
 // Command conformance is the adapter the official MCP conformance suite runs
-// against mcpauthd's authorization engine: once per scenario, with the server
-// URL as its last argument and the scenario in MCP_CONFORMANCE_SCENARIO.
+// against mcpauthd: once per scenario, with the server URL as its last
+// argument and the scenario in MCP_CONFORMANCE_SCENARIO.
 //
-// It signs in through the same Flow and Session the daemon uses, and talks
-// MCP with the Go SDK's client over oauth.Transport. Only the browser is
+// It runs the daemon itself in-process, with a throwaway registry (the
+// explicit file secret backend in a temporary directory), and talks MCP
+// with the Go SDK's client over oauth.Transport, whose token source is the
+// daemon: its token hand-out, its challenge path (sign-in, refresh, step-up)
+// and its registration store. Pre-registered credentials go through the
+// daemon's login, as `mcpauthd login --client-id` does. Only the browser is
 // replaced: the suite's authorization endpoint redirects at once, so a GET
-// that does not follow the redirect yields the redirect URL to complete.
+// that does not follow the redirect yields the URL handed to
+// Daemon.Complete — the same entry point as the loopback callback.
 //
 //	go build -o bin/conformance-adapter ./internal/conformance
 package main
@@ -13,15 +18,19 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/daemon"
+	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -59,29 +68,43 @@ func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx s
 			return fmt.Errorf("MCP_CONFORMANCE_CONTEXT: %w", err)
 		}
 	}
-	httpc := oauth.NewHTTPClient(oauth.HTTPOptions{})
-	flow := &oauth.Flow{
-		HTTP: httpc,
-		Client: oauth.ClientConfig{
-			RedirectURIs:        []string{"http://127.0.0.1:8739/callback"},
-			ClientName:          "mcpauthd",
-			ClientIDMetadataURL: cimdURL,
-		},
-		Registrations: &memRegistrations{m: map[string]*oauth.Registration{}},
-		WantRefresh:   true,
-		Logger:        logger,
+	dir, err := os.MkdirTemp("", "mcpauthd-conformance-")
+	if err != nil {
+		return err
 	}
-	sess := oauth.NewSession(flow, serverURL, nil)
-	sess.Browser = noRedirectBrowser(httpc)
+	defer os.RemoveAll(dir)
+	st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, slog.New(slog.DiscardHandler))})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	httpc := oauth.NewHTTPClient(oauth.HTTPOptions{})
+	var d *daemon.Daemon
+	d, err = daemon.New(daemon.Config{
+		Store:               st,
+		Logger:              logger,
+		HTTP:                httpc,
+		ClientIDMetadataURL: cimdURL,
+		LoginTimeout:        30 * time.Second,
+		OpenBrowser:         noRedirectBrowser(ctx, httpc, func() *daemon.Daemon { return d }),
+		Version:             "conformance",
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	self := ipc.Peer{UID: os.Getuid(), PID: os.Getpid()}
 	if sc.ClientID != "" {
-		sess.Preregistered = &oauth.Registration{ClientID: sc.ClientID, ClientSecret: sc.ClientSecret, Issuer: sc.Issuer}
+		if _, err := d.Login(ctx, &ipc.LoginRequest{URL: serverURL, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret, ClientIssuer: sc.Issuer, Wait: true}); err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
 	}
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpauthd-conformance", Version: "0"}, nil)
 	transport := &mcp.StreamableClientTransport{
 		Endpoint: serverURL,
 		HTTPClient: &http.Client{Transport: &oauth.Transport{
 			Base:      httpc.Transport,
-			Source:    oauth.SessionSource{S: sess, Margin: 30 * time.Second},
+			Source:    daemonSource{d: d, url: serverURL, peer: self},
 			ServerURL: serverURL,
 		}},
 	}
@@ -101,52 +124,55 @@ func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx s
 	return nil
 }
 
+// daemonSource is oauth.TokenSource over the daemon: the path every proxy
+// takes. A server the daemon cannot give a token for yet gets the request
+// without one, and its challenge starts the sign-in.
+type daemonSource struct {
+	d    *daemon.Daemon
+	url  string
+	peer ipc.Peer
+}
+
+func (s daemonSource) Token(ctx context.Context) (string, error) {
+	t, err := s.d.Token(ctx, s.url, 0, s.peer)
+	var ie *ipc.Error
+	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.AccessToken, nil
+}
+
+func (s daemonSource) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
+	return s.d.Challenge(ctx, &ipc.ChallengeRequest{URL: s.url, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
+}
+
+func (s daemonSource) Succeeded() { s.d.Succeeded(s.url) }
+
 // noRedirectBrowser stands in for the user's browser: the suite's
 // authorization endpoint answers with a redirect straight away, and its
-// Location is the URL the real browser would have landed on.
-func noRedirectBrowser(base *http.Client) oauth.Browser {
+// Location is the URL the real browser would have landed on. It hands that
+// URL to the daemon as the loopback callback would.
+func noRedirectBrowser(ctx context.Context, base *http.Client, d func() *daemon.Daemon) func(string) error {
 	c := *base
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return func(ctx context.Context, a *oauth.Authorization) (string, error) {
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, a.URL, nil)
+	return func(authURL string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
 		if err != nil {
-			return "", err
+			return err
 		}
 		res, err := c.Do(req)
 		if err != nil {
-			return "", fmt.Errorf("authorization endpoint: %w", err)
+			return fmt.Errorf("authorization endpoint: %w", err)
 		}
-		defer res.Body.Close()
+		res.Body.Close()
 		loc := res.Header.Get("Location")
 		if loc == "" {
-			return "", fmt.Errorf("authorization endpoint answered %s without a redirect", res.Status)
+			return fmt.Errorf("authorization endpoint answered %s without a redirect", res.Status)
 		}
-		return loc, nil
+		go func() { _, _ = d().Complete(ctx, loc) }()
+		return nil
 	}
-}
-
-// memRegistrations keeps registrations for the life of one scenario.
-type memRegistrations struct {
-	mu sync.Mutex
-	m  map[string]*oauth.Registration
-}
-
-func (r *memRegistrations) LoadRegistration(_ context.Context, issuer string) (*oauth.Registration, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.m[issuer], nil
-}
-
-func (r *memRegistrations) SaveRegistration(_ context.Context, reg *oauth.Registration) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.m[reg.Issuer] = reg
-	return nil
-}
-
-func (r *memRegistrations) DropRegistration(_ context.Context, issuer string) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, issuer)
-	return nil
 }
