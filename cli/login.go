@@ -59,6 +59,13 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 		}
 	}
 	done, err := c.WaitLogin(ctx, res.ID)
+	if ctx.Err() != nil {
+		// Interrupted: stop the sign-in too, not just this command.
+		cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = c.CancelLogin(cctx, res.ID)
+		return fmt.Errorf("sign-in cancelled")
+	}
 	if err != nil {
 		return err
 	}

@@ -94,8 +94,11 @@ func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []str
 	switch {
 	case err != nil:
 		d.log.Warn("sign-in failed", "server", s.url, "err", err)
-		if errors.Is(err, context.DeadlineExceeded) {
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
 			err = &ipc.Error{Code: ipc.CodeUpstream, Message: "the sign-in was not completed in time; start it again"}
+		case errors.Is(err, context.Canceled):
+			err = &ipc.Error{Code: ipc.CodeUpstream, Message: "the sign-in was cancelled"}
 		}
 		s.setState(ipc.StateNeedsSignIn, "sign-in failed: "+err.Error())
 	case g.Public:
@@ -139,6 +142,18 @@ func (d *Daemon) WaitLogin(ctx context.Context, id string) (*ipc.LoginResponse, 
 		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "no such sign-in (it ended more than a minute ago, or never started)"}
 	}
 	return d.waitLogin(ctx, l)
+}
+
+// CancelLogin stops the sign-in id; its waiters get an error.
+func (d *Daemon) CancelLogin(id string) error {
+	d.mu.Lock()
+	l := d.logins[id]
+	d.mu.Unlock()
+	if l == nil {
+		return &ipc.Error{Code: ipc.CodeNotFound, Message: "no such sign-in"}
+	}
+	l.cancel()
+	return nil
 }
 
 // browse is the engine's Browser for s: it parks the authorization request

@@ -77,7 +77,7 @@ func (s *server) refresh(ctx context.Context) error {
 		return nil // save() already set signed_in and rescheduled
 	}
 	if errors.Is(err, oauth.ErrInvalidGrant) || errors.Is(err, oauth.ErrInvalidClient) {
-		s.setState(ipc.StateNeedsSignIn, "the authorization server no longer accepts the refresh token; sign in again")
+		s.rejected(err)
 		return err
 	}
 	s.mu.Lock()
@@ -92,4 +92,23 @@ func (s *server) refresh(ctx context.Context) error {
 	}
 	s.arm(backoff)
 	return err
+}
+
+// rejected records that the authorization server refused the refresh token
+// (invalid_grant) or the client itself (invalid_client). A rejected
+// dynamic or CIMD registration is dropped, so the next sign-in registers
+// anew; pre-registered credentials are the user's to fix.
+func (s *server) rejected(err error) {
+	msg := "the authorization server no longer accepts the refresh token; sign in again"
+	if errors.Is(err, oauth.ErrInvalidClient) {
+		msg = "the authorization server no longer accepts mcpauthd's client registration; sign in again to register anew"
+		if g := s.sess.Grant(); g != nil && g.Registration != nil && g.Registration.Method != oauth.MethodPreregistered {
+			if derr := s.d.st.DeleteRegistration(g.Registration.Issuer); derr != nil {
+				s.d.log.Warn("could not drop the rejected registration", "issuer", g.Registration.Issuer, "err", derr)
+			}
+		} else {
+			msg = "the authorization server rejects the pre-registered client credentials; sign in with valid --client-id/--client-secret-file"
+		}
+	}
+	s.setState(ipc.StateNeedsSignIn, msg)
 }

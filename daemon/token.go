@@ -40,7 +40,7 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 	tok, err := s.sess.Token(ctx, minValid)
 	if err != nil {
 		if errors.Is(err, oauth.ErrInvalidGrant) || errors.Is(err, oauth.ErrInvalidClient) {
-			s.setState(ipc.StateNeedsSignIn, "the authorization server no longer accepts the refresh token; sign in again")
+			s.rejected(err)
 			return nil, errNeedsSignIn(url, "the sign-in to "+url+" has expired")
 		}
 		cur := s.sess.Grant()

@@ -101,6 +101,11 @@ func (c *Client) WaitLogin(ctx context.Context, id string) (*LoginResponse, erro
 	return &out, c.do(ctx, http.MethodPost, "login/wait", map[string]string{"id": id}, &out)
 }
 
+// CancelLogin stops the sign-in id.
+func (c *Client) CancelLogin(ctx context.Context, id string) error {
+	return c.do(ctx, http.MethodPost, "login/cancel", map[string]string{"id": id}, nil)
+}
+
 // Complete finishes a sign-in with the URL the browser was redirected to.
 func (c *Client) Complete(ctx context.Context, redirectURL string) (*LoginResponse, error) {
 	var out LoginResponse

@@ -45,6 +45,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func()) *Handler {
 	h.mux.HandleFunc("POST /v1/login", h.login)
 	h.mux.HandleFunc("POST /v1/login/wait", h.loginWait)
 	h.mux.HandleFunc("POST /v1/login/complete", h.complete)
+	h.mux.HandleFunc("POST /v1/login/cancel", h.loginCancel)
 	h.mux.HandleFunc("POST /v1/token", h.token)
 	h.mux.HandleFunc("POST /v1/challenge", h.challenge)
 	h.mux.HandleFunc("POST /v1/refresh", h.refresh)
@@ -171,6 +172,20 @@ func (h *Handler) loginWait(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, res)
+}
+
+func (h *Handler) loginCancel(w http.ResponseWriter, r *http.Request) {
+	var req struct {
+		ID string `json:"id"`
+	}
+	if !decode(w, r, &req) {
+		return
+	}
+	if err := h.D.CancelLogin(req.ID); err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, struct{}{})
 }
 
 func (h *Handler) complete(w http.ResponseWriter, r *http.Request) {
