@@ -137,11 +137,11 @@ const maxErrorText = 200
 func (a *Authorization) Complete(ctx context.Context, c *http.Client, redirected string) (*Token, error) {
 	u, err := url.Parse(redirected)
 	if err != nil {
-		return nil, newErr("authorization", CheckState, "", "the redirect URL could not be parsed")
+		return nil, newErr("authorization", CheckState, a.md.Issuer, "the redirect URL could not be parsed")
 	}
 	q := u.Query()
 	if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(a.State)) != 1 {
-		return nil, newErr("authorization", CheckState, "", "the redirect does not answer this sign-in (state mismatch); start the sign-in again")
+		return nil, newErr("authorization", CheckState, a.md.Issuer, "the redirect does not answer this sign-in (state mismatch); start the sign-in again")
 	}
 	if err := checkIss(a.md, q); err != nil {
 		return nil, err
@@ -158,9 +158,9 @@ func (a *Authorization) Complete(ctx context.Context, c *http.Client, redirected
 		oauth2.VerifierOption(a.verifier),
 		oauth2.SetAuthURLParam("resource", a.md.Resource))
 	if err != nil {
-		return nil, tokenErr("token", a.md.AuthServer.TokenEndpoint, err)
+		return nil, tokenErr("token", a.md.AuthServer.TokenEndpoint, err, code, a.verifier, a.reg.ClientSecret)
 	}
-	return newToken(tok, a.Scopes)
+	return newToken(tok, a.Scopes, a.md.AuthServer.TokenEndpoint)
 }
 
 // checkIss applies the spec's RFC 9207 table: advertised and absent → reject;

@@ -143,6 +143,8 @@ func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromC
 				lastErr = wrapErr("discovery", CheckResourceMismatch, cand.url, err,
 					"protected-resource metadata is for another resource; refusing to sign in to %s with it", serverURL)
 				continue // a root document may still name the other accepted form
+			case st == http.StatusOK && strings.Contains(err.Error(), "authorization_servers["):
+				return nil, "", wrapErr("discovery", CheckInsecureEndpoint, cand.url, err, "protected-resource metadata names an unsafe authorization server")
 			case st == http.StatusOK:
 				return nil, "", wrapErr("discovery", CheckBadMetadata, cand.url, err, "unusable protected-resource metadata")
 			default:

@@ -90,6 +90,7 @@ var (
 	ErrStepUpLimit      = &Error{Check: CheckStepUpLimit}
 	ErrNetwork          = &Error{Check: CheckNetwork}
 	ErrServer           = &Error{Check: CheckServer}
+	ErrRevocation       = &Error{Check: CheckRevocation}
 )
 
 func newErr(step string, check Check, url, format string, args ...any) *Error {

@@ -169,7 +169,7 @@ func registrationCause(err error) error {
 	if i := strings.Index(msg, " ("); i >= 0 {
 		msg = msg[:i]
 	}
-	if strings.HasPrefix(msg, "registration failed with status") {
+	if strings.HasPrefix(msg, "registration failed with status") || strings.HasPrefix(msg, "failed to decode") {
 		if i := strings.Index(msg, ": "); i >= 0 {
 			msg = msg[:i]
 		}

@@ -132,7 +132,11 @@ func (s *Session) Challenged(ctx context.Context, token string, ch *Challenge) e
 		return s.loginLocked(ctx, ch, previous(g))
 	case ch.InsufficientScope():
 		prev := previous(g)
-		if current && len(union(prev, ch.Scopes)) == len(prev) {
+		nothingNew := len(union(prev, ch.Scopes)) == len(prev)
+		if nothingNew && token != "" && !current {
+			return nil // a newer token already asked for these scopes: retry with it
+		}
+		if current && nothingNew {
 			return newErr("authorization", CheckStepUpLimit, s.ServerURL,
 				"the server still refuses with scopes %v, which were already requested; the authorization server will not grant more", ch.Scopes)
 		}

@@ -32,12 +32,12 @@ func (t *Token) Valid(margin time.Duration) bool {
 	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || time.Until(t.Expiry) > margin)
 }
 
-func newToken(t *oauth2.Token, requested []string) (*Token, error) {
+func newToken(t *oauth2.Token, requested []string, endpoint string) (*Token, error) {
 	if t.AccessToken == "" {
-		return nil, newErr("token", CheckToken, "", "token response has no access_token")
+		return nil, newErr("token", CheckToken, endpoint, "token response has no access_token")
 	}
 	if tt := t.Type(); !strings.EqualFold(tt, "bearer") {
-		return nil, newErr("token", CheckToken, "", "token response has token_type %q; only Bearer is supported", clip(tt))
+		return nil, newErr("token", CheckToken, endpoint, "token response has token_type %q; only Bearer is supported", clip(tt))
 	}
 	out := &Token{
 		AccessToken:  t.AccessToken,
@@ -61,7 +61,10 @@ func withClient(ctx context.Context, c *http.Client) context.Context {
 
 // tokenErr turns an x/oauth2 error into an engine error without the response
 // body (which x/oauth2 puts in its error text and which may echo secrets).
-func tokenErr(step, endpoint string, err error) error {
+// The authorization server's error_description is kept for the user, with
+// any of secrets it echoes (the code, the refresh token, the client secret)
+// blanked out.
+func tokenErr(step, endpoint string, err error, secrets ...string) error {
 	var re *oauth2.RetrieveError
 	if errors.As(err, &re) {
 		check := CheckToken
@@ -78,7 +81,8 @@ func tokenErr(step, endpoint string, err error) error {
 		if re.ErrorCode == "" {
 			return newErr(step, check, endpoint, "token endpoint answered %s", status)
 		}
-		return newErr(step, check, endpoint, "token endpoint refused: %s %s", clip(re.ErrorCode), clip(re.ErrorDescription))
+		return newErr(step, check, endpoint, "token endpoint refused: %s %s",
+			clip(redact(re.ErrorCode, secrets)), clip(redact(re.ErrorDescription, secrets)))
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
@@ -103,9 +107,19 @@ func Refresh(ctx context.Context, c *http.Client, md *Metadata, reg *Registratio
 	rc.Transport = &formParam{base: transportOf(c), grant: "refresh_token", key: "resource", value: md.Resource}
 	tok, err := cfg.TokenSource(withClient(ctx, &rc), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err)
+		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err, refreshToken, reg.ClientSecret)
 	}
-	return newToken(tok, scopes)
+	return newToken(tok, scopes, md.AuthServer.TokenEndpoint)
+}
+
+// redact blanks every occurrence of the given secrets in s.
+func redact(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "[redacted]")
+		}
+	}
+	return s
 }
 
 func transportOf(c *http.Client) http.RoundTripper {
