@@ -1,6 +1,9 @@
 package ipc
 
-import "net"
+import (
+	"errors"
+	"net"
+)
 
 // Peer is the identity the OS reports for the other end of a socket
 // connection. PID and Exe are best effort (zero when the OS does not say).
@@ -12,3 +15,20 @@ type Peer struct {
 
 // PeerOf returns the peer credentials of a Unix socket connection.
 func PeerOf(c net.Conn) (Peer, error) { return peerOf(c) }
+
+// control runs fn with the file descriptor of a Unix socket connection.
+func control(c net.Conn, fn func(fd int) error) error {
+	uc, ok := c.(*net.UnixConn)
+	if !ok {
+		return errors.New("not a unix socket connection")
+	}
+	raw, err := uc.SyscallConn()
+	if err != nil {
+		return err
+	}
+	var ferr error
+	if err := raw.Control(func(fd uintptr) { ferr = fn(int(fd)) }); err != nil {
+		return err
+	}
+	return ferr
+}

@@ -1,7 +1,6 @@
 package ipc
 
 import (
-	"errors"
 	"net"
 	"os"
 	"strconv"
@@ -10,25 +9,18 @@ import (
 )
 
 func peerOf(c net.Conn) (Peer, error) {
-	uc, ok := c.(*net.UnixConn)
-	if !ok {
-		return Peer{}, errors.New("not a unix socket connection")
-	}
-	raw, err := uc.SyscallConn()
+	var p Peer
+	err := control(c, func(fd int) error {
+		cred, err := unix.GetsockoptUcred(fd, unix.SOL_SOCKET, unix.SO_PEERCRED)
+		if err != nil {
+			return err
+		}
+		p.UID, p.PID = int(cred.Uid), int(cred.Pid)
+		return nil
+	})
 	if err != nil {
 		return Peer{}, err
 	}
-	var cred *unix.Ucred
-	var serr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return Peer{}, err
-	}
-	if serr != nil {
-		return Peer{}, serr
-	}
-	p := Peer{UID: int(cred.Uid), PID: int(cred.Pid)}
 	p.Exe, _ = os.Readlink("/proc/" + strconv.Itoa(p.PID) + "/exe")
 	return p, nil
 }

@@ -42,14 +42,14 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func()) *Handler {
 	h := &Handler{D: d, Log: log, Shutdown: shutdown, uid: os.Getuid(), mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/servers", h.servers)
-	h.mux.HandleFunc("POST /v1/login", h.login)
-	h.mux.HandleFunc("POST /v1/login/wait", h.loginWait)
-	h.mux.HandleFunc("POST /v1/login/complete", h.complete)
-	h.mux.HandleFunc("POST /v1/login/cancel", h.loginCancel)
-	h.mux.HandleFunc("POST /v1/token", h.token)
-	h.mux.HandleFunc("POST /v1/challenge", h.challenge)
-	h.mux.HandleFunc("POST /v1/refresh", h.refresh)
-	h.mux.HandleFunc("POST /v1/logout", h.logout)
+	h.mux.HandleFunc("POST /v1/login", call(h.login))
+	h.mux.HandleFunc("POST /v1/login/wait", call(h.loginWait))
+	h.mux.HandleFunc("POST /v1/login/complete", call(h.complete))
+	h.mux.HandleFunc("POST /v1/login/cancel", call(h.loginCancel))
+	h.mux.HandleFunc("POST /v1/token", call(h.token))
+	h.mux.HandleFunc("POST /v1/challenge", call(h.challenge))
+	h.mux.HandleFunc("POST /v1/refresh", call(h.refresh))
+	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	h.mux.HandleFunc("GET /v1/events", h.events)
 	return h
@@ -146,109 +146,59 @@ func fail(w http.ResponseWriter, err error) {
 func (h *Handler) status(w http.ResponseWriter, r *http.Request)  { writeJSON(w, h.D.Status()) }
 func (h *Handler) servers(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.D.Servers()) }
 
-func (h *Handler) login(w http.ResponseWriter, r *http.Request) {
-	var req ipc.LoginRequest
-	if !decode(w, r, &req) {
-		return
+// call is the shape of every JSON route: decode the request, call the
+// daemon, write its answer or its error.
+func call[Req, Res any](f func(r *http.Request, req *Req) (Res, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		if !decode(w, r, &req) {
+			return
+		}
+		res, err := f(r, &req)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeJSON(w, res)
 	}
-	res, err := h.D.Login(r.Context(), &req)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, res)
 }
 
-func (h *Handler) loginWait(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ID string `json:"id"`
-	}
-	if !decode(w, r, &req) {
-		return
-	}
-	res, err := h.D.WaitLogin(r.Context(), req.ID)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+type idRequest struct {
+	ID string `json:"id"`
 }
 
-func (h *Handler) loginCancel(w http.ResponseWriter, r *http.Request) {
-	var req struct {
-		ID string `json:"id"`
-	}
-	if !decode(w, r, &req) {
-		return
-	}
-	if err := h.D.CancelLogin(req.ID); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, struct{}{})
+type empty struct{}
+
+func (h *Handler) login(r *http.Request, req *ipc.LoginRequest) (*ipc.LoginResponse, error) {
+	return h.D.Login(r.Context(), req)
 }
 
-func (h *Handler) complete(w http.ResponseWriter, r *http.Request) {
-	var req ipc.CompleteRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	res, err := h.D.Complete(r.Context(), req.RedirectURL)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+func (h *Handler) loginWait(r *http.Request, req *idRequest) (*ipc.LoginResponse, error) {
+	return h.D.WaitLogin(r.Context(), req.ID)
 }
 
-func (h *Handler) token(w http.ResponseWriter, r *http.Request) {
-	var req ipc.TokenRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	res, err := h.D.Token(r.Context(), req.URL, time.Duration(req.MinValid), peer(r))
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+func (h *Handler) loginCancel(_ *http.Request, req *idRequest) (empty, error) {
+	return empty{}, h.D.CancelLogin(req.ID)
 }
 
-func (h *Handler) challenge(w http.ResponseWriter, r *http.Request) {
-	var req ipc.ChallengeRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if err := h.D.Challenge(r.Context(), &req); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, struct{}{})
+func (h *Handler) complete(r *http.Request, req *ipc.CompleteRequest) (*ipc.LoginResponse, error) {
+	return h.D.Complete(r.Context(), req.RedirectURL)
 }
 
-func (h *Handler) refresh(w http.ResponseWriter, r *http.Request) {
-	var req ipc.ServerRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	res, err := h.D.Refresh(r.Context(), req.URL)
-	if err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, res)
+func (h *Handler) token(r *http.Request, req *ipc.TokenRequest) (*ipc.TokenResponse, error) {
+	return h.D.Token(r.Context(), req.URL, time.Duration(req.MinValid), peer(r))
 }
 
-func (h *Handler) logout(w http.ResponseWriter, r *http.Request) {
-	var req ipc.ServerRequest
-	if !decode(w, r, &req) {
-		return
-	}
-	if err := h.D.Logout(r.Context(), req.URL, req.Remove); err != nil {
-		fail(w, err)
-		return
-	}
-	writeJSON(w, struct{}{})
+func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, error) {
+	return empty{}, h.D.Challenge(r.Context(), req)
+}
+
+func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
+	return h.D.Refresh(r.Context(), req.URL)
+}
+
+func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (empty, error) {
+	return empty{}, h.D.Logout(r.Context(), req.URL, req.Remove)
 }
 
 func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {
