@@ -1,0 +1,32 @@
+# mcpauthd: common entry points. `make test` is what CI runs (.ci/run).
+.PHONY: test conformance build run lint deps
+
+# Everything: deps, gofmt, vet, staticcheck, go test -race (keyring session), conformance.
+test:
+	scripts/test.sh
+
+# The MCP conformance suite against ./internal/conformance (EXTENSIONS=1 adds the extensions suite).
+conformance:
+	scripts/conformance.sh
+
+build:
+	go build -o bin/mcpauthd ./cmd/mcpauthd
+
+run:
+	go run ./cmd/mcpauthd
+
+# gofmt, go vet and staticcheck only (no tests).
+lint:
+	@files=$$(find . \( -path ./.git -o -path ./tools/node_modules -o -path ./bin -o -path ./results \
+		-o -name testdata -o -name vendor \) -prune -o -name '*.go' -type f -print0 | xargs -0 -r gofmt -l); \
+	if [ -n "$$files" ]; then echo "gofmt: needs formatting:"; echo "$$files"; exit 1; fi
+	go vet ./...
+	@if go mod edit -json | jq -e '.Tool // [] | any(.Path == "honnef.co/go/tools/cmd/staticcheck")' >/dev/null; then \
+		echo go tool staticcheck ./...; go tool staticcheck ./...; \
+	else \
+		echo go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; go run honnef.co/go/tools/cmd/staticcheck@v0.8.2 ./...; \
+	fi
+
+# Install the test dependencies (Debian packages, tools/node_modules, staticcheck).
+deps:
+	scripts/install-test-deps.sh
