@@ -19,7 +19,7 @@ func (d *Daemon) serveCallback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'")
 	w.Header().Set("Referrer-Policy", "no-referrer")
 	w.Header().Set("Cache-Control", "no-store")
-	if r.Method != http.MethodGet || r.URL.Path != "/callback" {
+	if r.Method != http.MethodGet {
 		http.NotFound(w, r)
 		return
 	}

@@ -65,6 +65,8 @@ type Daemon struct {
 
 	callback    net.Listener
 	callbackURL string
+	web         http.Handler // the local web page, served beside /callback
+	webURL      string       // its entry URL (with the per-start secret)
 
 	mu      sync.Mutex
 	servers map[string]*server
@@ -135,14 +137,29 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
-// Start listens for authorization redirects on the loopback callback address.
+// SetWeb mounts the local web page on the loopback listener (every path but
+// /callback) and records its entry URL for Status. Call it before Start.
+func (d *Daemon) SetWeb(h http.Handler, entryURL string) {
+	d.web, d.webURL = h, entryURL
+}
+
+// LoopbackURL is the origin of the loopback listener (callback and web page).
+func (d *Daemon) LoopbackURL() string { return "http://" + d.cfg.CallbackAddr }
+
+// Start listens for authorization redirects (and serves the web page) on
+// the loopback callback address.
 func (d *Daemon) Start() error {
 	l, err := net.Listen("tcp", d.cfg.CallbackAddr)
 	if err != nil {
-		return fmt.Errorf("callback listener on %s: %w (another program holds the port; set callback_addr)", d.cfg.CallbackAddr, err)
+		return fmt.Errorf("callback listener on %s: %w (another program holds the port; set MCPAUTH_CALLBACK_ADDR)", d.cfg.CallbackAddr, err)
 	}
 	d.callback = l
-	srv := &http.Server{Handler: http.HandlerFunc(d.serveCallback), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/callback", d.serveCallback)
+	if d.web != nil {
+		mux.Handle("/", d.web)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(l) }()
 	return nil
 }
@@ -181,6 +198,7 @@ func (d *Daemon) Status() *ipc.Status {
 		PID:         os.Getpid(),
 		Socket:      d.cfg.Socket,
 		CallbackURL: d.callbackURL,
+		WebURL:      d.webURL,
 		Servers:     n,
 		Started:     d.started,
 	}

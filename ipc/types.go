@@ -100,13 +100,16 @@ type ServerRequest struct {
 
 // Status describes the running daemon.
 type Status struct {
-	Version     string    `json:"version"`
-	PID         int       `json:"pid"`
-	Socket      string    `json:"socket"`
-	Database    string    `json:"database"`
-	CallbackURL string    `json:"callback_url"`
-	Servers     int       `json:"servers"`
-	Started     time.Time `json:"started"`
+	Version     string `json:"version"`
+	PID         int    `json:"pid"`
+	Socket      string `json:"socket"`
+	Database    string `json:"database"`
+	CallbackURL string `json:"callback_url"`
+	// WebURL opens the local web page; it carries a per-start secret, so it
+	// is only ever given over the socket.
+	WebURL  string    `json:"web_url,omitempty"`
+	Servers int       `json:"servers"`
+	Started time.Time `json:"started"`
 }
 
 // Event is one message of the event stream.

@@ -66,6 +66,9 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	defer d.Close()
+	if h, entry := webUI(d, log); h != nil {
+		d.SetWeb(h, entry)
+	}
 	if err := d.Start(); err != nil {
 		return err
 	}
@@ -77,7 +80,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if !*noTray {
-		log.Info("the tray is not part of this build yet; running without it")
+		go startTray(ctx, log, p.Socket, cancel)
 	}
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "pid", os.Getpid())
 	return ipcserver.New(d, log, cancel).Serve(ctx, l)
