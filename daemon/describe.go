@@ -64,7 +64,11 @@ func (d *Daemon) describe(s *server) {
 type probeSource struct{ s *server }
 
 func (p probeSource) Token(ctx context.Context) (string, error) {
-	return p.s.sess.Token(ctx, DefaultMinValid)
+	g := p.s.sess.Grant()
+	if g == nil || g.Token == nil {
+		return "", nil
+	}
+	return p.s.sess.Token(ctx, g.Token.Margin(DefaultMinValid))
 }
 func (p probeSource) Challenged(context.Context, string, *oauth.Challenge) error {
 	return &oauth.Error{Step: "describe", Check: oauth.CheckAuthorization, URL: p.s.url, Msg: "the server refused the new token"}

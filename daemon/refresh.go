@@ -15,8 +15,10 @@ import (
 // schedule arms the timer from the current grant.
 func (s *server) schedule() { s.scheduleFor(s.sess.Grant()) }
 
-// scheduleFor arms the timer for g: RefreshAhead before expiry when there
-// is a refresh token, at expiry (to show "needs sign-in") when there is not.
+// scheduleFor arms the timer for g: RefreshAhead before expiry (at most
+// half the token's lifetime, so short-lived tokens refresh at mid-life, not
+// in a loop) when there is a refresh token; at expiry (to show "needs
+// sign-in") when there is not.
 func (s *server) scheduleFor(g *oauth.Grant) {
 	s.stopTimer()
 	if g == nil || g.Token == nil || g.Token.Expiry.IsZero() {
@@ -24,7 +26,7 @@ func (s *server) scheduleFor(g *oauth.Grant) {
 	}
 	at := g.Token.Expiry
 	if g.Token.RefreshToken != "" {
-		at = at.Add(-s.d.cfg.RefreshAhead)
+		at = at.Add(-g.Token.Margin(s.d.cfg.RefreshAhead))
 	}
 	s.arm(time.Until(at))
 }

@@ -81,7 +81,7 @@ func (s *server) load() error {
 		Requested:    rec.ScopesRequested,
 		Token: &oauth.Token{
 			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType,
-			IDToken: tok.IDToken, Expiry: tok.Expiry, Scopes: tok.Scopes,
+			IDToken: tok.IDToken, Expiry: tok.Expiry, Obtained: tok.Obtained, Scopes: tok.Scopes,
 		},
 	})
 	return nil
@@ -135,7 +135,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	}
 	tok := &store.Tokens{
 		AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken, TokenType: g.Token.TokenType,
-		IDToken: g.Token.IDToken, Expiry: g.Token.Expiry, Scopes: g.Token.Scopes,
+		IDToken: g.Token.IDToken, Expiry: g.Token.Expiry, Obtained: g.Token.Obtained, Scopes: g.Token.Scopes,
 	}
 	if err := s.d.st.CommitLogin(&rec, tok); err != nil {
 		return err

@@ -12,7 +12,9 @@ import (
 )
 
 // DefaultMinValid is the validity a token handed out has at least, when the
-// caller does not say.
+// caller does not say — capped at half the token's lifetime (oauth.Token.Margin).
+// A caller that asks for more than a token can ever have gets a refresh on
+// every request: that is what it asked for.
 const DefaultMinValid = 30 * time.Second
 
 // Token hands out url's access token, valid for at least minValid,
@@ -35,7 +37,7 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 		return &ipc.TokenResponse{}, nil
 	}
 	if minValid <= 0 {
-		minValid = DefaultMinValid
+		minValid = g.Token.Margin(DefaultMinValid)
 	}
 	tok, err := s.sess.Token(ctx, minValid)
 	if err != nil {

@@ -1,8 +1,11 @@
 package oauth
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -115,7 +118,9 @@ func Register(ctx context.Context, c *http.Client, cfg ClientConfig, md *Metadat
 		ClientURI:               cfg.ClientURI,
 		ApplicationType:         appTypeNat,
 	}
-	res, err := oauthex.RegisterClient(ctx, asm.RegistrationEndpoint, meta, c)
+	rc := *c
+	rc.Transport = jwksObjectFix{transportOf(c)}
+	res, err := oauthex.RegisterClient(ctx, asm.RegistrationEndpoint, meta, &rc)
 	if err != nil {
 		var rerr *oauthex.ClientRegistrationError
 		if errors.As(err, &rerr) {
@@ -175,4 +180,38 @@ func registrationCause(err error) error {
 		}
 	}
 	return plainError(msg)
+}
+
+// jwksObjectFix works around a decoding bug in the Go SDK v1.8.0:
+// oauthex.ClientRegistrationResponse declares jwks as a string, but RFC 7591
+// §2 defines it as a JSON object, and real servers (Ory Hydra) answer
+// "jwks": {}. Such a registration response would fail to decode as a
+// whole; mcpauthd never uses the client's own jwks, so an object-valued
+// jwks is dropped from successful registration responses before the SDK
+// decodes them. Everything else passes through untouched.
+type jwksObjectFix struct{ base http.RoundTripper }
+
+func (f jwksObjectFix) RoundTrip(req *http.Request) (*http.Response, error) {
+	res, err := f.base.RoundTrip(req)
+	if err != nil || res.StatusCode/100 != 2 {
+		return res, err
+	}
+	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(body, &fields) == nil {
+		if j, ok := fields["jwks"]; ok && len(bytes.TrimSpace(j)) > 0 && bytes.TrimSpace(j)[0] == '{' {
+			delete(fields, "jwks")
+			if b, err := json.Marshal(fields); err == nil {
+				body = b
+			}
+		}
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Header.Del("Content-Length")
+	return res, nil
 }

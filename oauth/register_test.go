@@ -1,14 +1,17 @@
 package oauth_test
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 const cimdURL = "https://mcpauthd.example/client.json"
@@ -390,5 +393,25 @@ func TestRegisterDCRStatus(t *testing.T) {
 	reg, _, err := oauth.Register(ctxT(t), newClient(), testClientConfig(), md, nil, nil)
 	if err != nil || reg.ClientID != "ok-200" {
 		t.Fatalf("Register = %+v, %v", reg, err)
+	}
+}
+
+// TestRegisterJWKSObject: RFC 7591 defines jwks as an object, and Ory Hydra
+// answers "jwks": {}; the SDK's response type has it as a string. The
+// registration must still succeed.
+func TestRegisterJWKSObject(t *testing.T) {
+	as := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusCreated)
+		_, _ = w.Write([]byte(`{"client_id":"hydra-client","client_secret":"s3cret-value","jwks":{},"token_endpoint_auth_method":"client_secret_basic","redirect_uris":["http://127.0.0.1:1/callback"]}`))
+	}))
+	defer as.Close()
+	md := &oauth.Metadata{Issuer: as.URL, AuthServer: &oauthex.AuthServerMeta{Issuer: as.URL, RegistrationEndpoint: as.URL + "/register", CodeChallengeMethodsSupported: []string{"S256"}}}
+	reg, created, err := oauth.Register(context.Background(), oauth.NewHTTPClient(oauth.HTTPOptions{}), oauth.ClientConfig{RedirectURIs: []string{"http://127.0.0.1:1/callback"}}, md, nil, nil)
+	if err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if !created || reg.ClientID != "hydra-client" || reg.ClientSecret != "s3cret-value" || reg.AuthMethod != oauth.AuthBasic {
+		t.Fatalf("registration = %+v, created %v", reg, created)
 	}
 }

@@ -21,9 +21,23 @@ type Token struct {
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	IDToken      string    `json:"id_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	// Obtained is when the token response arrived (zero when unknown).
+	Obtained time.Time `json:"obtained,omitzero"`
 	// Scopes granted: the response's scope, else the scopes requested
 	// (RFC 6749 §5.1: an absent scope means "as requested").
 	Scopes []string `json:"scopes,omitempty"`
+}
+
+// Margin caps want at half the token's lifetime. A margin as long as the
+// lifetime would make every fresh token look due at once: the refresh
+// timer and the default hand-out margin use it so that short-lived tokens
+// are refreshed at mid-life rather than back to back. Without a known
+// lifetime, want is returned.
+func (t *Token) Margin(want time.Duration) time.Duration {
+	if t == nil || t.Obtained.IsZero() || t.Expiry.IsZero() {
+		return want
+	}
+	return min(want, t.Expiry.Sub(t.Obtained)/2)
 }
 
 // Valid reports whether the token has an access token that is still valid
@@ -44,6 +58,7 @@ func newToken(t *oauth2.Token, requested []string, endpoint string) (*Token, err
 		TokenType:    "Bearer",
 		RefreshToken: t.RefreshToken,
 		Expiry:       t.Expiry,
+		Obtained:     time.Now(),
 		Scopes:       requested,
 	}
 	if s, ok := t.Extra("scope").(string); ok && s != "" {

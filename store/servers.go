@@ -47,6 +47,7 @@ type Tokens struct {
 	TokenType    string    `json:"token_type,omitempty"`
 	IDToken      string    `json:"id_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
+	Obtained     time.Time `json:"obtained,omitzero"` // when the token response arrived
 	Scopes       []string  `json:"scopes,omitempty"`
 }
 

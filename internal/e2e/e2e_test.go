@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"os/user"
@@ -35,7 +36,8 @@ const browserMode = "MCPAUTHD_E2E_BROWSER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(browserMode) == "1" {
-		res, err := http.Get(os.Args[len(os.Args)-1])
+		jar, _ := cookiejar.New(nil) // authorization servers keep their login state in cookies
+		res, err := (&http.Client{Jar: jar}).Get(os.Args[len(os.Args)-1])
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "e2e browser:", err)
 			os.Exit(1)
