@@ -12,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
@@ -314,5 +315,72 @@ func TestOtherUserRefused(t *testing.T) {
 	out, code := asOther()
 	if code == 0 || !strings.Contains(out, "belongs to another user") {
 		t.Fatalf("other user with open permissions: exit %d, %s", code, out)
+	}
+}
+
+// TestLoginNoBrowserPaste is the SSH case: `login --no-browser` prints the
+// sign-in URL, the user opens it elsewhere, and pastes the URL the browser
+// ended on (here: the authorization server's redirect, never followed).
+func TestLoginNoBrowserPaste(t *testing.T) {
+	url := tsServer(t)
+	in := newInstance(t)
+	cmd := exec.Command(in.bin, "login", "--no-browser", url)
+	cmd.Env = in.env
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stdout bytes.Buffer
+	cmd.Stdout = &stdout
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// The sign-in URL is the indented line of the instructions.
+	var authURL string
+	buf := make([]byte, 0, 4096)
+	chunk := make([]byte, 1024)
+	for authURL == "" {
+		n, err := stderr.Read(chunk)
+		if err != nil {
+			t.Fatalf("login ended before printing a URL: %v; %s", err, buf)
+		}
+		buf = append(buf, chunk[:n]...)
+		for _, line := range strings.Split(string(buf), "\n") {
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, "http") && strings.Contains(l, "code_challenge") {
+				authURL = l
+			}
+		}
+	}
+	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := noFollow.Get(authURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	redirect := res.Header.Get("Location")
+	if !strings.Contains(redirect, "code=") {
+		t.Fatalf("authorization server answered %s, Location %q", res.Status, redirect)
+	}
+	if _, err := io.WriteString(stdin, "\n"+redirect+"\n"); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, _ = io.Copy(io.Discard, stderr); done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil || !strings.Contains(stdout.String(), "Signed in to") {
+			t.Fatalf("login: %v; stdout %q", err, stdout.String())
+		}
+	case <-time.After(30 * time.Second):
+		_ = cmd.Process.Kill()
+		t.Fatal("login did not finish after the redirect URL was pasted")
+	}
+	tok := strings.TrimSpace(in.must("token", url))
+	if got := initializeStatus(t, url, tok); got != http.StatusOK {
+		t.Fatalf("initialize with the token answered %d", got)
 	}
 }
