@@ -50,7 +50,9 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	if res.AuthURL != "" {
+	if res.UserCode != "" {
+		fmt.Fprintf(e.Stderr, "To sign in to %s, open this URL on any device:\n\n  %s\n\nand enter the code:  %s\n\nWaiting…\n", pos[0], res.AuthURL, res.UserCode)
+	} else if res.AuthURL != "" {
 		if *noBrowser {
 			fmt.Fprintf(e.Stderr, "Open this URL in a browser to sign in:\n\n  %s\n\nThen wait here, or paste the URL the browser ends up on (if it cannot reach this machine) and press Enter.\n", res.AuthURL)
 			go pasteRedirect(ctx, e, c)

@@ -25,6 +25,7 @@ type login struct {
 	once     sync.Once
 	ready    chan struct{} // closed when authURL is known or the login ended
 	authURL  string
+	userCode string // device sign-ins: the code to enter at authURL
 	redirect chan string
 	done     chan struct{}
 	err      error
@@ -85,7 +86,7 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if r.Wait {
 		return d.waitLogin(ctx, l)
 	}
-	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, Server: ptr(s.info())}, nil
+	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, Server: ptr(s.info())}, nil
 }
 
 func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []string) {
@@ -130,7 +131,7 @@ func (d *Daemon) waitLogin(ctx context.Context, l *login) (*ipc.LoginResponse, e
 	if s == nil {
 		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "the server was removed during sign-in"}
 	}
-	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, Server: ptr(s.info())}, nil
+	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, Server: ptr(s.info())}, nil
 }
 
 // WaitLogin waits for the sign-in id to end.
@@ -188,6 +189,31 @@ func (d *Daemon) browse(s *server) oauth.Browser {
 			return "", ctx.Err()
 		}
 	}
+}
+
+// devicePresenter is the engine's DevicePresenter for one server: a
+// sign-in started with NoBrowser (the SSH case) uses the device
+// authorization grant where the authorization server offers it; every other
+// sign-in goes through the browser.
+type devicePresenter struct{ s *server }
+
+func (p devicePresenter) UseDevice(ctx context.Context) bool {
+	l, _ := ctx.Value(loginKey{}).(*login)
+	return l != nil && l.noBrowser
+}
+
+func (p devicePresenter) Present(ctx context.Context, da *oauth.DeviceAuthorization) error {
+	l, _ := ctx.Value(loginKey{}).(*login)
+	if l == nil {
+		return errors.New("internal: a device sign-in started without a login record")
+	}
+	l.authURL, l.userCode = da.VerificationURI, da.UserCode
+	if da.VerificationURIComplete != "" {
+		l.authURL = da.VerificationURIComplete
+	}
+	p.s.setState(ipc.StateSigningIn, "waiting for you to enter code "+da.UserCode+" at "+da.VerificationURI)
+	l.markReady()
+	return nil
 }
 
 // Complete hands the URL the authorization server redirected to to the

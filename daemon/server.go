@@ -36,6 +36,7 @@ func (d *Daemon) newServer(rec *store.Server) *server {
 	s.sess = oauth.NewSession(d.flow, rec.URL, nil)
 	s.sess.Save = s.save
 	s.sess.Browser = d.browse(s)
+	s.sess.Device = devicePresenter{s}
 	if rec.Status == "" {
 		s.rec.Status = ipc.StateSignedOut
 	}
@@ -91,6 +92,7 @@ func (s *server) withGrant(g *oauth.Grant) *oauth.Session {
 	sess := oauth.NewSession(s.d.flow, s.url, g)
 	sess.Save = s.save
 	sess.Browser = s.d.browse(s)
+	sess.Device = devicePresenter{s}
 	sess.Preregistered = s.sess.Preregistered
 	return sess
 }

@@ -56,10 +56,15 @@ type LoginRequest struct {
 
 // LoginResponse reports a sign-in: started (AuthURL set, Server.Status
 // signing_in) or, with Wait, ended.
+//
+// For a device sign-in (RFC 8628, used with NoBrowser where the
+// authorization server offers it) AuthURL is the verification URL and
+// UserCode the code the user enters there.
 type LoginResponse struct {
-	ID      string      `json:"id,omitempty"`
-	AuthURL string      `json:"auth_url,omitempty"`
-	Server  *ServerInfo `json:"server"`
+	ID       string      `json:"id,omitempty"`
+	AuthURL  string      `json:"auth_url,omitempty"`
+	UserCode string      `json:"user_code,omitempty"`
+	Server   *ServerInfo `json:"server"`
 }
 
 // CompleteRequest finishes a sign-in with the URL the authorization server

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"slices"
@@ -28,6 +29,10 @@ type Metadata struct {
 	// server, recorded for the RFC 9207 iss comparison and the registration key.
 	Issuer     string                  `json:"issuer"`
 	AuthServer *oauthex.AuthServerMeta `json:"auth_server"`
+	// DeviceAuthorizationEndpoint is the authorization server's RFC 8628
+	// endpoint, when it offers the device authorization grant (oauthex does
+	// not decode this field; discovery reads it from the same document).
+	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
 	// Legacy is set when the server has no protected-resource metadata and
 	// the 2025-03-26 rules applied (the server's origin is the authorization
 	// server; default endpoints when it has no metadata either).
@@ -109,11 +114,11 @@ func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 		md.Resource = prm.Resource
 		md.Issuer = prm.AuthorizationServers[0]
 	}
-	asm, err := findAuthServer(ctx, c, md.Issuer, md.Legacy)
+	asm, device, err := findAuthServer(ctx, c, md.Issuer, md.Legacy)
 	if err != nil {
 		return nil, err
 	}
-	md.AuthServer = asm
+	md.AuthServer, md.DeviceAuthorizationEndpoint = asm, device
 	return md, nil
 }
 
@@ -159,27 +164,47 @@ func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromC
 	return nil, "", nil
 }
 
-func findAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, error) {
+// findAuthServer returns the validated metadata and, when offered, the
+// device authorization endpoint.
+func findAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, string, error) {
+	asm, body, err := fetchAuthServer(ctx, c, issuer, legacy)
+	if err != nil || body == nil {
+		return asm, "", err
+	}
+	var extra struct {
+		Device string `json:"device_authorization_endpoint"`
+	}
+	if json.Unmarshal(body, &extra) != nil || extra.Device == "" {
+		return asm, "", nil
+	}
+	if err := checkEndpoint("discovery", "device_authorization_endpoint", extra.Device); err != nil {
+		return nil, "", err
+	}
+	return asm, extra.Device, nil
+}
+
+func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, []byte, error) {
 	rc, rec := recording(c)
+	rec.keepBody = true
 	asm, err := auth.GetAuthServerMetadata(ctx, issuer, rc)
 	if err != nil {
 		msg := err.Error()
 		switch {
 		case rec.status() == 0:
-			return nil, netErr("discovery", issuer, err)
+			return nil, nil, netErr("discovery", issuer, err)
 		case strings.Contains(msg, "does not match issuer"):
-			return nil, wrapErr("discovery", CheckIssuerMismatch, issuer, err, "authorization-server metadata names a different issuer; it must not be used")
+			return nil, nil, wrapErr("discovery", CheckIssuerMismatch, issuer, err, "authorization-server metadata names a different issuer; it must not be used")
 		case strings.Contains(msg, "does not implement PKCE"):
-			return nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not support PKCE (code_challenge_methods_supported is missing)")
+			return nil, nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not support PKCE (code_challenge_methods_supported is missing)")
 		case strings.Contains(msg, "HTTPS") || strings.Contains(msg, "scheme") || strings.Contains(msg, "non-public"):
-			return nil, wrapErr("discovery", CheckInsecureEndpoint, issuer, err, "authorization-server metadata has an unsafe endpoint")
+			return nil, nil, wrapErr("discovery", CheckInsecureEndpoint, issuer, err, "authorization-server metadata has an unsafe endpoint")
 		default:
-			return nil, wrapErr("discovery", CheckBadMetadata, issuer, err, "unusable authorization-server metadata")
+			return nil, nil, wrapErr("discovery", CheckBadMetadata, issuer, err, "unusable authorization-server metadata")
 		}
 	}
 	if asm == nil {
 		if !legacy {
-			return nil, newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
+			return nil, nil, newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
 		}
 		// 2025-03-26 fallback: default endpoints at the server root.
 		base := strings.TrimSuffix(issuer, "/")
@@ -189,17 +214,17 @@ func findAuthServer(ctx context.Context, c *http.Client, issuer string, legacy b
 			TokenEndpoint:                 base + "/token",
 			RegistrationEndpoint:          base + "/register",
 			CodeChallengeMethodsSupported: []string{"S256"},
-		}, nil
+		}, nil, nil
 	}
 	// RFC 8414 §3.3: identical, not "equal after trimming a slash".
 	if asm.Issuer != issuer {
-		return nil, newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
+		return nil, nil, newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
 	}
 	if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
-		return nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
+		return nil, nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
 	}
 	if asm.AuthorizationEndpoint == "" || asm.TokenEndpoint == "" {
-		return nil, newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
+		return nil, nil, newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
 	}
 	for _, ep := range []struct{ name, url string }{
 		{"authorization_endpoint", asm.AuthorizationEndpoint},
@@ -211,10 +236,10 @@ func findAuthServer(ctx context.Context, c *http.Client, issuer string, legacy b
 			continue
 		}
 		if err := checkEndpoint("discovery", ep.name, ep.url); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
-	return asm, nil
+	return asm, rec.lastBody(), nil
 }
 
 func dedupe(s []string) []string {

@@ -48,6 +48,9 @@ type LoginRequest struct {
 	// Preregistered are credentials the user supplied, or nil.
 	Preregistered *Registration
 	Browser       Browser
+	// Device, when set, chooses the device authorization grant (RFC 8628)
+	// for sign-ins that want it, where the authorization server offers it.
+	Device DevicePresenter
 }
 
 // Grant is the result of a login. A Public grant has no token: the server
@@ -131,6 +134,9 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 	} else if len(f.Client.RedirectURIs) > 0 {
 		redirectURI = f.Client.RedirectURIs[0]
 	}
+	if req.Device != nil && md.DeviceAuthorizationEndpoint != "" && req.Device.UseDevice(ctx) {
+		return f.device(ctx, c, md, reg, req.Device, scopes)
+	}
 	a, err := Authorize(md, reg, redirectURI, scopes)
 	if err != nil {
 		return nil, err
@@ -140,6 +146,23 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 		return nil, err
 	}
 	tok, err := a.Complete(ctx, c, redirected)
+	if err != nil {
+		return nil, err
+	}
+	return &Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, nil
+}
+
+// device runs the RFC 8628 device authorization grant: the presenter shows
+// the user code, then the token endpoint is polled until the user approves.
+func (f *Flow) device(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, present DevicePresenter, scopes []string) (*Grant, error) {
+	d, err := StartDevice(ctx, c, md, reg, scopes)
+	if err != nil {
+		return nil, err
+	}
+	if err := present.Present(ctx, d); err != nil {
+		return nil, err
+	}
+	tok, err := d.Wait(ctx, c)
 	if err != nil {
 		return nil, err
 	}

@@ -1,8 +1,10 @@
 package oauth
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -130,21 +132,40 @@ func isLoopbackHost(h string) bool {
 // statusRecorder remembers the status of the last response it carried, so a
 // caller can tell "not found here" (try the next well-known URL) from "found
 // but invalid" (stop) when a library hides the status inside its error.
+// With keepBody it also keeps the last 200 response's body (up to 1 MiB),
+// for metadata fields the library does not decode.
 type statusRecorder struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	code int
+	base     http.RoundTripper
+	keepBody bool
+	mu       sync.Mutex
+	code     int
+	body     []byte
 }
 
 func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := r.base.RoundTrip(req)
+	var body []byte
+	if err == nil && r.keepBody && res.StatusCode == http.StatusOK {
+		body, err = io.ReadAll(io.LimitReader(res.Body, 1<<20+1))
+		res.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		res.Body = io.NopCloser(bytes.NewReader(body))
+	}
 	r.mu.Lock()
-	r.code = 0
+	r.code, r.body = 0, body
 	if err == nil {
 		r.code = res.StatusCode
 	}
 	r.mu.Unlock()
 	return res, err
+}
+
+func (r *statusRecorder) lastBody() []byte {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.body
 }
 
 func (r *statusRecorder) status() int {

@@ -109,10 +109,14 @@ func Register(ctx context.Context, c *http.Client, cfg ClientConfig, md *Metadat
 	if len(cfg.RedirectURIs) == 0 {
 		return nil, false, newErr("registration", CheckRegistration, md.Issuer, "no redirect URI configured")
 	}
+	grants := []string{grantCode, grantRefr}
+	if md.DeviceAuthorizationEndpoint != "" {
+		grants = append(grants, grantDevice)
+	}
 	meta := &oauthex.ClientRegistrationMetadata{
 		RedirectURIs:            cfg.RedirectURIs,
 		TokenEndpointAuthMethod: AuthNone,
-		GrantTypes:              []string{grantCode, grantRefr},
+		GrantTypes:              grants,
 		ResponseTypes:           []string{"code"},
 		ClientName:              cfg.ClientName,
 		ClientURI:               cfg.ClientURI,

@@ -25,6 +25,9 @@ type Session struct {
 	Flow      *Flow
 	ServerURL string
 	Browser   Browser
+	// Device is offered sign-ins first where the authorization server has
+	// the device authorization grant (nil: always the browser).
+	Device DevicePresenter
 	// Preregistered are the user's credentials for this server, or nil.
 	Preregistered *Registration
 	// Save persists a new grant; nil keeps grants in memory only.
@@ -164,6 +167,7 @@ func (s *Session) loginLocked(ctx context.Context, ch *Challenge, prev []string)
 		Previous:      prev,
 		Preregistered: s.Preregistered,
 		Browser:       s.Browser,
+		Device:        s.Device,
 	})
 	return err
 }
@@ -218,6 +222,7 @@ func (s *Session) Login(ctx context.Context, scopes []string) (*Grant, error) {
 		Previous:      previous(s.grant),
 		Preregistered: s.Preregistered,
 		Browser:       s.Browser,
+		Device:        s.Device,
 	})
 }
 

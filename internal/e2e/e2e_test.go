@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/godbus/dbus/v5"
+	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -382,5 +383,24 @@ func TestLoginNoBrowserPaste(t *testing.T) {
 	tok := strings.TrimSpace(in.must("token", url))
 	if got := initializeStatus(t, url, tok); got != http.StatusOK {
 		t.Fatalf("initialize with the token answered %d", got)
+	}
+}
+
+// TestLoginNoBrowserDevice: where the authorization server offers the
+// device authorization grant, `login --no-browser` shows a code to enter
+// on any device instead of a URL to come back from.
+func TestLoginNoBrowserDevice(t *testing.T) {
+	as := testfake.NewDeviceAS(t)
+	in := newInstance(t)
+	url := as.Srv.URL + "/mcp"
+	out, errs, code := in.run("login", "--no-browser", url)
+	if code != 0 {
+		t.Fatalf("login: exit %d\n%s\n%s", code, out, errs)
+	}
+	if !strings.Contains(errs, "WDJB-MJHT") || !strings.Contains(errs, as.Srv.URL+"/activate") || !strings.Contains(out, "Signed in to") {
+		t.Fatalf("login output:\nstdout %s\nstderr %s", out, errs)
+	}
+	if tok := strings.TrimSpace(in.must("token", url)); tok != "device-access" {
+		t.Fatalf("token = %q", tok)
 	}
 }
