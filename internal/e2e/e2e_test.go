@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"os/user"
@@ -29,6 +30,7 @@ import (
 	"github.com/godbus/dbus/v5"
 	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // browserMode makes this test binary act as the user's browser: it is given
@@ -402,5 +404,46 @@ func TestLoginNoBrowserDevice(t *testing.T) {
 	}
 	if tok := strings.TrimSpace(in.must("token", url)); tok != "device-access" {
 		t.Fatalf("token = %q", tok)
+	}
+}
+
+// TestPublicServerAndEvents: a server that answers without any sign-in is
+// recorded as public, not failed; the event stream reports it.
+func TestPublicServerAndEvents(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "public-test", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "ping"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
+		return &mcp.CallToolResult{}, struct{}{}, nil
+	})
+	hs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	defer hs.Close()
+	in := newInstance(t)
+	in.must("status")
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	events := make(chan ipc.Event, 64)
+	go func() {
+		_ = ipc.NewClient(in.socket()).Events(ctx, func(ev ipc.Event) error { events <- ev; return nil })
+	}()
+	if ev := <-events; ev.Type != "hello" {
+		t.Fatalf("first event %+v, want hello", ev)
+	}
+
+	url := hs.URL + "/mcp"
+	if out := in.must("login", url); !strings.Contains(out, "needs no sign-in") {
+		t.Fatalf("login output %q", out)
+	}
+	for {
+		select {
+		case ev := <-events:
+			if ev.Type == "server" && ev.Server.URL == url && ev.Server.Status == ipc.StatePublic {
+				if out := strings.TrimSpace(in.must("headers", url)); out != "{}" {
+					t.Fatalf("headers for a public server = %q, want {}", out)
+				}
+				return
+			}
+		case <-ctx.Done():
+			t.Fatal("no event reported the server as public")
+		}
 	}
 }
