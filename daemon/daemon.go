@@ -19,6 +19,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -68,6 +69,11 @@ type Daemon struct {
 	web         http.Handler // the local web page, served beside /callback
 	webURL      string       // its entry URL (with the per-start secret)
 
+	auditCh      chan store.AuditRecord
+	auditDone    chan struct{}
+	auditOnce    sync.Once
+	auditDropped atomic.Int64
+
 	mu      sync.Mutex
 	servers map[string]*server
 	logins  map[string]*login // by state; pending authorizations
@@ -107,7 +113,11 @@ func New(cfg Config) (*Daemon, error) {
 		servers: map[string]*server{},
 		logins:  map[string]*login{},
 		subs:    map[chan ipc.Event]struct{}{},
+
+		auditCh:   make(chan store.AuditRecord, auditQueue),
+		auditDone: make(chan struct{}),
 	}
+	go d.auditWriter()
 	d.callbackURL = "http://" + cfg.CallbackAddr + "/callback"
 	d.flow = &oauth.Flow{
 		HTTP: cfg.HTTP,
@@ -167,8 +177,10 @@ func (d *Daemon) Start() error {
 // CallbackURL is the redirect URI registered with authorization servers.
 func (d *Daemon) CallbackURL() string { return d.callbackURL }
 
-// Close stops timers, pending sign-ins and the callback listener.
+// Close stops timers, pending sign-ins and the callback listener, and
+// writes the queued audit records.
 func (d *Daemon) Close() error {
+	d.flushAudit()
 	d.mu.Lock()
 	d.closed = true
 	for _, s := range d.servers {
@@ -227,6 +239,7 @@ func (d *Daemon) server(url string) *server {
 }
 
 // Audit lists the latest token hand-outs for url ("" for all servers).
+// Hand-outs of the last fraction of a second may not be listed yet.
 func (d *Daemon) Audit(url string, limit int) ([]store.AuditRecord, error) {
 	return d.st.ListAudit(url, limit)
 }

@@ -54,9 +54,7 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 		tok = cur.Token.AccessToken
 	}
 	g = s.sess.Grant()
-	if err := d.st.AppendAudit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe}); err != nil {
-		d.log.Warn("audit record not written", "err", err)
-	}
+	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe})
 	return &ipc.TokenResponse{AccessToken: tok, TokenType: "Bearer", Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, nil
 }
 

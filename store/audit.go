@@ -22,32 +22,42 @@ type AuditRecord struct {
 	Exe    string    `json:"exe,omitempty"`
 }
 
-// AppendAudit adds rec to the log and, in the same transaction, trims the oldest records beyond
-// Options.MaxAudit.
-func (s *Store) AppendAudit(rec AuditRecord) error {
-	if rec.Time.IsZero() {
-		rec.Time = time.Now()
+// AppendAudit adds recs to the log in one transaction (one fsync however
+// many records) and, in the same transaction, trims the oldest records
+// beyond Options.MaxAudit. A zero Time is set to now.
+func (s *Store) AppendAudit(recs ...AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
 	}
-	v, err := json.Marshal(&rec)
-	if err != nil {
-		return fmt.Errorf("store: encoding audit record: %w", err)
+	vals := make([][]byte, len(recs))
+	for i := range recs {
+		if recs[i].Time.IsZero() {
+			recs[i].Time = time.Now()
+		}
+		v, err := json.Marshal(&recs[i])
+		if err != nil {
+			return fmt.Errorf("store: encoding audit record: %w", err)
+		}
+		vals[i] = v
 	}
 	return s.db.Update(func(tx *bbolt.Tx) error {
 		b, meta := tx.Bucket(bucketAudit), tx.Bucket(bucketMeta)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		key := binary.BigEndian.AppendUint64(nil, uint64(rec.Time.UnixNano()))
-		key = binary.BigEndian.AppendUint64(key, seq)
-		if err := b.Put(key, v); err != nil {
-			return err
-		}
 		n, err := getUint(meta, metaAuditCount)
 		if err != nil {
 			return err
 		}
-		n++
+		for i, rec := range recs {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			key := binary.BigEndian.AppendUint64(nil, uint64(rec.Time.UnixNano()))
+			key = binary.BigEndian.AppendUint64(key, seq)
+			if err := b.Put(key, vals[i]); err != nil {
+				return err
+			}
+			n++
+		}
 		// Trim from the oldest end. The count lives in meta so trimming needs no scan.
 		// (Seek to First each time: a bbolt cursor may skip a key when Next follows Delete.)
 		c := b.Cursor()
