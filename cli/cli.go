@@ -93,19 +93,27 @@ func flags(e *Env, name, args string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses args and wants exactly n positional arguments.
-func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
-	// Allow flags after positional arguments (mcpauthd token URL --format raw).
+// parsePositional parses args, allowing flags after positional arguments
+// (mcpauthd token URL --format raw), and returns the positional ones.
+func parsePositional(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			return nil, &ExitError{Code: 2, Err: err}
 		}
 		if fs.NArg() == 0 {
-			break
+			return pos, nil
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+}
+
+// parse parses args and wants exactly n positional arguments.
+func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+	pos, err := parsePositional(fs, args)
+	if err != nil {
+		return nil, err
 	}
 	if len(pos) != n {
 		fs.Usage()

@@ -23,6 +23,8 @@ var forbidden = map[string][]string{
 	"oauth":         {"daemon", "store", "ipc", "cli", "tray"},
 	"store":         {"daemon", "oauth", "ipc", "cli", "tray"},
 	"daemon":        {"ipc/ipcserver", "cli", "tray"},
+	"proxy":         {"daemon", "store", "cli", "tray", "ipc/ipcserver"},
+	"ipc/ipcsource": {"daemon", "store", "cli", "tray", "ipc/ipcserver"},
 }
 
 func TestImportRules(t *testing.T) {

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strconv"
+
+	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
+	"github.com/mcpauthd/mcpauthd/proxy"
+)
+
+func init() {
+	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--allow-http] [--debug]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
+}
+
+// headerList is a repeatable --header flag; it keeps the raw arguments and
+// is parsed after the flags, so an error names the header, not its value.
+type headerList []string
+
+func (h *headerList) String() string     { return strconv.Itoa(len(*h)) + " header(s)" }
+func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+
+// runProxy is `mcpauthd proxy URL`: it takes mcp-remote's common arguments,
+// so an app's config only swaps the command. The optional positional
+// callback port and --host/--auth-timeout are accepted and ignored (the
+// daemon owns the sign-in and its callback). Stdout carries JSON-RPC only;
+// diagnostics go to stderr.
+func runProxy(ctx context.Context, e *Env, args []string) error {
+	fs := flags(e, "proxy", "URL [CALLBACK-PORT] [flags]")
+	var headers headerList
+	fs.Var(&headers, "header", "`K: V` added to every request to the server (repeatable; ${VAR} is read from the environment)")
+	transport := fs.String("transport", "http-first", "http-first, sse-first, http-only or sse-only")
+	resource := fs.String("resource", "", "the server's canonical resource `URL`, to ask the daemon a token for, when it differs from the endpoint")
+	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
+	debug := fs.Bool("debug", false, "log each message's method and id to stderr (never a token or content)")
+	silent := fs.Bool("silent", false, "log errors only")
+	_ = fs.String("host", "", "ignored (mcp-remote's OAuth callback host; the daemon owns the callback)")
+	_ = fs.String("auth-timeout", "", "ignored (the daemon bounds sign-ins)")
+	pos, err := parsePositional(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) < 1 || len(pos) > 2 {
+		fs.Usage()
+		return &ExitError{Code: 2, Err: fmt.Errorf("proxy: want URL and an optional callback port, got %d argument(s)", len(pos))}
+	}
+	level := slog.LevelInfo
+	switch {
+	case *debug:
+		level = slog.LevelDebug
+	case *silent:
+		level = slog.LevelError
+	}
+	log := slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	if len(pos) == 2 {
+		log.Debug("the callback port argument is ignored: the daemon owns the sign-in callback", "port", pos[1])
+	}
+	mode, err := proxy.ParseMode(*transport)
+	if err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	url := pos[0]
+	if err := proxy.CheckURL(url, *allowHTTP); err != nil {
+		return &ExitError{Code: 2, Err: err}
+	}
+	if *resource != "" {
+		if err := proxy.CheckURL(*resource, *allowHTTP); err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--resource: %w", err)}
+		}
+	}
+	h := http.Header{}
+	for _, arg := range headers {
+		k, v, err := proxy.ParseHeader(arg, os.Getenv)
+		if err != nil {
+			return &ExitError{Code: 2, Err: err}
+		}
+		h.Add(k, v)
+		log.Debug("extra header", "name", k)
+	}
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	src := &ipcsource.Source{Client: c, URL: url}
+	if *resource != "" {
+		src.URL = *resource
+	}
+	in, ok := e.Stdin.(io.ReadCloser)
+	if !ok {
+		in = io.NopCloser(e.Stdin)
+	}
+	return proxy.Run(ctx, proxy.Config{
+		URL:      url,
+		Resource: *resource,
+		Mode:     mode,
+		Headers:  h,
+		Source:   src,
+		Logger:   log,
+	}, in, nopWriteCloser{e.Stdout})
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }

@@ -1,0 +1,67 @@
+// Package ipcsource is oauth.TokenSource over the daemon's socket: the one
+// way a client process (the stdio proxy, a reverse proxy, a probe) gets the
+// tokens for an oauth.Transport. The daemon keeps the refresh tokens and
+// decides what a refusal means (refresh, sign in again, step up); this
+// package only carries the questions and answers.
+package ipcsource
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+)
+
+// Source asks the daemon behind Client for URL's access token. URL is the
+// server as the daemon knows it: the canonical resource, which may differ
+// from the endpoint the requests go to. Safe for concurrent use.
+type Source struct {
+	Client *ipc.Client
+	URL    string
+	// MinValid is the validity a token handed out must have left; the
+	// daemon refreshes first otherwise. Zero means the daemon's default.
+	MinValid time.Duration
+}
+
+var _ oauth.TokenSource = (*Source)(nil)
+
+// Token returns URL's access token. When the daemon has no sign-in for URL
+// yet (needs_sign_in), it returns "" and no error: the request goes out
+// without a token and the server's challenge, handed to Challenged, is what
+// makes the daemon add the server and sign in. Other errors (the daemon is
+// gone, the server is in error) are returned as they are.
+func (s *Source) Token(ctx context.Context) (string, error) {
+	t, err := s.Client.Token(ctx, s.URL, s.MinValid)
+	if IsNeedsSignIn(err) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return t.AccessToken, nil
+}
+
+// Challenged hands the server's refusal of token to the daemon, which may
+// refresh, open a sign-in in the browser, or ask the user to step up, and
+// returns when that is done. nil means a retry with a fresh Token may
+// succeed; an *ipc.Error with Code needs_sign_in means the user must run
+// `mcpauthd login URL` (its Error() says so).
+func (s *Source) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
+	return s.Client.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
+}
+
+// Succeeded does nothing yet: the local API has no route for it. Until it
+// has, the daemon's count of sign-ins since the last success is reset only
+// by a sign-out, so a challenge-driven sign-in loop stops after
+// oauth.MaxAuthorizations in the daemon's lifetime and the user is told to
+// run `mcpauthd login`.
+func (s *Source) Succeeded() {}
+
+// IsNeedsSignIn reports whether err is the daemon saying the user must
+// sign in.
+func IsNeedsSignIn(err error) bool {
+	var ie *ipc.Error
+	return errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn
+}

@@ -1,0 +1,81 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// BenchmarkCallTool compares one tools/call through the relay (stdio pipes
+// → proxy → Streamable HTTP) with the same call made by the SDK client over
+// Streamable HTTP directly, both with oauth.Transport carrying the token:
+//
+//	go test -run - -bench CallTool ./proxy/
+func BenchmarkCallTool(b *testing.B) {
+	u := newUpstream(b, false)
+	args := &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "b"}}
+	run := func(b *testing.B, tr mcp.Transport) {
+		ctx := context.Background()
+		cs, err := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "0"}, nil).Connect(ctx, tr, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer cs.Close()
+		b.ResetTimer()
+		for b.Loop() {
+			if _, err := cs.CallTool(ctx, args); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.Run("direct", func(b *testing.B) {
+		hc := &http.Client{Transport: &oauth.Transport{Source: &source{tok: "good"}, ServerURL: u.url}}
+		run(b, &mcp.StreamableClientTransport{Endpoint: u.url, HTTPClient: hc})
+	})
+	b.Run("proxy", func(b *testing.B) {
+		app, _ := startProxy(b, Config{URL: u.url, Source: &source{tok: "good"}})
+		run(b, app)
+	})
+}
+
+func TestParseHeader(t *testing.T) {
+	env := map[string]string{"TOKEN": "s3cret"}
+	k, v, err := ParseHeader("x-api-key: Key ${TOKEN}${UNSET}", func(n string) string { return env[n] })
+	if err != nil || k != "X-Api-Key" || v != "Key s3cret" {
+		t.Fatalf("%q %q %v", k, v, err)
+	}
+	for _, bad := range []string{"novalue", ": v", "Authorization: Bearer x", "a b: c"} {
+		if _, _, err := ParseHeader(bad, nil); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+	if _, _, err := ParseHeader("X: ${TOKEN}", func(string) string { return "a\r\nB: c" }); err == nil {
+		t.Error("a value with a line break accepted")
+	}
+}
+
+func TestCheckURL(t *testing.T) {
+	for raw, ok := range map[string]bool{
+		"https://mcp.example.com/mcp": true,
+		"http://localhost:3000/mcp":   true,
+		"http://127.0.0.1/mcp":        true,
+		"http://[::1]:80/mcp":         true,
+		"http://mcp.example.com/mcp":  false,
+		"https://u:p@example.com/":    false,
+		"ftp://example.com/":          false,
+		"/mcp":                        false,
+	} {
+		if err := CheckURL(raw, false); (err == nil) != ok {
+			t.Errorf("CheckURL(%q) = %v", raw, err)
+		}
+	}
+	if err := CheckURL("http://mcp.example.com/mcp", true); err != nil {
+		t.Errorf("--allow-http: %v", err)
+	}
+	if _, err := ParseMode("websocket"); err == nil {
+		t.Error("ParseMode accepted websocket")
+	}
+}

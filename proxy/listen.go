@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+)
+
+// listenRetries bounds reconnections of the standalone stream that bring
+// no new event.
+const listenRetries = 5
+
+// listen holds the standalone GET stream of a Streamable HTTP session open
+// until ctx ends, handing every message the server sends on it to deliver:
+// server notifications and requests that belong to no request of the app.
+// An interrupted stream is reopened with Last-Event-ID so the server can
+// replay what was missed; a server that offers no stream (405, another
+// 4xx, not text/event-stream) is left alone. The Go SDK opens this stream
+// only for its own mcp.Client, which the proxy is not.
+func (r *relay) listen(ctx context.Context, sessionID string, deliver func(jsonrpc.Message)) {
+	lastID, fails := "", 0
+	delay := time.Duration(0)
+	for ctx.Err() == nil {
+		if delay > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(delay):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.cfg.URL, nil)
+		if err != nil {
+			return
+		}
+		req.Header.Set("Accept", "text/event-stream")
+		if sessionID != "" {
+			req.Header.Set(headerSessionID, sessionID)
+		}
+		if lastID != "" {
+			req.Header.Set(headerLastEventID, lastID)
+		}
+		res, err := r.hc.Do(req)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			r.log.Warn("standalone stream: request failed", "err", err)
+			if fails++; fails > listenRetries {
+				return
+			}
+			delay = backoff(fails)
+			continue
+		}
+		ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
+		if res.StatusCode != http.StatusOK || ct != "text/event-stream" {
+			res.Body.Close()
+			r.log.Debug("the server offers no standalone stream", "status", res.StatusCode)
+			return
+		}
+		got, id, retry := readEvents(res.Body, deliver)
+		res.Body.Close()
+		if ctx.Err() != nil {
+			return
+		}
+		progress := got || id != "" && id != lastID
+		if id != "" {
+			lastID = id
+		}
+		if progress {
+			fails = 0
+		} else if fails++; fails > listenRetries {
+			r.log.Warn("standalone stream: the server keeps closing it; giving up")
+			return
+		}
+		delay = backoff(fails)
+		if retry > 0 {
+			delay = retry
+		}
+		r.log.Debug("standalone stream ended; reopening", "resume", lastID != "")
+	}
+}
+
+func backoff(fails int) time.Duration {
+	d := time.Duration(fails) * 500 * time.Millisecond
+	return min(max(d, 100*time.Millisecond), 10*time.Second)
+}
+
+// maxEvent bounds one server-sent event.
+const maxEvent = 16 << 20
+
+// readEvents reads a text/event-stream body and hands each "message"
+// event's JSON-RPC message to deliver. It reports whether any message came,
+// the last event id, and the server's retry delay.
+func readEvents(body io.Reader, deliver func(jsonrpc.Message)) (got bool, lastID string, retry time.Duration) {
+	sc := bufio.NewScanner(body)
+	sc.Buffer(make([]byte, 64<<10), maxEvent)
+	var data bytes.Buffer
+	name := ""
+	for sc.Scan() {
+		line := sc.Bytes()
+		if len(line) == 0 { // dispatch
+			if data.Len() > 0 && (name == "" || name == "message") {
+				if msg, err := jsonrpc.DecodeMessage(bytes.TrimSuffix(data.Bytes(), []byte("\n"))); err == nil {
+					got = true
+					deliver(msg)
+				}
+			}
+			data.Reset()
+			name = ""
+			continue
+		}
+		field, value, _ := bytes.Cut(line, []byte(":"))
+		value = bytes.TrimPrefix(value, []byte(" "))
+		switch string(field) {
+		case "data":
+			data.Write(value)
+			data.WriteByte('\n')
+		case "event":
+			name = string(value)
+		case "id":
+			lastID = string(value)
+		case "retry":
+			if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 {
+				retry = time.Duration(n) * time.Millisecond
+			}
+		}
+	}
+	return got, lastID, retry
+}

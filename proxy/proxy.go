@@ -1,0 +1,350 @@
+// Package proxy is `mcpauthd proxy URL`: a stdio ↔ Streamable HTTP bridge
+// (the legacy HTTP+SSE transport as a fallback) whose tokens come from the
+// daemon, a drop-in for `npx mcp-remote URL`.
+//
+// The proxy does not speak MCP: it relays JSON-RPC messages (requests,
+// responses, notifications, batches) unchanged between the app's stdio and
+// the server, with the Go SDK's transports on both sides (mcp.IOTransport;
+// mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
+// Mcp-Session-Id, resume response streams with Last-Event-ID, and DELETE the
+// session on close). It watches only what a transport needs: the protocol
+// version in the initialize result (sent back as MCP-Protocol-Version) and
+// notifications/initialized (after which it opens the standalone GET stream
+// for server-initiated messages, which the SDK opens only for its own
+// client).
+//
+// Tokens ride on oauth.Transport: on a 401 it asks the source for a fresh
+// token once and retries, and on a 403 insufficient_scope the daemon steps
+// up. A refusal that survives that never reaches the app as HTTP: the
+// pending request gets a JSON-RPC error naming `mcpauthd login URL`.
+package proxy
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+type mcpMessage = jsonrpc.Message
+
+// CodeSignInNeeded is the JSON-RPC error code of a request the proxy could
+// not send because the user must sign in (an implementation-defined server
+// error code). The message names `mcpauthd login URL`.
+const CodeSignInNeeded = -32030
+
+// CodeUpstream is the JSON-RPC error code of a request the proxy could not
+// deliver to the server for another reason (network, daemon, transport).
+const CodeUpstream = -32031
+
+// noStandaloneStream is the first protocol version without the standalone
+// GET stream (SEP-2575).
+const noStandaloneStream = "2026-07-28"
+
+// Config is one proxy's setup.
+type Config struct {
+	// URL is the MCP endpoint.
+	URL string
+	// Resource is the server as the daemon knows it (the canonical resource
+	// URL) when it differs from URL; it is what tokens are asked for and
+	// what a sign-in error names. Empty means URL.
+	Resource string
+	// Mode picks the upstream transports; "" means HTTPFirst.
+	Mode Mode
+	// Headers are added to every upstream request (mcp-remote's --header).
+	// Authorization is the Source's alone.
+	Headers http.Header
+	// Source hands out the tokens; ipcsource.Source in mcpauthd.
+	Source oauth.TokenSource
+	// Base carries the HTTP requests; a clone of http.DefaultTransport
+	// when nil. It must not time out whole requests: streams stay open.
+	Base http.RoundTripper
+	// Logger gets the proxy's diagnostics (never a token, a header value
+	// or a message's content). Discarded when nil.
+	Logger *slog.Logger
+}
+
+func (c *Config) resource() string {
+	if c.Resource != "" {
+		return c.Resource
+	}
+	return c.URL
+}
+
+// Run relays messages between the app (newline-delimited JSON-RPC on in and
+// out) and the server until the app closes in, ctx ends (SIGTERM), or the
+// server side fails for good. On the way out it closes the upstream
+// session (a DELETE for Streamable HTTP). It returns nil after the app or
+// ctx ended it, and the upstream error otherwise. Run closes in and out.
+func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) error {
+	if cfg.Source == nil {
+		return errors.New("proxy: no token source")
+	}
+	if cfg.Mode == "" {
+		cfg.Mode = HTTPFirst
+	}
+	if _, err := ParseMode(string(cfg.Mode)); err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	base := cfg.Base
+	if base == nil {
+		base = http.DefaultTransport.(*http.Transport).Clone()
+	}
+	rt := &upstreamRT{
+		next:     &oauth.Transport{Base: base, Source: cfg.Source, ServerURL: cfg.URL},
+		headers:  cfg.Headers,
+		resource: cfg.resource(),
+	}
+	down, err := (&mcp.IOTransport{Reader: in, Writer: out}).Connect(ctx)
+	if err != nil {
+		return err
+	}
+	// life bounds everything upstream but the session's DELETE, which the
+	// SDK sends on a context of its own.
+	life, cancel := context.WithCancel(ctx)
+	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt}, down: down, life: life}
+	for {
+		msg, err := down.Read(ctx)
+		if err != nil {
+			if !errors.Is(err, io.EOF) && ctx.Err() == nil && r.failure() == nil {
+				log.Warn("reading from the app", "err", err)
+			}
+			break
+		}
+		r.fromApp(msg)
+	}
+	cancel()
+	r.wg.Wait()
+	if up := r.upstream(); up != nil {
+		if err := up.Close(); err != nil {
+			log.Debug("closing the upstream session", "err", err)
+		}
+	}
+	_ = down.Close()
+	return r.failure()
+}
+
+// relay is one running proxy.
+type relay struct {
+	cfg  Config
+	log  *slog.Logger
+	rt   *upstreamRT
+	hc   *http.Client
+	down mcp.Connection
+	life context.Context
+	wg   sync.WaitGroup
+
+	mu         sync.Mutex
+	up         mcp.Connection
+	streamable bool
+	initID     jsonrpc.ID // the app's initialize request, until answered
+	ready      bool       // the initialize result went to the app
+	listening  bool
+	err        error // the upstream failure that ended the relay
+}
+
+func (r *relay) upstream() mcp.Connection {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.up
+}
+
+func (r *relay) failure() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.err
+}
+
+// fromApp sends one message of the app upstream. Until the session is set
+// up messages go one at a time, in order; then each request goes in its
+// own goroutine, so a slow answer does not hold up the others.
+func (r *relay) fromApp(msg mcpMessage) {
+	req, isReq := msg.(*jsonrpc.Request)
+	if isReq {
+		r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
+	}
+	r.mu.Lock()
+	up, ready := r.up, r.ready
+	if isReq && req.IsCall() && req.Method == "initialize" {
+		r.initID = req.ID
+	}
+	r.mu.Unlock()
+	if up == nil {
+		conn, streamable, err := r.dial(r.life, msg)
+		if err != nil {
+			r.refuse(msg, err)
+			return
+		}
+		r.mu.Lock()
+		r.up, r.streamable = conn, streamable
+		r.mu.Unlock()
+		r.wg.Add(1)
+		go r.fromServer(conn)
+		return
+	}
+	if isReq && req.IsCall() && ready {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			r.send(up, msg)
+		}()
+		return
+	}
+	r.send(up, msg)
+	if isReq && req.Method == "notifications/initialized" {
+		r.startListening(up)
+	}
+}
+
+func (r *relay) send(up mcp.Connection, msg mcpMessage) {
+	if err := up.Write(r.life, msg); err != nil {
+		r.refuse(msg, err)
+	}
+}
+
+// refuse tells the app that msg could not be delivered: a JSON-RPC error
+// answers a request; anything else is only logged.
+func (r *relay) refuse(msg mcpMessage, err error) {
+	if r.life.Err() != nil {
+		return
+	}
+	werr := r.rpcError(err)
+	req, ok := msg.(*jsonrpc.Request)
+	if !ok || !req.IsCall() {
+		r.log.Warn("a message to the server was not delivered", "err", werr.Message)
+		return
+	}
+	r.log.Warn("a request to the server failed", "method", req.Method, "err", werr.Message)
+	if err := r.down.Write(r.life, &jsonrpc.Response{ID: req.ID, Error: werr}); err != nil {
+		r.log.Debug("writing to the app", "err", err)
+	}
+}
+
+// rpcError is what the app is told about err: the server's own JSON-RPC
+// error when it sent one, a sign-in error naming `mcpauthd login URL`, or
+// a transport error. None holds a token: the ipc and oauth errors never
+// do, and no HTTP body of a refusal is read into one.
+func (r *relay) rpcError(err error) *jsonrpc.Error {
+	var ie *ipc.Error
+	if isAuth(err) || errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
+		u := r.cfg.resource()
+		return &jsonrpc.Error{Code: CodeSignInNeeded, Message: fmt.Sprintf("mcpauthd: sign-in to %s needed; run: mcpauthd login %s", u, u)}
+	}
+	if werr := serverError(err); werr != nil {
+		return werr
+	}
+	return &jsonrpc.Error{Code: CodeUpstream, Message: "mcpauthd proxy: " + err.Error()}
+}
+
+// codeRejected is the code of the Go SDK's "rejected by transport"
+// sentinel, which wraps every error of a request that did not reach the
+// server; it says nothing the app can use.
+const codeRejected = -32005
+
+// serverError finds the JSON-RPC error the server answered with in err's
+// tree, if any.
+func serverError(err error) *jsonrpc.Error {
+	if w, ok := err.(*jsonrpc.Error); ok && w.Code != codeRejected {
+		return w
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		if e := u.Unwrap(); e != nil {
+			return serverError(e)
+		}
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if w := serverError(e); w != nil {
+				return w
+			}
+		}
+	}
+	return nil
+}
+
+// fromServer relays what the server sends over conn to the app, until conn
+// ends. A failure of conn ends the relay: the app sees its stdout close and
+// can start the proxy again.
+func (r *relay) fromServer(conn mcp.Connection) {
+	defer r.wg.Done()
+	for {
+		msg, err := conn.Read(r.life)
+		if err != nil {
+			if r.life.Err() == nil {
+				r.log.Error("the connection to the server failed", "err", err)
+				r.mu.Lock()
+				if r.err == nil {
+					r.err = fmt.Errorf("connection to %s: %w", r.cfg.URL, err)
+				}
+				r.mu.Unlock()
+				_ = r.down.Close()
+			}
+			return
+		}
+		r.toApp(msg)
+	}
+}
+
+// toApp writes one server message to the app, noting the protocol version
+// when it is the initialize result.
+func (r *relay) toApp(msg mcpMessage) {
+	switch m := msg.(type) {
+	case *jsonrpc.Response:
+		r.mu.Lock()
+		isInit := r.initID.IsValid() && m.ID == r.initID
+		if isInit {
+			r.initID = jsonrpc.ID{}
+		}
+		r.mu.Unlock()
+		if isInit && m.Error == nil {
+			var res struct {
+				ProtocolVersion string `json:"protocolVersion"`
+			}
+			if json.Unmarshal(m.Result, &res) == nil && res.ProtocolVersion != "" {
+				r.rt.setVersion(res.ProtocolVersion)
+				r.log.Debug("session initialized", "protocol_version", res.ProtocolVersion)
+			}
+			r.mu.Lock()
+			r.ready = true
+			r.mu.Unlock()
+		}
+		r.log.Debug("server → app", "response", m.ID.Raw(), "error", m.Error != nil)
+	case *jsonrpc.Request:
+		r.log.Debug("server → app", "method", m.Method, "id", m.ID.Raw())
+	}
+	if err := r.down.Write(r.life, msg); err != nil && r.life.Err() == nil {
+		r.log.Debug("writing to the app", "err", err)
+	}
+}
+
+// startListening opens the standalone stream once the app has sent
+// notifications/initialized over Streamable HTTP, for protocol versions
+// that have one.
+func (r *relay) startListening(up mcp.Connection) {
+	v := r.rt.protocolVersion()
+	r.mu.Lock()
+	start := r.streamable && !r.listening && v != "" && v < noStandaloneStream
+	r.listening = r.listening || start
+	r.mu.Unlock()
+	if !start {
+		return
+	}
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		r.listen(r.life, up.SessionID(), r.toApp)
+	}()
+}
