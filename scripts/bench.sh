@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# bench.sh: mcpauthd's measurements, each beside its floor, in one run.
+# Results go to docs/benchmarks.md by hand, with the machine and the date.
+#   BENCH_IDLE=60 scripts/bench.sh      # idle CPU over a full minute
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(go version | cut -d' ' -f3)"
+grep -m1 'model name' /proc/cpuinfo || true
+go test -run '^$' -bench 'TokenHandout' -benchtime "${HANDOUT_N:-20000}x" -count "${COUNT:-3}" ./internal/bench
+go test -run '^$' -bench 'TokenCommand' -benchtime "${COMMAND_N:-200}x" -count "${COUNT:-3}" ./internal/bench
+go test -run '^$' -bench 'Scale' -benchtime 3x ./internal/bench
+go test -run '^$' -bench 'CallTool' -benchtime 2s ./proxy
