@@ -20,10 +20,10 @@ STATICCHECK_VERSION=v0.8.2
 # Debian packages. dbus-x11 is deliberately absent: with it, godbus starts a
 # stray session bus via dbus-launch and the keyring reports a locked collection.
 APT_PACKAGES=(gnome-keyring dbus libglib2.0-bin libsecret-tools xvfb xdotool
-	imagemagick xfce4-panel openbox chromium jq)
+	imagemagick xfce4-panel openbox chromium jq xclip curl)
 # Commands the tests call, checked after the install.
 REQUIRED_COMMANDS=(dbus-run-session gnome-keyring-daemon gdbus secret-tool Xvfb
-	xdotool import xfce4-panel openbox chromium jq go gofmt git)
+	xdotool import xfce4-panel openbox chromium jq xclip curl go gofmt git)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 die() {

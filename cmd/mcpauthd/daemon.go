@@ -79,9 +79,10 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer os.Remove(p.Socket)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	if !*noTray {
-		go startTray(ctx, log, p.Socket, cancel)
-	}
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "pid", os.Getpid())
-	return ipcserver.New(d, log, cancel).Serve(ctx, l)
+	serve := func(ctx context.Context) error { return ipcserver.New(d, log, cancel).Serve(ctx, l) }
+	if *noTray {
+		return serve(ctx)
+	}
+	return withTray(ctx, log, p.Socket, cancel, serve)
 }

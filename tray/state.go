@@ -1,0 +1,183 @@
+package tray
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/assets"
+	"github.com/mcpauthd/mcpauthd/ipc"
+)
+
+// This file is the tray's model: pure functions from the daemon's server
+// list to what the menu shows, testable on every platform without a tray.
+
+// displayName is the server's display name, else its URL without the scheme.
+func displayName(s ipc.ServerInfo) string {
+	if n := strings.TrimSpace(s.Name); n != "" {
+		return n
+	}
+	u, err := url.Parse(s.URL)
+	if err != nil || u.Host == "" {
+		return s.URL
+	}
+	return u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
+}
+
+// stateText describes s's state in a few words ("signed in · expires in
+// 42 min", "needs sign-in", "error: …") as of now.
+func stateText(s ipc.ServerInfo, now time.Time) string {
+	switch s.Status {
+	case ipc.StateSignedIn:
+		if s.TokenExpiry.IsZero() {
+			return "signed in"
+		}
+		if d := s.TokenExpiry.Sub(now); d > 0 {
+			return "signed in · expires in " + approx(d)
+		}
+		return "signed in · token expired"
+	case ipc.StateSignedOut:
+		return "signed out"
+	case ipc.StateSigningIn:
+		return "signing in…"
+	case ipc.StateRefreshing:
+		return "refreshing…"
+	case ipc.StateNeedsSignIn:
+		return "needs sign-in"
+	case ipc.StatePublic:
+		return "no sign-in needed"
+	case ipc.StateError:
+		if s.StatusMessage == "" {
+			return "error"
+		}
+		return "error: " + shorten(s.StatusMessage, 48)
+	}
+	return s.Status
+}
+
+// approx writes d the way a person would glance at it: "<1 min", "42 min",
+// "3 h", "2 days".
+func approx(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "<1 min"
+	case d < 100*time.Minute:
+		return fmt.Sprintf("%d min", int(d/time.Minute))
+	case d < 48*time.Hour:
+		return fmt.Sprintf("%d h", int((d+30*time.Minute)/time.Hour))
+	}
+	return fmt.Sprintf("%d days", int((d+12*time.Hour)/(24*time.Hour)))
+}
+
+// shorten cuts s to at most n runes, ending in "…" when cut.
+func shorten(s string, n int) string {
+	r := []rune(strings.Join(strings.Fields(s), " "))
+	if len(r) <= n {
+		return string(r)
+	}
+	return strings.TrimSpace(string(r[:n-1])) + "…"
+}
+
+// entryLabel is the label of s's menu entry.
+func entryLabel(s ipc.ServerInfo, now time.Time) string {
+	return shorten(displayName(s), 40) + " — " + stateText(s, now)
+}
+
+// needsUser reports whether s waits for the user (sign in, or look at an error).
+func needsUser(s ipc.ServerInfo) bool {
+	return s.Status == ipc.StateNeedsSignIn || s.Status == ipc.StateError
+}
+
+// overall is the icon for the servers (one of the assets.Icon kinds):
+// attention when any needs the user, signing-in while a sign-in runs, else
+// ok; offline when the tray is not connected to the daemon.
+func overall(servers []ipc.ServerInfo, connected bool) string {
+	if !connected {
+		return assets.IconOffline
+	}
+	kind := assets.IconOK
+	for _, s := range servers {
+		switch {
+		case needsUser(s):
+			return assets.IconAttention
+		case s.Status == ipc.StateSigningIn:
+			kind = assets.IconSigningIn
+		}
+	}
+	return kind
+}
+
+// summary is the menu's first line (and the icon's tooltip).
+func summary(servers []ipc.ServerInfo, connected bool) string {
+	if !connected {
+		return "mcpauthd: not connected to the daemon"
+	}
+	var attention, signing int
+	for _, s := range servers {
+		switch {
+		case needsUser(s):
+			attention++
+		case s.Status == ipc.StateSigningIn:
+			signing++
+		}
+	}
+	switch {
+	case len(servers) == 0:
+		return "mcpauthd: no servers yet"
+	case attention == 1:
+		return "mcpauthd: 1 server needs you"
+	case attention > 1:
+		return fmt.Sprintf("mcpauthd: %d servers need you", attention)
+	case signing > 0:
+		return "mcpauthd: signing in…"
+	case len(servers) == 1:
+		return "mcpauthd: 1 server, all good"
+	}
+	return fmt.Sprintf("mcpauthd: %d servers, all good", len(servers))
+}
+
+// sorted returns the servers ordered by display name, then URL.
+func sorted(m map[string]ipc.ServerInfo) []ipc.ServerInfo {
+	out := make([]ipc.ServerInfo, 0, len(m))
+	for _, s := range m {
+		out = append(out, s)
+	}
+	slices.SortFunc(out, func(a, b ipc.ServerInfo) int {
+		if c := strings.Compare(strings.ToLower(displayName(a)), strings.ToLower(displayName(b))); c != 0 {
+			return c
+		}
+		return strings.Compare(a.URL, b.URL)
+	})
+	return out
+}
+
+// serverURL returns text as an MCP server URL when it is one absolute
+// http(s) URL (what "Add server from clipboard" accepts).
+func serverURL(text string) (string, bool) {
+	text = strings.TrimSpace(text)
+	if text == "" || strings.ContainsAny(text, " \t\r\n") {
+		return "", false
+	}
+	u, err := url.Parse(text)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+		return "", false
+	}
+	return u.String(), true
+}
+
+// actions says which of a server's submenu items make sense in its state.
+type actions struct {
+	signIn, refresh, copyToken, signOut bool
+}
+
+func allowed(s ipc.ServerInfo) actions {
+	signedIn := s.Status == ipc.StateSignedIn || s.Status == ipc.StateRefreshing
+	return actions{
+		signIn:    s.Status != ipc.StateSigningIn && s.Status != ipc.StatePublic,
+		refresh:   s.HasRefreshToken && (signedIn || s.Status == ipc.StateError),
+		copyToken: signedIn,
+		signOut:   s.Status != ipc.StateSignedOut && s.Status != ipc.StatePublic,
+	}
+}
