@@ -3,6 +3,7 @@ package daemon
 import (
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/store"
 )
 
@@ -39,6 +40,8 @@ func (d *Daemon) auditWriter() {
 		}
 		if err := d.st.AppendAudit(batch...); err != nil {
 			d.log.Warn("audit records not written", "records", len(batch), "err", err)
+		} else {
+			d.publish(ipc.Event{Type: ipc.EventAudit})
 		}
 		batch = batch[:0]
 	}

@@ -117,9 +117,16 @@ type Status struct {
 	Started time.Time `json:"started"`
 }
 
+// Event types besides "hello", "server" (changed) and "removed".
+const (
+	// EventAudit: token hand-outs were recorded (no payload); a view of the
+	// audit log should re-read it.
+	EventAudit = "audit"
+)
+
 // Event is one message of the event stream.
 type Event struct {
-	Type   string      `json:"type"` // "server" (changed), "removed", "hello"
+	Type   string      `json:"type"` // "hello", "server" (changed), "removed", EventAudit
 	Server *ServerInfo `json:"server,omitempty"`
 	Time   time.Time   `json:"time"`
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/assets"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/webui/webentry"
 )
 
 const (
@@ -120,8 +121,11 @@ func (t *tray) watch(ctx context.Context, out chan<- update) {
 	}
 	for {
 		err := t.cfg.Client.Events(ctx, func(ev ipc.Event) error {
-			if ev.Type == "hello" {
+			switch ev.Type {
+			case "hello":
 				backoff = backoffFirst
+			case ipc.EventAudit:
+				return nil // hand-outs change nothing the menu shows
 			}
 			return send(update{ev: &ev})
 		})
@@ -265,9 +269,9 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 		t.entries[url] = e
 	}
 	systray.AddSeparator()
-	t.add = t.top("Add server…", "Add a server on the dashboard", func(context.Context) error { return t.cfg.OpenURL(t.webURL + "#add") })
+	t.add = t.top("Add server…", "Add a server on the dashboard", func(context.Context) error { return t.openWeb("#add") })
 	t.addClip = t.top("Add server from clipboard", "Sign in to the MCP server whose URL is on the clipboard", t.addFromClipboard)
-	t.dashboard = t.top("Open dashboard", "mcpauthd's page in your browser", func(context.Context) error { return t.cfg.OpenURL(t.webURL) })
+	t.dashboard = t.top("Open dashboard", "mcpauthd's page in your browser", func(context.Context) error { return t.openWeb("") })
 	systray.AddSeparator()
 	t.top("Quit mcpauthd", "Stop the daemon: apps get no tokens until it runs again", func(context.Context) error { t.cfg.Quit(); return nil })
 }
@@ -368,4 +372,15 @@ func enable(it *systray.MenuItem, on bool) {
 			it.Disable()
 		}
 	}
+}
+
+// openWeb opens the web page through a one-time link: the browser's command
+// line, which every local user can read, never carries the daemon's
+// reusable entry secret.
+func (t *tray) openWeb(fragment string) error {
+	link, err := webentry.OneTime(t.webURL)
+	if err != nil {
+		return err
+	}
+	return t.cfg.OpenURL(link + fragment)
 }

@@ -5,9 +5,13 @@ import (
 	"net/http"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
+	"github.com/mcpauthd/mcpauthd/webui"
 )
 
-// webUI returns the local web page's handler and its entry URL (nil: none).
+// webUI returns the local web page's handler, served on d's loopback
+// listener, and its entry URL (with this run's secret; reported only over the
+// socket, in ipc.Status.WebURL).
 func webUI(d *daemon.Daemon, log *slog.Logger) (http.Handler, string) {
-	return nil, ""
+	h := webui.New(d, d.LoopbackURL(), log)
+	return h, h.EntryURL()
 }

@@ -26,6 +26,9 @@ var forbidden = map[string][]string{
 	"daemon":        {"ipc/ipcserver", "cli", "tray"},
 	"proxy":         {"daemon", "store", "cli", "tray", "ipc/ipcserver"},
 	"ipc/ipcsource": {"daemon", "store", "cli", "tray", "ipc/ipcserver"},
+
+	"webui":          {"store", "oauth", "cli", "tray", "ipc/ipcserver"},
+	"webui/webentry": {"daemon", "store", "oauth", "ipc", "cli", "tray", "internal"},
 }
 
 func TestImportRules(t *testing.T) {

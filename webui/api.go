@@ -1,0 +1,197 @@
+package webui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+)
+
+// WebPageCaller is the executable name the audit log records for a token
+// revealed on the web page (the browser's process is not known over TCP).
+const WebPageCaller = "mcpauthd web page"
+
+// auditShown is how many of the latest hand-outs the page lists.
+const auditShown = 20
+
+// auditSettle is how long after a reveal the page's streams are told to
+// look again: the daemon queues audit records and writes them in batches,
+// within 200 ms (daemon/audit.go), and announces no event for them.
+const auditSettle = 500 * time.Millisecond
+
+// State is what the page shows; the event stream sends one whole State per
+// change ("event: state"). It holds no secret.
+type State struct {
+	Version string           `json:"version"`
+	Servers []ipc.ServerInfo `json:"servers"`
+	// Audit lists the latest hand-outs, newest first.
+	Audit []Handout `json:"audit"`
+	// AuditError is set when the audit log could not be read.
+	AuditError string `json:"audit_error,omitempty"`
+}
+
+// Handout is one audit record: who was handed which server's token when.
+type Handout struct {
+	Time   time.Time `json:"time"`
+	Server string    `json:"server"`
+	Action string    `json:"action"`
+	PID    int       `json:"pid,omitempty"`
+	Exe    string    `json:"exe,omitempty"`
+}
+
+func (h *Handler) state() *State {
+	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}}
+	recs, err := h.d.Audit("", auditShown)
+	if err != nil {
+		st.AuditError = "the audit log could not be read"
+		h.log.Warn("web page: reading the audit log", "err", err)
+	}
+	for _, r := range recs {
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe})
+	}
+	return st
+}
+
+// events streams State as server-sent events: one at once, then one after
+// every daemon event (bursts coalesced) and after every action taken on
+// the page, until the browser goes away or the daemon stops.
+func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
+	fl, ok := w.(http.Flusher)
+	if !ok {
+		http.Error(w, "streaming unsupported", http.StatusInternalServerError)
+		return
+	}
+	evs := h.d.Subscribe()
+	defer h.d.Unsubscribe(evs)
+	local := make(chan struct{}, 1)
+	h.mu.Lock()
+	h.streams[local] = struct{}{}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		delete(h.streams, local)
+		h.mu.Unlock()
+	}()
+
+	w.Header().Set("Content-Type", "text/event-stream")
+	send := func() bool {
+		b, err := json.Marshal(h.state())
+		if err == nil {
+			_, err = fmt.Fprintf(w, "retry: 3000\nevent: state\ndata: %s\n\n", b)
+		}
+		fl.Flush()
+		return err == nil
+	}
+	for ok := true; ok && send(); {
+		select {
+		case _, open := <-evs:
+			ok = open
+			for open && len(evs) > 0 { // coalesce a burst
+				_, open = <-evs
+			}
+		case <-local:
+		case <-r.Context().Done():
+			return
+		}
+	}
+}
+
+// changed tells the page's event streams that something the daemon does
+// not announce (a reveal's audit record) changed.
+func (h *Handler) changed() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for ch := range h.streams {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// action adapts a page action: decode the JSON body, run f, answer its
+// result as JSON. A failed action answers 400 with an ipc.Error body, whose
+// message the page shows; it never holds a secret.
+func action[Req, Res any](f func(r *http.Request, req *Req) (Res, error)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req Req
+		dec := json.NewDecoder(io.LimitReader(r.Body, 64<<10))
+		dec.DisallowUnknownFields()
+		res, err := *new(Res), dec.Decode(&req)
+		if err != nil {
+			err = &ipc.Error{Code: ipc.CodeBadRequest, Message: "malformed request"}
+		} else {
+			res, err = f(r, &req)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if err != nil {
+			var ie *ipc.Error
+			if !errors.As(err, &ie) {
+				ie = &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
+			}
+			w.WriteHeader(http.StatusBadRequest)
+			_ = json.NewEncoder(w).Encode(ie)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(res)
+	}
+}
+
+// serverRequest names the server an action is for.
+type serverRequest struct {
+	URL string `json:"url"`
+}
+
+// loginRequest is the "add a server" form. ClientSecret is a secret: it
+// travels in the body only and goes to the daemon's secret store.
+type loginRequest struct {
+	URL          string `json:"url"`
+	Scopes       string `json:"scopes"` // space-separated
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+}
+
+type empty struct{}
+
+// login adds the server (when new) and starts its sign-in; the daemon opens
+// the browser. It answers once the authorization URL is known.
+func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse, error) {
+	u := strings.TrimSpace(req.URL)
+	if req.ClientSecret != "" && strings.TrimSpace(req.ClientID) == "" {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a client secret needs its client ID"}
+	}
+	h.log.Info("web page: sign-in requested", "server", u)
+	return h.d.Login(r.Context(), &ipc.LoginRequest{
+		URL: u, Scopes: strings.Fields(req.Scopes),
+		ClientID: strings.TrimSpace(req.ClientID), ClientSecret: req.ClientSecret,
+	})
+}
+
+func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
+	return h.d.Refresh(r.Context(), req.URL)
+}
+
+func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
+	h.log.Info("web page: sign-out requested", "server", req.URL)
+	return empty{}, h.d.Logout(r.Context(), req.URL, false)
+}
+
+func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
+	h.log.Info("web page: removal requested", "server", req.URL)
+	return empty{}, h.d.Logout(r.Context(), req.URL, true)
+}
+
+// reveal hands the server's access token to the page, on the user's
+// explicit request; the daemon audits it with WebPageCaller as the caller.
+func (h *Handler) reveal(r *http.Request, req *serverRequest) (*ipc.TokenResponse, error) {
+	h.log.Info("web page: token revealed", "server", req.URL)
+	tok, err := h.d.Token(r.Context(), req.URL, 0, ipc.Peer{UID: os.Getuid(), Exe: WebPageCaller})
+	time.AfterFunc(auditSettle, h.changed)
+	return tok, err
+}

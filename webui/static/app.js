@@ -1,0 +1,237 @@
+// mcpauthd's local web page. State arrives whole over server-sent events
+// (/api/events, "state"); actions are POSTs carrying the session's CSRF
+// token. Every value from the daemon is put in the page as text, never as
+// HTML.
+"use strict";
+
+const csrf = document.querySelector('meta[name="csrf-token"]').content;
+const $ = (id) => document.getElementById(id);
+let last = null; // the latest State
+let pending = null; // {url, seen}: the sign-in this page started; seen once it showed as signing in
+
+const STATUS = {
+  signed_out: "Signed out", signing_in: "Signing in…", signed_in: "Signed in", refreshing: "Refreshing…",
+  needs_sign_in: "Needs sign-in", error: "Error", public: "No sign-in needed",
+};
+const REGISTRATION = {
+  preregistered: "Pre-registered client", cimd: "Client ID metadata document", dynamic: "Dynamic registration",
+};
+
+function el(tag, attrs, ...kids) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") e.className = v;
+    else if (k.startsWith("data-")) e.setAttribute(k, v);
+    else e[k] = v;
+  }
+  for (const k of kids) if (k != null) e.append(k);
+  return e;
+}
+
+const rtf = new Intl.RelativeTimeFormat(undefined, { numeric: "auto" });
+function relative(ts) {
+  const s = (new Date(ts).getTime() - Date.now()) / 1000;
+  const a = Math.abs(s);
+  if (a < 45) return rtf.format(Math.round(s), "second");
+  if (a < 90 * 60) return rtf.format(Math.round(s / 60), "minute");
+  if (a < 36 * 3600) return rtf.format(Math.round(s / 3600), "hour");
+  return rtf.format(Math.round(s / 86400), "day");
+}
+function when(ts) {
+  return el("span", { title: new Date(ts).toLocaleString() }, relative(ts));
+}
+
+async function post(path, body) {
+  const res = await fetch(path, {
+    method: "POST", credentials: "same-origin", cache: "no-store",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+    body: JSON.stringify(body),
+  });
+  const text = await res.text();
+  let data = null;
+  try { data = JSON.parse(text); } catch { /* a plain-text refusal */ }
+  if (!res.ok) throw new Error((data && data.message) || text.trim() || res.statusText);
+  return data;
+}
+
+// notice shows msg; kind is "error", "ok" or "" (information).
+function notice(msg, kind, link) {
+  const n = $("notice");
+  n.replaceChildren(msg);
+  if (link && /^https?:\/\//.test(link)) {
+    n.append(" ", el("a", { href: link, target: "_blank", rel: "noopener noreferrer" }, "Open the sign-in page"));
+  }
+  n.classList.toggle("error", kind === "error");
+  n.classList.toggle("ok", kind === "ok");
+  n.hidden = false;
+}
+
+function fact(label, value) {
+  return el("div", null, el("dt", null, label), el("dd", null, value));
+}
+function none(text) { return el("span", { class: "none" }, text); }
+
+function tokenFact(s) {
+  if (s.status === "public") return none("not needed");
+  if (!s.token_expiry) return none("none");
+  const exp = new Date(s.token_expiry);
+  const span = el("span", { title: exp.toLocaleString() },
+    (exp > Date.now() ? "expires " : "expired ") + relative(s.token_expiry));
+  return el("span", null, span, s.has_refresh_token ? " · refreshable" : "");
+}
+
+function scopesFact(s) {
+  const scopes = s.scopes_granted || [];
+  if (!scopes.length) return none(s.status === "signed_in" ? "none stated" : "—");
+  return el("span", null, ...scopes.map((sc) => el("span", { class: "chip" }, sc)));
+}
+
+function button(label, actionName, url, cls) {
+  return el("button", { type: "button", class: cls || "", "data-action": actionName, "data-url": url }, label);
+}
+
+function serverCard(s) {
+  const busy = s.status === "signing_in" || s.status === "refreshing";
+  const signedIn = s.status === "signed_in" || s.status === "refreshing";
+  const actions = el("div", { class: "actions" });
+  if (signedIn) {
+    if (s.has_refresh_token) actions.append(button("Refresh", "refresh", s.url));
+    actions.append(button("Reveal token", "reveal", s.url), button("Sign out", "logout", s.url));
+  } else if (s.status !== "public") {
+    const b = button(busy ? "Signing in…" : "Sign in", "login", s.url, "primary");
+    b.disabled = busy;
+    actions.append(b);
+  }
+  actions.append(button("Remove", "remove", s.url, "danger"));
+  for (const b of actions.querySelectorAll("button")) if (busy && b.dataset.action !== "remove") b.disabled = true;
+
+  const bad = s.status === "error" || s.status === "needs_sign_in";
+  return el("article", { class: "card server", "data-url": s.url, "data-status": s.status },
+    el("div", { class: "head" },
+      el("div", null, el("div", { class: "name" }, s.name || s.url), s.name ? el("div", { class: "url" }, s.url) : null),
+      el("span", { class: "badge " + s.status }, STATUS[s.status] || s.status)),
+    s.status_message ? el("p", { class: "msg" + (bad ? " bad" : "") }, s.status_message) : null,
+    el("dl", { class: "facts" },
+      fact("Access token", tokenFact(s)),
+      fact("Granted scopes", scopesFact(s)),
+      fact("Signed in", s.signed_in_at && s.status !== "signed_out" ? when(s.signed_in_at) : none("—")),
+      fact("Issuer", s.issuer ? el("span", { class: "url" }, s.issuer) : none("—")),
+      fact("Client", s.registration ? (REGISTRATION[s.registration] || s.registration) : none("—")),
+      fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—"))),
+    actions);
+}
+
+function basename(p) { return p.split(/[\\/]/).pop() || p; }
+
+function render() {
+  if (!last) return;
+  const names = new Map(last.servers.map((s) => [s.url, s.name || s.url]));
+  $("servers").replaceChildren(...last.servers.map(serverCard));
+  $("no-servers").hidden = last.servers.length > 0;
+  const rows = last.audit.map((a) => el("tr", null,
+    el("td", null, when(a.time)),
+    el("td", { title: a.server }, names.get(a.server) || a.server),
+    el("td", { class: "exe", title: a.exe || "" }, a.exe ? basename(a.exe) : "unknown"),
+    el("td", { class: "num" }, a.pid ? String(a.pid) : "—")));
+  $("audit").tBodies[0].replaceChildren(...rows);
+  $("audit").hidden = rows.length === 0;
+  $("no-audit").hidden = rows.length > 0;
+  $("no-audit").textContent = last.audit_error || "No tokens handed out yet.";
+  followSignIn();
+}
+
+function connect() {
+  const conn = $("conn");
+  const es = new EventSource("/api/events");
+  es.addEventListener("state", (ev) => {
+    last = JSON.parse(ev.data);
+    conn.dataset.state = "live";
+    conn.textContent = "Live";
+    render();
+  });
+  es.onerror = () => {
+    if (es.readyState === EventSource.CLOSED) {
+      conn.dataset.state = "closed";
+      conn.textContent = "Disconnected — run mcpauthd ui to open the page again";
+    } else {
+      conn.dataset.state = "reconnecting";
+      conn.textContent = "Reconnecting…";
+    }
+  };
+}
+
+async function runAction(b) {
+  const url = b.dataset.url;
+  const act = b.dataset.action;
+  if (act === "remove" && !b.classList.contains("confirm")) {
+    b.classList.add("confirm");
+    b.textContent = "Click again to remove";
+    setTimeout(() => { b.classList.remove("confirm"); b.textContent = "Remove"; }, 4000);
+    return;
+  }
+  b.disabled = true;
+  try {
+    const res = await post("/api/" + act, { url });
+    if (act === "login") signingIn(url, res);
+    if (act === "reveal") showToken(url, res);
+  } catch (e) {
+    notice(e.message, "error");
+  } finally {
+    b.disabled = false;
+  }
+}
+
+function signingIn(url, res) {
+  pending = { url, seen: false };
+  notice("Signing in to " + url + ": approve it in the browser tab that opened.", "", res && res.auth_url);
+  render();
+}
+
+// followSignIn turns the "signing in" notice into the sign-in's outcome.
+function followSignIn() {
+  const s = pending && last.servers.find((x) => x.url === pending.url);
+  if (s && s.status === "signing_in") pending.seen = true;
+  if (!s || !pending.seen || s.status === "signing_in") return;
+  pending = null;
+  if (s.status === "signed_in" || s.status === "public") notice("Signed in to " + (s.name || s.url) + ".", "ok");
+  else notice(s.status_message || "The sign-in to " + s.url + " did not finish.", "error");
+}
+
+function showToken(url, tok) {
+  $("reveal-server").textContent = url;
+  $("reveal-token").value = tok.access_token;
+  $("reveal-expiry").textContent = tok.expiry ? "Expires " + relative(tok.expiry) + " (" + new Date(tok.expiry).toLocaleString() + ")" : "";
+  $("reveal").showModal();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("servers").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button[data-action]");
+    if (b) runAction(b);
+  });
+  $("add-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const submit = $("add-submit");
+    const url = $("add-url").value.trim();
+    submit.disabled = true;
+    try {
+      const res = await post("/api/login", {
+        url, scopes: $("add-scopes").value, client_id: $("add-client-id").value, client_secret: $("add-client-secret").value,
+      });
+      $("add-form").reset();
+      signingIn(url, res);
+    } catch (e) {
+      notice(e.message, "error");
+    } finally {
+      submit.disabled = false;
+    }
+  });
+  const forget = () => { $("reveal-token").value = ""; };
+  $("reveal").addEventListener("close", forget); // Escape, too
+  $("reveal-close").addEventListener("click", () => { forget(); $("reveal").close(); });
+  $("reveal-copy").addEventListener("click", async () => {
+    await navigator.clipboard.writeText($("reveal-token").value).catch(() => $("reveal-token").select());
+  });
+  connect();
+  setInterval(render, 30000); // relative times only; no fetching
+});
