@@ -123,10 +123,19 @@ function serverCard(s) {
 
 function basename(p) { return p.split(/[\\/]/).pop() || p; }
 
-function render() {
+// shownServers is the server list the cards were last built from: cards are
+// rebuilt only when it changes (or, for relative times, on the timer), so a
+// burst of hand-outs does not replace a button under the user's click.
+let shownServers = "";
+
+function render(force) {
   if (!last) return;
   const names = new Map(last.servers.map((s) => [s.url, s.name || s.url]));
-  $("servers").replaceChildren(...last.servers.map(serverCard));
+  const key = JSON.stringify(last.servers);
+  if (force === true || key !== shownServers) {
+    shownServers = key;
+    $("servers").replaceChildren(...last.servers.map(serverCard));
+  }
   $("no-servers").hidden = last.servers.length > 0;
   const rows = last.audit.map((a) => el("tr", null,
     el("td", null, when(a.time)),
@@ -233,5 +242,5 @@ document.addEventListener("DOMContentLoaded", () => {
     await navigator.clipboard.writeText($("reveal-token").value).catch(() => $("reveal-token").select());
   });
   connect();
-  setInterval(render, 30000); // relative times only; no fetching
+  setInterval(() => render(true), 30000); // relative times only; no fetching
 });
