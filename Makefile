@@ -1,5 +1,5 @@
 # mcpauthd: common entry points. `make test` is what CI runs (.ci/run).
-.PHONY: test conformance build run lint deps
+.PHONY: test conformance build run lint deps dist
 
 # Everything: deps, gofmt, vet, staticcheck, go test -race (keyring session), conformance.
 test:
@@ -30,3 +30,7 @@ lint:
 # Install the test dependencies (Debian packages, tools/node_modules, staticcheck).
 deps:
 	scripts/install-test-deps.sh
+
+# Release artifacts in dist/: a tar.gz per OS/arch, .deb and .rpm for Linux (scripts/dist.sh).
+dist:
+	scripts/dist.sh

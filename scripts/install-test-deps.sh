@@ -20,10 +20,11 @@ STATICCHECK_VERSION=v0.8.2
 # Debian packages. dbus-x11 is deliberately absent: with it, godbus starts a
 # stray session bus via dbus-launch and the keyring reports a locked collection.
 APT_PACKAGES=(gnome-keyring dbus libglib2.0-bin libsecret-tools xvfb xdotool
-	imagemagick xfce4-panel openbox chromium jq xclip curl)
+	imagemagick xfce4-panel openbox chromium jq xclip curl systemd desktop-file-utils)
 # Commands the tests call, checked after the install.
 REQUIRED_COMMANDS=(dbus-run-session gnome-keyring-daemon gdbus secret-tool Xvfb
-	xdotool import xfce4-panel openbox chromium jq xclip curl go gofmt git)
+	xdotool import xfce4-panel openbox chromium jq xclip curl systemd-analyze
+	desktop-file-validate dpkg-deb go gofmt git)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 die() {
@@ -106,6 +107,7 @@ want_conf=$(cd "$TOOLS" && "$node_bin" -p 'require("./package.json").dependencie
 
 # ---- Go: module cache and staticcheck --------------------------------------
 go mod download || die "go mod download failed"
+go -C packaging/tools mod download || die "go mod download failed in packaging/tools (nfpm)"
 
 # staticcheck: `go tool staticcheck` when go.mod lists it as a tool, else
 # `go run …@version` (built once, then served from the build cache).

@@ -94,6 +94,7 @@ staticcheck() {
 stage gofmt gofmt_check
 stage vet go vet ./...
 stage staticcheck staticcheck ./...
+stage crossbuild scripts/crossbuild.sh
 
 # ---- unit and integration tests -------------------------------------------------------
 # A private session bus (dbus-run-session) with an unlocked gnome-keyring
