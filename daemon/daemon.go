@@ -68,6 +68,7 @@ type Daemon struct {
 	callbackURL string
 	web         http.Handler // the local web page, served beside /callback
 	webURL      string       // its entry URL (with the per-start secret)
+	apps        appRegistry  // the local reverse proxy's apps (apps.go)
 
 	auditCh      chan store.AuditRecord
 	auditDone    chan struct{}
@@ -127,7 +128,7 @@ func New(cfg Config) (*Daemon, error) {
 			ClientURI:           "https://github.com/mcpauthd/mcpauthd",
 			ClientIDMetadataURL: cfg.ClientIDMetadataURL,
 		},
-		Registrations: registrations{d.st},
+		Registrations: registrations{st: d.st, callback: d.callbackURL},
 		WantRefresh:   true,
 		Logger:        d.log,
 	}

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
@@ -10,7 +11,16 @@ import (
 
 // registrations keeps the engine's client registrations in the store, keyed
 // by issuer; the client secret is sealed there.
-type registrations struct{ st *store.Store }
+//
+// callback, when set (the flow's copy), hides a registration whose redirect
+// URIs do not include it — one imported from another program, or made
+// before MCPAUTH_CALLBACK_ADDR changed — so that a sign-in registers anew
+// instead of sending the browser where nobody listens. Refreshes (which load
+// without callback) keep using it.
+type registrations struct {
+	st       *store.Store
+	callback string
+}
 
 func (r registrations) LoadRegistration(_ context.Context, issuer string) (*oauth.Registration, error) {
 	rec, err := r.st.GetRegistration(issuer)
@@ -19,6 +29,9 @@ func (r registrations) LoadRegistration(_ context.Context, issuer string) (*oaut
 	}
 	if err != nil {
 		return nil, err
+	}
+	if r.callback != "" && len(rec.RedirectURIs) > 0 && !slices.Contains(rec.RedirectURIs, r.callback) {
+		return nil, nil
 	}
 	return &oauth.Registration{
 		Issuer: rec.Issuer, ClientID: rec.ClientID, ClientSecret: rec.ClientSecret,

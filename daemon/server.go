@@ -59,7 +59,7 @@ func (s *server) load() error {
 	if err := json.Unmarshal(rec.Discovery, &md); err != nil {
 		return err
 	}
-	reg, err := registrations{s.d.st}.LoadRegistration(context.Background(), md.Issuer)
+	reg, err := registrations{st: s.d.st}.LoadRegistration(context.Background(), md.Issuer)
 	if err != nil {
 		return err
 	}
@@ -73,6 +73,12 @@ func (s *server) load() error {
 	if reg == nil {
 		return errors.New("the client registration for " + md.Issuer + " is missing")
 	}
+	var key *oauth.DPoPKey
+	if len(tok.DPoPKey) > 0 {
+		if key, err = oauth.ParseDPoPKey(tok.DPoPKey); err != nil {
+			return err
+		}
+	}
 	s.mu.Lock()
 	s.lastMD, s.hasRefresh, s.regMethod = &md, tok.RefreshToken != "", reg.Method
 	s.mu.Unlock()
@@ -84,6 +90,7 @@ func (s *server) load() error {
 			AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType,
 			IDToken: tok.IDToken, Expiry: tok.Expiry, Obtained: tok.Obtained, Scopes: tok.Scopes,
 		},
+		DPoPKey: key,
 	})
 	return nil
 }
@@ -94,6 +101,7 @@ func (s *server) withGrant(g *oauth.Grant) *oauth.Session {
 	sess.Browser = s.d.browse(s)
 	sess.Device = devicePresenter{s}
 	sess.Preregistered = s.sess.Preregistered
+	sess.Strategy = s.sess.Strategy
 	return sess
 }
 
@@ -138,6 +146,9 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	tok := &store.Tokens{
 		AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken, TokenType: g.Token.TokenType,
 		IDToken: g.Token.IDToken, Expiry: g.Token.Expiry, Obtained: g.Token.Obtained, Scopes: g.Token.Scopes,
+	}
+	if tok.DPoPKey, err = oauth.MarshalDPoPKey(g.DPoPKey); err != nil {
+		return err
 	}
 	if err := s.d.st.CommitLogin(&rec, tok); err != nil {
 		return err

@@ -54,8 +54,8 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 		tok = cur.Token.AccessToken
 	}
 	g = s.sess.Grant()
-	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe})
-	return &ipc.TokenResponse{AccessToken: tok, TokenType: "Bearer", Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, nil
+	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
+	return &ipc.TokenResponse{AccessToken: tok, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, nil
 }
 
 // Challenge hands a server's refusal of token to the engine's policy:

@@ -7,10 +7,13 @@ import (
 
 // Peer is the identity the OS reports for the other end of a socket
 // connection. PID and Exe are best effort (zero when the OS does not say).
+// App names the registered app a request came through the daemon's local
+// reverse proxy for (the key it presented); empty for socket callers.
 type Peer struct {
 	UID int
 	PID int
 	Exe string
+	App string
 }
 
 // PeerOf returns the peer credentials of a Unix socket connection.

@@ -52,6 +52,45 @@ type LoginRequest struct {
 	NoBrowser bool `json:"no_browser,omitempty"`
 	// Wait makes the call return only when the sign-in has ended.
 	Wait bool `json:"wait,omitempty"`
+	// Grant, when set, makes this server's sign-ins non-interactive: the
+	// daemon runs that grant instead of the browser, now and whenever the
+	// token must be re-acquired.
+	Grant *GrantConfig `json:"grant,omitempty"`
+}
+
+// Grant types for GrantConfig.Type.
+const (
+	GrantClientCredentials = "client_credentials" // RFC 6749 §4.4 (SEP-1046)
+	GrantJWTBearer         = "jwt_bearer"         // RFC 7523 §2.1 with a workload JWT (SEP-1933)
+	GrantEnterprise        = "enterprise"         // ID token → ID-JAG → JWT bearer (SEP-990)
+)
+
+// GrantConfig selects a non-interactive grant for a server
+// (`mcpauthd login URL --client-credentials …`). ClientSecret, PrivateKey,
+// Assertion, IdPClientSecret and IDToken are secrets: they travel only over
+// the socket and live only in the daemon.
+type GrantConfig struct {
+	Type     string `json:"type"`
+	ClientID string `json:"client_id,omitempty"`
+	// ClientSecret authenticates with client_secret_basic/_post.
+	ClientSecret string `json:"client_secret,omitempty"`
+	// PrivateKey (PEM) authenticates with private_key_jwt (RFC 7523 §2.2);
+	// SigningAlg overrides the algorithm derived from the key (ES256, RS256…).
+	PrivateKey string `json:"private_key,omitempty"`
+	SigningAlg string `json:"signing_alg,omitempty"`
+	// ClientIssuer binds the client to one authorization server (optional).
+	ClientIssuer string `json:"client_issuer,omitempty"`
+	// jwt_bearer: the workload JWT itself, or a file the daemon reads anew
+	// for every grant (a projected service-account token).
+	Assertion     string `json:"assertion,omitempty"`
+	AssertionFile string `json:"assertion_file,omitempty"`
+	// enterprise: the IdP (issuer, or its token endpoint), mcpauthd's client
+	// there, and the user's ID token from it.
+	IdPIssuer        string `json:"idp_issuer,omitempty"`
+	IdPTokenEndpoint string `json:"idp_token_endpoint,omitempty"`
+	IdPClientID      string `json:"idp_client_id,omitempty"`
+	IdPClientSecret  string `json:"idp_client_secret,omitempty"`
+	IDToken          string `json:"id_token,omitempty"`
 }
 
 // LoginResponse reports a sign-in: started (AuthURL set, Server.Status
@@ -74,17 +113,37 @@ type CompleteRequest struct {
 }
 
 // TokenRequest asks for an access token for URL, valid at least MinValid.
+// DPoP, when set, describes the request the token is for: if the server's
+// tokens are DPoP-bound the daemon signs a proof for it (the key never
+// leaves the daemon).
 type TokenRequest struct {
-	URL      string   `json:"url"`
-	MinValid Duration `json:"min_valid,omitempty"`
+	URL      string       `json:"url"`
+	MinValid Duration     `json:"min_valid,omitempty"`
+	DPoP     *DPoPRequest `json:"dpop,omitempty"`
+}
+
+// DPoPRequest is the HTTP request a DPoP proof is for (RFC 9449 §4.2):
+// method, target URL, and the nonce the resource server last supplied.
+type DPoPRequest struct {
+	Method string `json:"method"`
+	URL    string `json:"url"`
+	Nonce  string `json:"nonce,omitempty"`
 }
 
 // TokenResponse carries an access token (a secret) to the asking process.
+//
+// TokenType is "Bearer", or "DPoP" for a DPoP-bound token (RFC 9449): send
+// it as "Authorization: DPoP <token>" with a "DPoP: <proof>" header signed
+// for that very request — DPoPProof when the request described one, else
+// ask again with TokenRequest.DPoP. DPoPKeyThumbprint (public) is the
+// bound key's RFC 7638 thumbprint.
 type TokenResponse struct {
-	AccessToken string    `json:"access_token"`
-	TokenType   string    `json:"token_type"`
-	Expiry      time.Time `json:"expiry,omitzero"`
-	Scopes      []string  `json:"scopes,omitempty"`
+	AccessToken       string    `json:"access_token"`
+	TokenType         string    `json:"token_type"`
+	Expiry            time.Time `json:"expiry,omitzero"`
+	Scopes            []string  `json:"scopes,omitempty"`
+	DPoPProof         string    `json:"dpop_proof,omitempty"`
+	DPoPKeyThumbprint string    `json:"dpop_jkt,omitempty"`
 }
 
 // ChallengeRequest hands a server's refusal back to the daemon: Status 401

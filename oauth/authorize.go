@@ -160,7 +160,7 @@ func (a *Authorization) Complete(ctx context.Context, c *http.Client, redirected
 	if err != nil {
 		return nil, tokenErr("token", a.md.AuthServer.TokenEndpoint, err, code, a.verifier, a.reg.ClientSecret)
 	}
-	return newToken(tok, a.Scopes, a.md.AuthServer.TokenEndpoint)
+	return newTokenFrom(tok, a.Scopes, a.md.AuthServer.TokenEndpoint, sendsProofs(c))
 }
 
 // checkIss applies the spec's RFC 9207 table: advertised and absent → reject;

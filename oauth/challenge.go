@@ -49,7 +49,8 @@ func ParseChallenge(status int, h http.Header) (*Challenge, error) {
 		return c, wrapErr("discovery", CheckBadMetadata, "", err, "malformed WWW-Authenticate header")
 	}
 	for _, ch := range cs {
-		if ch.Scheme != "bearer" {
+		// DPoP challenges (RFC 9449 §7.1) carry the same parameters.
+		if ch.Scheme != "bearer" && ch.Scheme != "dpop" {
 			continue
 		}
 		c.Error = ch.Params["error"]

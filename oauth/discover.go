@@ -33,6 +33,10 @@ type Metadata struct {
 	// endpoint, when it offers the device authorization grant (oauthex does
 	// not decode this field; discovery reads it from the same document).
 	DeviceAuthorizationEndpoint string `json:"device_authorization_endpoint,omitempty"`
+	// DPoPSigningAlgs is the authorization server's
+	// dpop_signing_alg_values_supported (RFC 9449 §5.1), likewise read from
+	// the document; see WantsDPoP.
+	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported,omitempty"`
 	// Legacy is set when the server has no protected-resource metadata and
 	// the 2025-03-26 rules applied (the server's origin is the authorization
 	// server; default endpoints when it has no metadata either).
@@ -114,11 +118,9 @@ func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 		md.Resource = prm.Resource
 		md.Issuer = prm.AuthorizationServers[0]
 	}
-	asm, device, err := findAuthServer(ctx, c, md.Issuer, md.Legacy)
-	if err != nil {
+	if err := findAuthServer(ctx, c, md); err != nil {
 		return nil, err
 	}
-	md.AuthServer, md.DeviceAuthorizationEndpoint = asm, device
 	return md, nil
 }
 
@@ -164,23 +166,31 @@ func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromC
 	return nil, "", nil
 }
 
-// findAuthServer returns the validated metadata and, when offered, the
-// device authorization endpoint.
-func findAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, string, error) {
-	asm, body, err := fetchAuthServer(ctx, c, issuer, legacy)
-	if err != nil || body == nil {
-		return asm, "", err
+// findAuthServer sets md.AuthServer to the validated metadata of md.Issuer
+// and, from the same document, the fields oauthex does not decode: the
+// device authorization endpoint and the DPoP signing algorithms, when offered.
+func findAuthServer(ctx context.Context, c *http.Client, md *Metadata) error {
+	asm, body, err := fetchAuthServer(ctx, c, md.Issuer, md.Legacy)
+	if err != nil {
+		return err
 	}
+	md.AuthServer = asm
 	var extra struct {
-		Device string `json:"device_authorization_endpoint"`
+		Device   string   `json:"device_authorization_endpoint"`
+		DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
 	}
-	if json.Unmarshal(body, &extra) != nil || extra.Device == "" {
-		return asm, "", nil
+	if body == nil || json.Unmarshal(body, &extra) != nil {
+		return nil
+	}
+	md.DPoPSigningAlgs = extra.DPoPAlgs
+	if extra.Device == "" {
+		return nil
 	}
 	if err := checkEndpoint("discovery", "device_authorization_endpoint", extra.Device); err != nil {
-		return nil, "", err
+		return err
 	}
-	return asm, extra.Device, nil
+	md.DeviceAuthorizationEndpoint = extra.Device
+	return nil
 }
 
 func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, []byte, error) {

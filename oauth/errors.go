@@ -30,6 +30,8 @@ const (
 	CheckStepUpLimit      Check = "step_up_limit"        // too many authorization attempts
 	CheckNetwork          Check = "network"              // the peer could not be reached in time
 	CheckRevocation       Check = "revocation"           // RFC 7009 revocation failed
+	CheckGrantConfig      Check = "grant_config"         // a non-interactive grant is misconfigured (key, credentials, assertion)
+	CheckDPoP             Check = "dpop"                 // a DPoP key or proof could not be used (RFC 9449)
 )
 
 // Error is the engine's error. Step says which protocol step failed
@@ -91,6 +93,8 @@ var (
 	ErrNetwork          = &Error{Check: CheckNetwork}
 	ErrServer           = &Error{Check: CheckServer}
 	ErrRevocation       = &Error{Check: CheckRevocation}
+	ErrGrantConfig      = &Error{Check: CheckGrantConfig}
+	ErrDPoP             = &Error{Check: CheckDPoP}
 )
 
 func newErr(step string, check Check, url, format string, args ...any) *Error {

@@ -51,6 +51,10 @@ type LoginRequest struct {
 	// Device, when set, chooses the device authorization grant (RFC 8628)
 	// for sign-ins that want it, where the authorization server offers it.
 	Device DevicePresenter
+	// Strategy, when set, obtains the token with a non-interactive grant
+	// (client credentials, JWT bearer, enterprise) instead of the
+	// authorization code: no registration, no browser.
+	Strategy Strategy
 }
 
 // Grant is the result of a login. A Public grant has no token: the server
@@ -62,6 +66,9 @@ type Grant struct {
 	Token        *Token
 	// Requested are the scopes the authorization request asked for.
 	Requested []string
+	// DPoPKey is the key Token is bound to when Token.TokenType is DPoP
+	// (RFC 9449); nil for Bearer tokens. A secret.
+	DPoPKey *DPoPKey
 }
 
 func (f *Flow) http() *http.Client {
@@ -100,6 +107,9 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 		return nil, err
 	}
 	f.log().Info("discovered authorization server", "server", req.ServerURL, "issuer", md.Issuer, "legacy", md.Legacy)
+	if req.Strategy != nil {
+		return f.Obtain(ctx, md, req.Strategy, SelectScopes(ch, md, req.Previous, req.Scopes, false), nil)
+	}
 	scopes := SelectScopes(ch, md, req.Previous, req.Scopes, f.WantRefresh)
 	for attempt := 0; ; attempt++ {
 		g, err := f.authorize(ctx, c, md, req, scopes)
@@ -145,11 +155,15 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 	if err != nil {
 		return nil, err
 	}
-	tok, err := a.Complete(ctx, c, redirected)
+	key, err := dpopKeyFor(md)
 	if err != nil {
 		return nil, err
 	}
-	return &Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, nil
+	tok, err := a.Complete(ctx, DPoPClient(c, key), redirected)
+	if err != nil {
+		return nil, err
+	}
+	return bindGrant(&Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, key)
 }
 
 // device runs the RFC 8628 device authorization grant: the presenter shows

@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"time"
@@ -30,6 +31,11 @@ type Session struct {
 	Device DevicePresenter
 	// Preregistered are the user's credentials for this server, or nil.
 	Preregistered *Registration
+	// Strategy, when set, is the non-interactive grant this server's tokens
+	// come from (client credentials, JWT bearer, enterprise): logins run it
+	// instead of the browser, and a token that expires without a usable
+	// refresh token is re-acquired with it.
+	Strategy Strategy
 	// Save persists a new grant; nil keeps grants in memory only.
 	Save func(ctx context.Context, g *Grant) error
 
@@ -77,11 +83,33 @@ func (s *Session) Token(ctx context.Context, margin time.Duration) (string, erro
 
 func (s *Session) refreshLocked(ctx context.Context) error {
 	g := s.grant
-	tok, err := Refresh(ctx, s.Flow.http(), g.Metadata, g.Registration, g.Token.RefreshToken, g.Token.Scopes)
+	if s.Strategy != nil && g.Token.RefreshToken == "" {
+		return s.reacquireLocked(ctx)
+	}
+	tok, err := Refresh(ctx, DPoPClient(s.Flow.http(), g.DPoPKey), g.Metadata, g.Registration, g.Token.RefreshToken, g.Token.Scopes)
+	if err != nil {
+		if s.Strategy != nil && (errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrInvalidClient)) {
+			return s.reacquireLocked(ctx)
+		}
+		return err
+	}
+	ng, err := bindGrant(&Grant{Metadata: g.Metadata, Registration: g.Registration, Token: tok, Requested: g.Requested}, g.DPoPKey)
 	if err != nil {
 		return err
 	}
-	return s.commitLocked(ctx, &Grant{Metadata: g.Metadata, Registration: g.Registration, Token: tok, Requested: g.Requested})
+	return s.commitLocked(ctx, ng)
+}
+
+// reacquireLocked runs the session's Strategy again with the metadata and
+// scopes of the current grant (and its DPoP key): the non-interactive
+// counterpart of a refresh. One grant, no retry.
+func (s *Session) reacquireLocked(ctx context.Context) error {
+	g := s.grant
+	ng, err := s.Flow.Obtain(ctx, g.Metadata, s.Strategy, g.Requested, g.DPoPKey)
+	if err != nil {
+		return err
+	}
+	return s.commitLocked(ctx, ng)
 }
 
 func (s *Session) commitLocked(ctx context.Context, g *Grant) error {
@@ -168,6 +196,7 @@ func (s *Session) loginLocked(ctx context.Context, ch *Challenge, prev []string)
 		Preregistered: s.Preregistered,
 		Browser:       s.Browser,
 		Device:        s.Device,
+		Strategy:      s.Strategy,
 	})
 	return err
 }
@@ -223,6 +252,7 @@ func (s *Session) Login(ctx context.Context, scopes []string) (*Grant, error) {
 		Preregistered: s.Preregistered,
 		Browser:       s.Browser,
 		Device:        s.Device,
+		Strategy:      s.Strategy,
 	})
 }
 

@@ -47,15 +47,29 @@ func (t *Token) Valid(margin time.Duration) bool {
 }
 
 func newToken(t *oauth2.Token, requested []string, endpoint string) (*Token, error) {
+	return newTokenFrom(t, requested, endpoint, false)
+}
+
+// newTokenFrom is newToken for a request that may have carried a DPoP
+// proof (proofSent): only then is a DPoP token_type acceptable.
+func newTokenFrom(t *oauth2.Token, requested []string, endpoint string, proofSent bool) (*Token, error) {
 	if t.AccessToken == "" {
 		return nil, newErr("token", CheckToken, endpoint, "token response has no access_token")
 	}
-	if tt := t.Type(); !strings.EqualFold(tt, "bearer") {
-		return nil, newErr("token", CheckToken, endpoint, "token response has token_type %q; only Bearer is supported", clip(tt))
+	tt := t.Type()
+	switch {
+	case strings.EqualFold(tt, "bearer"):
+		tt = "Bearer"
+	case strings.EqualFold(tt, DPoPScheme) && proofSent:
+		// RFC 9449 §5: a DPoP-bound token; only issued when the request
+		// carried a proof, so the grant holds the key it is bound to.
+		tt = DPoPScheme
+	default:
+		return nil, newErr("token", CheckToken, endpoint, "token response has token_type %q; only Bearer (and DPoP, after a DPoP proof) is supported", clip(tt))
 	}
 	out := &Token{
 		AccessToken:  t.AccessToken,
-		TokenType:    "Bearer",
+		TokenType:    tt,
 		RefreshToken: t.RefreshToken,
 		Expiry:       t.Expiry,
 		Obtained:     time.Now(),
@@ -124,7 +138,7 @@ func Refresh(ctx context.Context, c *http.Client, md *Metadata, reg *Registratio
 	if err != nil {
 		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err, refreshToken, reg.ClientSecret)
 	}
-	return newToken(tok, scopes, md.AuthServer.TokenEndpoint)
+	return newTokenFrom(tok, scopes, md.AuthServer.TokenEndpoint, sendsProofs(c))
 }
 
 // redact blanks every occurrence of the given secrets in s.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -42,10 +43,19 @@ func (s SessionSource) Succeeded() { s.S.Succeeded() }
 // 403 with insufficient_scope, hands the challenge to the source and retries
 // the request once. Requests to other origins pass through untouched. Safe for
 // concurrent use.
+//
+// When Source is a CredentialSource, the token may be DPoP-bound (RFC 9449):
+// the source signs a proof for each request, sent in the DPoP header with
+// the Authorization scheme the source names; a 401 use_dpop_nonce is
+// answered by one retry with the server's nonce, which is remembered for
+// later requests (§9), and is not handed to the source as a challenge.
 type Transport struct {
 	Base      http.RoundTripper // http.DefaultTransport when nil
 	Source    TokenSource
 	ServerURL string
+
+	mu    sync.Mutex
+	nonce string // the resource server's last DPoP-Nonce
 }
 
 const maxReplayBody = 16 << 20
@@ -73,8 +83,9 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		body = b
 	}
+	var proofs bool // the last request carried a DPoP proof
 	send := func() (*http.Response, string, error) {
-		tok, err := t.Source.Token(req.Context())
+		cred, err := t.credential(req)
 		if err != nil {
 			return nil, "", err
 		}
@@ -84,15 +95,29 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			r.ContentLength = int64(len(body))
 		}
 		r.Header.Del("Authorization")
-		if tok != "" {
-			r.Header.Set("Authorization", "Bearer "+tok)
+		r.Header.Del("DPoP")
+		if cred.Token != "" {
+			r.Header.Set("Authorization", cred.Scheme+" "+cred.Token)
+		}
+		if proofs = cred.Proof != ""; proofs {
+			r.Header.Set("DPoP", cred.Proof)
 		}
 		res, err := t.base().RoundTrip(r)
-		return res, tok, err
+		if err == nil {
+			t.setNonce(res.Header.Get("DPoP-Nonce"))
+		}
+		return res, cred.Token, err
 	}
 	res, tok, err := send()
 	if err != nil {
 		return nil, err
+	}
+	if proofs && wantsNonce(res) {
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		res.Body.Close()
+		if res, tok, err = send(); err != nil {
+			return nil, err
+		}
 	}
 	ch := refusal(res)
 	if ch == nil {
@@ -129,4 +154,67 @@ func refusal(res *http.Response) *Challenge {
 func sameOrigin(u *url.URL, server string) bool {
 	s, err := url.Parse(server)
 	return err == nil && strings.EqualFold(u.Scheme, s.Scheme) && strings.EqualFold(u.Host, s.Host)
+}
+
+// Credential authorizes one request to a resource server: the access token,
+// the Authorization scheme to send it with, and for a DPoP-bound token the
+// proof for that request. Token and Proof are secrets.
+type Credential struct {
+	Scheme string // "Bearer" or "DPoP"
+	Token  string // "" to send no Authorization header
+	Proof  string // the DPoP header value, when Scheme is DPoP
+}
+
+// CredentialSource is a TokenSource whose tokens may be DPoP-bound. For
+// each request, Credential returns the token valid for it and, when the
+// token is DPoP-bound, a fresh proof for method and target with the
+// resource server's nonce (may be ""). The DPoP key stays with the source.
+type CredentialSource interface {
+	TokenSource
+	Credential(ctx context.Context, method, target, nonce string) (*Credential, error)
+}
+
+func (t *Transport) credential(req *http.Request) (*Credential, error) {
+	if cs, ok := t.Source.(CredentialSource); ok {
+		t.mu.Lock()
+		nonce := t.nonce
+		t.mu.Unlock()
+		c, err := cs.Credential(req.Context(), req.Method, req.URL.String(), nonce)
+		if err != nil {
+			return nil, err
+		}
+		if c.Scheme == "" {
+			c.Scheme = "Bearer"
+		}
+		return c, nil
+	}
+	tok, err := t.Source.Token(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	return &Credential{Scheme: "Bearer", Token: tok}, nil
+}
+
+func (t *Transport) setNonce(n string) {
+	if n == "" {
+		return
+	}
+	t.mu.Lock()
+	t.nonce = n
+	t.mu.Unlock()
+}
+
+// wantsNonce reports a resource server's demand for a DPoP nonce (RFC 9449
+// §9): 401 with error="use_dpop_nonce" and a DPoP-Nonce header.
+func wantsNonce(res *http.Response) bool {
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("DPoP-Nonce") == "" {
+		return false
+	}
+	ch, _ := ParseChallenge(res.StatusCode, res.Header)
+	return ch.Error == "use_dpop_nonce"
+}
+
+// Credential implements CredentialSource.
+func (s SessionSource) Credential(ctx context.Context, method, target, nonce string) (*Credential, error) {
+	return s.S.Credential(ctx, s.Margin, method, target, nonce)
 }

@@ -20,6 +20,7 @@ type AuditRecord struct {
 	PID    int       `json:"pid"`
 	UID    int       `json:"uid"`
 	Exe    string    `json:"exe,omitempty"`
+	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
 }
 
 // AppendAudit adds recs to the log in one transaction (one fsync however

@@ -49,6 +49,9 @@ type Tokens struct {
 	Expiry       time.Time `json:"expiry,omitzero"`
 	Obtained     time.Time `json:"obtained,omitzero"` // when the token response arrived
 	Scopes       []string  `json:"scopes,omitempty"`
+	// DPoPKey is the private key (PKCS #8 DER) a DPoP-bound token is bound to (RFC 9449); it is
+	// sealed with the tokens because it lives and dies with them.
+	DPoPKey []byte `json:"dpop_key,omitempty"`
 }
 
 // PutServer creates or replaces the record for srv.URL. It keeps the stored CreatedAt (or sets it

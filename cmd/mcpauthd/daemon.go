@@ -23,6 +23,7 @@ import (
 //	MCPAUTH_SOCK                 socket path
 //	MCPAUTH_SECRET_BACKEND=file  keep the data key in a 0600 file instead of the OS keyring
 //	MCPAUTH_CALLBACK_ADDR        loopback address for authorization redirects (127.0.0.1:53682)
+//	MCPAUTH_APPS_ADDR            loopback address of the reverse proxy for HTTP apps (127.0.0.1:53683)
 //	MCPAUTH_CLIENT_METADATA_URL  https URL of mcpauthd's Client ID Metadata Document
 //	MCPAUTH_LOG_LEVEL            debug, info (default), warn, error
 func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
@@ -79,6 +80,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer os.Remove(p.Socket)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	startApps(ctx, d, log)
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "pid", os.Getpid())
 	serve := func(ctx context.Context) error { return ipcserver.New(d, log, cancel).Serve(ctx, l) }
 	if *noTray {

@@ -59,6 +59,34 @@ type scenarioContext struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
 	Issuer       string `json:"issuer"`
+	// client-credentials-jwt: private_key_jwt.
+	PrivateKeyPEM string `json:"private_key_pem"`
+	SigningAlg    string `json:"signing_algorithm"`
+	// enterprise-managed-authorization: the IdP and the user's ID token.
+	IdPClientID      string `json:"idp_client_id"`
+	IdPIDToken       string `json:"idp_id_token"`
+	IdPIssuer        string `json:"idp_issuer"`
+	IdPTokenEndpoint string `json:"idp_token_endpoint"`
+	// wif-jwt-bearer: the workload JWT (the other two are for negative tests).
+	ValidJWT string `json:"valid_jwt"`
+}
+
+// grantConfig is the non-interactive grant a user would configure for the
+// scenario (`mcpauthd login URL --client-credentials --client-id …
+// --client-secret-file …|--private-key-file …`, and the jwt-bearer and
+// enterprise equivalents), or nil for the authorization code.
+func grantConfig(scenario string, sc *scenarioContext) *ipc.GrantConfig {
+	switch {
+	case strings.HasPrefix(scenario, "auth/client-credentials"):
+		return &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret,
+			PrivateKey: sc.PrivateKeyPEM, SigningAlg: sc.SigningAlg, ClientIssuer: sc.Issuer}
+	case sc.IdPIDToken != "":
+		return &ipc.GrantConfig{Type: ipc.GrantEnterprise, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret,
+			IdPIssuer: sc.IdPIssuer, IdPTokenEndpoint: sc.IdPTokenEndpoint, IdPClientID: sc.IdPClientID, IDToken: sc.IdPIDToken}
+	case sc.ValidJWT != "":
+		return &ipc.GrantConfig{Type: ipc.GrantJWTBearer, ClientID: sc.ClientID, Assertion: sc.ValidJWT}
+	}
+	return nil
 }
 
 func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx string) error {
@@ -94,7 +122,14 @@ func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx s
 	}
 	defer d.Close()
 	self := ipc.Peer{UID: os.Getuid(), PID: os.Getpid()}
-	if sc.ClientID != "" {
+	if gc := grantConfig(scenario, &sc); gc != nil {
+		if err := d.SetGrant(serverURL, gc); err != nil {
+			return fmt.Errorf("grant: %w", err)
+		}
+		if _, err := d.Login(ctx, &ipc.LoginRequest{URL: serverURL, Wait: true}); err != nil {
+			return fmt.Errorf("login: %w", err)
+		}
+	} else if sc.ClientID != "" {
 		if _, err := d.Login(ctx, &ipc.LoginRequest{URL: serverURL, ClientID: sc.ClientID, ClientSecret: sc.ClientSecret, ClientIssuer: sc.Issuer, Wait: true}); err != nil {
 			return fmt.Errorf("login: %w", err)
 		}
@@ -143,6 +178,20 @@ func (s daemonSource) Token(ctx context.Context) (string, error) {
 		return "", err
 	}
 	return t.AccessToken, nil
+}
+
+// Credential asks the daemon for the token and, when it is DPoP-bound, a
+// proof for this request: the path a proxy takes over the socket.
+func (s daemonSource) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
+	t, err := s.d.TokenFor(ctx, &ipc.TokenRequest{URL: s.url, DPoP: &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}}, s.peer)
+	var ie *ipc.Error
+	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
+		return &oauth.Credential{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}, nil
 }
 
 func (s daemonSource) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {

@@ -26,6 +26,7 @@ var forbidden = map[string][]string{
 	"daemon":        {"ipc/ipcserver", "cli", "tray"},
 	"proxy":         {"daemon", "store", "cli", "tray", "ipc/ipcserver"},
 	"ipc/ipcsource": {"daemon", "store", "cli", "tray", "ipc/ipcserver"},
+	"revproxy":      {"daemon", "store", "cli", "tray", "ipc/ipcserver"}, // runs in the daemon, through the Apps interface
 
 	"webui":          {"store", "oauth", "cli", "tray", "ipc/ipcserver"},
 	"webui/webentry": {"daemon", "store", "oauth", "ipc", "cli", "tray", "internal"},

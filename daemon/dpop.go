@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"context"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/oauth"
+)
+
+// TokenFor is Token for a full ipc.TokenRequest: it hands out r.URL's token
+// as Token does and, when the token is DPoP-bound (RFC 9449), says so
+// (TokenType "DPoP", the key's thumbprint) and signs a proof for the request
+// r.DPoP describes. The DPoP key never leaves the daemon; a proof is only
+// signed for a request to the server's own origin.
+func (d *Daemon) TokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.Peer) (*ipc.TokenResponse, error) {
+	if r.DPoP != nil && !sameOrigin(r.DPoP.URL, r.URL) {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}
+	}
+	resp, err := d.Token(ctx, r.URL, time.Duration(r.MinValid), caller)
+	if err != nil {
+		return nil, err
+	}
+	s := d.server(r.URL)
+	if s == nil {
+		return resp, nil
+	}
+	g := s.sess.Grant()
+	if g == nil || g.Token == nil || g.DPoPKey == nil || g.Token.AccessToken != resp.AccessToken {
+		return resp, nil
+	}
+	resp.TokenType, resp.DPoPKeyThumbprint = oauth.DPoPScheme, g.DPoPKey.Thumbprint()
+	if r.DPoP != nil {
+		cred, err := oauth.CredentialFor(g, r.DPoP.Method, r.DPoP.URL, r.DPoP.Nonce)
+		if err != nil {
+			return nil, toIPC(r.URL, err)
+		}
+		resp.DPoPProof = cred.Proof
+	}
+	return resp, nil
+}
+
+// tokenType is the token_type to hand out for g's token.
+func tokenType(g *oauth.Grant) string {
+	if g.Token.TokenType == oauth.DPoPScheme && g.DPoPKey != nil {
+		return oauth.DPoPScheme
+	}
+	return "Bearer"
+}
+
+func sameOrigin(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.Host != "" &&
+		strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
+}
