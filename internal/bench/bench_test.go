@@ -138,6 +138,8 @@ func BenchmarkTokenHandout(b *testing.B) {
 	}
 }
 
+func runtimeCaller() (uintptr, string, int, bool) { return runtime.Caller(1) }
+
 // build compiles pkg into dir and returns the binary.
 func build(b *testing.B, pkg, dir string) string {
 	_, file, _, _ := runtime.Caller(0)

@@ -143,3 +143,18 @@ func BenchmarkScale(b *testing.B) {
 	b.ReportMetric(float64((cpu1 - cpu0).Milliseconds()), "idle-cpu-ms/"+strconv.Itoa(int(idle.Seconds()))+"s")
 	b.ReportMetric(float64(rss)/1024, "rss-after-list-MB")
 }
+
+// peakRSS is the process's peak resident memory (VmHWM), in KiB.
+func peakRSS(b *testing.B, pid int) int {
+	status, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+			n, _ := strconv.Atoi(f[1])
+			return n
+		}
+	}
+	return 0
+}
