@@ -12,6 +12,10 @@ import (
 // (the spec's "no more than a few times").
 const MaxAuthorizations = 3
 
+// loginRunGap ends a run of authorizations: attempts further apart than
+// this are not one operation's retries.
+const loginRunGap = time.Minute
+
 // Session is the token state for one MCP server: the current grant, and the
 // policy for what a refusal means — refresh, sign in again, or step up.
 //
@@ -41,8 +45,11 @@ type Session struct {
 
 	mu    sync.Mutex
 	grant *Grant
-	// logins counts authorizations since a token last satisfied the server.
-	logins int
+	// logins counts authorizations since a token last satisfied the server
+	// (Succeeded) or, for callers that cannot say (a proxy in another
+	// process), since a quiet minute without one.
+	logins    int
+	lastLogin time.Time
 	// inflight is closed when the running login ends; loginErr is its result.
 	inflight chan struct{}
 	loginErr error
@@ -185,6 +192,10 @@ func previous(g *Grant) []string {
 }
 
 func (s *Session) loginLocked(ctx context.Context, ch *Challenge, prev []string) error {
+	if time.Since(s.lastLogin) > loginRunGap {
+		s.logins = 0
+	}
+	s.lastLogin = time.Now()
 	if s.logins >= MaxAuthorizations {
 		return newErr("authorization", CheckStepUpLimit, s.ServerURL, "gave up after %d authorization attempts", MaxAuthorizations)
 	}
