@@ -34,9 +34,12 @@ func runExec(ctx context.Context, e *Env, args []string) error {
 	if *envName == "" || strings.ContainsAny(*envName, "=\x00") {
 		return &ExitError{Code: 2, Err: fmt.Errorf("exec: --env %q is not a variable name", *envName)}
 	}
-	tok, err := fetchToken(ctx, e, pos[0], *minValid)
+	tok, err := fetchToken(ctx, e, pos[0], *minValid, nil)
 	if err != nil {
 		return err
+	}
+	if tok.dpop() {
+		return errDPoPBound(pos[0], "a token in the environment")
 	}
 	argv := args[dash+1:]
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)

@@ -59,9 +59,12 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	var out []map[string]any
 	used := map[string]int{}
 	for _, u := range servers {
-		tok, err := fetchToken(ctx, e, u, *minValid)
+		tok, err := fetchToken(ctx, e, u, *minValid, nil)
 		if err != nil {
 			return err
+		}
+		if tok.dpop() {
+			return errDPoPBound(u, "an exported token")
 		}
 		label := exportLabel(names[u], u, used)
 		switch *format {

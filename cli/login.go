@@ -3,8 +3,10 @@ package cli
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -20,27 +22,138 @@ type multi []string
 func (m *multi) String() string     { return strings.Join(*m, " ") }
 func (m *multi) Set(v string) error { *m = append(*m, strings.Fields(v)...); return nil }
 
+// grantFlags are login's flags for non-interactive grants. Secrets are
+// only ever named by file.
+type grantFlags struct {
+	clientCredentials, jwtBearer, enterprise           *bool
+	privateKeyFile, signingAlg, assertionFile          *string
+	idpIssuer, idpClientID, idpSecretFile, idTokenFile *string
+}
+
+func addGrantFlags(fs *flag.FlagSet) *grantFlags {
+	return &grantFlags{
+		clientCredentials: fs.Bool("client-credentials", false, "no browser: the client_credentials grant with --client-id and --client-secret-file or --private-key-file (CI machines)"),
+		jwtBearer:         fs.Bool("jwt-bearer", false, "no browser: exchange the workload JWT in --assertion-file (re-read for every grant) for tokens"),
+		enterprise:        fs.Bool("enterprise", false, "no browser: company SSO; exchange the ID token in --id-token-file at --idp-issuer for tokens"),
+		privateKeyFile:    fs.String("private-key-file", "", "PEM private key file: authenticate the client with private_key_jwt"),
+		signingAlg:        fs.String("signing-alg", "", "client assertion algorithm (ES256, RS256, …; default from the key)"),
+		assertionFile:     fs.String("assertion-file", "", "file holding the workload JWT (a projected service-account token), read anew for every grant"),
+		idpIssuer:         fs.String("idp-issuer", "", "the enterprise IdP's issuer URL"),
+		idpClientID:       fs.String("idp-client-id", "", "mcpauthd's client id at the IdP"),
+		idpSecretFile:     fs.String("idp-client-secret-file", "", "file holding the client secret at the IdP (optional)"),
+		idTokenFile:       fs.String("id-token-file", "", "file holding your ID token from the IdP"),
+	}
+}
+
+// config builds the ipc.GrantConfig the flags describe (nil: a browser
+// sign-in), reading the secret files; usage errors exit with status 2.
+func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, error) {
+	usage := func(format string, a ...any) error { return &ExitError{Code: 2, Err: fmt.Errorf(format, a...)} }
+	var typ string
+	for _, f := range []struct {
+		on  bool
+		typ string
+	}{{*g.clientCredentials, ipc.GrantClientCredentials}, {*g.jwtBearer, ipc.GrantJWTBearer}, {*g.enterprise, ipc.GrantEnterprise}} {
+		if f.on && typ != "" {
+			return nil, usage("choose one of --client-credentials, --jwt-bearer and --enterprise")
+		}
+		if f.on {
+			typ = f.typ
+		}
+	}
+	if typ == "" {
+		for name, v := range map[string]string{"--private-key-file": *g.privateKeyFile, "--signing-alg": *g.signingAlg, "--assertion-file": *g.assertionFile,
+			"--idp-issuer": *g.idpIssuer, "--idp-client-id": *g.idpClientID, "--idp-client-secret-file": *g.idpSecretFile, "--id-token-file": *g.idTokenFile} {
+			if v != "" {
+				return nil, usage("%s needs --client-credentials, --jwt-bearer or --enterprise", name)
+			}
+		}
+		return nil, nil
+	}
+	if clientID == "" {
+		return nil, usage("--%s needs --client-id", strings.ReplaceAll(typ, "_", "-"))
+	}
+	c := &ipc.GrantConfig{Type: typ, ClientID: clientID, SigningAlg: *g.signingAlg, IdPIssuer: *g.idpIssuer, IdPClientID: *g.idpClientID}
+	if secretFile != "" && *g.privateKeyFile != "" {
+		return nil, usage("use --client-secret-file or --private-key-file, not both")
+	}
+	var err error
+	for _, f := range []struct {
+		path string
+		dst  *string
+		trim bool
+	}{{secretFile, &c.ClientSecret, true}, {*g.privateKeyFile, &c.PrivateKey, false}, {*g.idpSecretFile, &c.IdPClientSecret, true}, {*g.idTokenFile, &c.IDToken, true}} {
+		if f.path != "" {
+			if *f.dst, err = readSecretFile(f.path, f.trim); err != nil {
+				return nil, err
+			}
+		}
+	}
+	switch typ {
+	case ipc.GrantClientCredentials:
+		if c.ClientSecret == "" && c.PrivateKey == "" {
+			return nil, usage("--client-credentials needs --client-secret-file or --private-key-file")
+		}
+	case ipc.GrantJWTBearer:
+		if *g.assertionFile == "" {
+			return nil, usage("--jwt-bearer needs --assertion-file")
+		}
+		// The daemon reads it (anew for every grant), from its own directory.
+		if c.AssertionFile, err = filepath.Abs(*g.assertionFile); err != nil {
+			return nil, err
+		}
+		if _, err := os.Stat(c.AssertionFile); err != nil {
+			return nil, err
+		}
+	case ipc.GrantEnterprise:
+		if c.IdPIssuer == "" || c.IdPClientID == "" || c.IDToken == "" {
+			return nil, usage("--enterprise needs --idp-issuer, --idp-client-id and --id-token-file")
+		}
+	}
+	return c, nil
+}
+
+// readSecretFile reads a secret from path (trimmed of surrounding white
+// space when trim). Errors name the file, never its contents.
+func readSecretFile(path string, trim bool) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	if trim {
+		return strings.TrimSpace(string(b)), nil
+	}
+	return string(b), nil
+}
+
 func runLogin(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "login", "URL [--scope S]… [--client-id ID --client-secret-file F] [--no-browser]")
+	fs := flags(e, "login", "URL [--scope S]… [--client-id ID --client-secret-file F] [--no-browser]\n"+
+		"       mcpauthd login URL --client-credentials --client-id ID (--client-secret-file F | --private-key-file F [--signing-alg ALG])\n"+
+		"       mcpauthd login URL --jwt-bearer --client-id ID --assertion-file F\n"+
+		"       mcpauthd login URL --enterprise --client-id ID --idp-issuer URL --idp-client-id ID [--idp-client-secret-file F] --id-token-file F")
 	var scopes multi
 	fs.Var(&scopes, "scope", "scope to request in addition to what the server asks for (repeatable)")
 	clientID := fs.String("client-id", "", "pre-registered OAuth client id")
 	secretFile := fs.String("client-secret-file", "", "file holding the pre-registered client secret (never pass secrets as arguments)")
 	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser, and accept the pasted redirect URL")
+	gf := addGrantFlags(fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	req := &ipc.LoginRequest{URL: pos[0], Scopes: scopes, ClientID: *clientID, NoBrowser: *noBrowser}
-	if *secretFile != "" {
+	if req.Grant, err = gf.config(*clientID, *secretFile); err != nil {
+		return err
+	}
+	if req.Grant != nil {
+		req.ClientID = "" // the grant carries the client
+	} else if *secretFile != "" {
 		if *clientID == "" {
 			return &ExitError{Code: 2, Err: fmt.Errorf("--client-secret-file needs --client-id")}
 		}
-		b, err := os.ReadFile(*secretFile)
-		if err != nil {
+		if req.ClientSecret, err = readSecretFile(*secretFile, true); err != nil {
 			return err
 		}
-		req.ClientSecret = strings.TrimSpace(string(b))
 	}
 	c, err := e.client(ctx)
 	if err != nil {
@@ -110,6 +223,12 @@ func printServer(e *Env, s *ipc.ServerInfo) {
 		if !s.TokenExpiry.IsZero() {
 			fmt.Fprintf(e.Stdout, "  token:   expires in %s%s\n", time.Until(s.TokenExpiry).Round(time.Second), refreshNote(s))
 		}
+		if s.Grant != "" {
+			fmt.Fprintf(e.Stdout, "  grant:   %s (no browser)\n", s.Grant)
+		}
+		if s.DPoP {
+			fmt.Fprintf(e.Stdout, "  DPoP:    tokens are bound to a key only mcpauthd holds; apps must go through mcpauthd proxy (or headers --method --url)\n")
+		}
 		if len(s.Tools) > 0 {
 			fmt.Fprintf(e.Stdout, "  tools:   %s\n", strings.Join(s.Tools, ", "))
 		}
@@ -121,6 +240,9 @@ func printServer(e *Env, s *ipc.ServerInfo) {
 func refreshNote(s *ipc.ServerInfo) string {
 	if s.HasRefreshToken {
 		return " (refreshed automatically)"
+	}
+	if s.Grant != "" {
+		return " (obtained again automatically)"
 	}
 	return " (no refresh token: sign in again then)"
 }

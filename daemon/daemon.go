@@ -140,7 +140,22 @@ func New(cfg Config) (*Daemon, error) {
 		s := d.newServer(rec)
 		if err := s.load(); err != nil {
 			d.log.Warn("server needs sign-in: stored credentials unusable", "server", rec.URL, "err", err)
+			s.loadErr = err
 			s.setState(ipc.StateNeedsSignIn, "stored credentials could not be read: "+err.Error())
+		}
+		// A state persisted by a daemon that died mid-way (killed during a
+		// sign-in, a refresh or a sign-out) may describe nothing that still
+		// runs, or tokens no longer stored: derive it from what is stored.
+		switch st, g := s.info().Status, s.sess.Grant(); {
+		case st != ipc.StateSigningIn && st != ipc.StateRefreshing && st != ipc.StateSignedIn:
+		case g != nil && g.Public:
+			s.setState(ipc.StatePublic, "")
+		case g != nil && g.Token != nil:
+			if st != ipc.StateSignedIn {
+				s.setState(ipc.StateSignedIn, "")
+			}
+		default:
+			s.setState(ipc.StateNeedsSignIn, "the sign-in was interrupted (mcpauthd stopped before it finished); sign in again")
 		}
 		d.servers[rec.URL] = s
 		s.schedule()

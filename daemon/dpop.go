@@ -14,10 +14,18 @@ import (
 // as Token does and, when the token is DPoP-bound (RFC 9449), says so
 // (TokenType "DPoP", the key's thumbprint) and signs a proof for the request
 // r.DPoP describes. The DPoP key never leaves the daemon; a proof is only
-// signed for a request to the server's own origin.
+// signed for a request to the server's own origin. For a server whose
+// tokens are not DPoP-bound r.DPoP is ignored, wherever it points: a proxy
+// describes every request, also to an endpoint other than the canonical
+// resource (mcpauthd proxy --resource).
 func (d *Daemon) TokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.Peer) (*ipc.TokenResponse, error) {
 	if r.DPoP != nil && !sameOrigin(r.DPoP.URL, r.URL) {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}
+		if s := d.server(r.URL); s != nil {
+			if g := s.sess.Grant(); g != nil && g.DPoPKey != nil {
+				return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}
+			}
+		}
+		r = &ipc.TokenRequest{URL: r.URL, MinValid: r.MinValid} // nothing to sign
 	}
 	resp, err := d.Token(ctx, r.URL, time.Duration(r.MinValid), caller)
 	if err != nil {

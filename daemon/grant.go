@@ -2,11 +2,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/store"
 )
 
 // Non-interactive grants: a server configured with an ipc.GrantConfig gets
@@ -14,13 +16,17 @@ import (
 // runs the strategy for sign-ins and to re-acquire expired tokens, so
 // persistence, refresh scheduling and hand-out are those of any server.
 //
-// The configuration is kept in memory: a restarted daemon needs the
-// `mcpauthd login --client-credentials …` again (persisting it, secrets
-// sealed, is the next step).
+// The configuration is persisted: its non-secret part in the server's
+// record (store.Server.Grant), its secrets sealed like tokens
+// (store.GrantSecrets), so a restarted daemon restores the strategy in
+// load and re-acquires expired tokens without a browser. A sign-out keeps
+// the configuration (the next `mcpauthd login URL` runs the grant again);
+// removing the server deletes it.
 
 // SetGrant makes url's sign-ins use the grant c describes, adding url when
-// new. It validates c (keys are parsed, files are not read yet) and returns
-// an ipc bad_request error naming what is wrong, never a secret.
+// new, and stores c (secrets sealed) before it takes effect. It validates c
+// (keys are parsed, files are not read yet) and returns an ipc bad_request
+// error naming what is wrong, never a secret.
 func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
 	st, err := strategyFor(c)
 	if err != nil {
@@ -30,9 +36,53 @@ func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
 	if err != nil {
 		return toIPC(url, err)
 	}
+	gc, sec := splitGrant(c)
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	rec.Grant = gc
+	if err := d.st.CommitGrant(&rec, sec); err != nil {
+		return toIPC(url, err)
+	}
 	s.sess.Strategy = st
+	s.setRecord(rec)
 	d.log.Info("server uses a non-interactive grant", "server", url, "grant", st.Name())
 	return nil
+}
+
+// splitGrant separates c into the part kept in the server's record and the
+// secrets kept sealed.
+func splitGrant(c *ipc.GrantConfig) (*store.GrantConfig, *store.GrantSecrets) {
+	return &store.GrantConfig{
+			Type: c.Type, ClientID: c.ClientID, SigningAlg: c.SigningAlg, ClientIssuer: c.ClientIssuer,
+			AssertionFile: c.AssertionFile, IdPIssuer: c.IdPIssuer, IdPTokenEndpoint: c.IdPTokenEndpoint, IdPClientID: c.IdPClientID,
+		}, &store.GrantSecrets{
+			ClientSecret: c.ClientSecret, PrivateKey: c.PrivateKey, Assertion: c.Assertion,
+			IdPClientSecret: c.IdPClientSecret, IDToken: c.IDToken,
+		}
+}
+
+// joinGrant is the inverse of splitGrant.
+func joinGrant(gc *store.GrantConfig, sec *store.GrantSecrets) *ipc.GrantConfig {
+	return &ipc.GrantConfig{
+		Type: gc.Type, ClientID: gc.ClientID, SigningAlg: gc.SigningAlg, ClientIssuer: gc.ClientIssuer,
+		AssertionFile: gc.AssertionFile, IdPIssuer: gc.IdPIssuer, IdPTokenEndpoint: gc.IdPTokenEndpoint, IdPClientID: gc.IdPClientID,
+		ClientSecret: sec.ClientSecret, PrivateKey: sec.PrivateKey, Assertion: sec.Assertion,
+		IdPClientSecret: sec.IdPClientSecret, IDToken: sec.IDToken,
+	}
+}
+
+// loadStrategy rebuilds the Strategy of a stored grant configuration,
+// reading its sealed secrets.
+func (d *Daemon) loadStrategy(url string, gc *store.GrantConfig) (oauth.Strategy, error) {
+	sec, err := d.st.GetGrantSecrets(url)
+	if errors.Is(err, store.ErrNotFound) {
+		sec, err = &store.GrantSecrets{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return strategyFor(joinGrant(gc, sec))
 }
 
 // strategyFor builds the engine's Strategy from c.

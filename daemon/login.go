@@ -56,6 +56,11 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
 	}
+	if r.Grant != nil {
+		if err := d.SetGrant(r.URL, r.Grant); err != nil {
+			return nil, err
+		}
+	}
 	s, err := d.ensureServer(r.URL)
 	if err != nil {
 		return nil, toIPC(r.URL, err)

@@ -29,6 +29,11 @@ type server struct {
 	lastMD     *oauth.Metadata
 	hasRefresh bool
 	regMethod  string
+	dpop       bool // the current token is DPoP-bound
+	// loadErr is why the stored sign-in could not be read at start-up (the
+	// keyring unavailable, say): reported to callers instead of a plain
+	// "not signed in", which would send them to a login that cannot work.
+	loadErr error
 }
 
 func (d *Daemon) newServer(rec *store.Server) *server {
@@ -43,11 +48,21 @@ func (d *Daemon) newServer(rec *store.Server) *server {
 	return s
 }
 
-// load rebuilds the session's grant from the store.
+// load rebuilds the session's grant from the store, and its Strategy when
+// the server has a non-interactive grant: then the client identity is the
+// grant's own (not the issuer's stored registration), and an expired token
+// is re-acquired with the strategy on first use.
 func (s *server) load() error {
 	s.mu.Lock()
 	rec := s.rec
 	s.mu.Unlock()
+	if rec.Grant != nil {
+		st, err := s.d.loadStrategy(rec.URL, rec.Grant)
+		if err != nil {
+			return err
+		}
+		s.sess.Strategy = st
+	}
 	if rec.Public {
 		s.sess = s.withGrant(&oauth.Grant{Public: true})
 		return nil
@@ -59,8 +74,11 @@ func (s *server) load() error {
 	if err := json.Unmarshal(rec.Discovery, &md); err != nil {
 		return err
 	}
-	reg, err := registrations{st: s.d.st}.LoadRegistration(context.Background(), md.Issuer)
-	if err != nil {
+	var reg *oauth.Registration
+	var err error
+	if s.sess.Strategy != nil {
+		reg = oauth.RegistrationFor(s.sess.Strategy, &md)
+	} else if reg, err = (registrations{st: s.d.st}).LoadRegistration(context.Background(), md.Issuer); err != nil {
 		return err
 	}
 	tok, err := s.d.st.GetTokens(rec.URL)
@@ -81,6 +99,7 @@ func (s *server) load() error {
 	}
 	s.mu.Lock()
 	s.lastMD, s.hasRefresh, s.regMethod = &md, tok.RefreshToken != "", reg.Method
+	s.dpop = key != nil && tok.TokenType == oauth.DPoPScheme
 	s.mu.Unlock()
 	s.sess = s.withGrant(&oauth.Grant{
 		Metadata:     &md,
@@ -130,6 +149,8 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 		rec.SignedInAt = now // a login; a refresh keeps the metadata it started from
 	}
 	s.lastMD, s.hasRefresh, s.regMethod = g.Metadata, g.Token.RefreshToken != "", g.Registration.Method
+	s.dpop = tokenType(g) == oauth.DPoPScheme
+	s.loadErr = nil // a new sign-in replaces what could not be read
 	s.mu.Unlock()
 	rec.Public = false
 	rec.Issuer = g.Metadata.Issuer
@@ -181,17 +202,21 @@ func (s *server) setState(state, msg string) {
 
 func (s *server) info() ipc.ServerInfo {
 	s.mu.Lock()
-	rec, hasRefresh, method := s.rec, s.hasRefresh, s.regMethod
+	rec, hasRefresh, method, dpop := s.rec, s.hasRefresh, s.regMethod, s.dpop
 	s.mu.Unlock()
 	in := ipc.ServerInfo{
 		URL: rec.URL, Name: rec.Name, Status: rec.Status, StatusMessage: rec.StatusMessage,
 		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
 		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt, Tools: rec.Tools,
 	}
-	if rec.Status != ipc.StateSignedOut {
-		in.HasRefreshToken, in.Registration = hasRefresh, method
+	if rec.Grant != nil {
+		in.Grant = rec.Grant.Type
 	}
-	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && time.Now().After(rec.TokenExpiry) && !in.HasRefreshToken {
+	if rec.Status != ipc.StateSignedOut {
+		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
+	}
+	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant
+	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && time.Now().After(rec.TokenExpiry) && !renewable {
 		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
 	}
 	return in

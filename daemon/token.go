@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"time"
 
@@ -28,7 +29,12 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 		return nil, errNeedsSignIn(url, "mcpauthd has no sign-in for "+url)
 	}
 	g := s.sess.Grant()
+	s.mu.Lock()
+	loadErr := s.loadErr
+	s.mu.Unlock()
 	switch {
+	case g == nil && loadErr != nil:
+		return nil, toIPC(url, fmt.Errorf("the stored sign-in to %s could not be read: %w", url, loadErr))
 	case g == nil && s.sess.SigningIn():
 		return nil, errNeedsSignIn(url, "the sign-in to "+url+" is not finished; approve it in the browser")
 	case g == nil:
@@ -135,7 +141,7 @@ func (d *Daemon) Logout(ctx context.Context, url string, remove bool) error {
 	s.sess.Reset()
 	s.mu.Lock()
 	s.rec.Discovery, s.rec.TokenExpiry, s.rec.ScopesGranted, s.rec.Public = nil, time.Time{}, nil, false
-	s.lastMD, s.hasRefresh = nil, false
+	s.lastMD, s.hasRefresh, s.dpop = nil, false, false
 	s.mu.Unlock()
 	if remove {
 		if err := d.st.DeleteServer(url); err != nil && !errors.Is(err, store.ErrNotFound) {

@@ -114,8 +114,14 @@ func (c *Client) Complete(ctx context.Context, redirectURL string) (*LoginRespon
 
 // Token returns an access token for url valid for at least minValid.
 func (c *Client) Token(ctx context.Context, url string, minValid time.Duration) (*TokenResponse, error) {
+	return c.TokenFor(ctx, &TokenRequest{URL: url, MinValid: Duration(minValid)})
+}
+
+// TokenFor is Token for a whole TokenRequest: with r.DPoP set, the answer
+// carries a DPoP proof for that request when the token is DPoP-bound.
+func (c *Client) TokenFor(ctx context.Context, r *TokenRequest) (*TokenResponse, error) {
 	var out TokenResponse
-	return &out, c.do(ctx, http.MethodPost, "token", &TokenRequest{URL: url, MinValid: Duration(minValid)}, &out)
+	return &out, c.do(ctx, http.MethodPost, "token", r, &out)
 }
 
 // Challenge hands a server's refusal to the daemon (refresh, sign in again,

@@ -35,6 +35,15 @@ type ServerInfo struct {
 	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
 	Tools           []string  `json:"tools,omitempty"`
+	// Grant is the non-interactive grant the server's tokens come from
+	// (GrantClientCredentials, GrantJWTBearer, GrantEnterprise); "" for
+	// browser sign-ins.
+	Grant string `json:"grant,omitempty"`
+	// DPoP: the current tokens are DPoP-bound (RFC 9449). An app that uses
+	// them must send a proof signed by the daemon with every request: use
+	// `mcpauthd proxy`, the local reverse proxy, or ask /v1/token with
+	// TokenRequest.DPoP.
+	DPoP bool `json:"dpop,omitempty"`
 }
 
 // LoginRequest starts a sign-in. ClientSecret is a secret: it travels only
@@ -68,7 +77,8 @@ const (
 // GrantConfig selects a non-interactive grant for a server
 // (`mcpauthd login URL --client-credentials …`). ClientSecret, PrivateKey,
 // Assertion, IdPClientSecret and IDToken are secrets: they travel only over
-// the socket and live only in the daemon.
+// the socket and the daemon keeps them only sealed in its store (the other
+// fields are kept in the server's record), so the grant survives restarts.
 type GrantConfig struct {
 	Type     string `json:"type"`
 	ClientID string `json:"client_id,omitempty"`
@@ -189,6 +199,9 @@ type Event struct {
 	Server *ServerInfo `json:"server,omitempty"`
 	Time   time.Time   `json:"time"`
 }
+
+// TokenTypeDPoP is TokenResponse.TokenType for DPoP-bound tokens (RFC 9449).
+const TokenTypeDPoP = "DPoP"
 
 // Error codes.
 const (

@@ -72,7 +72,8 @@ func StartDevice(ctx context.Context, c *http.Client, md *Metadata, reg *Registr
 
 // Wait polls the token endpoint (at the interval the server asked for,
 // slowing down when told) until the user approves, refuses, the code
-// expires, or ctx ends.
+// expires, or ctx ends. With a DPoPClient the polls carry proofs and a
+// DPoP-bound token is accepted.
 func (d *DeviceAuthorization) Wait(ctx context.Context, c *http.Client) (*Token, error) {
 	cfg := deviceConfig(d.md, d.reg, d.Scopes)
 	tok, err := cfg.DeviceAccessToken(withClient(ctx, c), d.resp, oauth2.SetAuthURLParam("resource", d.md.Resource))
@@ -82,7 +83,7 @@ func (d *DeviceAuthorization) Wait(ctx context.Context, c *http.Client) (*Token,
 		}
 		return nil, tokenErr("token", d.md.AuthServer.TokenEndpoint, err, d.resp.DeviceCode, d.reg.ClientSecret)
 	}
-	return newToken(tok, d.Scopes, d.md.AuthServer.TokenEndpoint)
+	return newTokenFrom(tok, d.Scopes, d.md.AuthServer.TokenEndpoint, sendsProofs(c))
 }
 
 func deviceConfig(md *Metadata, reg *Registration, scopes []string) *oauth2.Config {

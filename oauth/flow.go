@@ -176,9 +176,13 @@ func (f *Flow) device(ctx context.Context, c *http.Client, md *Metadata, reg *Re
 	if err := present.Present(ctx, d); err != nil {
 		return nil, err
 	}
-	tok, err := d.Wait(ctx, c)
+	key, err := dpopKeyFor(md)
 	if err != nil {
 		return nil, err
 	}
-	return &Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, nil
+	tok, err := d.Wait(ctx, DPoPClient(c, key))
+	if err != nil {
+		return nil, err
+	}
+	return bindGrant(&Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, key)
 }

@@ -127,8 +127,24 @@ func (a *ClientAuth) check(step string, md *Metadata) error {
 func (a *ClientAuth) registration(md *Metadata) *Registration {
 	return &Registration{
 		Issuer: md.Issuer, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
-		AuthMethod: a.method(md), Method: MethodPreregistered, CreatedAt: time.Now(),
+		AuthMethod: a.method(md), Method: MethodPreregistered, CreatedAt: time.Now(), auth: a,
 	}
+}
+
+// RegistrationFor is the client identity st authenticates with at md's
+// authorization server — the Registration its Obtain returns — for a grant
+// rebuilt from storage (a restarted daemon). nil for a Strategy this
+// package does not define.
+func RegistrationFor(st Strategy, md *Metadata) *Registration {
+	switch st := st.(type) {
+	case *ClientCredentials:
+		return st.Client.registration(md)
+	case *JWTBearer:
+		return st.Client.registration(md)
+	case *Enterprise:
+		return st.Client.registration(md)
+	}
+	return nil
 }
 
 // tokenRequest sends one token request for grantType with params (plus

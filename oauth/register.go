@@ -42,6 +42,10 @@ type Registration struct {
 	Method       string    `json:"method"`
 	RedirectURIs []string  `json:"redirect_uris,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
+	// auth is the pre-registered client a Strategy authenticated with,
+	// kept for requests that need its private key (revocation with
+	// private_key_jwt); nil otherwise.
+	auth *ClientAuth
 }
 
 // ClientConfig is how mcpauthd presents itself to authorization servers.

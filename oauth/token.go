@@ -46,10 +46,6 @@ func (t *Token) Valid(margin time.Duration) bool {
 	return t != nil && t.AccessToken != "" && (t.Expiry.IsZero() || time.Until(t.Expiry) > margin)
 }
 
-func newToken(t *oauth2.Token, requested []string, endpoint string) (*Token, error) {
-	return newTokenFrom(t, requested, endpoint, false)
-}
-
 // newTokenFrom is newToken for a request that may have carried a DPoP
 // proof (proofSent): only then is a DPoP token_type acceptable.
 func newTokenFrom(t *oauth2.Token, requested []string, endpoint string, proofSent bool) (*Token, error) {
@@ -201,6 +197,14 @@ func Revoke(ctx context.Context, c *http.Client, md *Metadata, reg *Registration
 		if reg.AuthMethod == AuthPost {
 			form.Set("client_secret", reg.ClientSecret)
 		}
+	}
+	if reg.AuthMethod == AuthPrivateKeyJWT && reg.auth != nil && reg.auth.PrivateKey != nil {
+		assertion, err := reg.auth.clientAssertion(md)
+		if err != nil {
+			return false, err
+		}
+		form.Set("client_assertion_type", clientAssertionJWT)
+		form.Set("client_assertion", assertion)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, strings.NewReader(form.Encode()))
 	if err != nil {

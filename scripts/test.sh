@@ -104,6 +104,7 @@ stage crossbuild scripts/crossbuild.sh
 	exit 1
 }
 stage go-test dbus-run-session -- scripts/keyring-session.sh go test -race -count=1 -timeout 10m ./...
+stage fuzz scripts/fuzz.sh
 
 # ---- conformance ---------------------------------------------------------------------
 echo "=== elapsed so far: ${SECONDS}s"

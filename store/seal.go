@@ -23,6 +23,7 @@ const sealVersion = 1
 // Keys in the secrets bucket.
 func tokenKey(serverURL string) []byte     { return []byte("token:" + serverURL) }
 func clientSecretKey(issuer string) []byte { return []byte("client-secret:" + issuer) }
+func grantKey(serverURL string) []byte     { return []byte("grant:" + serverURL) }
 
 func additionalData(recKey []byte) []byte {
 	ad := append([]byte(nil), bucketSecrets...)

@@ -37,6 +37,9 @@ type Server struct {
 	// Discovery is the engine's whole discovery result (oauth.Metadata), from
 	// which a restarted daemon refreshes without discovering again.
 	Discovery json.RawMessage `json:"discovery,omitempty"`
+	// Grant is the server's non-interactive grant without its secrets (those
+	// are sealed apart, see GrantSecrets); nil for browser sign-ins.
+	Grant *GrantConfig `json:"grant,omitempty"`
 }
 
 // Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the
@@ -132,7 +135,7 @@ func (s *Store) ListServers() ([]*Server, error) {
 	return out, err
 }
 
-// DeleteServer deletes the record for url and its sealed tokens in one transaction. It does not
+// DeleteServer deletes the record for url, its sealed tokens and its sealed grant secrets in one transaction. It does not
 // need the data key. It returns ErrNotFound, and changes nothing, if there is no such server.
 func (s *Store) DeleteServer(url string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
@@ -141,6 +144,9 @@ func (s *Store) DeleteServer(url string) error {
 			return fmt.Errorf("store: server %s: %w", url, ErrNotFound)
 		}
 		if err := b.Delete([]byte(url)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketSecrets).Delete(grantKey(url)); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketSecrets).Delete(tokenKey(url))

@@ -85,6 +85,30 @@ func entryLabel(s ipc.ServerInfo, now time.Time) string {
 	return shorten(displayName(s), 40) + " — " + stateText(s, now)
 }
 
+// grantNames are the non-interactive grants as the menu names them.
+var grantNames = map[string]string{
+	ipc.GrantClientCredentials: "client credentials",
+	ipc.GrantJWTBearer:         "workload identity",
+	ipc.GrantEnterprise:        "company SSO",
+}
+
+// signInInfo is the text of s's disabled info item: how its tokens are
+// obtained, and whether they are DPoP-bound (usable only through mcpauthd).
+func signInInfo(s ipc.ServerInfo) string {
+	how := "Sign-in: in the browser"
+	if s.Grant != "" {
+		name := grantNames[s.Grant]
+		if name == "" {
+			name = s.Grant
+		}
+		how = "Sign-in: " + name + " (no browser)"
+	}
+	if s.DPoP {
+		how += " · DPoP-bound tokens"
+	}
+	return how
+}
+
 // needsUser reports whether s waits for the user (sign in, or look at an error).
 func needsUser(s ipc.ServerInfo) bool {
 	return s.Status == ipc.StateNeedsSignIn || s.Status == ipc.StateError

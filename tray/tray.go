@@ -56,7 +56,7 @@ type tray struct {
 
 // entry is one server's menu item and its submenu.
 type entry struct {
-	item, signIn, refresh, copyToken, signOut, remove *systray.MenuItem
+	item, info, signIn, refresh, copyToken, signOut, remove *systray.MenuItem
 }
 
 func run(ctx context.Context, cfg Config) error {
@@ -225,6 +225,7 @@ func (t *tray) render() {
 			tip += "\n" + s.StatusMessage
 		}
 		t.label(e.item, entryLabel(s, now), tip)
+		t.label(e.info, signInInfo(s), "")
 		a := allowed(s)
 		enable(e.signIn, a.signIn)
 		enable(e.refresh, a.refresh)
@@ -257,6 +258,8 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	for _, s := range servers {
 		url := s.URL
 		e := &entry{item: systray.AddMenuItem(displayName(s), url)}
+		e.info = e.item.AddSubMenuItem(signInInfo(s), "")
+		e.info.Disable()
 		e.signIn = t.sub(e.item, url, "Sign in", "Sign in again in your browser", func(context.Context) error { t.signIn(url); return nil })
 		e.refresh = t.sub(e.item, url, "Refresh now", "Get a fresh access token now", func(ctx context.Context) error {
 			_, err := t.cfg.Client.Refresh(ctx, url)

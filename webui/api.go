@@ -148,13 +148,18 @@ type serverRequest struct {
 	URL string `json:"url"`
 }
 
-// loginRequest is the "add a server" form. ClientSecret is a secret: it
-// travels in the body only and goes to the daemon's secret store.
+// loginRequest is the "add a server" form. ClientSecret and PrivateKey are
+// secrets: they travel in the body only, go to the daemon's secret store,
+// and are never sent back to the page (nor named in an error).
 type loginRequest struct {
 	URL          string `json:"url"`
 	Scopes       string `json:"scopes"` // space-separated
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
+	// Grant "" signs in in the browser; ipc.GrantClientCredentials gets the
+	// tokens non-interactively with ClientID and ClientSecret or PrivateKey.
+	Grant      string `json:"grant,omitempty"`
+	PrivateKey string `json:"private_key,omitempty"` // PEM, for private_key_jwt
 }
 
 type empty struct{}
@@ -162,15 +167,28 @@ type empty struct{}
 // login adds the server (when new) and starts its sign-in; the daemon opens
 // the browser. It answers once the authorization URL is known.
 func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse, error) {
-	u := strings.TrimSpace(req.URL)
-	if req.ClientSecret != "" && strings.TrimSpace(req.ClientID) == "" {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a client secret needs its client ID"}
+	u, id := strings.TrimSpace(req.URL), strings.TrimSpace(req.ClientID)
+	bad := func(msg string) error { return &ipc.Error{Code: ipc.CodeBadRequest, Message: msg} }
+	if req.ClientSecret != "" && id == "" {
+		return nil, bad("a client secret needs its client ID")
 	}
-	h.log.Info("web page: sign-in requested", "server", u)
-	return h.d.Login(r.Context(), &ipc.LoginRequest{
-		URL: u, Scopes: strings.Fields(req.Scopes),
-		ClientID: strings.TrimSpace(req.ClientID), ClientSecret: req.ClientSecret,
-	})
+	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes)}
+	switch req.Grant {
+	case "":
+		if req.PrivateKey != "" {
+			return nil, bad("a private key is for client credentials: choose that sign-in")
+		}
+		lr.ClientID, lr.ClientSecret = id, req.ClientSecret
+	case ipc.GrantClientCredentials:
+		if id == "" || (req.ClientSecret == "") == (strings.TrimSpace(req.PrivateKey) == "") {
+			return nil, bad("client credentials need the client ID and either its secret or its private key")
+		}
+		lr.Grant = &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: id, ClientSecret: req.ClientSecret, PrivateKey: req.PrivateKey}
+	default:
+		return nil, bad("unknown sign-in type")
+	}
+	h.log.Info("web page: sign-in requested", "server", u, "grant", req.Grant)
+	return h.d.Login(r.Context(), lr)
 }
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {

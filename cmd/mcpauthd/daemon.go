@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -82,7 +83,9 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer cancel()
 	startApps(ctx, d, log)
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "pid", os.Getpid())
-	serve := func(ctx context.Context) error { return ipcserver.New(d, log, cancel).Serve(ctx, l) }
+	api := ipcserver.New(d, log, cancel)
+	go watchSocket(ctx, log, p.Socket, func(l net.Listener) { _ = api.Serve(ctx, l) })
+	serve := func(ctx context.Context) error { return api.Serve(ctx, l) }
 	if *noTray {
 		return serve(ctx)
 	}

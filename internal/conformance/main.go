@@ -18,7 +18,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -139,7 +138,7 @@ func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx s
 		Endpoint: serverURL,
 		HTTPClient: &http.Client{Transport: &oauth.Transport{
 			Base:      httpc.Transport,
-			Source:    daemonSource{d: d, url: serverURL, peer: self},
+			Source:    d.AppSource(serverURL, self), // the hand-out, DPoP proofs and challenge path every proxy takes
 			ServerURL: serverURL,
 		}},
 	}
@@ -158,47 +157,6 @@ func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx s
 	}
 	return nil
 }
-
-// daemonSource is oauth.TokenSource over the daemon: the path every proxy
-// takes. A server the daemon cannot give a token for yet gets the request
-// without one, and its challenge starts the sign-in.
-type daemonSource struct {
-	d    *daemon.Daemon
-	url  string
-	peer ipc.Peer
-}
-
-func (s daemonSource) Token(ctx context.Context) (string, error) {
-	t, err := s.d.Token(ctx, s.url, 0, s.peer)
-	var ie *ipc.Error
-	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
-		return "", nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return t.AccessToken, nil
-}
-
-// Credential asks the daemon for the token and, when it is DPoP-bound, a
-// proof for this request: the path a proxy takes over the socket.
-func (s daemonSource) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
-	t, err := s.d.TokenFor(ctx, &ipc.TokenRequest{URL: s.url, DPoP: &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}}, s.peer)
-	var ie *ipc.Error
-	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
-		return &oauth.Credential{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}, nil
-}
-
-func (s daemonSource) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
-	return s.d.Challenge(ctx, &ipc.ChallengeRequest{URL: s.url, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
-}
-
-func (s daemonSource) Succeeded() { s.d.Succeeded(s.url) }
 
 // noRedirectBrowser stands in for the user's browser: the suite's
 // authorization endpoint answers with a redirect straight away, and its

@@ -358,7 +358,7 @@ func TestTray(t *testing.T) {
 		t.Fatal(err)
 	}
 	entry := u.waitEntry("signed in · expires in ")
-	for _, sub := range []string{"Sign in", "Refresh now", "Copy access token (secret)", "Sign out", "Remove"} {
+	for _, sub := range []string{"Sign-in: in the browser", "Sign in", "Refresh now", "Copy access token (secret)", "Sign out", "Remove"} {
 		if _, ok := entry.find(sub); !ok {
 			t.Fatalf("the entry has no %q:\n%s", sub, entry)
 		}

@@ -23,6 +23,11 @@ type DeviceAS struct {
 	DeviceForm map[string][]string
 	Polls      int
 	TokenForm  map[string][]string
+	// DPoP (set before the sign-in) makes the authorization server offer
+	// DPoP (ES256) and issue a DPoP token to a token request with a proof;
+	// TokenProof is the DPoP header of the last token request.
+	DPoP       bool
+	TokenProof string
 }
 
 func NewDeviceAS(t testing.TB) *DeviceAS {
@@ -44,11 +49,17 @@ func NewDeviceAS(t testing.TB) *DeviceAS {
 		writeJSON(w, 200, map[string]any{"resource": u + "/mcp", "authorization_servers": []string{u}, "scopes_supported": []string{"mcp"}})
 	})
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{
+		md := map[string]any{
 			"issuer": u, "authorization_endpoint": u + "/authorize", "token_endpoint": u + "/token",
 			"registration_endpoint": u + "/register", "device_authorization_endpoint": u + "/device",
 			"code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"},
-		})
+		}
+		d.Mu.Lock()
+		if d.DPoP {
+			md["dpop_signing_alg_values_supported"] = []string{"ES256"}
+		}
+		d.Mu.Unlock()
+		writeJSON(w, 200, md)
 	})
 	mux.HandleFunc("POST /register", func(w http.ResponseWriter, r *http.Request) {
 		var m struct {
@@ -74,12 +85,17 @@ func NewDeviceAS(t testing.TB) *DeviceAS {
 		d.Polls++
 		first := d.Polls == 1
 		d.TokenForm = r.PostForm
+		d.TokenProof = r.Header.Get("DPoP")
+		tokenType := "Bearer"
+		if d.DPoP && d.TokenProof != "" {
+			tokenType = "DPoP"
+		}
 		d.Mu.Unlock()
 		if first {
 			writeJSON(w, 400, map[string]any{"error": "authorization_pending"})
 			return
 		}
-		writeJSON(w, 200, map[string]any{"access_token": "device-access", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "device-refresh", "scope": "mcp"})
+		writeJSON(w, 200, map[string]any{"access_token": "device-access", "token_type": tokenType, "expires_in": 3600, "refresh_token": "device-refresh", "scope": "mcp"})
 	})
 	return d
 }

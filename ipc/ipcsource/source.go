@@ -25,7 +25,7 @@ type Source struct {
 	MinValid time.Duration
 }
 
-var _ oauth.TokenSource = (*Source)(nil)
+var _ oauth.CredentialSource = (*Source)(nil)
 
 // Token returns URL's access token. When the daemon has no sign-in for URL
 // yet (needs_sign_in), it returns "" and no error: the request goes out
@@ -33,14 +33,31 @@ var _ oauth.TokenSource = (*Source)(nil)
 // makes the daemon add the server and sign in. Other errors (the daemon is
 // gone, the server is in error) are returned as they are.
 func (s *Source) Token(ctx context.Context) (string, error) {
-	t, err := s.Client.Token(ctx, s.URL, s.MinValid)
-	if IsNeedsSignIn(err) {
-		return "", nil
-	}
+	c, err := s.credential(ctx, nil)
 	if err != nil {
 		return "", err
 	}
-	return t.AccessToken, nil
+	return c.Token, nil
+}
+
+// Credential implements oauth.CredentialSource: URL's token, as Token
+// returns it, for one request (method to target, with the resource
+// server's last nonce). When the token is DPoP-bound the daemon signs the
+// proof for that request (the key never leaves the daemon) and the
+// credential's Scheme is DPoP; otherwise it is Bearer.
+func (s *Source) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
+	return s.credential(ctx, &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce})
+}
+
+func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.Credential, error) {
+	t, err := s.Client.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, MinValid: ipc.Duration(s.MinValid), DPoP: dpop})
+	if IsNeedsSignIn(err) {
+		return &oauth.Credential{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}, nil
 }
 
 // Challenged hands the server's refusal of token to the daemon, which may

@@ -13,6 +13,9 @@ const STATUS = {
   signed_out: "Signed out", signing_in: "Signing in…", signed_in: "Signed in", refreshing: "Refreshing…",
   needs_sign_in: "Needs sign-in", error: "Error", public: "No sign-in needed",
 };
+const GRANT = {
+  client_credentials: "Client credentials (no browser)", jwt_bearer: "Workload identity (no browser)", enterprise: "Company SSO (no browser)",
+};
 const REGISTRATION = {
   preregistered: "Pre-registered client", cimd: "Client ID metadata document", dynamic: "Dynamic registration",
 };
@@ -117,8 +120,17 @@ function serverCard(s) {
       fact("Signed in", s.signed_in_at && s.status !== "signed_out" ? when(s.signed_in_at) : none("—")),
       fact("Issuer", s.issuer ? el("span", { class: "url" }, s.issuer) : none("—")),
       fact("Client", s.registration ? (REGISTRATION[s.registration] || s.registration) : none("—")),
+      fact("Sign-in", grantFact(s)),
       fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—"))),
     actions);
+}
+
+// grantFact shows how the server's tokens are obtained, and whether they
+// are DPoP-bound (apps must then go through mcpauthd, which signs proofs).
+function grantFact(s) {
+  const how = s.grant ? (GRANT[s.grant] || s.grant) : "Browser";
+  if (!s.dpop) return how;
+  return el("span", null, how + " ", el("span", { class: "badge dpop", title: "Tokens are bound to a key only mcpauthd holds: apps use mcpauthd proxy or the local reverse proxy" }, "DPoP-bound"));
 }
 
 function basename(p) { return p.split(/[\\/]/).pop() || p; }
@@ -226,6 +238,7 @@ document.addEventListener("DOMContentLoaded", () => {
     try {
       const res = await post("/api/login", {
         url, scopes: $("add-scopes").value, client_id: $("add-client-id").value, client_secret: $("add-client-secret").value,
+        grant: $("add-grant").value, private_key: $("add-private-key").value,
       });
       $("add-form").reset();
       signingIn(url, res);
@@ -234,6 +247,11 @@ document.addEventListener("DOMContentLoaded", () => {
     } finally {
       submit.disabled = false;
     }
+  });
+  $("add-private-key-file").addEventListener("change", async (ev) => {
+    const f = ev.target.files[0];
+    if (f) $("add-private-key").value = await f.text();
+    ev.target.value = ""; // the key stays in the form field only
   });
   const forget = () => { $("reveal-token").value = ""; };
   $("reveal").addEventListener("close", forget); // Escape, too
