@@ -136,9 +136,20 @@ func New(cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the registry: %w", err)
 	}
+	// When the keyring does not answer, every server's secrets are out of
+	// reach alike: after the first such failure the rest are not tried (each
+	// try could wait for the keyring again); Token retries on demand.
+	var keyringErr error
 	for _, rec := range recs {
 		s := d.newServer(rec)
-		if err := s.load(); err != nil {
+		err := keyringErr
+		if err == nil {
+			err = s.load()
+			if errors.Is(err, store.ErrNoKeyring) {
+				keyringErr = err
+			}
+		}
+		if err != nil {
 			d.log.Warn("server needs sign-in: stored credentials unusable", "server", rec.URL, "err", err)
 			s.loadErr = err
 			s.setState(ipc.StateNeedsSignIn, "stored credentials could not be read: "+err.Error())

@@ -107,7 +107,7 @@ func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Pe
 		old.mu.Unlock()
 	}
 	s := d.newServer(&rec)
-	s.sess = s.withGrant(g)
+	s.sess.Restore(g, nil)
 	if err := s.save(ctx, g); err != nil {
 		return nil, toIPC(r.URL, err)
 	}

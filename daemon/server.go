@@ -56,18 +56,20 @@ func (s *server) load() error {
 	s.mu.Lock()
 	rec := s.rec
 	s.mu.Unlock()
+	var strategy oauth.Strategy
 	if rec.Grant != nil {
 		st, err := s.d.loadStrategy(rec.URL, rec.Grant)
 		if err != nil {
 			return err
 		}
-		s.sess.Strategy = st
+		strategy = st
 	}
 	if rec.Public {
-		s.sess = s.withGrant(&oauth.Grant{Public: true})
+		s.sess.Restore(&oauth.Grant{Public: true}, strategy)
 		return nil
 	}
 	if len(rec.Discovery) == 0 {
+		s.sess.Restore(nil, strategy)
 		return nil
 	}
 	var md oauth.Metadata
@@ -76,13 +78,14 @@ func (s *server) load() error {
 	}
 	var reg *oauth.Registration
 	var err error
-	if s.sess.Strategy != nil {
-		reg = oauth.RegistrationFor(s.sess.Strategy, &md)
+	if strategy != nil {
+		reg = oauth.RegistrationFor(strategy, &md)
 	} else if reg, err = (registrations{st: s.d.st}).LoadRegistration(context.Background(), md.Issuer); err != nil {
 		return err
 	}
 	tok, err := s.d.st.GetTokens(rec.URL)
 	if errors.Is(err, store.ErrNotFound) {
+		s.sess.Restore(nil, strategy)
 		return nil
 	}
 	if err != nil {
@@ -101,7 +104,7 @@ func (s *server) load() error {
 	s.lastMD, s.hasRefresh, s.regMethod = &md, tok.RefreshToken != "", reg.Method
 	s.dpop = key != nil && tok.TokenType == oauth.DPoPScheme
 	s.mu.Unlock()
-	s.sess = s.withGrant(&oauth.Grant{
+	s.sess.Restore(&oauth.Grant{
 		Metadata:     &md,
 		Registration: reg,
 		Requested:    rec.ScopesRequested,
@@ -110,18 +113,8 @@ func (s *server) load() error {
 			IDToken: tok.IDToken, Expiry: tok.Expiry, Obtained: tok.Obtained, Scopes: tok.Scopes,
 		},
 		DPoPKey: key,
-	})
+	}, strategy)
 	return nil
-}
-
-func (s *server) withGrant(g *oauth.Grant) *oauth.Session {
-	sess := oauth.NewSession(s.d.flow, s.url, g)
-	sess.Save = s.save
-	sess.Browser = s.d.browse(s)
-	sess.Device = devicePresenter{s}
-	sess.Preregistered = s.sess.Preregistered
-	sess.Strategy = s.sess.Strategy
-	return sess
 }
 
 // save is the session's persistence hook: it commits the server record and

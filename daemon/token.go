@@ -32,6 +32,9 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 	s.mu.Lock()
 	loadErr := s.loadErr
 	s.mu.Unlock()
+	if g == nil && loadErr != nil {
+		g, loadErr = s.retryLoad()
+	}
 	switch {
 	case g == nil && loadErr != nil:
 		return nil, toIPC(url, fmt.Errorf("the stored sign-in to %s could not be read: %w", url, loadErr))
@@ -155,4 +158,23 @@ func (d *Daemon) Logout(ctx context.Context, url string, remove bool) error {
 	}
 	s.setState(ipc.StateSignedOut, "")
 	return nil
+}
+
+// retryLoad reads the stored sign-in again after it could not be read at
+// start-up (the keyring was locked and has been unlocked since, say).
+func (s *server) retryLoad() (*oauth.Grant, error) {
+	err := s.load()
+	s.mu.Lock()
+	s.loadErr = err
+	s.mu.Unlock()
+	g := s.sess.Grant()
+	if err == nil && g != nil {
+		if g.Public {
+			s.setState(ipc.StatePublic, "")
+		} else if g.Token != nil {
+			s.setState(ipc.StateSignedIn, "")
+			s.schedule()
+		}
+	}
+	return g, err
 }

@@ -60,6 +60,20 @@ func NewSession(f *Flow, serverURL string, g *Grant) *Session {
 	return &Session{Flow: f, ServerURL: serverURL, grant: g}
 }
 
+// Restore sets the grant read back from storage, and the strategy when the
+// server has a non-interactive grant, unless a grant is already there (a
+// sign-in that finished first wins).
+func (s *Session) Restore(g *Grant, st Strategy) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st != nil {
+		s.Strategy = st
+	}
+	if s.grant == nil {
+		s.grant = g
+	}
+}
+
 // Grant returns the current grant (nil when not signed in). The caller must
 // not modify it.
 func (s *Session) Grant() *Grant {

@@ -21,6 +21,10 @@ type AuditRecord struct {
 	UID    int       `json:"uid"`
 	Exe    string    `json:"exe,omitempty"`
 	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
+	// Count is how many identical hand-outs this record stands for (0 and 1
+	// both mean one): a caller asking many times within one write is
+	// recorded once, with the time of its latest request.
+	Count int `json:"count,omitempty"`
 }
 
 // AppendAudit adds recs to the log in one transaction (one fsync however

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.etcd.io/bbolt"
 )
@@ -88,13 +89,42 @@ func (s *Store) openSealed(recKey, blob []byte, v any) error {
 	return nil
 }
 
-// dataKey returns the data key, fetching it from the secret backend on first use. For a write it
+// dataKey returns the data key (see fetchKey), waiting at most
+// Options.KeyringTimeout for the secret backend. A keyring that is locked
+// with an unlock prompt nobody answers (a headless session) would otherwise
+// hold every caller, and the daemon's start-up, for minutes. The fetch goes
+// on in the background: when the user unlocks the keyring, it completes and
+// the key is cached for the next caller.
+func (s *Store) dataKey(forWrite bool) ([]byte, error) {
+	if k := s.cached.Load(); k != nil {
+		return *k, nil
+	}
+	type result struct {
+		key []byte
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		k, err := s.fetchKey(forWrite)
+		ch <- result{k, err}
+	}()
+	t := time.NewTimer(s.keyTimeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return r.key, r.err
+	case <-t.C:
+		return nil, &keyringError{cause: fmt.Errorf("no answer within %s: it may be locked, with an unlock prompt waiting; unlock it and try again", s.keyTimeout)}
+	}
+}
+
+// fetchKey returns the data key, fetching it from the secret backend on first use. For a write it
 // may create the key, but only while no sealed record exists: a missing key with records present
 // means the keyring was reset, and a new key would hide that.
 //
 // keyMu is held across the backend call: every sealed write goes through here first, so no record
 // can appear between the emptiness check and the key's creation.
-func (s *Store) dataKey(forWrite bool) ([]byte, error) {
+func (s *Store) fetchKey(forWrite bool) ([]byte, error) {
 	s.keyMu.Lock()
 	defer s.keyMu.Unlock()
 	if s.key != nil {
@@ -122,5 +152,6 @@ func (s *Store) dataKey(forWrite bool) ([]byte, error) {
 		return nil, fmt.Errorf("store: the secret backend returned a %d-byte data key, want %d", len(key), dataKeySize)
 	}
 	s.key = key
+	s.cached.Store(&key)
 	return key, nil
 }

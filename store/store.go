@@ -27,6 +27,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.etcd.io/bbolt"
@@ -97,6 +98,10 @@ type Options struct {
 	// MaxAudit is the number of audit records kept; older ones are trimmed on append.
 	// Zero means 10000.
 	MaxAudit int
+
+	// KeyringTimeout bounds each wait for the secret backend's data key
+	// (a locked keyring may never answer). Zero means five seconds.
+	KeyringTimeout time.Duration
 }
 
 // Store is the registry. It is safe for concurrent use by multiple goroutines. Only one process
@@ -107,8 +112,10 @@ type Store struct {
 	id       string // instance id: names the data key in the secret backend
 	maxAudit int
 
-	keyMu sync.Mutex
-	key   []byte // data key, fetched from secrets on first use
+	keyMu      sync.Mutex
+	cached     atomic.Pointer[[]byte] // the data key once fetched: read without keyMu
+	keyTimeout time.Duration
+	key        []byte // data key, fetched from secrets on first use
 }
 
 // Open opens (creating if needed) the registry at path, which the caller chooses; the store reads
@@ -144,7 +151,10 @@ func Open(path string, opts Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	s := &Store{db: db, secrets: opts.Secrets, maxAudit: opts.MaxAudit}
+	s := &Store{db: db, secrets: opts.Secrets, maxAudit: opts.MaxAudit, keyTimeout: opts.KeyringTimeout}
+	if s.keyTimeout == 0 {
+		s.keyTimeout = 5 * time.Second
+	}
 	if err := s.open(path); err != nil {
 		db.Close()
 		return nil, err

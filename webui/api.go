@@ -43,6 +43,8 @@ type Handout struct {
 	Action string    `json:"action"`
 	PID    int       `json:"pid,omitempty"`
 	Exe    string    `json:"exe,omitempty"`
+	App    string    `json:"app,omitempty"`   // the reverse proxy's app, when it asked
+	Count  int       `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
 func (h *Handler) state() *State {
@@ -53,7 +55,7 @@ func (h *Handler) state() *State {
 		h.log.Warn("web page: reading the audit log", "err", err)
 	}
 	for _, r := range recs {
-		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe})
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Count: r.Count})
 	}
 	return st
 }

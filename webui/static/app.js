@@ -152,7 +152,8 @@ function render(force) {
   const rows = last.audit.map((a) => el("tr", null,
     el("td", null, when(a.time)),
     el("td", { title: a.server }, names.get(a.server) || a.server),
-    el("td", { class: "exe", title: a.exe || "" }, a.exe ? basename(a.exe) : "unknown"),
+    el("td", { class: "exe", title: a.exe || "" },
+      (a.app ? "app " + a.app : a.exe ? basename(a.exe) : "unknown") + (a.count > 1 ? " ×" + a.count : "")),
     el("td", { class: "num" }, a.pid ? String(a.pid) : "—")));
   $("audit").tBodies[0].replaceChildren(...rows);
   $("audit").hidden = rows.length === 0;
