@@ -7,14 +7,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
-
-// socketCheckInterval is how often the daemon checks that its socket file
-// is still there.
-const socketCheckInterval = 2 * time.Second
 
 // watchSocket re-creates the daemon's socket when its file is deleted under
 // it (a temp-directory cleaner, a stray rm). Without this the daemon would
@@ -22,15 +17,20 @@ const socketCheckInterval = 2 * time.Second
 // next client starts from working: every command would fail until it is
 // killed. serve is called with each new listener. A path now taken by
 // another file is left alone (and logged).
+//
+// It wakes only when the socket's directory changes (inotify on Linux); on
+// other systems it polls (socketChanges).
 func watchSocket(ctx context.Context, log *slog.Logger, path string, serve func(net.Listener)) {
 	ours, _ := os.Stat(path)
-	t := time.NewTicker(socketCheckInterval)
-	defer t.Stop()
+	changes := socketChanges(ctx, log, path)
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case _, ok := <-changes:
+			if !ok {
+				return
+			}
 		}
 		cur, err := os.Stat(path)
 		switch {
