@@ -443,7 +443,7 @@ func (in *instance) forcedToken(url, minValid string) string {
 
 // TestHydraRefreshRotation: sign in to an MCP server whose authorization
 // server is Hydra with strict refresh-token rotation, then force refreshes
-// (one caller, 100 concurrent callers, across a restart, and across a crash
+// (one caller, 1,000 concurrent callers, across a restart, and across a crash
 // that loses a rotated refresh token).
 func TestHydraRefreshRotation(t *testing.T) {
 	h := startHydra(t, hydraOptions{accessTTL: "1h"})
@@ -505,12 +505,13 @@ func TestHydraRefreshRotation(t *testing.T) {
 		t.Error("Hydra still accepts the first access token after rotation (expected strict rotation to revoke it)")
 	}
 
-	// (b) 100 concurrent callers who all need a token valid longer than the
-	// current one (2h): one refresh, whose new token (3h) satisfies them all.
+	// (b) 1,000 concurrent callers who all need a token valid longer than
+	// the current one (2h): one refresh, whose new token (3h) satisfies them
+	// all. (The load figure; each caller has its own connection.)
 	h.setRefreshLifespan("3h")
 	before := h.refreshes.Load()
 	c := ipc.NewClient(in.socket())
-	const callers = 100
+	const callers = 1000
 	toks := make([]string, callers)
 	errs := make([]error, callers)
 	var wg sync.WaitGroup
@@ -530,7 +531,7 @@ func TestHydraRefreshRotation(t *testing.T) {
 	close(start)
 	wg.Wait()
 	burst := h.refreshes.Load() - before
-	t.Logf("100 concurrent token requests caused %d refresh grant(s) at Hydra", burst)
+	t.Logf("%d concurrent token requests caused %d refresh grant(s) at Hydra", callers, burst)
 	for i := range callers {
 		if errs[i] != nil {
 			t.Fatalf("caller %d: %v", i, errs[i])
@@ -540,7 +541,7 @@ func TestHydraRefreshRotation(t *testing.T) {
 		}
 	}
 	if burst != 1 {
-		t.Errorf("100 concurrent callers caused %d refresh grants, want exactly 1", burst)
+		t.Errorf("%d concurrent callers caused %d refresh grants, want exactly 1", callers, burst)
 	}
 	if toks[0] == tok2 {
 		t.Error("the burst was served the old token")
