@@ -85,6 +85,9 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 	if !slices.Contains(md.AuthServer.CodeChallengeMethodsSupported, "S256") {
 		return nil, newErr("authorization", CheckNoPKCE, md.Issuer, "authorization server does not advertise PKCE S256")
 	}
+	if md.AuthServer.AuthorizationEndpoint == "" { // metadata discovered for a grant without a browser
+		return nil, newErr("authorization", CheckBadMetadata, md.Issuer, "authorization-server metadata lacks authorization_endpoint")
+	}
 	a := &Authorization{
 		State:       rand.Text(),
 		Scopes:      scopes,

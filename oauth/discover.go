@@ -3,6 +3,7 @@ package oauth
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -87,7 +88,18 @@ func prmCandidates(serverURL, fromChallenge string) []prmCandidate {
 // Discover finds and validates the protected-resource metadata and the
 // authorization-server metadata for serverURL. ch is the server's challenge
 // from a 401 or 403 (nil when there was none). It performs only GETs.
+//
+// The authorization server must be fit for a browser sign-in: PKCE S256
+// and an authorization_endpoint are required. A login with a
+// non-interactive grant (LoginRequest.Strategy) discovers without those two
+// checks, as neither grant uses them.
 func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challenge) (*Metadata, error) {
+	return discover(ctx, c, serverURL, ch, true)
+}
+
+// discover is Discover; interactive false leaves out the checks that only
+// the authorization code grant needs (PKCE S256, authorization_endpoint).
+func discover(ctx context.Context, c *http.Client, serverURL string, ch *Challenge, interactive bool) (*Metadata, error) {
 	if err := checkServerURL(serverURL); err != nil {
 		return nil, err
 	}
@@ -118,7 +130,7 @@ func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 		md.Resource = prm.Resource
 		md.Issuer = prm.AuthorizationServers[0]
 	}
-	if err := findAuthServer(ctx, c, md); err != nil {
+	if err := findAuthServer(ctx, c, md, interactive); err != nil {
 		return nil, err
 	}
 	return md, nil
@@ -169,8 +181,8 @@ func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromC
 // findAuthServer sets md.AuthServer to the validated metadata of md.Issuer
 // and, from the same document, the fields oauthex does not decode: the
 // device authorization endpoint and the DPoP signing algorithms, when offered.
-func findAuthServer(ctx context.Context, c *http.Client, md *Metadata) error {
-	asm, body, err := fetchAuthServer(ctx, c, md.Issuer, md.Legacy)
+func findAuthServer(ctx context.Context, c *http.Client, md *Metadata, interactive bool) error {
+	asm, body, err := fetchAuthServer(ctx, c, md.Issuer, md.Legacy, interactive)
 	if err != nil {
 		return err
 	}
@@ -193,10 +205,20 @@ func findAuthServer(ctx context.Context, c *http.Client, md *Metadata) error {
 	return nil
 }
 
-func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy bool) (*oauthex.AuthServerMeta, []byte, error) {
+// fetchAuthServer fetches and validates issuer's metadata. interactive
+// (a browser sign-in) requires PKCE S256 and an authorization_endpoint;
+// the non-interactive grants need neither.
+func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy, interactive bool) (*oauthex.AuthServerMeta, []byte, error) {
 	rc, rec := recording(c)
 	rec.keepBody = true
 	asm, err := auth.GetAuthServerMetadata(ctx, issuer, rc)
+	if err != nil && !interactive && rec.status() == http.StatusOK && strings.Contains(err.Error(), "does not implement PKCE") {
+		// The SDK refuses a document without code_challenge_methods_supported
+		// (after checking its URL and issuer, before checking its endpoints).
+		// Without a browser PKCE is not used: take the document it refused;
+		// the checks below (issuer identity, endpoints) still apply.
+		asm, err = decodeAuthServerMeta(rec.lastBody())
+	}
 	if err != nil {
 		msg := err.Error()
 		switch {
@@ -230,10 +252,10 @@ func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy 
 	if asm.Issuer != issuer {
 		return nil, nil, newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
 	}
-	if !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
+	if interactive && !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
 		return nil, nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
 	}
-	if asm.AuthorizationEndpoint == "" || asm.TokenEndpoint == "" {
+	if (interactive && asm.AuthorizationEndpoint == "") || asm.TokenEndpoint == "" {
 		return nil, nil, newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
 	}
 	for _, ep := range []struct{ name, url string }{
@@ -250,6 +272,29 @@ func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy 
 		}
 	}
 	return asm, rec.lastBody(), nil
+}
+
+// decodeAuthServerMeta decodes an authorization-server metadata document
+// the SDK refused for its missing PKCE support, and makes the SDK's
+// remaining check: no URL in it may have a scheme that runs script. The
+// endpoints mcpauthd calls are checked further by fetchAuthServer.
+func decodeAuthServerMeta(body []byte) (*oauthex.AuthServerMeta, error) {
+	var asm oauthex.AuthServerMeta
+	if err := json.Unmarshal(body, &asm); err != nil {
+		return nil, err
+	}
+	for _, ep := range []struct{ name, url string }{
+		{"jwks_uri", asm.JWKSURI}, {"service_documentation", asm.ServiceDocumentation}, {"op_policy_uri", asm.OpPolicyURI},
+		{"op_tos_uri", asm.OpTOSURI}, {"introspection_endpoint", asm.IntrospectionEndpoint},
+	} {
+		if ep.url == "" {
+			continue
+		}
+		if u, err := url.Parse(ep.url); err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) {
+			return nil, fmt.Errorf("%s: URL has a disallowed scheme", ep.name)
+		}
+	}
+	return &asm, nil
 }
 
 func dedupe(s []string) []string {

@@ -102,7 +102,9 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 		}
 		ch = p.Challenge
 	}
-	md, err := Discover(ctx, c, req.ServerURL, ch)
+	// A non-interactive grant neither sends a browser to the authorization
+	// endpoint nor uses PKCE: its discovery does not require them.
+	md, err := discover(ctx, c, req.ServerURL, ch, req.Strategy == nil)
 	if err != nil {
 		return nil, err
 	}

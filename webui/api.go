@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -150,47 +153,128 @@ type serverRequest struct {
 	URL string `json:"url"`
 }
 
-// loginRequest is the "add a server" form. ClientSecret and PrivateKey are
-// secrets: they travel in the body only, go to the daemon's secret store,
-// and are never sent back to the page (nor named in an error).
+// loginRequest is the "add a server" form. ClientSecret, PrivateKey,
+// Assertion, IdPClientSecret and IDToken are secrets: they travel in the
+// body only, go to the daemon's secret store, and are never sent back to
+// the page (nor named in an error, nor logged).
 type loginRequest struct {
 	URL          string `json:"url"`
 	Scopes       string `json:"scopes"` // space-separated
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret"`
-	// Grant "" signs in in the browser; ipc.GrantClientCredentials gets the
-	// tokens non-interactively with ClientID and ClientSecret or PrivateKey.
+	// Grant "" signs in in the browser; the others get the tokens
+	// non-interactively: ipc.GrantClientCredentials with ClientID and
+	// ClientSecret or PrivateKey; ipc.GrantJWTBearer with ClientID and
+	// Assertion or AssertionFile; ipc.GrantEnterprise with ClientID, the
+	// IdP fields and IDToken. The last two may authenticate the client with
+	// ClientSecret or PrivateKey too.
 	Grant      string `json:"grant,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"` // PEM, for private_key_jwt
+	// jwt_bearer: the workload JWT pasted (it stops working when it
+	// expires), or an absolute path the daemon reads anew for every grant.
+	Assertion     string `json:"assertion,omitempty"`
+	AssertionFile string `json:"assertion_file,omitempty"`
+	// enterprise: the IdP, mcpauthd's client there, the user's ID token.
+	IdPIssuer       string `json:"idp_issuer,omitempty"`
+	IdPClientID     string `json:"idp_client_id,omitempty"`
+	IdPClientSecret string `json:"idp_client_secret,omitempty"`
+	IDToken         string `json:"id_token,omitempty"`
 }
 
 type empty struct{}
 
 // login adds the server (when new) and starts its sign-in; the daemon opens
-// the browser. It answers once the authorization URL is known.
+// the browser. It answers once the authorization URL is known; a
+// non-interactive sign-in has none, and answers once it has ended.
 func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse, error) {
 	u, id := strings.TrimSpace(req.URL), strings.TrimSpace(req.ClientID)
 	bad := func(msg string) error { return &ipc.Error{Code: ipc.CodeBadRequest, Message: msg} }
 	if req.ClientSecret != "" && id == "" {
 		return nil, bad("a client secret needs its client ID")
 	}
+	key := strings.TrimSpace(req.PrivateKey) != ""
+	if req.Grant != ipc.GrantJWTBearer && (req.Assertion != "" || req.AssertionFile != "") {
+		return nil, bad("a workload JWT is for the workload identity sign-in: choose that sign-in")
+	}
+	if req.Grant != ipc.GrantEnterprise && (req.IdPIssuer != "" || req.IdPClientID != "" || req.IdPClientSecret != "" || req.IDToken != "") {
+		return nil, bad("the IdP fields are for the company SSO sign-in: choose that sign-in")
+	}
 	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes)}
+	var g *ipc.GrantConfig
 	switch req.Grant {
 	case "":
-		if req.PrivateKey != "" {
-			return nil, bad("a private key is for client credentials: choose that sign-in")
+		if key {
+			return nil, bad("a private key is for a sign-in without a browser: choose one")
 		}
 		lr.ClientID, lr.ClientSecret = id, req.ClientSecret
 	case ipc.GrantClientCredentials:
-		if id == "" || (req.ClientSecret == "") == (strings.TrimSpace(req.PrivateKey) == "") {
+		if id == "" || (req.ClientSecret == "") == !key {
 			return nil, bad("client credentials need the client ID and either its secret or its private key")
 		}
-		lr.Grant = &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: id, ClientSecret: req.ClientSecret, PrivateKey: req.PrivateKey}
+		g = &ipc.GrantConfig{Type: ipc.GrantClientCredentials}
+	case ipc.GrantJWTBearer:
+		assertion, file := strings.TrimSpace(req.Assertion), strings.TrimSpace(req.AssertionFile)
+		switch {
+		case id == "":
+			return nil, bad("workload identity needs the client ID")
+		case assertion == "" && file == "":
+			return nil, bad("workload identity needs the workload JWT: paste it or give the path of the file holding it")
+		case assertion != "" && file != "":
+			return nil, bad("give the workload JWT or the path of its file, not both")
+		case file != "" && !filepath.IsAbs(file):
+			return nil, bad("the workload JWT file must be an absolute path (the daemon reads it)")
+		case file != "":
+			if st, err := os.Stat(file); err != nil || st.IsDir() {
+				return nil, bad("the workload JWT file " + file + " cannot be read")
+			}
+		default:
+			if err := checkJWT(assertion, "the pasted workload JWT"); err != nil {
+				return nil, err
+			}
+		}
+		g = &ipc.GrantConfig{Type: ipc.GrantJWTBearer, Assertion: assertion, AssertionFile: file}
+	case ipc.GrantEnterprise:
+		issuer, idpID, idToken := strings.TrimSpace(req.IdPIssuer), strings.TrimSpace(req.IdPClientID), strings.TrimSpace(req.IDToken)
+		if id == "" || issuer == "" || idpID == "" || idToken == "" {
+			return nil, bad("company SSO needs the client ID, the IdP issuer, mcpauthd's client ID at the IdP and your ID token")
+		}
+		if iu, err := url.Parse(issuer); err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
+			return nil, bad("the IdP issuer is not an http(s) URL")
+		}
+		if err := checkJWT(idToken, "the ID token"); err != nil {
+			return nil, err
+		}
+		g = &ipc.GrantConfig{Type: ipc.GrantEnterprise, IdPIssuer: issuer, IdPClientID: idpID, IdPClientSecret: req.IdPClientSecret, IDToken: idToken}
 	default:
 		return nil, bad("unknown sign-in type")
 	}
+	if g != nil {
+		if req.ClientSecret != "" && key {
+			return nil, bad("give the client's secret or its private key, not both")
+		}
+		g.ClientID, g.ClientSecret = id, req.ClientSecret
+		if key {
+			g.PrivateKey = req.PrivateKey
+		}
+		lr.Grant = g
+	}
 	h.log.Info("web page: sign-in requested", "server", u, "grant", req.Grant)
 	return h.d.Login(r.Context(), lr)
+}
+
+// checkJWT refuses a pasted token that is not a JWT or has expired, so the
+// user learns it now rather than from the authorization server's refusal.
+// The signature is the issuer's business (and the authorization server's).
+// The message names the token, never its contents.
+func checkJWT(tok, what string) error {
+	var claims jwt.RegisteredClaims
+	if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err != nil {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: what + " is not a JWT"}
+	}
+	if claims.ExpiresAt != nil && !claims.ExpiresAt.After(time.Now()) {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: what + " expired " + claims.ExpiresAt.Format(time.RFC3339) + ": paste a fresh one"}
+	}
+	return nil
 }
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {

@@ -98,8 +98,8 @@ func NewDPoPAS(t testing.TB) *DPoPAS {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 200, map[string]any{
 			"issuer": base, "token_endpoint": base + "/token", "revocation_endpoint": base + "/revoke",
-			// The engine's discovery insists on PKCE even for grants without a browser.
-			"authorization_endpoint": base + "/authorize", "code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"},
+			// No authorization_endpoint, no PKCE: a server for grants without
+			// a browser needs neither.
 			"grant_types_supported":                 []string{"client_credentials"},
 			"token_endpoint_auth_methods_supported": []string{"client_secret_basic"},
 			"dpop_signing_alg_values_supported":     []string{"ES256"},

@@ -194,7 +194,11 @@ async function runAction(b) {
   b.disabled = true;
   try {
     const res = await post("/api/" + act, { url });
-    if (act === "login") signingIn(url, res);
+    if (act === "login") {
+      const s = last && last.servers.find((x) => x.url === url);
+      if (s && s.grant) signedInWithout(url, res);
+      else signingIn(url, res);
+    }
     if (act === "reveal") showToken(url, res);
   } catch (e) {
     notice(e.message, "error");
@@ -207,6 +211,52 @@ function signingIn(url, res) {
   pending = { url, seen: false };
   notice("Signing in to " + url + ": approve it in the browser tab that opened.", "", res && res.auth_url);
   render();
+}
+
+// signedInWithout reports a sign-in without a browser: the daemon answers
+// once it has ended.
+function signedInWithout(url, res) {
+  const s = res && res.server;
+  if (s && s.status === "signed_in") notice("Signed in to " + (s.name || s.url) + " without a browser.", "ok");
+  else notice((s && s.status_message) || "The sign-in to " + url + " did not finish.", "error");
+  render();
+}
+
+// The add form's optional fields, by request key; each field's label says
+// (data-grants, space-separated; a leading space stands for the browser
+// sign-in, "") for which sign-ins it is shown. Hidden fields are not sent.
+const FIELDS = {
+  client_id: "add-client-id", client_secret: "add-client-secret", private_key: "add-private-key",
+  assertion: "add-assertion", assertion_file: "add-assertion-file",
+  idp_issuer: "add-idp-issuer", idp_client_id: "add-idp-client-id", idp_client_secret: "add-idp-client-secret", id_token: "add-id-token",
+};
+const GRANT_HINT = {
+  client_credentials: "Tokens are obtained with the client's credentials, again whenever one expires.",
+  jwt_bearer: "The daemon re-reads the file for every grant, so a token the platform rotates (a Kubernetes projected service-account token, a CI OIDC token) keeps working. A pasted JWT is kept as it is: once it expires, new tokens are refused until you paste a fresh one.",
+  enterprise: "Your ID token is exchanged at the IdP for the server's tokens, again whenever one expires. Once the ID token expires, add the server again with a fresh one.",
+};
+
+function shownFor(input, grant) {
+  const label = input.closest("label[data-grants]");
+  return !label || label.dataset.grants.split(" ").includes(grant);
+}
+
+function showGrantFields() {
+  const grant = $("add-grant").value;
+  for (const label of document.querySelectorAll("#add-form label[data-grants]")) {
+    label.hidden = !label.dataset.grants.split(" ").includes(grant);
+  }
+  $("add-grant-hint").textContent = GRANT_HINT[grant] || "";
+  $("add-grant-hint").hidden = !GRANT_HINT[grant];
+}
+
+function grantFields() {
+  const grant = $("add-grant").value;
+  const out = {};
+  for (const [key, id] of Object.entries(FIELDS)) {
+    if (shownFor($(id), grant)) out[key] = $(id).value;
+  }
+  return out;
 }
 
 // followSignIn turns the "signing in" notice into the sign-in's outcome.
@@ -237,18 +287,20 @@ document.addEventListener("DOMContentLoaded", () => {
     const url = $("add-url").value.trim();
     submit.disabled = true;
     try {
-      const res = await post("/api/login", {
-        url, scopes: $("add-scopes").value, client_id: $("add-client-id").value, client_secret: $("add-client-secret").value,
-        grant: $("add-grant").value, private_key: $("add-private-key").value,
-      });
+      const grant = $("add-grant").value;
+      const res = await post("/api/login", { url, scopes: $("add-scopes").value, grant, ...grantFields() });
       $("add-form").reset();
-      signingIn(url, res);
+      showGrantFields();
+      if (grant) signedInWithout(url, res);
+      else signingIn(url, res);
     } catch (e) {
       notice(e.message, "error");
     } finally {
       submit.disabled = false;
     }
   });
+  $("add-grant").addEventListener("change", showGrantFields);
+  showGrantFields();
   $("add-private-key-file").addEventListener("change", async (ev) => {
     const f = ev.target.files[0];
     if (f) $("add-private-key").value = await f.text();
