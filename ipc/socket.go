@@ -50,7 +50,11 @@ func Dial(ctx context.Context, path string) (net.Conn, error) {
 	return d.DialContext(ctx, "unix", path)
 }
 
-// IsNotRunning reports whether err from Dial means no daemon is listening.
+// IsNotRunning reports whether err from a first request means no daemon is
+// serving: nothing listens on the socket, or the one that did is dying (a
+// killed daemon's listener can still take a connection while its process is
+// torn down, and then resets it).
 func IsNotRunning(err error) bool {
-	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist)
+	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) ||
+		errors.Is(err, syscall.ECONNRESET)
 }

@@ -28,8 +28,8 @@ func watchSocket(ctx context.Context, log *slog.Logger, path string, serve func(
 		case <-ctx.Done():
 			return
 		case _, ok := <-changes:
-			if !ok {
-				return
+			if !ok || ctx.Err() != nil {
+				return // shutting down: the socket's removal is ours
 			}
 		}
 		cur, err := os.Stat(path)
