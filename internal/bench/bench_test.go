@@ -29,29 +29,33 @@ import (
 	"github.com/mcpauthd/mcpauthd/store"
 )
 
-// signedIn starts an in-process daemon with a throwaway registry, signs it
-// in to a fake server (device grant: no browser), and serves its API on a
-// Unix socket. It returns the socket path and the server URL.
-func signedIn(b *testing.B) (sock, url string) {
+// serveDaemon starts an in-process daemon with a throwaway registry (the
+// file secret backend) and cfg, signs it in to url with r, and serves its
+// API on a Unix socket. It returns the daemon and the socket path.
+func serveDaemon(b *testing.B, cfg daemon.Config, r *ipc.LoginRequest) (*daemon.Daemon, string) {
 	dir := b.TempDir()
 	st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, slog.New(slog.DiscardHandler))})
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { st.Close() })
-	d, err := daemon.New(daemon.Config{Store: st, CallbackAddr: "127.0.0.1:1"})
+	cfg.Store = st
+	d, err := daemon.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { d.Close() })
-	as := testfake.NewDeviceAS(b)
-	url = as.Srv.URL + "/mcp"
+	if cfg.OpenBrowser != nil {
+		if err := d.Start(); err != nil {
+			b.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: url, NoBrowser: true, Wait: true}); err != nil {
+	if _, err := d.Login(ctx, r); err != nil {
 		b.Fatal(err)
 	}
-	sock = filepath.Join(dir, "mcpauthd.sock")
+	sock := filepath.Join(dir, "mcpauthd.sock")
 	l, err := ipc.Listen(sock)
 	if err != nil {
 		b.Fatal(err)
@@ -59,6 +63,15 @@ func signedIn(b *testing.B) (sock, url string) {
 	sctx, stop := context.WithCancel(context.Background())
 	b.Cleanup(stop)
 	go func() { _ = ipcserver.New(d, slog.New(slog.DiscardHandler), stop).Serve(sctx, l) }()
+	return d, sock
+}
+
+// signedIn serves a daemon signed in to a fake server (device grant: no
+// browser). It returns the socket path and the server URL.
+func signedIn(b *testing.B) (sock, url string) {
+	as := testfake.NewDeviceAS(b)
+	url = as.Srv.URL + "/mcp"
+	_, sock = serveDaemon(b, daemon.Config{CallbackAddr: "127.0.0.1:1"}, &ipc.LoginRequest{URL: url, NoBrowser: true, Wait: true})
 	return sock, url
 }
 

@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,8 +16,6 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/daemon"
 	"github.com/mcpauthd/mcpauthd/ipc"
-	"github.com/mcpauthd/mcpauthd/ipc/ipcserver"
-	"github.com/mcpauthd/mcpauthd/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -61,14 +58,7 @@ func tsServer(b *testing.B, root string) string {
 // follows the authorization server's redirects to the callback) and serves
 // its API on a socket.
 func signedInTS(b *testing.B, url string) (sock, token string) {
-	dir := b.TempDir()
-	st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, slog.New(slog.DiscardHandler))})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
-	d, err := daemon.New(daemon.Config{
-		Store:        st,
+	d, sock := serveDaemon(b, daemon.Config{
 		CallbackAddr: "127.0.0.1:" + strconv.Itoa(freePort(b)),
 		OpenBrowser: func(u string) error {
 			go func() {
@@ -78,31 +68,11 @@ func signedInTS(b *testing.B, url string) (sock, token string) {
 			}()
 			return nil
 		},
-	})
+	}, &ipc.LoginRequest{URL: url, Wait: true})
+	tok, err := d.Token(context.Background(), url, 0, ipc.Peer{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { d.Close() })
-	if err := d.Start(); err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: url, Wait: true}); err != nil {
-		b.Fatal(err)
-	}
-	tok, err := d.Token(ctx, url, 0, ipc.Peer{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	sock = filepath.Join(dir, "mcpauthd.sock")
-	l, err := ipc.Listen(sock)
-	if err != nil {
-		b.Fatal(err)
-	}
-	sctx, stop := context.WithCancel(context.Background())
-	b.Cleanup(stop)
-	go func() { _ = ipcserver.New(d, slog.New(slog.DiscardHandler), stop).Serve(sctx, l) }()
 	return sock, tok.AccessToken
 }
 
