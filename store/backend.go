@@ -65,7 +65,17 @@ func (k KeyringBackend) service() string {
 }
 
 // DataKey implements SecretBackend.
-func (k KeyringBackend) DataKey(id string, create bool) ([]byte, error) {
+//
+// go-keyring v0.2.8 panics (a nil dereference in its prompt handling) when
+// the Secret Service's unlock prompt cannot be shown, as on a headless
+// session with a locked collection; that panic would take the daemon down.
+// It is turned into the same ErrNoKeyring as any other unusable keyring.
+func (k KeyringBackend) DataKey(id string, create bool) (key []byte, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			key, err = nil, &keyringError{fmt.Errorf("the keyring library failed while asking to unlock the keyring (%v)", r)}
+		}
+	}()
 	user := "data-key:" + id
 	enc, err := keyring.Get(k.service(), user)
 	switch {
@@ -80,7 +90,7 @@ func (k KeyringBackend) DataKey(id string, create bool) ([]byte, error) {
 	case !create:
 		return nil, fmt.Errorf("%w: no keyring item service=%q user=%q", ErrDataKeyMissing, k.service(), user)
 	}
-	key := newDataKey()
+	key = newDataKey()
 	if err := keyring.Set(k.service(), user, base64.StdEncoding.EncodeToString(key)); err != nil {
 		return nil, &keyringError{err}
 	}
