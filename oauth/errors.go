@@ -123,8 +123,16 @@ func scrub(err error) error {
 			msg = msg[:i]
 		}
 	}
+	// Library errors quote values from the document (a mismatched resource,
+	// say), which a hostile server can make megabytes long.
+	if len(msg) > maxCauseText {
+		msg = strings.ToValidUTF8(msg[:maxCauseText], "") + "…"
+	}
 	return plainError(msg)
 }
+
+// maxCauseText bounds the text kept from a library's error.
+const maxCauseText = 300
 
 type plainError string
 
