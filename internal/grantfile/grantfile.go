@@ -213,7 +213,7 @@ func checkJWT(b []byte) error {
 			return errors.New("not a JWT: its exp is not a number")
 		}
 		if at := time.Unix(int64(exp), 0); !at.After(time.Now()) {
-			return fmt.Errorf("the JWT %w at %s", ErrExpired, at.UTC().Format(time.RFC3339))
+			return fmt.Errorf("%w at %s", ErrExpired, at.UTC().Format(time.RFC3339))
 		}
 	}
 	return nil
