@@ -29,6 +29,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -289,4 +290,55 @@ func TestAttackWebPageReadsFiles(t *testing.T) {
 	if tokens, _, _ := a.Requests(); len(tokens) != 2 {
 		t.Fatalf("the bound authorization server received %d token requests, want still 2", len(tokens))
 	}
+}
+
+// TestWebPageUploadsContent: in a real browser, the add form's workload
+// identity sign-in takes the JWT from an uploaded file: the page reads the
+// file and sends its content (the daemon never learns a path), and the
+// token endpoint gets exactly that JWT. A file over 64 KiB is refused in
+// the page without being read.
+func TestWebPageUploadsContent(t *testing.T) {
+	ctx := webBrowser(t)
+	a := testfake.NewWorkloadAS(t)
+	in := newInstance(t)
+	in.must("status")
+	dir := t.TempDir()
+	tok := workloadJWT(t)
+	jwtFile := filepath.Join(dir, "token.jwt")
+	if err := os.WriteFile(jwtFile, []byte(tok+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	big := filepath.Join(dir, "big.jwt")
+	if err := os.WriteFile(big, []byte(strings.Repeat("x", 64<<10+1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	link := strings.TrimSpace(in.must("ui", "--print"))
+	webDo(t, ctx, "open the page", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)))
+	webDo(t, ctx, "choose workload identity",
+		chromedp.Evaluate[chromedp.Void](`document.querySelector("#add-form details").open = true;
+			const g = document.getElementById("add-grant"); g.value = "jwt_bearer"; g.dispatchEvent(new Event("change"));`),
+		chromedp.WaitVisible(chromedp.ID("add-assertion-upload")))
+	if webEval[bool](t, ctx, `!!document.getElementById("add-assertion-file")`) {
+		t.Fatal("the page still has a field for a file path")
+	}
+
+	// Too large: refused in the page, the field stays empty.
+	webDo(t, ctx, "upload a 64 KiB + 1 file", chromedp.SetUploadFiles(chromedp.ID("add-assertion-upload"), []string{big}))
+	webWait(t, ctx, "the size refusal", `() => document.getElementById("notice").textContent.includes("larger than 64 KiB")`, "")
+	if v := webEval[string](t, ctx, `document.getElementById("add-assertion").value`); v != "" {
+		t.Fatalf("the oversized file was read into the form (%d bytes)", len(v))
+	}
+
+	webDo(t, ctx, "upload the JWT file", chromedp.SetUploadFiles(chromedp.ID("add-assertion-upload"), []string{jwtFile}))
+	webWait(t, ctx, "the JWT in the form", `() => document.getElementById("add-assertion").value.trim() !== ""`, "")
+	webDo(t, ctx, "add the server", chromedp.SendKeys(chromedp.ID("add-client-id"), "robot"),
+		chromedp.SendKeys(chromedp.ID("add-url"), a.URL), chromedp.Click(chromedp.ID("add-submit")))
+	card := `(u) => document.querySelector('article[data-url="' + CSS.escape(u) + '"]')`
+	webWait(t, ctx, "the server to be signed in", `(u) => (`+card+`)(u)?.dataset.status === "signed_in"`, a.URL)
+	tokens, _, _ := a.Requests()
+	if len(tokens) != 1 || tokens[0].Get("assertion") != tok || tokens[0].Get("client_id") != "robot" {
+		t.Fatalf("token requests: %d; want one with the uploaded JWT", len(tokens))
+	}
+	webWait(t, ctx, "the form to forget the JWT", `() => document.getElementById("add-assertion").value === ""`, "")
 }
