@@ -90,8 +90,11 @@ type GrantConfig struct {
 	SigningAlg string `json:"signing_alg,omitempty"`
 	// ClientIssuer binds the client to one authorization server (optional).
 	ClientIssuer string `json:"client_issuer,omitempty"`
-	// jwt_bearer: the workload JWT itself, or a file the daemon reads anew
-	// for every grant (a projected service-account token).
+	// jwt_bearer: the workload JWT itself, or the absolute path of a file
+	// the daemon reads anew for every grant (a projected service-account
+	// token), as internal/grantfile reads: a regular file of at most 64 KiB
+	// holding a JWT. Only a client of the socket names a file; the web page
+	// sends content.
 	Assertion     string `json:"assertion,omitempty"`
 	AssertionFile string `json:"assertion_file,omitempty"`
 	// enterprise: the IdP (issuer, or its token endpoint), mcpauthd's client
