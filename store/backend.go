@@ -103,7 +103,8 @@ type keyringError struct{ cause error }
 func (e *keyringError) Error() string {
 	return "store: the OS keyring is unavailable (" + e.cause.Error() + "); mcpauthd keeps its data key " +
 		"there and does not fall back on its own: to keep the key in a 0600 file instead, " +
-		"set MCPAUTH_SECRET_BACKEND=file (or the secret_backend config option)"
+		"put secret_backend = \"file\" in the settings file (config.toml) and run mcpauthd restart, " +
+		"or set MCPAUTH_SECRET_BACKEND=file"
 }
 
 func (e *keyringError) Is(target error) bool { return target == ErrNoKeyring }
