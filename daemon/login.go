@@ -56,6 +56,12 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
 	}
+	// A sign-in whose result could not be kept is not started: the secret
+	// backend is asked first, so a missing or locked keyring is reported
+	// before any browser opens.
+	if err := d.st.CheckSecrets(); err != nil {
+		return nil, toIPC(r.URL, err)
+	}
 	if r.Grant != nil {
 		if err := d.SetGrant(r.URL, r.Grant); err != nil {
 			return nil, err
