@@ -137,8 +137,11 @@ func (c *Client) Refresh(ctx context.Context, url string) (*ServerInfo, error) {
 }
 
 // Logout revokes and forgets url's tokens; remove also forgets the server.
-func (c *Client) Logout(ctx context.Context, url string, remove bool) error {
-	return c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, nil)
+// The answer says whether the authorization server revoked them (an older
+// daemon answers nothing: Revocation is then "").
+func (c *Client) Logout(ctx context.Context, url string, remove bool) (*LogoutResponse, error) {
+	var out LogoutResponse
+	return &out, c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, &out)
 }
 
 // Shutdown asks the daemon to exit.

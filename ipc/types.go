@@ -206,6 +206,24 @@ type Setting struct {
 	Source string `json:"source"` // default, file or env
 }
 
+// Revocation outcomes of a sign-out (LogoutResponse.Revocation).
+const (
+	RevocationRevoked     = "revoked"     // the authorization server revoked the tokens
+	RevocationUnsupported = "unsupported" // it offers no revocation endpoint: nothing could be revoked
+	RevocationFailed      = "failed"      // it was asked and refused, or could not be reached
+	RevocationNone        = "none"        // no tokens were held
+)
+
+// LogoutResponse says what a sign-out did. The tokens are wiped from
+// mcpauthd in every case; unless Revocation is "revoked", an access token
+// handed out before may keep working at the server until TokenExpiry.
+type LogoutResponse struct {
+	Revocation      string    `json:"revocation"`
+	RevocationError string    `json:"revocation_error,omitempty"`
+	TokenExpiry     time.Time `json:"token_expiry,omitzero"`
+	Removed         bool      `json:"removed,omitempty"`
+}
+
 // ShutdownRequest asks the daemon to exit; with Restart it starts again in
 // the same process slot (same pid, environment and arguments), reading its
 // settings anew.

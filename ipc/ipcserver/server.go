@@ -221,8 +221,8 @@ func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerI
 	return h.D.Refresh(r.Context(), req.URL)
 }
 
-func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (empty, error) {
-	return empty{}, h.D.Logout(r.Context(), req.URL, req.Remove)
+func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {
+	return h.D.Logout(r.Context(), req.URL, req.Remove)
 }
 
 func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {
