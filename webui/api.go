@@ -277,12 +277,14 @@ func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo,
 
 func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: sign-out requested", "server", req.URL)
-	return empty{}, h.d.Logout(r.Context(), req.URL, false)
+	_, err := h.d.Logout(r.Context(), req.URL, false)
+	return empty{}, err
 }
 
 func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: removal requested", "server", req.URL)
-	return empty{}, h.d.Logout(r.Context(), req.URL, true)
+	_, err := h.d.Logout(r.Context(), req.URL, true)
+	return empty{}, err
 }
 
 // reveal hands the server's access token to the page, on the user's
