@@ -29,9 +29,9 @@ func TestAddressClass(t *testing.T) {
 		{"192.168.1.1", addrPrivate},
 		{"::ffff:10.0.0.1", addrPrivate},
 		{"::ffff:192.168.0.1", addrPrivate},
-		{"64:ff9b::a00:1", addrPrivate},       // NAT64 of 10.0.0.1
-		{"64:ff9b::a9fe:a9fe", addrPrivate},   // NAT64 of 169.254.169.254
-		{"169.254.169.254", addrPrivate},      // the cloud metadata service
+		{"64:ff9b::a00:1", addrPrivate},     // NAT64 of 10.0.0.1
+		{"64:ff9b::a9fe:a9fe", addrPrivate}, // NAT64 of 169.254.169.254
+		{"169.254.169.254", addrPrivate},    // the cloud metadata service
 		{"::ffff:169.254.169.254", addrPrivate},
 		{"fe80::1", addrPrivate},
 		{"fd00::1", addrPrivate},
