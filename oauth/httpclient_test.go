@@ -180,6 +180,17 @@ func TestLoopbackOnlyForALocalServer(t *testing.T) {
 	if _, err := newFlow().Obtain(context.Background(), md, st, nil, nil); err != nil || calls.Load() != 1 {
 		t.Fatalf("local server: %v after %d requests", err, calls.Load())
 	}
+
+	// Discovery (through the SDK's fetch): a resource_metadata on loopback
+	// named by a server elsewhere is not fetched.
+	prm := srv.URL + "/.well-known/oauth-protected-resource"
+	_, err := oauth.Discover(ctxT(t), newClient(), "https://mcp.example/mcp", &oauth.Challenge{Status: 401, ResourceMetadata: prm})
+	if err == nil || !strings.Contains(err.Error(), "is not on loopback") {
+		t.Errorf("discovery: %v", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("discovery for a server elsewhere reached the local listener (%d requests)", n-1)
+	}
 }
 
 // TestPinOrigin: a client pinned to one server sends nothing to another
