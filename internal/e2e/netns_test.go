@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -21,12 +22,17 @@ const netnsMode = "MCPAUTHD_E2E_NETNS"
 const (
 	nsPrivate   = "10.0.0.1"
 	nsLinkLocal = "169.254.169.254"
+	// nsRebound is a public-looking name that resolves, inside the
+	// namespace, to nsPrivate (as a DNS rebinding attack would make it).
+	nsRebound = "rebound.example.com"
 )
 
 // inNetns runs the calling test again, alone, inside a private network
 // namespace (unshare --net, as root) whose loopback interface also carries
-// nsPrivate and nsLinkLocal. It returns true in that run, and false in the
-// calling one after the run in the namespace passed (its output is logged).
+// nsPrivate and nsLinkLocal, and a private mount namespace whose /etc/hosts
+// also maps nsRebound to nsPrivate. It returns true in that run, and false
+// in the calling one after the run in the namespace passed (its output is
+// logged).
 func inNetns(t *testing.T) bool {
 	t.Helper()
 	if os.Getenv(netnsMode) == "1" {
@@ -39,6 +45,14 @@ func inNetns(t *testing.T) bool {
 				t.Fatalf("ip %v: %v\n%s", args, err, out)
 			}
 		}
+		hosts, _ := os.ReadFile("/etc/hosts")
+		mine := filepath.Join(t.TempDir(), "hosts")
+		if err := os.WriteFile(mine, append(hosts, []byte("\n"+nsPrivate+" "+nsRebound+"\n")...), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := exec.Command("mount", "--bind", mine, "/etc/hosts").CombinedOutput(); err != nil {
+			t.Fatalf("mount --bind %s /etc/hosts: %v\n%s", mine, err, out)
+		}
 		return true
 	}
 	_, errU := exec.LookPath("unshare")
@@ -48,7 +62,7 @@ func inNetns(t *testing.T) bool {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("unshare", "--net", "--", self, "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd := exec.Command("unshare", "--net", "--mount", "--", self, "-test.run", "^"+t.Name()+"$", "-test.count=1", "-test.v")
 	cmd.Env = append(os.Environ(), netnsMode+"=1")
 	out, err := cmd.CombinedOutput()
 	t.Logf("in a private network namespace:\n%s", out)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -90,28 +91,60 @@ func TestRedirectsStayOnOrigin(t *testing.T) {
 			waitLog(t, in, "could not describe the server", a.url)
 			check(t, "describe")
 
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, in.bin, "proxy", a.url, "--header", "X-Canary: canary-4711")
-			cmd.Env = in.env
-			stdin, _ := cmd.StdinPipe()
-			stdout, _ := cmd.StdoutPipe()
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
+			line, stderr := proxyInitialize(t, in, a.url, "--header", "X-Canary: canary-4711")
+			if !strings.Contains(line, `"error"`) {
+				t.Errorf("proxy answered %q; want a JSON-RPC error\nstderr: %s", line, stderr)
 			}
-			_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}`+"\n")
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			stdin.Close()
-			_ = cmd.Wait()
-			if err != nil || !strings.Contains(line, `"error"`) {
-				t.Errorf("proxy answered %q (%v); want a JSON-RPC error\nstderr: %s", line, err, stderr.String())
-			}
-			t.Logf("proxy: %s", line)
 			check(t, "proxy")
 		})
 	}
+}
+
+// TestProxyRefusesReboundName: a server name that resolves to a private
+// address (nsRebound → nsPrivate: what DNS rebinding does after a check)
+// is refused by the stdio proxy when it dials, before any byte is sent;
+// the listener at the private address sees no connection.
+func TestProxyRefusesReboundName(t *testing.T) {
+	if !inNetns(t) {
+		return
+	}
+	in := newInstance(t)
+	in.must("status")
+	w := newWitness(t, nsPrivate, false)
+	_, port, _ := net.SplitHostPort(strings.TrimPrefix(w.url, "http://"))
+	url := "http://" + net.JoinHostPort(nsRebound, port) + "/mcp"
+	line, stderr := proxyInitialize(t, in, url, "--allow-http", "--header", "X-Canary: canary-4711")
+	if !strings.Contains(line, `"error"`) || !strings.Contains(line, "non-public address "+nsPrivate) {
+		t.Errorf("proxy answered %q; want a JSON-RPC error naming the refused address\nstderr: %s", line, stderr)
+	}
+	w.untouched(t, "proxy to "+url)
+}
+
+// proxyInitialize runs `mcpauthd proxy url args…`, sends it an initialize
+// request as an app would, and returns the first line it answers and its
+// stderr.
+func proxyInitialize(t *testing.T, in *instance, url string, args ...string) (string, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, in.bin, append([]string{"proxy", url}, args...)...)
+	cmd.Env = in.env
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	_, _ = io.WriteString(stdin, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}`+"\n")
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	stdin.Close()
+	_ = cmd.Wait()
+	if err != nil {
+		t.Errorf("reading the proxy's answer: %v", err)
+	}
+	t.Logf("proxy: %s", line)
+	return line, stderr.String()
 }
 
 // waitLog waits until the daemon's log has a line with all of words.
