@@ -76,6 +76,7 @@ type ClientConfig struct {
 // persists it). Register never returns a registration whose Issuer differs
 // from md.Issuer.
 func Register(ctx context.Context, c *http.Client, cfg ClientConfig, md *Metadata, pre, stored *Registration) (reg *Registration, created bool, err error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	asm := md.AuthServer
 	if pre != nil {
 		if pre.Issuer != "" && pre.Issuer != md.Issuer {

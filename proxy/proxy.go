@@ -60,13 +60,14 @@ type Config struct {
 	Resource string
 	// Mode picks the upstream transports; "" means HTTPFirst.
 	Mode Mode
-	// Headers are added to every upstream request (mcp-remote's --header).
-	// Authorization is the Source's alone.
+	// Headers are added to every upstream request (mcp-remote's --header),
+	// which never leaves URL's origin. Authorization is the Source's alone.
 	Headers http.Header
 	// Source hands out the tokens; ipcsource.Source in mcpauthd.
 	Source oauth.TokenSource
-	// Base carries the HTTP requests; a clone of http.DefaultTransport
-	// when nil. It must not time out whole requests: streams stay open.
+	// Base carries the HTTP requests; oauth.NewTransport's (the network
+	// policy's) when nil. It must not time out whole requests: streams
+	// stay open. Whatever Base, requests are pinned to URL's origin.
 	Base http.RoundTripper
 	// Logger gets the proxy's diagnostics (never a token, a header value
 	// or a message's content). Discarded when nil.
@@ -101,10 +102,13 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	}
 	base := cfg.Base
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = oauth.NewTransport(oauth.HTTPOptions{})
 	}
 	rt := &upstreamRT{
-		next:     &oauth.Transport{Base: base, Source: cfg.Source, ServerURL: cfg.URL},
+		// The network policy: nothing leaves cfg.URL's origin (neither a
+		// redirect nor a legacy SSE endpoint elsewhere), so the token and
+		// Headers reach that origin only.
+		next:     &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: cfg.Source, ServerURL: cfg.URL},
 		headers:  cfg.Headers,
 		resource: cfg.resource(),
 	}
@@ -115,7 +119,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	// life bounds everything upstream but the session's DELETE, which the
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
-	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt}, down: down, life: life}
+	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life}
 	for {
 		msg, err := down.Read(ctx)
 		if err != nil {
