@@ -19,6 +19,10 @@ const (
 	MethodPreregistered = "preregistered"
 	MethodCIMD          = "cimd"
 	MethodDynamic       = "dynamic"
+	// MethodImported marks another program's client (a sign-in imported
+	// from mcp-remote): its tokens are refreshed and revoked with it, but a
+	// new sign-in uses mcpauthd's own client.
+	MethodImported = "imported"
 )
 
 // Token endpoint client authentication methods.

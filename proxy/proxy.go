@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
@@ -119,7 +120,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	// life bounds everything upstream but the session's DELETE, which the
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
-	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life}
+	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1)}
 	for {
 		msg, err := down.Read(ctx)
 		if err != nil {
@@ -130,6 +131,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 		}
 		r.fromApp(msg)
 	}
+	r.drain(ctx, drainLimit)
 	cancel()
 	r.wg.Wait()
 	if up := r.upstream(); up != nil {
@@ -158,6 +160,59 @@ type relay struct {
 	ready      bool       // the initialize result went to the app
 	listening  bool
 	err        error // the upstream failure that ended the relay
+	// pending holds the IDs of the app's requests not yet answered;
+	// answered is signalled each time one is (drain waits on it).
+	pending  map[jsonrpc.ID]bool
+	answered chan struct{}
+}
+
+// drainLimit bounds how long the proxy waits, after the app closed its
+// end, for the answers to requests already sent.
+const drainLimit = 10 * time.Second
+
+// drain waits until every request the app sent has its answer written (so
+// `printf 'INIT\nINITIALIZED\nLIST\n' | mcpauthd proxy URL` prints both
+// replies), the server connection failed, ctx ended, or limit passed.
+func (r *relay) drain(ctx context.Context, limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		n, failed := len(r.pending), r.err != nil
+		r.mu.Unlock()
+		if n == 0 || failed {
+			return
+		}
+		select {
+		case <-r.answered:
+		case <-t.C:
+			r.log.Warn("the app closed its end; gave up waiting for answers", "unanswered", n)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// track notes an app request that awaits an answer.
+func (r *relay) track(id jsonrpc.ID) {
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = map[jsonrpc.ID]bool{}
+	}
+	r.pending[id] = true
+	r.mu.Unlock()
+}
+
+// answer notes that the app got the answer to id.
+func (r *relay) answer(id jsonrpc.ID) {
+	r.mu.Lock()
+	delete(r.pending, id)
+	r.mu.Unlock()
+	select {
+	case r.answered <- struct{}{}:
+	default:
+	}
 }
 
 func (r *relay) upstream() mcp.Connection {
@@ -179,6 +234,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 	req, isReq := msg.(*jsonrpc.Request)
 	if isReq {
 		r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
+	}
+	if isReq && req.IsCall() {
+		r.track(req.ID)
 	}
 	r.mu.Lock()
 	up, ready := r.up, r.ready
@@ -235,6 +293,7 @@ func (r *relay) refuse(msg mcpMessage, err error) {
 	if err := r.down.Write(r.life, &jsonrpc.Response{ID: req.ID, Error: werr}); err != nil {
 		r.log.Debug("writing to the app", "err", err)
 	}
+	r.answer(req.ID)
 }
 
 // rpcError is what the app is told about err: the server's own JSON-RPC
@@ -331,6 +390,9 @@ func (r *relay) toApp(msg mcpMessage) {
 	}
 	if err := r.down.Write(r.life, msg); err != nil && r.life.Err() == nil {
 		r.log.Debug("writing to the app", "err", err)
+	}
+	if m, ok := msg.(*jsonrpc.Response); ok {
+		r.answer(m.ID)
 	}
 }
 
