@@ -85,6 +85,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The network policy is the daemon's: its allow_private_networks
+	// setting decides for the proxy too (an app's trimmed environment and
+	// a settings file the proxy cannot see would otherwise disagree).
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
 	src := &ipcsource.Source{Client: c, URL: url}
 	if *resource != "" {
 		src.URL = *resource
@@ -100,6 +107,8 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		Headers:  h,
 		Source:   src,
 		Logger:   log,
+
+		AllowPrivateNetworks: st.Setting("allow_private_networks") == "true",
 	}, in, nopWriteCloser{e.Stdout})
 }
 

@@ -201,6 +201,17 @@ type Status struct {
 	SecretsChecked bool `json:"secrets_checked,omitempty"`
 }
 
+// Setting returns the value of the daemon's setting key ("" when unset or
+// when the daemon is too old to report it).
+func (s *Status) Setting(key string) string {
+	for _, v := range s.Settings {
+		if v.Key == key {
+			return v.Value
+		}
+	}
+	return ""
+}
+
 // Setting is one of the daemon's effective settings.
 type Setting struct {
 	Key    string `json:"key"`

@@ -220,7 +220,8 @@ func checkDial(address string, allowLoopback, allowPrivate bool) error {
 			return nil
 		}
 	}
-	return fmt.Errorf("refusing to connect to non-public address %s (private, link-local or reserved)", ip)
+	return fmt.Errorf("refusing to connect to non-public address %s (private, link-local or reserved); "+
+		"if this server is on your company network, set allow_private_networks = true in mcpauthd's settings file and run mcpauthd restart", ip)
 }
 
 type addrClass int

@@ -70,6 +70,10 @@ type Config struct {
 	// policy's) when nil. It must not time out whole requests: streams
 	// stay open. Whatever Base, requests are pinned to URL's origin.
 	Base http.RoundTripper
+	// AllowPrivateNetworks lets the server be on a private, link-local or
+	// CGNAT address (the daemon's allow_private_networks setting); only
+	// used when Base is nil.
+	AllowPrivateNetworks bool
 	// Logger gets the proxy's diagnostics (never a token, a header value
 	// or a message's content). Discarded when nil.
 	Logger *slog.Logger
@@ -103,7 +107,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	}
 	base := cfg.Base
 	if base == nil {
-		base = oauth.NewTransport(oauth.HTTPOptions{})
+		base = oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: cfg.AllowPrivateNetworks})
 	}
 	rt := &upstreamRT{
 		// The network policy: nothing leaves cfg.URL's origin (neither a

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
 	"github.com/mcpauthd/mcpauthd/revproxy"
@@ -12,8 +13,9 @@ import (
 // apps_addr setting; revproxy.DefaultAddr when empty) until ctx ends. It is
 // optional: when the address is taken or not loopback, the daemon runs
 // without it and says so (apps then get "connection refused", and
-// `mcpauthd app add` warns).
-func startApps(ctx context.Context, d *daemon.Daemon, addr string, log *slog.Logger) {
+// `mcpauthd app add` warns). base carries the requests to servers (the
+// network policy).
+func startApps(ctx context.Context, d *daemon.Daemon, addr string, base http.RoundTripper, log *slog.Logger) {
 	if addr == "" {
 		addr = revproxy.DefaultAddr
 	}
@@ -25,7 +27,7 @@ func startApps(ctx context.Context, d *daemon.Daemon, addr string, log *slog.Log
 	d.SetAppsURL("http://" + l.Addr().String())
 	log.Info("reverse proxy for apps", "url", "http://"+l.Addr().String())
 	go func() {
-		if err := revproxy.New(d, l.Addr().String(), nil, log).Serve(ctx, l); err != nil {
+		if err := revproxy.New(d, l.Addr().String(), base, log).Serve(ctx, l); err != nil {
 			log.Warn("the local reverse proxy for apps stopped", "err", err)
 		}
 	}()

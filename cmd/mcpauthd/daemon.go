@@ -16,6 +16,7 @@ import (
 	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcserver"
+	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
 )
 
@@ -56,6 +57,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	d, err := daemon.New(daemon.Config{
 		Store:               st,
 		Logger:              log,
+		HTTP:                oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}),
 		CallbackAddr:        set.CallbackAddr(),
 		ClientIDMetadataURL: set.ClientMetadataURL(),
 		OpenBrowser:         func(u string) error { return browser.OpenWith(set.Browser(), u) },
@@ -81,7 +83,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer os.Remove(p.Socket)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	startApps(ctx, d, set.AppsAddr(), log)
+	startApps(ctx, d, set.AppsAddr(), oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}), log)
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "settings", set.File, "pid", os.Getpid())
 	var restart atomic.Bool
 	api := ipcserver.New(d, log, func(again bool) {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // TestRedirectsStayOnOrigin (issue #12, redirects): in a private network
@@ -168,5 +170,36 @@ func waitLog(t *testing.T, in *instance, words ...string) {
 			t.Fatalf("no daemon log line with %q", words)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestAllowPrivateNetworksSetting: a server on a private address (a
+// company network) is refused by default, with an error naming the
+// setting that allows it; with allow_private_networks = true in the
+// settings file, the daemon and the stdio proxy (which follows the daemon's
+// setting) reach it.
+func TestAllowPrivateNetworksSetting(t *testing.T) {
+	if !inNetns(t) {
+		return
+	}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "corp", Version: "1"}, nil)
+	l, err := net.Listen("tcp", net.JoinHostPort(nsPrivate, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)}
+	go func() { _ = hs.Serve(l) }()
+	t.Cleanup(func() { hs.Close() })
+	url := "http://" + l.Addr().String() + "/mcp"
+
+	in := newInstance(t)
+	line, _ := proxyInitialize(t, in, url, "--allow-http")
+	if !strings.Contains(line, `"error"`) || !strings.Contains(line, "allow_private_networks = true") {
+		t.Fatalf("by default: %q; want a refusal naming allow_private_networks", line)
+	}
+	in.writeSettings("allow_private_networks = true\n")
+	in.must("restart")
+	if line, stderr := proxyInitialize(t, in, url, "--allow-http"); !strings.Contains(line, `"result"`) || !strings.Contains(line, "corp") {
+		t.Fatalf("with allow_private_networks = true: %q\n%s", line, stderr)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -67,16 +68,16 @@ func TestSettingsFileReachesDaemon(t *testing.T) {
 	}
 	out := in.must("status")
 	for _, want := range []string{
-		"Settings (file " + file + ")",
-		fmt.Sprintf("http://127.0.0.1:%d", apps1),
-		"log_level            warn",
-		"browser              " + self + "  file",
-		"env MCPAUTH_CALLBACK_ADDR", // the environment wins over the file's port 1
-		"secret_backend       keyring",
-		"secrets:   keyring: working",
+		regexp.QuoteMeta("Settings (file " + file + ")"),
+		regexp.QuoteMeta(fmt.Sprintf("http://127.0.0.1:%d", apps1)),
+		`log_level\s+warn\s+file`,
+		`browser\s+` + regexp.QuoteMeta(self) + `\s+file`,
+		`callback_addr\s+\S+\s+env MCPAUTH_CALLBACK_ADDR`, // the environment wins over the file's port 1
+		`secret_backend\s+keyring\s+default`,
+		`secrets:\s+keyring: working`,
 	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("status lacks %q:\n%s", want, out)
+		if !regexp.MustCompile(want).MatchString(out) {
+			t.Errorf("status lacks %s:\n%s", want, out)
 		}
 	}
 	before := in.status()

@@ -69,6 +69,8 @@ var defs = []def{
 		"debug, info, warn or error (no level logs a token, code or secret)", oneOf("debug", "info", "warn", "error")},
 	{"browser", "BROWSER", "",
 		"command that opens sign-in pages, given one argument (empty: the OS opener)", command},
+	{"allow_private_networks", "MCPAUTH_ALLOW_PRIVATE_NETWORKS", "false",
+		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
@@ -94,6 +96,9 @@ func (s *Settings) AppsAddr() string          { return s.Get("apps_addr") }
 func (s *Settings) ClientMetadataURL() string { return s.Get("client_metadata_url") }
 func (s *Settings) SecretBackend() string     { return s.Get("secret_backend") }
 func (s *Settings) Browser() string           { return s.Get("browser") }
+
+// AllowPrivateNetworks is the allow_private_networks setting.
+func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_networks") == "true" }
 
 // LogLevel is the log_level setting as a slog level.
 func (s *Settings) LogLevel() slog.Level {
@@ -164,6 +169,9 @@ func (s *Settings) fromFile(file string, data []byte) error {
 			return fmt.Errorf("%s: unknown setting (known: %s)", at, strings.Join(Keys(), ", "))
 		}
 		str, ok := raw[k].(string)
+		if b, isBool := raw[k].(bool); isBool && defs[i].value == "false" {
+			str, ok = fmt.Sprint(b), true // a boolean setting takes true/false bare
+		}
 		if !ok {
 			return fmt.Errorf("%s: want a string in quotes, got a TOML %s", at, tomlType(raw[k]))
 		}
@@ -260,6 +268,18 @@ func httpsURL(v string) (string, error) {
 		return "", fmt.Errorf("%q is not an https URL without a fragment", v)
 	}
 	return v, nil
+}
+
+// boolean accepts true/false (and 1/0, yes/no, on/off, as environment
+// variables often say), normalised to "true" or "false".
+func boolean(v string) (string, error) {
+	switch strings.ToLower(v) {
+	case "true", "1", "yes", "on":
+		return "true", nil
+	case "false", "0", "no", "off":
+		return "false", nil
+	}
+	return "", fmt.Errorf("%q: want true or false", v)
 }
 
 func oneOf(allowed ...string) func(string) (string, error) {

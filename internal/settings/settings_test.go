@@ -39,6 +39,7 @@ apps_addr = "127.0.0.1:6000"
 secret_backend = "FILE"   # case-insensitive
 browser = "/usr/bin/firefox"
 log_level = "debug"
+allow_private_networks = true
 `)
 	s, err := Load(f, env(map[string]string{"MCPAUTH_APPS_ADDR": "[::1]:7000"}))
 	if err != nil {
@@ -55,6 +56,9 @@ log_level = "debug"
 		if w, ok := want[v.Key]; ok && (v.Value != w[0] || v.Source != w[1]) {
 			t.Errorf("%s = %q from %s, want %q from %s", v.Key, v.Value, v.Source, w[0], w[1])
 		}
+	}
+	if !s.AllowPrivateNetworks() {
+		t.Error("allow_private_networks = true (a TOML boolean) was not taken")
 	}
 	if s.LogLevel().String() != "DEBUG" {
 		t.Errorf("log level %v", s.LogLevel())
@@ -78,6 +82,8 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"table", "[proxy]\nport = 1\n", nil, []string{"line 1", `"proxy"`, "unknown setting"}},
 		{"syntax", "apps_addr = \"127.0.0.1:1\n", nil, []string{"line 1"}},
 		{"env", "", map[string]string{"MCPAUTH_LOG_LEVEL": "loud"}, []string{"MCPAUTH_LOG_LEVEL", "debug, info, warn, error"}},
+		{"bool", "allow_private_networks = \"maybe\"\n", nil, []string{"line 1", "true or false"}},
+		{"bool for a string", "log_level = true\n", nil, []string{"line 1", "boolean"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := write(t, c.body)
