@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
 func init() {
@@ -25,5 +27,20 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "mcpauthd %s, pid %d, up %s\n", s.Version, s.PID, time.Since(s.Started).Round(time.Second))
 	fmt.Fprintf(e.Stdout, "  socket:    %s\n  callback:  %s\n  servers:   %d\n", s.Socket, s.CallbackURL, s.Servers)
+	fmt.Fprintf(e.Stdout, "  apps:      %s\n", appsStatus(s))
 	return nil
+}
+
+// appsStatus describes the reverse proxy for HTTP apps: where it listens
+// and whom it lets in, or why it is off.
+func appsStatus(s *ipc.Status) string {
+	switch {
+	case s.AppsError != "":
+		return "OFF: " + s.AppsError
+	case s.AppsURL == "":
+		return "off"
+	case s.AppsUIDChecked:
+		return s.AppsURL + " (only your user's connections; other users are refused even with a key)"
+	}
+	return s.AppsURL + " (WARNING: this OS does not tell which user connects: anyone on this machine with an app's key gets in)"
 }

@@ -232,7 +232,7 @@ func (d *Daemon) Status() *ipc.Status {
 	d.mu.Lock()
 	n := len(d.servers)
 	d.mu.Unlock()
-	return &ipc.Status{
+	s := &ipc.Status{
 		Version:     d.cfg.Version,
 		PID:         os.Getpid(),
 		Socket:      d.cfg.Socket,
@@ -241,6 +241,8 @@ func (d *Daemon) Status() *ipc.Status {
 		Servers:     n,
 		Started:     d.started,
 	}
+	d.appsStatus(s)
+	return s
 }
 
 // Servers lists every known server, sorted by URL.

@@ -10,9 +10,11 @@ import (
 )
 
 // startApps serves the local reverse proxy for HTTP apps on
-// MCPAUTH_APPS_ADDR (revproxy.DefaultAddr) until ctx ends. It is optional:
-// when the address is taken or not loopback, the daemon runs without it and
-// says so (apps then get "connection refused", and `mcpauthd app add` warns).
+// MCPAUTH_APPS_ADDR (revproxy.DefaultAddr) until ctx ends. When the address
+// is taken (another user may have bound it first) or not loopback, the
+// daemon runs without it and says so loudly: the error is in its log, in
+// `mcpauthd status` and the tray, and `mcpauthd app add` refuses, since
+// app URLs would reach whatever holds the address.
 func startApps(ctx context.Context, d *daemon.Daemon, log *slog.Logger) {
 	addr := os.Getenv("MCPAUTH_APPS_ADDR")
 	if addr == "" {
@@ -20,11 +22,13 @@ func startApps(ctx context.Context, d *daemon.Daemon, log *slog.Logger) {
 	}
 	l, err := revproxy.Listen(addr)
 	if err != nil {
-		log.Warn("the local reverse proxy for apps is off", "err", err)
+		log.Error("the local reverse proxy for apps is off", "err", err)
+		d.SetApps(daemon.AppsListener{Err: err})
 		return
 	}
-	d.SetAppsURL("http://" + l.Addr().String())
-	log.Info("reverse proxy for apps", "url", "http://"+l.Addr().String())
+	origin := "http://" + l.Addr().String()
+	d.SetApps(daemon.AppsListener{URL: origin, UIDChecked: revproxy.PeerUIDChecked})
+	log.Info("reverse proxy for apps", "url", origin, "uid_checked", revproxy.PeerUIDChecked)
 	go func() {
 		if err := revproxy.New(d, l.Addr().String(), nil, log).Serve(ctx, l); err != nil {
 			log.Warn("the local reverse proxy for apps stopped", "err", err)
