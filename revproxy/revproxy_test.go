@@ -9,7 +9,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -193,6 +195,34 @@ func TestConfine(t *testing.T) {
 			t.Errorf("confine(%q) allowed it", rest)
 		}
 	}
+}
+
+// FuzzConfine: whatever confine allows, appended to the server's path,
+// stays below it however many times a server decodes and cleans it, and
+// never holds a backslash or NUL.
+func FuzzConfine(f *testing.F) {
+	for _, v := range append(dotVariants, "/sub/x", "/%2541", "/a;b/", "") {
+		f.Add(v)
+	}
+	f.Fuzz(func(t *testing.T, rest string) {
+		if (rest != "" && rest[0] != '/') || confine(rest) != nil {
+			return
+		}
+		p := "/mcp" + rest
+		for range 4 {
+			if c := path.Clean(p); c != "/mcp" && !strings.HasPrefix(c, "/mcp/") {
+				t.Fatalf("confine allowed %q: %q cleans to %q", rest, p, c)
+			}
+			if strings.ContainsAny(p, "\\\x00") {
+				t.Fatalf("confine allowed %q: %q", rest, p)
+			}
+			d, err := url.PathUnescape(p)
+			if err != nil {
+				return
+			}
+			p = d
+		}
+	})
 }
 
 // TestHeaderRules: what the app sends and what it gets back.
