@@ -44,8 +44,6 @@ type tray struct {
 	servers   map[string]ipc.ServerInfo
 	last      map[string]string // status last seen per URL (kept across reconnects): notify once per transition
 	webURL    string            // carries a secret: never logged
-	appsErr   string            // why the reverse proxy for apps is off (ipc.Status.AppsError)
-	warnShown bool              // appsWarn is visible
 	clipURL   string            // the server URL on the clipboard, if any
 	icon      string
 	menuKey   string // the server list the menu was built for
@@ -55,7 +53,9 @@ type tray struct {
 	shown                                  map[*systray.MenuItem][2]string // title and tooltip on the bus
 	tooltip                                string
 
-	appsWarn *systray.MenuItem // shown while appsErr is set
+	appsErr   string            // why the reverse proxy for apps is off (ipc.Status.AppsError)
+	appsWarn  *systray.MenuItem // shown while appsErr is set
+	warnShown bool              // appsWarn is visible
 }
 
 // entry is one server's menu item and its submenu.
