@@ -349,13 +349,8 @@ func (h *Handler) transport(name, server string) *oauth.Transport {
 	defer h.mu.Unlock()
 	t := h.transports[k]
 	if t == nil {
-		// The app's process is not known (TCP has no peer credentials); its
-		// user is, where the OS tells (every connection served is h.uid's).
-		uid := -1
-		if PeerUIDChecked {
-			uid = h.uid
-		}
-		src := h.apps.AppSource(server, ipc.Peer{UID: uid, App: name})
+		// UID -1: the proxy does not know the app's process (TCP has no peer credentials).
+		src := h.apps.AppSource(server, ipc.Peer{UID: -1, App: name})
 		t = &oauth.Transport{Base: h.base, Source: src, ServerURL: server}
 		h.transports[k] = t
 	}
