@@ -215,3 +215,31 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkPeerUID: the per-connection cost of finding the peer's uid on
+// this machine (it grows with the number of TCP sockets listed).
+func BenchmarkPeerUID(b *testing.B) {
+	if runtime.GOOS != "linux" {
+		b.Skip("the uid is looked up on Linux only")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for b.Loop() {
+		if _, err := peerUID(s); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
