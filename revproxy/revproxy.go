@@ -104,11 +104,11 @@ func New(apps Apps, addr string, base http.RoundTripper, log *slog.Logger) *Hand
 func Listen(addr string) (net.Listener, error) {
 	ap, err := netip.ParseAddrPort(addr)
 	if err != nil || !ap.Addr().IsLoopback() {
-		return nil, fmt.Errorf("MCPAUTH_APPS_ADDR=%q is not a loopback IP address and port (like %s)", addr, DefaultAddr)
+		return nil, fmt.Errorf("apps address %q (apps_addr, MCPAUTH_APPS_ADDR) is not a loopback IP address and port (like %s)", addr, DefaultAddr)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("cannot listen on %s for apps (%w): it is held by %s, and app URLs would reach that program instead of mcpauthd; set MCPAUTH_APPS_ADDR to a free loopback address and restart mcpauthd", addr, err, holder(ap))
+		return nil, fmt.Errorf("cannot listen on %s for apps (%w): it is held by %s, and app URLs would reach that program instead of mcpauthd; set apps_addr in the settings file (or MCPAUTH_APPS_ADDR) to a free loopback address and run mcpauthd restart", addr, err, holder(ap))
 	}
 	return l, nil
 }

@@ -3,20 +3,18 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
 	"github.com/mcpauthd/mcpauthd/revproxy"
 )
 
-// startApps serves the local reverse proxy for HTTP apps on
-// MCPAUTH_APPS_ADDR (revproxy.DefaultAddr) until ctx ends. When the address
-// is taken (another user may have bound it first) or not loopback, the
-// daemon runs without it and says so loudly: the error is in its log, in
-// `mcpauthd status` and the tray, and `mcpauthd app add` refuses, since
-// app URLs would reach whatever holds the address.
-func startApps(ctx context.Context, d *daemon.Daemon, log *slog.Logger) {
-	addr := os.Getenv("MCPAUTH_APPS_ADDR")
+// startApps serves the local reverse proxy for HTTP apps on addr (the
+// apps_addr setting; revproxy.DefaultAddr when empty) until ctx ends. When
+// the address is taken (another user may have bound it first) or not
+// loopback, the daemon runs without it and says so loudly: the error is in
+// its log, in `mcpauthd status` and the tray, and `mcpauthd app add`
+// refuses, since app URLs would reach whatever holds the address.
+func startApps(ctx context.Context, d *daemon.Daemon, addr string, log *slog.Logger) {
 	if addr == "" {
 		addr = revproxy.DefaultAddr
 	}
