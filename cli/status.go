@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
 func init() {
@@ -28,11 +30,7 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "mcpauthd %s, pid %d, up %s\n", s.Version, s.PID, time.Since(s.Started).Round(time.Second))
-	apps := s.AppsURL
-	if apps == "" {
-		apps = "off (see the daemon's log)"
-	}
-	fmt.Fprintf(e.Stdout, "  socket:    %s\n  callback:  %s\n  apps:      %s\n  servers:   %d\n", s.Socket, s.CallbackURL, apps, s.Servers)
+	fmt.Fprintf(e.Stdout, "  socket:    %s\n  callback:  %s\n  apps:      %s\n  servers:   %d\n", s.Socket, s.CallbackURL, appsStatus(s), s.Servers)
 	backend := "keyring"
 	for _, v := range s.Settings {
 		if v.Key == "secret_backend" {
@@ -64,4 +62,18 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Key, val, from)
 	}
 	return tw.Flush()
+}
+
+// appsStatus describes the reverse proxy for HTTP apps: where it listens
+// and whom it lets in, or why it is off.
+func appsStatus(s *ipc.Status) string {
+	switch {
+	case s.AppsError != "":
+		return "OFF: " + s.AppsError
+	case s.AppsURL == "":
+		return "off"
+	case s.AppsUIDChecked:
+		return s.AppsURL + " (only your user's connections; other users are refused even with a key)"
+	}
+	return s.AppsURL + " (WARNING: this OS does not tell which user connects: anyone on this machine with an app's key gets in)"
 }

@@ -21,21 +21,44 @@ import (
 // store, cached here after the first use so that checking a key costs no
 // decryption. Its zero value is ready.
 type appRegistry struct {
-	mu     sync.Mutex
-	byName map[string]*store.App // nil until loaded
-	url    string                // the reverse proxy's origin; "" while it does not listen
+	mu       sync.Mutex
+	byName   map[string]*store.App // nil until loaded
+	listener AppsListener          // how the reverse proxy came up
+	url      string                // listener.URL without a trailing slash
 }
 
 // appNameRE is what an app name may be: it is a path segment of its URL.
 var appNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// SetAppsURL records the origin the local reverse proxy listens on
-// (http://127.0.0.1:PORT), from which app URLs are built. Call it once the
-// listener is up.
-func (d *Daemon) SetAppsURL(origin string) {
+// AppsListener is how the local reverse proxy for HTTP apps came up.
+type AppsListener struct {
+	// URL is its origin (http://127.0.0.1:PORT), from which app URLs are
+	// built; "" when it does not listen.
+	URL string
+	// Err says why it does not listen. While it is set, AddApp refuses:
+	// an app URL would reach whatever holds the address instead.
+	Err error
+	// UIDChecked: it refuses connections from other users.
+	UIDChecked bool
+}
+
+// SetApps records how the local reverse proxy came up, for Status and
+// AddApp. Call it once, before the socket serves.
+func (d *Daemon) SetApps(l AppsListener) {
 	d.apps.mu.Lock()
-	d.apps.url = strings.TrimSuffix(origin, "/")
+	d.apps.listener = l
+	d.apps.url = strings.TrimSuffix(l.URL, "/")
 	d.apps.mu.Unlock()
+}
+
+// appsStatus fills the reverse proxy's part of s.
+func (d *Daemon) appsStatus(s *ipc.Status) {
+	d.apps.mu.Lock()
+	defer d.apps.mu.Unlock()
+	s.AppsURL, s.AppsUIDChecked = d.apps.url, d.apps.listener.UIDChecked
+	if d.apps.listener.Err != nil {
+		s.AppsError = d.apps.listener.Err.Error()
+	}
 }
 
 // loadAppsLocked fills the cache from the store; d.apps.mu is held.
@@ -65,6 +88,8 @@ func (d *Daemon) appInfoLocked(a *store.App) ipc.AppInfo {
 // AddApp registers r.Name for the server r.Server with a new random key,
 // sealed in the store. The answer is the only place the key (and the URL
 // holding it) is ever shown. A name in use is refused: remove it first.
+// While the reverse proxy could not listen (SetApps with Err) it refuses
+// with that reason: the app's URL would reach another program.
 func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if !appNameRE.MatchString(r.Name) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("app name %q: use letters, digits, '.', '_' and '-' (at most 64)", r.Name)}
@@ -74,6 +99,9 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	}
 	d.apps.mu.Lock()
 	defer d.apps.mu.Unlock()
+	if err := d.apps.listener.Err; err != nil {
+		return nil, &ipc.Error{Code: ipc.CodeInternal, Message: "no app added: mcpauthd's reverse proxy for apps is off: " + err.Error()}
+	}
 	if err := d.loadAppsLocked(); err != nil {
 		return nil, toIPC(r.Server, err)
 	}

@@ -236,10 +236,7 @@ func (d *Daemon) Status() *ipc.Status {
 	d.mu.Lock()
 	n := len(d.servers)
 	d.mu.Unlock()
-	d.apps.mu.Lock()
-	apps := d.apps.url
-	d.apps.mu.Unlock()
-	return &ipc.Status{
+	s := &ipc.Status{
 		Version:      d.cfg.Version,
 		PID:          os.Getpid(),
 		Socket:       d.cfg.Socket,
@@ -247,10 +244,11 @@ func (d *Daemon) Status() *ipc.Status {
 		WebURL:       d.webURL,
 		Servers:      n,
 		Started:      d.started,
-		AppsURL:      apps,
 		SettingsFile: d.cfg.SettingsFile,
 		Settings:     d.cfg.Settings,
 	}
+	d.appsStatus(s)
+	return s
 }
 
 // CheckSecrets asks the secret backend for the data key (creating it on a

@@ -187,8 +187,17 @@ type Status struct {
 	WebURL  string    `json:"web_url,omitempty"`
 	Servers int       `json:"servers"`
 	Started time.Time `json:"started"`
-	// AppsURL is the local reverse proxy's origin; "" when it is off.
+	// AppsURL is the origin of the local reverse proxy for HTTP apps
+	// (http://127.0.0.1:PORT); "" when it does not listen.
 	AppsURL string `json:"apps_url,omitempty"`
+	// AppsError says why the reverse proxy does not listen (its address is
+	// held by another program, which app URLs would then reach). While it
+	// is set, AddApp hands out no key.
+	AppsError string `json:"apps_error,omitempty"`
+	// AppsUIDChecked: the reverse proxy refuses connections from other
+	// users (Linux). False where the OS does not tell who connected: there
+	// any local user holding an app's key gets through.
+	AppsUIDChecked bool `json:"apps_uid_checked,omitempty"`
 	// SettingsFile is the settings file the daemon read (or looked for) at
 	// start; Settings its effective settings, each with its source.
 	SettingsFile string    `json:"settings_file,omitempty"`

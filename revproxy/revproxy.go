@@ -14,9 +14,20 @@
 // It runs inside the daemon, on a loopback listener of its own: a separate
 // origin from the callback and web page (a page served by an upstream
 // server can never script mcpauthd's web page), and no second hop over the
-// socket for each request. Each app has its own random key, compared in
-// constant time; a request without the right key is refused before
-// anything is forwarded. What the app sends as Authorization, Cookie, DPoP
+// socket for each request.
+//
+// Before anything else, a connection must come from the daemon's own user:
+// on Linux the uid owning the other end of each loopback connection is
+// looked up once per connection in /proc/net/tcp{,6}, and a connection from
+// another uid, or one whose owner cannot be found, is refused (403) before
+// any key is compared, so a key stolen by another local user is worth
+// nothing. On other OSes (PeerUIDChecked false) the owner is not checked.
+// Each app has its own random key, compared in constant time; a request
+// without the right key is refused before anything is forwarded. The path
+// below the app's server is confined to the server's own path: a segment
+// that is or could decode to "." or "..", or that holds an encoded '/', a
+// '\' or a NUL, and an empty segment (but a trailing slash), is refused
+// (400), never rewritten. What the app sends as Authorization, Cookie, DPoP
 // or its key never reaches the server; the server's Set-Cookie and
 // WWW-Authenticate never reach the app; the token never reaches the app.
 package revproxy
@@ -32,6 +43,9 @@ import (
 	"net/http/httputil"
 	"net/netip"
 	"net/url"
+	"os"
+	"os/user"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -60,6 +74,11 @@ type Handler struct {
 	base http.RoundTripper
 	log  *slog.Logger
 	port string // the listener's port: the only one a Host header may name
+	uid  int    // the only user whose connections are served
+
+	// peerUID finds who owns the other end of an accepted connection
+	// (errors.ErrUnsupported: this OS cannot tell).
+	peerUID func(net.Conn) (int, error)
 
 	mu         sync.Mutex
 	transports map[string]*oauth.Transport // by app name and server
@@ -76,30 +95,44 @@ func New(apps Apps, addr string, base http.RoundTripper, log *slog.Logger) *Hand
 		log = slog.New(slog.DiscardHandler)
 	}
 	_, port, _ := net.SplitHostPort(addr)
-	return &Handler{apps: apps, base: base, log: log, port: port, transports: map[string]*oauth.Transport{}}
+	return &Handler{apps: apps, base: base, log: log, port: port, uid: os.Getuid(), peerUID: peerUID, transports: map[string]*oauth.Transport{}}
 }
 
-// Listen listens on addr, which must be a loopback address: the proxy
-// speaks plain HTTP and the app key is its only guard.
+// Listen listens on addr, which must be a loopback IP address and port:
+// the proxy speaks plain HTTP. When addr cannot be bound the error says
+// who holds it where the OS tells (Linux: the listener's uid), since app
+// URLs would then reach that program instead.
 func Listen(addr string) (net.Listener, error) {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("apps listener %q: %w", addr, err)
-	}
-	if ip, err := netip.ParseAddr(host); err != nil || !ip.IsLoopback() {
-		return nil, fmt.Errorf("apps listener %q: not a loopback IP address", addr)
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().IsLoopback() {
+		return nil, fmt.Errorf("apps address %q (apps_addr, MCPAUTH_APPS_ADDR) is not a loopback IP address and port (like %s)", addr, DefaultAddr)
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("apps listener on %s: %w (another program holds the port; set MCPAUTH_APPS_ADDR)", addr, err)
+		return nil, fmt.Errorf("cannot listen on %s for apps (%w): it is held by %s, and app URLs would reach that program instead of mcpauthd; set apps_addr in the settings file (or MCPAUTH_APPS_ADDR) to a free loopback address and run mcpauthd restart", addr, err, holder(ap))
 	}
 	return l, nil
+}
+
+// holder names who listens on addr, as far as the OS tells.
+func holder(addr netip.AddrPort) string {
+	uid, err := holderUID(addr)
+	switch {
+	case err != nil:
+		return "another program"
+	case uid == os.Getuid():
+		return fmt.Sprintf("another program of yours (uid %d)", uid)
+	}
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return fmt.Sprintf("another user: uid %d (%s)", uid, u.Username)
+	}
+	return fmt.Sprintf("another user: uid %d", uid)
 }
 
 // Serve serves on l until ctx ends. Responses have no write timeout:
 // event streams stay open as long as the server keeps them.
 func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ConnContext: h.connContext}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -111,6 +144,40 @@ func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
 		return err
 	}
 	return nil
+}
+
+// callerKey is the context key of a connection's caller check.
+type callerKey struct{}
+
+// connContext attaches to each connection the check of who opened it: run
+// once, at its first request (on the connection's goroutine, not the
+// accept loop), and logged once when it refuses.
+func (h *Handler) connContext(ctx context.Context, c net.Conn) context.Context {
+	remote := c.RemoteAddr().String()
+	return context.WithValue(ctx, callerKey{}, sync.OnceValue(func() string {
+		uid, err := h.peerUID(c)
+		switch {
+		case errors.Is(err, errors.ErrUnsupported):
+			return ""
+		case err != nil:
+			h.log.Warn("reverse proxy: refused a connection whose user cannot be found", "remote", remote, "err", err)
+			return fmt.Sprintf("mcpauthd cannot tell which user opened this connection (%v); it serves only its own user (uid %d)", err, h.uid)
+		case uid != h.uid:
+			h.log.Warn("reverse proxy: refused a connection from another user", "uid", uid, "remote", remote)
+			return fmt.Sprintf("this connection comes from uid %d; mcpauthd's reverse proxy serves only its own user (uid %d)", uid, h.uid)
+		}
+		return ""
+	}))
+}
+
+// callerRefusal is why r's connection may not be served ("" when it may).
+// A request on a connection that connContext never saw is refused.
+func callerRefusal(r *http.Request) string {
+	check, _ := r.Context().Value(callerKey{}).(func() string)
+	if check == nil {
+		return "mcpauthd did not check who opened this connection"
+	}
+	return check()
 }
 
 // route splits /s/NAME/k/KEY/REST or /s/NAME/REST (escaped path).
@@ -130,6 +197,47 @@ func route(escapedPath string) (name, key, rest string, ok bool) {
 		}
 	}
 	return name, key, rest, name != ""
+}
+
+// confine checks rest, the escaped path an app asks for below its
+// server's path ("" or starting with '/'), and says why it could leave
+// that path or be read two ways; nil when it is safe to append. Each
+// segment is checked as sent and as a server that decodes it once or twice
+// more would read it: no "." or ".." (also before a ';' parameter), no
+// '/', '\' or NUL, and no empty segment but a trailing one.
+func confine(rest string) error {
+	if rest == "" {
+		return nil
+	}
+	segs := strings.Split(rest[1:], "/")
+	for i, seg := range segs {
+		if seg == "" && i < len(segs)-1 {
+			return errors.New("empty path segment (//)")
+		}
+		for depth := 0; ; depth++ {
+			dec, err := url.PathUnescape(seg)
+			if err != nil {
+				if depth == 0 {
+					return fmt.Errorf("malformed escape in %q", seg)
+				}
+				break // a literal '%': nothing more to decode
+			}
+			if strings.ContainsAny(dec, "/\\\x00") {
+				return fmt.Errorf("segment %q holds an encoded '/', a '\\' or a NUL", seg)
+			}
+			if base, _, _ := strings.Cut(dec, ";"); base == "." || base == ".." {
+				return fmt.Errorf("segment %q is a dot segment", seg)
+			}
+			if dec == seg {
+				break
+			}
+			if depth == 2 {
+				return fmt.Errorf("segment %q is encoded more than twice", seg)
+			}
+			seg = dec
+		}
+	}
+	return nil
 }
 
 // hostAllowed: the Host header must name this machine on the proxy's port,
@@ -153,7 +261,14 @@ func refuse(w http.ResponseWriter, status int, msg string) {
 	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
+// ServeHTTP checks, in this order, who opened the connection (see
+// connContext), the Host, the route, the path and then the app's key, and
+// forwards only a request that passes all of them.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if why := callerRefusal(r); why != "" {
+		refuse(w, http.StatusForbidden, why)
+		return
+	}
 	if !h.hostAllowed(r.Host) {
 		refuse(w, http.StatusForbidden, "wrong Host: use http://127.0.0.1:"+h.port)
 		return
@@ -161,6 +276,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name, key, rest, ok := route(r.URL.EscapedPath())
 	if !ok {
 		refuse(w, http.StatusNotFound, "not found: app URLs are /s/NAME/…")
+		return
+	}
+	if err := confine(rest); err != nil {
+		refuse(w, http.StatusBadRequest, "path refused: "+err.Error()+"; the path must stay below the app's server")
 		return
 	}
 	if key == "" {

@@ -52,6 +52,10 @@ type tray struct {
 	entries                                map[string]*entry
 	shown                                  map[*systray.MenuItem][2]string // title and tooltip on the bus
 	tooltip                                string
+
+	appsErr   string            // why the reverse proxy for apps is off (ipc.Status.AppsError)
+	appsWarn  *systray.MenuItem // shown while appsErr is set
+	warnShown bool              // appsWarn is visible
 }
 
 // entry is one server's menu item and its submenu.
@@ -174,6 +178,10 @@ func (t *tray) apply(ctx context.Context, u update) {
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if st, err := t.cfg.Client.Status(sctx); err == nil {
 			t.webURL = st.WebURL
+			if st.AppsError != "" && st.AppsError != t.appsErr {
+				t.notes.message("mcpauthd: HTTP apps cannot reach it", st.AppsError)
+			}
+			t.appsErr = st.AppsError
 		}
 		cancel()
 		t.checkClipboard(ctx)
@@ -234,6 +242,15 @@ func (t *tray) render() {
 		t.menuKey = key.String()
 	}
 	t.label(t.header, sum, "")
+	t.label(t.appsWarn, appsWarning, t.appsErr)
+	if show := t.appsErr != ""; show != t.warnShown { // only a change reaches the bus
+		t.warnShown = show
+		if show {
+			t.appsWarn.Show()
+		} else {
+			t.appsWarn.Hide()
+		}
+	}
 	now := time.Now()
 	for _, s := range servers {
 		e := t.entries[s.URL]
@@ -265,6 +282,9 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	t.shown = map[*systray.MenuItem][2]string{}
 	t.header = systray.AddMenuItem("mcpauthd", "")
 	t.header.Disable()
+	t.appsWarn = systray.AddMenuItem(appsWarning, "")
+	t.appsWarn.Disable()
+	t.warnShown = true
 	systray.AddSeparator()
 	t.entries = map[string]*entry{}
 	t.empty = nil
@@ -295,6 +315,10 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	systray.AddSeparator()
 	t.top("Quit mcpauthd", "Stop the daemon: apps get no tokens until it runs again", func(context.Context) error { t.cfg.Quit(); return nil })
 }
+
+// appsWarning is the menu's warning while the reverse proxy for HTTP apps
+// is off; its tooltip and `mcpauthd status` say why (who holds the port).
+const appsWarning = "⚠ HTTP apps proxy is off (mcpauthd status says why)"
 
 // top adds a top-level item that runs do when clicked.
 func (t *tray) top(title, tip string, do func(context.Context) error) *systray.MenuItem {
