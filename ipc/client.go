@@ -9,16 +9,20 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
-// Client talks to the daemon over its socket. It is safe for concurrent use;
-// create it with NewClient (or set Socket and use it).
+// Client talks to the daemon over its socket. It is safe for concurrent use,
+// its zero value included: create it with NewClient, or set Socket and use
+// it (Socket must not change after the first call). Do not copy a Client
+// after first use.
 type Client struct {
 	// Socket is the daemon's socket path.
 	Socket string
 
-	hc *http.Client
+	once sync.Once
+	hc   *http.Client
 }
 
 // NewClient returns a client for the daemon listening on socket.
@@ -28,16 +32,16 @@ func NewClient(socket string) *Client {
 	return c
 }
 
+// init builds the HTTP client once, however many calls race to be first.
 func (c *Client) init() {
-	if c.hc != nil {
-		return
-	}
-	c.hc = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return Dial(ctx, c.Socket)
-		},
-		MaxIdleConnsPerHost: 64,
-	}}
+	c.once.Do(func() {
+		c.hc = &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return Dial(ctx, c.Socket)
+			},
+			MaxIdleConnsPerHost: 64,
+		}}
+	})
 }
 
 // do sends a JSON request to /v1/<path> and decodes the JSON answer into
