@@ -69,7 +69,7 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " is already in progress"}
 	}
 	if r.ClientID != "" {
-		s.sess.Preregistered = &oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer}
+		s.sess.SetPreregistered(&oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer})
 		s.mu.Lock()
 		s.rec.ClientIDOverride = r.ClientID
 		s.mu.Unlock()
