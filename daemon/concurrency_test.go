@@ -130,3 +130,34 @@ func TestTokenDuringRefresh(t *testing.T) {
 	wg.Wait()
 	t.Logf("%d hand-outs of %d tokens during %d refreshes", served, len(expiry), refreshes)
 }
+
+// TestHandOutAfterClose: a token handed out by a request still running
+// after Close (the server's shutdown grace period is over) is served and
+// audited, not a panic on the closed audit queue.
+func TestHandOutAfterClose(t *testing.T) {
+	a := testfake.NewDPoPAS(t)
+	d, _ := openDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	grant := &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: a.ClientID, ClientSecret: a.ClientSecret}
+	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: a.URL, Grant: grant, Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := d.Token(ctx, a.URL, 0, ipc.Peer{PID: 4242, Exe: "/usr/bin/late"})
+	if err != nil || r.AccessToken == "" {
+		t.Fatalf("hand-out after Close: %v", err)
+	}
+	recs, err := d.Audit(a.URL, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rec := range recs {
+		if rec.PID == 4242 && rec.Exe == "/usr/bin/late" && rec.Action == "token" {
+			return
+		}
+	}
+	t.Fatalf("the hand-out after Close is not in the audit log: %+v", recs)
+}
