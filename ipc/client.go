@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -63,22 +64,42 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set(HeaderRevision, strconv.Itoa(Revision))
 	res, err := c.hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode/100 != 2 {
-		var e Error
-		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&e); err != nil || e.Code == "" {
-			return &Error{Code: CodeInternal, Message: fmt.Sprintf("daemon answered %s", res.Status)}
+		e := &Error{}
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(e); err != nil || e.Code == "" {
+			e = &Error{Code: CodeInternal, Message: fmt.Sprintf("daemon answered %s", res.Status)}
 		}
-		return &e
+		return olderDaemon(res, e)
 	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(out)
+}
+
+// olderDaemon returns e, or, when e refuses the request as malformed or
+// unknown and the daemon that answered is older than this client (its
+// revision lower, or none sent), an error that says to restart mcpauthd: a
+// newer command asked for something the running daemon does not know yet.
+func olderDaemon(res *http.Response, e *Error) *Error {
+	switch res.StatusCode {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
+	default:
+		return e
+	}
+	rev, _ := strconv.Atoi(res.Header.Get(HeaderRevision)) // none: 0, before revisions
+	if rev >= Revision {
+		return e
+	}
+	return &Error{Code: e.Code, SignInURL: e.SignInURL, Message: fmt.Sprintf(
+		"the running mcpauthd is older than this command (API revision %d, this command needs %d) and refused the request (%s); restart mcpauthd (quit it from the tray or run: systemctl --user restart mcpauthd) and try again",
+		rev, Revision, e.Message)}
 }
 
 // Status describes the daemon.
@@ -160,13 +181,14 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	if err != nil {
 		return err
 	}
+	req.Header.Set(HeaderRevision, strconv.Itoa(Revision))
 	res, err := c.hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("events: daemon answered %s", res.Status)
+		return olderDaemon(res, &Error{Code: CodeInternal, Message: fmt.Sprintf("events: daemon answered %s", res.Status)})
 	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)

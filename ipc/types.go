@@ -5,9 +5,19 @@
 package ipc
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
+
+// Revision is this package's revision of the API under /v1/: it grows by
+// one whenever a request gains a field or a route is added, so a client can
+// tell that it is talking to an older daemon. Both sides send it in the
+// HeaderRevision header (a daemon without it predates revision 1).
+const Revision = 1
+
+// HeaderRevision carries the sender's Revision on every request and answer.
+const HeaderRevision = "Mcpauthd-Api-Revision"
 
 // Server states, as reported in ServerInfo.Status.
 const (
@@ -221,6 +231,13 @@ type Error struct {
 	Message   string `json:"message"`
 	SignInURL string `json:"sign_in_url,omitempty"`
 }
+
+// ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is
+// CodeNeedsSignIn: the user must sign in to its SignInURL first.
+var ErrNeedsSignIn = errors.New("ipc: needs sign-in")
+
+// Is makes errors.Is(err, ErrNeedsSignIn) hold for a needs_sign_in error.
+func (e *Error) Is(target error) bool { return target == ErrNeedsSignIn && e.Code == CodeNeedsSignIn }
 
 func (e *Error) Error() string {
 	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {

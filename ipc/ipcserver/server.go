@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
@@ -83,6 +84,7 @@ func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(ipc.HeaderRevision, strconv.Itoa(ipc.Revision))
 	pr, _ := r.Context().Value(peerKey{}).(peerResult)
 	if pr.err != nil || pr.peer.UID != h.uid {
 		h.Log.Warn("refused a connection from another user", "uid", pr.peer.UID, "pid", pr.peer.PID, "err", pr.err)
