@@ -252,7 +252,7 @@ func (d *Daemon) ensureServer(url string) (*server, error) {
 	if s := d.servers[url]; s != nil {
 		return s, nil
 	}
-	rec := &store.Server{URL: url, Status: ipc.StateSignedOut}
+	rec := &store.Server{URL: url, Status: string(ipc.StateSignedOut)}
 	if err := d.st.PutServer(rec); err != nil {
 		return nil, err
 	}

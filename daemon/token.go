@@ -165,7 +165,7 @@ func (d *Daemon) Logout(ctx context.Context, url string, remove bool) error {
 		d.mu.Lock()
 		delete(d.servers, url)
 		d.mu.Unlock()
-		d.publish(ipc.Event{Type: "removed", Server: &ipc.ServerInfo{URL: url}})
+		d.publish(ipc.Event{Type: ipc.EventRemoved, Server: &ipc.ServerInfo{URL: url}})
 		return nil
 	}
 	s.setState(ipc.StateSignedOut, "")

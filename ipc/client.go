@@ -173,7 +173,7 @@ func (c *Client) Shutdown(ctx context.Context) error {
 
 // Events streams the daemon's events (one JSON object per line) to fn until
 // ctx ends, fn returns an error, or the daemon goes away. The first event is
-// a "hello" with nothing in it; then one "server" event per known server,
+// an EventHello with nothing in it; then one EventServer per known server,
 // then changes as they happen.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	c.init()

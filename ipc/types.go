@@ -19,22 +19,25 @@ const Revision = 1
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
 
-// Server states, as reported in ServerInfo.Status.
+// State is a server's state, as reported in ServerInfo.Status.
+type State string
+
+// Server states.
 const (
-	StateSignedOut   = "signed_out"
-	StateSigningIn   = "signing_in"
-	StateSignedIn    = "signed_in"
-	StateRefreshing  = "refreshing"
-	StateNeedsSignIn = "needs_sign_in"
-	StateError       = "error"
-	StatePublic      = "public"
+	StateSignedOut   State = "signed_out"
+	StateSigningIn   State = "signing_in"
+	StateSignedIn    State = "signed_in"
+	StateRefreshing  State = "refreshing"
+	StateNeedsSignIn State = "needs_sign_in"
+	StateError       State = "error"
+	StatePublic      State = "public"
 )
 
 // ServerInfo is what the daemon tells about one server. It holds no secret.
 type ServerInfo struct {
 	URL             string    `json:"url"`
 	Name            string    `json:"name,omitempty"`
-	Status          string    `json:"status"`
+	Status          State     `json:"status"`
 	StatusMessage   string    `json:"status_message,omitempty"`
 	Issuer          string    `json:"issuer,omitempty"`
 	Registration    string    `json:"registration,omitempty"` // preregistered | cimd | dynamic
@@ -196,16 +199,26 @@ type Status struct {
 	Started time.Time `json:"started"`
 }
 
-// Event types besides "hello", "server" (changed) and "removed".
+// EventType says what an Event is about.
+type EventType string
+
+// Event types.
 const (
+	// EventHello starts every stream (no payload); the snapshot follows.
+	EventHello EventType = "hello"
+	// EventServer: Server is new or changed (also one per known server
+	// after EventHello).
+	EventServer EventType = "server"
+	// EventRemoved: the server Server.URL was removed.
+	EventRemoved EventType = "removed"
 	// EventAudit: token hand-outs were recorded (no payload); a view of the
 	// audit log should re-read it.
-	EventAudit = "audit"
+	EventAudit EventType = "audit"
 )
 
 // Event is one message of the event stream.
 type Event struct {
-	Type   string      `json:"type"` // "hello", "server" (changed), "removed", EventAudit
+	Type   EventType   `json:"type"`
 	Server *ServerInfo `json:"server,omitempty"`
 	Time   time.Time   `json:"time"`
 }

@@ -47,8 +47,8 @@ type tray struct {
 
 	connected bool
 	servers   map[string]ipc.ServerInfo
-	last      map[string]string // status last seen per URL (kept across reconnects): notify once per transition
-	clipURL   string            // the server URL on the clipboard, if any
+	last      map[string]ipc.State // status last seen per URL (kept across reconnects): notify once per transition
+	clipURL   string               // the server URL on the clipboard, if any
 	icon      string
 	menuKey   string // the server list the menu was built for
 
@@ -69,7 +69,7 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]string{}}
+	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{}}
 	t.notes = newNotifier(t.log, t.signIn)
 	defer t.notes.close()
 	go func() {
@@ -126,7 +126,7 @@ func (t *tray) watch(ctx context.Context, out chan<- update) {
 	for {
 		err := t.cfg.Client.Events(ctx, func(ev ipc.Event) error {
 			switch ev.Type {
-			case "hello":
+			case ipc.EventHello:
 				backoff = backoffFirst
 			case ipc.EventAudit:
 				return nil // hand-outs change nothing the menu shows
@@ -154,7 +154,7 @@ func (t *tray) apply(ctx context.Context, u update) {
 		return
 	}
 	switch ev := u.ev; ev.Type {
-	case "hello":
+	case ipc.EventHello:
 		// A fresh snapshot follows: forget servers removed while away.
 		t.connected, t.servers = true, map[string]ipc.ServerInfo{}
 		web := ""
@@ -165,7 +165,7 @@ func (t *tray) apply(ctx context.Context, u update) {
 		t.webURL.Store(&web)
 		cancel()
 		t.checkClipboard(ctx)
-	case "server":
+	case ipc.EventServer:
 		if ev.Server == nil {
 			return
 		}
@@ -179,7 +179,7 @@ func (t *tray) apply(ctx context.Context, u update) {
 		case s.Status != ipc.StateNeedsSignIn && prev == ipc.StateNeedsSignIn:
 			t.notes.withdraw(s.URL)
 		}
-	case "removed":
+	case ipc.EventRemoved:
 		if ev.Server == nil {
 			return
 		}

@@ -38,14 +38,15 @@ func TestOpenWebDuringReconnect(t *testing.T) {
 	opened := make(chan string, 1)
 	tr := &tray{
 		cfg: Config{Client: ipc.NewClient(sock), OpenURL: func(u string) error { opened <- u; return nil }},
-		log: slog.New(slog.DiscardHandler), servers: map[string]ipc.ServerInfo{}, last: map[string]string{},
+		log: slog.New(slog.DiscardHandler), servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{},
 	}
 	ctx := context.Background()
 	hello := update{ev: &ipc.Event{Type: "hello"}}
 	tr.apply(ctx, hello) // connected: the entry URL is known
 	var wg sync.WaitGroup
 	wg.Go(func() { tr.apply(ctx, hello) }) // the loop, reconnected
-	wg.Go(func() { // a click
+	// A click.
+	wg.Go(func() {
 		if err := tr.openWeb("#add"); err != nil {
 			t.Errorf("openWeb: %v", err)
 		}

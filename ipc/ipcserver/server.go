@@ -231,7 +231,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	defer h.D.Unsubscribe(ch)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
-	_ = enc.Encode(ipc.Event{Type: "hello", Time: time.Now()})
+	_ = enc.Encode(ipc.Event{Type: ipc.EventHello, Time: time.Now()})
 	fl.Flush()
 	for {
 		select {
