@@ -13,13 +13,18 @@ import (
 	"strings"
 )
 
-// Open starts the user's browser on rawURL and returns once it is started.
-func Open(rawURL string) error {
+// Open starts the user's browser on rawURL and returns once it is started:
+// $BROWSER when set, else the OS opener.
+func Open(rawURL string) error { return OpenWith(os.Getenv("BROWSER"), rawURL) }
+
+// OpenWith is Open with the browser command given (the browser setting);
+// "" means the OS opener.
+func OpenWith(program, rawURL string) error {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return errors.New("browser: refusing to open a URL that is not http(s)")
 	}
-	name, args := command(rawURL)
+	name, args := command(program, rawURL)
 	cmd := exec.Command(name, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	if err := cmd.Start(); err != nil {
@@ -29,8 +34,8 @@ func Open(rawURL string) error {
 	return nil
 }
 
-func command(u string) (string, []string) {
-	if b := strings.TrimSpace(os.Getenv("BROWSER")); b != "" {
+func command(program, u string) (string, []string) {
+	if b := strings.TrimSpace(program); b != "" {
 		// $BROWSER may list alternatives separated by ':' (the historical
 		// convention); the first is used, as one program, without a shell.
 		first, _, _ := strings.Cut(b, string(os.PathListSeparator))

@@ -30,22 +30,28 @@ func serveClient(t *testing.T, h *Handler) *ipc.Client {
 	return ipc.NewClient(sock)
 }
 
+// addServer adds url to h's daemon without the network: a server whose
+// sign-ins use client credentials, not signed in yet.
+func addServer(t *testing.T, h *Handler, url string) {
+	t.Helper()
+	if err := h.D.SetGrant(url, &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: "robot", ClientSecret: "not-used"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestClientCalls runs every ipc.Client call over the real socket against
 // the real handler and daemon (offline: no server can be reached), and
 // checks the answer or the error code each must give.
 func TestClientCalls(t *testing.T) {
 	h := newTestHandler(t)
-	shutdown := make(chan struct{}, 1)
-	h.Shutdown = func() { shutdown <- struct{}{} }
+	shutdown := make(chan bool, 2) // restart?
+	h.Shutdown = func(restart bool) { shutdown <- restart }
 	c := serveClient(t, h)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	const known, unknown = "http://127.0.0.1:9/mcp", "http://127.0.0.1:9/other"
 
-	// A server to act on: a login adds it (its probe fails offline).
-	if lr, err := c.Login(ctx, &ipc.LoginRequest{URL: known}); err != nil || lr.ID == "" {
-		t.Fatalf("Login: %+v, %v", lr, err)
-	}
+	addServer(t, h, known)
 	for _, tt := range []struct {
 		name string
 		call func() error
@@ -62,6 +68,15 @@ func TestClientCalls(t *testing.T) {
 			list, err := c.Servers(ctx)
 			if err == nil && (len(list) != 1 || list[0].URL != known) {
 				t.Errorf("Servers = %+v", list)
+			}
+			return err
+		}, ""},
+		{"Login offline", func() error {
+			// Starts (the answer has its id), then fails offline: a failed
+			// first sign-in leaves nothing behind.
+			lr, err := c.Login(ctx, &ipc.LoginRequest{URL: unknown})
+			if err == nil && lr.ID == "" {
+				t.Errorf("Login = %+v; want the sign-in's id", lr)
 			}
 			return err
 		}, ""},
@@ -88,7 +103,7 @@ func TestClientCalls(t *testing.T) {
 		}, ipc.CodeNeedsSignIn},
 		{"Refresh unknown", func() error { _, err := c.Refresh(ctx, unknown); return err }, ipc.CodeNotFound},
 		{"Refresh not signed in", func() error { _, err := c.Refresh(ctx, known); return err }, ipc.CodeNeedsSignIn},
-		{"Logout unknown", func() error { return c.Logout(ctx, unknown, false) }, ipc.CodeNotFound},
+		{"Logout unknown", func() error { _, err := c.Logout(ctx, unknown, false); return err }, ipc.CodeNotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call()
@@ -125,8 +140,8 @@ func TestClientCalls(t *testing.T) {
 	if ev := <-evs; ev.Type != "server" || ev.Server == nil || ev.Server.URL != known {
 		t.Fatalf("snapshot event %+v; want the known server", ev)
 	}
-	if err := c.Logout(ctx, known, true); err != nil {
-		t.Fatalf("Logout --remove: %v", err)
+	if lr, err := c.Logout(ctx, known, true); err != nil || !lr.Removed || lr.Revocation != ipc.RevocationNone {
+		t.Fatalf("Logout --remove of a server never signed in to: %+v, %v", lr, err)
 	}
 	removed := false
 	for ev := range evs {
@@ -141,10 +156,12 @@ func TestClientCalls(t *testing.T) {
 		t.Fatalf("Servers after remove: %+v, %v", list, err)
 	}
 
-	if err := c.Shutdown(ctx); err != nil {
-		t.Fatal(err)
+	if err := c.Restart(ctx); err != nil || !<-shutdown {
+		t.Fatalf("Restart: %v; want a shutdown that asks for a restart", err)
 	}
-	<-shutdown
+	if err := c.Shutdown(ctx); err != nil || <-shutdown {
+		t.Fatalf("Shutdown: %v; want a shutdown without a restart", err)
+	}
 }
 
 // TestRevisionHeader: every answer, refusals included, carries the
