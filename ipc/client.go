@@ -98,7 +98,7 @@ func olderDaemon(res *http.Response, e *Error) *Error {
 		return e
 	}
 	return &Error{Code: e.Code, SignInURL: e.SignInURL, Message: fmt.Sprintf(
-		"the running mcpauthd is older than this command (API revision %d, this command needs %d) and refused the request (%s); restart mcpauthd (quit it from the tray or run: systemctl --user restart mcpauthd) and try again",
+		"the running mcpauthd is older than this command (API revision %d, this command needs %d) and refused the request (%s); restart mcpauthd: stop it (mcpauthd stop, or the tray's Quit) and try again; the command starts the new one",
 		rev, Revision, e.Message)}
 }
 
@@ -193,7 +193,9 @@ func (c *Client) StatusCheckSecrets(ctx context.Context) (*Status, error) {
 // Events streams the daemon's events (one JSON object per line) to fn until
 // ctx ends, fn returns an error, or the daemon goes away. The first event is
 // an EventHello with nothing in it; then one EventServer per known server,
-// then changes as they happen.
+// then changes as they happen. A reader too slow for the daemon gets
+// EventLagged as the last event (then io.EOF): call Events again for a
+// fresh snapshot.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	c.init()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://mcpauthd/v1/events", nil)

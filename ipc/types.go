@@ -262,6 +262,10 @@ const (
 	// EventAudit: token hand-outs were recorded (no payload); a view of the
 	// audit log should re-read it.
 	EventAudit EventType = "audit"
+	// EventLagged is the last event of a stream whose reader fell too far
+	// behind (no payload): the daemon never waits for a reader, so it ends
+	// the stream instead. Reconnect for a fresh snapshot.
+	EventLagged EventType = "lagged"
 )
 
 // Event is one message of the event stream.
