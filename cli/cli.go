@@ -185,6 +185,5 @@ func (e *Env) startDaemon() error {
 
 // needsSignIn reports whether err says the user must sign in.
 func needsSignIn(err error) bool {
-	var ie *ipc.Error
-	return errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn
+	return errors.Is(err, ipc.ErrNeedsSignIn)
 }

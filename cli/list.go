@@ -47,9 +47,9 @@ func runList(ctx context.Context, e *Env, args []string) error {
 
 func state(s ipc.ServerInfo) string {
 	if s.StatusMessage != "" && s.Status != ipc.StateSignedIn {
-		return s.Status + ": " + s.StatusMessage
+		return string(s.Status) + ": " + s.StatusMessage
 	}
-	return s.Status
+	return string(s.Status)
 }
 
 func expires(s ipc.ServerInfo) string {

@@ -20,15 +20,27 @@ const (
 )
 
 // audit queues rec. When the queue is full (the disk cannot keep up) the
-// record is dropped and counted, rather than slowing token hand-out.
+// record is dropped and counted, rather than slowing token hand-out. After
+// Close has stopped the writer (a request handler that outlived the
+// shutdown) rec is written at once, or the loss logged when the store is
+// closed too.
 func (d *Daemon) audit(rec store.AuditRecord) {
 	if rec.Time.IsZero() {
 		rec.Time = time.Now()
 	}
-	select {
-	case d.auditCh <- rec:
-	default:
-		d.auditDropped.Add(1)
+	d.auditMu.RLock()
+	if !d.auditClosed {
+		select {
+		case d.auditCh <- rec:
+		default:
+			d.auditDropped.Add(1)
+		}
+		d.auditMu.RUnlock()
+		return
+	}
+	d.auditMu.RUnlock()
+	if err := d.st.AppendAudit(rec); err != nil {
+		d.log.Warn("audit record of a hand-out after shutdown not written", "server", rec.Server, "err", err)
 	}
 }
 
@@ -103,8 +115,13 @@ func (d *Daemon) auditWriter() {
 }
 
 // flushAudit stops the writer after it has written everything queued.
+// auditClosed is set under auditMu before the queue is closed, so no audit
+// call can be sending on it then.
 func (d *Daemon) flushAudit() {
 	d.auditOnce.Do(func() {
+		d.auditMu.Lock()
+		d.auditClosed = true
+		d.auditMu.Unlock()
 		close(d.auditCh)
 		<-d.auditDone
 	})

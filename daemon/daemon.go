@@ -74,9 +74,13 @@ type Daemon struct {
 	webURL      string       // its entry URL (with the per-start secret)
 	apps        appRegistry  // the local reverse proxy's apps (apps.go)
 
-	auditCh      chan store.AuditRecord
-	auditDone    chan struct{}
-	auditOnce    sync.Once
+	auditCh   chan store.AuditRecord
+	auditDone chan struct{}
+	auditOnce sync.Once
+	// auditMu is held for reading to queue on auditCh, for writing to set
+	// auditClosed before auditCh is closed (audit.go).
+	auditMu      sync.RWMutex
+	auditClosed  bool
 	auditDropped atomic.Int64
 
 	mu      sync.Mutex

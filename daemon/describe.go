@@ -77,7 +77,8 @@ func (p probeSource) Token(ctx context.Context) (string, error) {
 	if g == nil || g.Token == nil {
 		return "", nil
 	}
-	return p.s.sess.Token(ctx, g.Token.Margin(DefaultMinValid))
+	ng, err := p.s.sess.Token(ctx, g.Token.Margin(DefaultMinValid))
+	return ng.AccessToken(), err
 }
 func (p probeSource) Challenged(context.Context, string, *oauth.Challenge) error {
 	return &oauth.Error{Step: "describe", Check: oauth.CheckAuthorization, URL: p.s.url, Msg: "the server refused the new token"}

@@ -27,16 +27,11 @@ func (d *Daemon) TokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.P
 		}
 		r = &ipc.TokenRequest{URL: r.URL, MinValid: r.MinValid} // nothing to sign
 	}
-	resp, err := d.Token(ctx, r.URL, time.Duration(r.MinValid), caller)
+	resp, g, err := d.token(ctx, r.URL, time.Duration(r.MinValid), caller)
 	if err != nil {
 		return nil, err
 	}
-	s := d.server(r.URL)
-	if s == nil {
-		return resp, nil
-	}
-	g := s.sess.Grant()
-	if g == nil || g.Token == nil || g.DPoPKey == nil || g.Token.AccessToken != resp.AccessToken {
+	if g == nil || g.DPoPKey == nil {
 		return resp, nil
 	}
 	resp.TokenType, resp.DPoPKeyThumbprint = oauth.DPoPScheme, g.DPoPKey.Thumbprint()

@@ -50,7 +50,7 @@ func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
 	if err := d.st.CommitGrant(&rec, sec); err != nil {
 		return toIPC(url, err)
 	}
-	s.sess.Strategy = st
+	s.sess.SetStrategy(st)
 	s.setRecord(rec)
 	d.log.Info("server uses a non-interactive grant", "server", url, "grant", st.Name())
 	return nil

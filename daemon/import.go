@@ -88,7 +88,7 @@ func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Pe
 
 	// A fresh server object carries the grant from its start; it replaces
 	// any old one once the grant is committed.
-	rec := store.Server{URL: r.URL, Status: ipc.StateSignedOut}
+	rec := store.Server{URL: r.URL, Status: string(ipc.StateSignedOut)}
 	if old != nil {
 		old.mu.Lock()
 		rec = old.rec

@@ -23,8 +23,9 @@ type login struct {
 	cancel    context.CancelFunc
 	// created: this sign-in added the server; prevState, prevMsg: the
 	// server's state before it. A failed sign-in returns to them (loginFailed).
-	created            bool
-	prevState, prevMsg string
+	created   bool
+	prevState ipc.State
+	prevMsg   string
 
 	once     sync.Once
 	ready    chan struct{} // closed when authURL is known or the login ended
@@ -80,7 +81,7 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " is already in progress"}
 	}
 	if r.ClientID != "" {
-		s.sess.Preregistered = &oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer}
+		s.sess.SetPreregistered(&oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer})
 		s.mu.Lock()
 		s.rec.ClientIDOverride = r.ClientID
 		s.mu.Unlock()
@@ -291,7 +292,7 @@ func (d *Daemon) ensureServer(url string) (*server, error) {
 	if s := d.servers[url]; s != nil {
 		return s, nil
 	}
-	rec := &store.Server{URL: url, Status: ipc.StateSignedOut}
+	rec := &store.Server{URL: url, Status: string(ipc.StateSignedOut)}
 	if err := d.st.PutServer(rec); err != nil {
 		return nil, err
 	}

@@ -25,7 +25,7 @@ func (s *server) scheduleFor(g *oauth.Grant) {
 		return
 	}
 	at := g.Token.Expiry
-	if g.Token.RefreshToken != "" || s.sess.Strategy != nil { // renewable: refresh or re-acquire
+	if g.Token.RefreshToken != "" || s.sess.Strategy() != nil { // renewable: refresh or re-acquire
 		at = at.Add(-g.Token.Margin(s.d.cfg.RefreshAhead))
 	}
 	s.arm(time.Until(at))
@@ -55,7 +55,7 @@ func (s *server) due() {
 	if g == nil || g.Token == nil {
 		return
 	}
-	if g.Token.RefreshToken == "" && s.sess.Strategy == nil {
+	if g.Token.RefreshToken == "" && s.sess.Strategy() == nil {
 		s.setState(ipc.StateNeedsSignIn, "the access token expired and the server issued no refresh token; sign in again")
 		return
 	}

@@ -43,7 +43,7 @@ func (d *Daemon) newServer(rec *store.Server) *server {
 	s.sess.Browser = d.browse(s)
 	s.sess.Device = devicePresenter{s}
 	if rec.Status == "" {
-		s.rec.Status = ipc.StateSignedOut
+		s.rec.Status = string(ipc.StateSignedOut)
 	}
 	return s
 }
@@ -130,7 +130,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	now := time.Now()
 	if g.Public {
 		rec.Public = true
-		rec.Status, rec.StatusMessage = ipc.StatePublic, ""
+		rec.Status, rec.StatusMessage = string(ipc.StatePublic), ""
 		if err := s.d.st.PutServer(&rec); err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	rec.ScopesRequested = g.Requested
 	rec.ScopesGranted = g.Token.Scopes
 	rec.TokenExpiry = g.Token.Expiry
-	rec.Status, rec.StatusMessage = ipc.StateSignedIn, ""
+	rec.Status, rec.StatusMessage = string(ipc.StateSignedIn), ""
 	if g.Metadata.Protected != nil && rec.Name == "" {
 		rec.Name = g.Metadata.Protected.ResourceName
 	}
@@ -190,7 +190,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 		return err
 	}
 	if bound != nil {
-		s.sess.Strategy = bound // save runs with the session locked
+		s.sess.SetStrategy(bound) // a leaf lock: safe in save, which runs with the session locked
 	}
 	s.setRecord(rec)
 	s.scheduleFor(g)
@@ -202,20 +202,20 @@ func (s *server) setRecord(rec store.Server) {
 	s.mu.Lock()
 	s.rec = rec
 	s.mu.Unlock()
-	s.d.publish(ipc.Event{Type: "server", Server: ptr(s.info())})
+	s.d.publish(ipc.Event{Type: ipc.EventServer, Server: ptr(s.info())})
 }
 
 // setState records a state change, persists it (best effort: the state is
 // also derivable on restart) and tells subscribers.
-func (s *server) setState(state, msg string) {
+func (s *server) setState(state ipc.State, msg string) {
 	s.mu.Lock()
-	s.rec.Status, s.rec.StatusMessage = state, msg
+	s.rec.Status, s.rec.StatusMessage = string(state), msg
 	rec := s.rec
 	s.mu.Unlock()
 	if err := s.d.st.PutServer(&rec); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.d.log.Warn("could not record server state", "server", s.url, "err", err)
 	}
-	s.d.publish(ipc.Event{Type: "server", Server: ptr(s.info())})
+	s.d.publish(ipc.Event{Type: ipc.EventServer, Server: ptr(s.info())})
 }
 
 func (s *server) info() ipc.ServerInfo {
@@ -223,14 +223,14 @@ func (s *server) info() ipc.ServerInfo {
 	rec, hasRefresh, method, dpop := s.rec, s.hasRefresh, s.regMethod, s.dpop
 	s.mu.Unlock()
 	in := ipc.ServerInfo{
-		URL: rec.URL, Name: rec.Name, Status: rec.Status, StatusMessage: rec.StatusMessage,
+		URL: rec.URL, Name: rec.Name, Status: ipc.State(rec.Status), StatusMessage: rec.StatusMessage,
 		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
 		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt, Tools: rec.Tools,
 	}
 	if rec.Grant != nil {
 		in.Grant = rec.Grant.Type
 	}
-	if rec.Status != ipc.StateSignedOut {
+	if in.Status != ipc.StateSignedOut {
 		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
 	}
 	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant

@@ -24,9 +24,17 @@ const DefaultMinValid = 30 * time.Second
 // When the refresh fails for a passing reason and the current token is still
 // valid, the current token is served.
 func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, caller ipc.Peer) (*ipc.TokenResponse, error) {
+	resp, _, err := d.token(ctx, url, minValid, caller)
+	return resp, err
+}
+
+// token is Token that also returns the grant the answer describes (nil for
+// a public server): everything in the answer comes from that one grant,
+// whatever refresh or sign-out runs concurrently.
+func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, caller ipc.Peer) (*ipc.TokenResponse, *oauth.Grant, error) {
 	s := d.server(url)
 	if s == nil {
-		return nil, errNeedsSignIn(url, "mcpauthd has no sign-in for "+url)
+		return nil, nil, errNeedsSignIn(url, "mcpauthd has no sign-in for "+url)
 	}
 	g := s.sess.Grant()
 	s.mu.Lock()
@@ -37,34 +45,38 @@ func (d *Daemon) Token(ctx context.Context, url string, minValid time.Duration, 
 	}
 	switch {
 	case g == nil && loadErr != nil:
-		return nil, toIPC(url, fmt.Errorf("the stored sign-in to %s could not be read: %w", url, loadErr))
+		return nil, nil, toIPC(url, fmt.Errorf("the stored sign-in to %s could not be read: %w", url, loadErr))
 	case g == nil && s.sess.SigningIn():
-		return nil, errNeedsSignIn(url, "the sign-in to "+url+" is not finished; approve it in the browser")
+		return nil, nil, errNeedsSignIn(url, "the sign-in to "+url+" is not finished; approve it in the browser")
 	case g == nil:
-		return nil, errNeedsSignIn(url, "not signed in to "+url)
+		return nil, nil, errNeedsSignIn(url, "not signed in to "+url)
 	case g.Public:
-		return &ipc.TokenResponse{}, nil
+		return &ipc.TokenResponse{}, nil, nil
 	}
 	if minValid <= 0 {
 		minValid = g.Token.Margin(DefaultMinValid)
 	}
-	tok, err := s.sess.Token(ctx, minValid)
+	g, err := s.sess.Token(ctx, minValid)
 	if err != nil {
 		if errors.Is(err, oauth.ErrInvalidGrant) || errors.Is(err, oauth.ErrInvalidClient) {
 			s.rejected(err)
-			return nil, errNeedsSignIn(url, "the sign-in to "+url+" has expired")
+			return nil, nil, errNeedsSignIn(url, "the sign-in to "+url+" has expired")
 		}
-		cur := s.sess.Grant()
-		if cur == nil || cur.Token == nil || !cur.Token.Valid(0) {
+		g = s.sess.Grant()
+		if g == nil || g.Token == nil || !g.Token.Valid(0) {
 			s.setState(ipc.StateError, "refresh failed: "+err.Error())
-			return nil, toIPC(url, err)
+			return nil, nil, toIPC(url, err)
 		}
 		d.log.Warn("refresh failed; serving the still-valid token", "server", url, "err", err)
-		tok = cur.Token.AccessToken
 	}
-	g = s.sess.Grant()
+	switch {
+	case g == nil: // signed out meanwhile
+		return nil, nil, errNeedsSignIn(url, "not signed in to "+url)
+	case g.Public || g.Token == nil:
+		return &ipc.TokenResponse{}, nil, nil
+	}
 	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
-	return &ipc.TokenResponse{AccessToken: tok, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, nil
+	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, g, nil
 }
 
 // Challenge hands a server's refusal of token to the engine's policy:
@@ -165,7 +177,7 @@ func (d *Daemon) Logout(ctx context.Context, url string, remove bool) (*ipc.Logo
 		d.mu.Lock()
 		delete(d.servers, url)
 		d.mu.Unlock()
-		d.publish(ipc.Event{Type: "removed", Server: &ipc.ServerInfo{URL: url}})
+		d.publish(ipc.Event{Type: ipc.EventRemoved, Server: &ipc.ServerInfo{URL: url}})
 		return res, nil
 	}
 	s.setState(ipc.StateSignedOut, "")

@@ -9,16 +9,21 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"time"
 )
 
-// Client talks to the daemon over its socket. It is safe for concurrent use;
-// create it with NewClient (or set Socket and use it).
+// Client talks to the daemon over its socket. It is safe for concurrent use,
+// its zero value included: create it with NewClient, or set Socket and use
+// it (Socket must not change after the first call). Do not copy a Client
+// after first use.
 type Client struct {
 	// Socket is the daemon's socket path.
 	Socket string
 
-	hc *http.Client
+	once sync.Once
+	hc   *http.Client
 }
 
 // NewClient returns a client for the daemon listening on socket.
@@ -28,16 +33,16 @@ func NewClient(socket string) *Client {
 	return c
 }
 
+// init builds the HTTP client once, however many calls race to be first.
 func (c *Client) init() {
-	if c.hc != nil {
-		return
-	}
-	c.hc = &http.Client{Transport: &http.Transport{
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return Dial(ctx, c.Socket)
-		},
-		MaxIdleConnsPerHost: 64,
-	}}
+	c.once.Do(func() {
+		c.hc = &http.Client{Transport: &http.Transport{
+			DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+				return Dial(ctx, c.Socket)
+			},
+			MaxIdleConnsPerHost: 64,
+		}}
+	})
 }
 
 // do sends a JSON request to /v1/<path> and decodes the JSON answer into
@@ -59,22 +64,42 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) error
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
+	req.Header.Set(HeaderRevision, strconv.Itoa(Revision))
 	res, err := c.hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode/100 != 2 {
-		var e Error
-		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(&e); err != nil || e.Code == "" {
-			return &Error{Code: CodeInternal, Message: fmt.Sprintf("daemon answered %s", res.Status)}
+		e := &Error{}
+		if err := json.NewDecoder(io.LimitReader(res.Body, 1<<20)).Decode(e); err != nil || e.Code == "" {
+			e = &Error{Code: CodeInternal, Message: fmt.Sprintf("daemon answered %s", res.Status)}
 		}
-		return &e
+		return olderDaemon(res, e)
 	}
 	if out == nil {
 		return nil
 	}
 	return json.NewDecoder(io.LimitReader(res.Body, 16<<20)).Decode(out)
+}
+
+// olderDaemon returns e, or, when e refuses the request as malformed or
+// unknown and the daemon that answered is older than this client (its
+// revision lower, or none sent), an error that says to restart mcpauthd: a
+// newer command asked for something the running daemon does not know yet.
+func olderDaemon(res *http.Response, e *Error) *Error {
+	switch res.StatusCode {
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed:
+	default:
+		return e
+	}
+	rev, _ := strconv.Atoi(res.Header.Get(HeaderRevision)) // none: 0, before revisions
+	if rev >= Revision {
+		return e
+	}
+	return &Error{Code: e.Code, SignInURL: e.SignInURL, Message: fmt.Sprintf(
+		"the running mcpauthd is older than this command (API revision %d, this command needs %d) and refused the request (%s); restart mcpauthd: stop it (mcpauthd stop, or the tray's Quit) and try again; the command starts the new one",
+		rev, Revision, e.Message)}
 }
 
 // Status describes the daemon.
@@ -167,7 +192,7 @@ func (c *Client) StatusCheckSecrets(ctx context.Context) (*Status, error) {
 
 // Events streams the daemon's events (one JSON object per line) to fn until
 // ctx ends, fn returns an error, or the daemon goes away. The first event is
-// a "hello" with nothing in it; then one "server" event per known server,
+// an EventHello with nothing in it; then one EventServer per known server,
 // then changes as they happen. A reader too slow for the daemon gets
 // EventLagged as the last event (then io.EOF): call Events again for a
 // fresh snapshot.
@@ -177,13 +202,14 @@ func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	if err != nil {
 		return err
 	}
+	req.Header.Set(HeaderRevision, strconv.Itoa(Revision))
 	res, err := c.hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("events: daemon answered %s", res.Status)
+		return olderDaemon(res, &Error{Code: CodeInternal, Message: fmt.Sprintf("events: daemon answered %s", res.Status)})
 	}
 	sc := bufio.NewScanner(res.Body)
 	sc.Buffer(make([]byte, 64<<10), 4<<20)

@@ -5,26 +5,39 @@
 package ipc
 
 import (
+	"errors"
 	"fmt"
 	"time"
 )
 
-// Server states, as reported in ServerInfo.Status.
+// Revision is this package's revision of the API under /v1/: it grows by
+// one whenever a request gains a field or a route is added, so a client can
+// tell that it is talking to an older daemon. Both sides send it in the
+// HeaderRevision header (a daemon without it predates revision 1).
+const Revision = 1
+
+// HeaderRevision carries the sender's Revision on every request and answer.
+const HeaderRevision = "Mcpauthd-Api-Revision"
+
+// State is a server's state, as reported in ServerInfo.Status.
+type State string
+
+// Server states.
 const (
-	StateSignedOut   = "signed_out"
-	StateSigningIn   = "signing_in"
-	StateSignedIn    = "signed_in"
-	StateRefreshing  = "refreshing"
-	StateNeedsSignIn = "needs_sign_in"
-	StateError       = "error"
-	StatePublic      = "public"
+	StateSignedOut   State = "signed_out"
+	StateSigningIn   State = "signing_in"
+	StateSignedIn    State = "signed_in"
+	StateRefreshing  State = "refreshing"
+	StateNeedsSignIn State = "needs_sign_in"
+	StateError       State = "error"
+	StatePublic      State = "public"
 )
 
 // ServerInfo is what the daemon tells about one server. It holds no secret.
 type ServerInfo struct {
 	URL             string    `json:"url"`
 	Name            string    `json:"name,omitempty"`
-	Status          string    `json:"status"`
+	Status          State     `json:"status"`
 	StatusMessage   string    `json:"status_message,omitempty"`
 	Issuer          string    `json:"issuer,omitempty"`
 	Registration    string    `json:"registration,omitempty"` // preregistered | cimd | dynamic
@@ -254,20 +267,30 @@ type ShutdownRequest struct {
 	Restart bool `json:"restart,omitempty"`
 }
 
-// Event types besides "hello", "server" (changed) and "removed".
+// EventType says what an Event is about.
+type EventType string
+
+// Event types.
 const (
+	// EventHello starts every stream (no payload); the snapshot follows.
+	EventHello EventType = "hello"
+	// EventServer: Server is new or changed (also one per known server
+	// after EventHello).
+	EventServer EventType = "server"
+	// EventRemoved: the server Server.URL was removed.
+	EventRemoved EventType = "removed"
 	// EventAudit: token hand-outs were recorded (no payload); a view of the
 	// audit log should re-read it.
-	EventAudit = "audit"
+	EventAudit EventType = "audit"
 	// EventLagged is the last event of a stream whose reader fell too far
 	// behind (no payload): the daemon never waits for a reader, so it ends
 	// the stream instead. Reconnect for a fresh snapshot.
-	EventLagged = "lagged"
+	EventLagged EventType = "lagged"
 )
 
 // Event is one message of the event stream.
 type Event struct {
-	Type   string      `json:"type"` // "hello", "server" (changed), "removed", EventAudit, EventLagged
+	Type   EventType   `json:"type"`
 	Server *ServerInfo `json:"server,omitempty"`
 	Time   time.Time   `json:"time"`
 }
@@ -293,6 +316,13 @@ type Error struct {
 	Message   string `json:"message"`
 	SignInURL string `json:"sign_in_url,omitempty"`
 }
+
+// ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is
+// CodeNeedsSignIn: the user must sign in to its SignInURL first.
+var ErrNeedsSignIn = errors.New("ipc: needs sign-in")
+
+// Is makes errors.Is(err, ErrNeedsSignIn) hold for a needs_sign_in error.
+func (e *Error) Is(target error) bool { return target == ErrNeedsSignIn && e.Code == CodeNeedsSignIn }
 
 func (e *Error) Error() string {
 	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {

@@ -283,10 +283,10 @@ func bindGrant(g *Grant, key *DPoPKey) (*Grant, error) {
 // The token and the key are taken from one grant, so a concurrent refresh
 // cannot pair a token with another grant's key.
 func (s *Session) Credential(ctx context.Context, margin time.Duration, method, target, nonce string) (*Credential, error) {
-	if _, err := s.Token(ctx, margin); err != nil {
+	g, err := s.Token(ctx, margin)
+	if err != nil {
 		return nil, err
 	}
-	g := s.Grant()
 	if g == nil || g.Public || g.Token == nil {
 		return &Credential{Scheme: "Bearer"}, nil
 	}

@@ -275,9 +275,9 @@ func TestSessionReacquiresWithStrategy(t *testing.T) {
 	}
 	var saved atomic.Int32
 	sess := oauth.NewSession(newFlow(), md.ServerURL, g)
-	sess.Strategy = st
+	sess.SetStrategy(st)
 	sess.Save = func(context.Context, *oauth.Grant) error { saved.Add(1); return nil }
-	tok, err := sess.Token(context.Background(), 5*time.Second)
+	tok, err := accessToken(sess.Token(context.Background(), 5*time.Second))
 	if err != nil || tok != "at-2" || saved.Load() != 1 {
 		t.Fatalf("token %q err %v saved %d", tok, err, saved.Load())
 	}
@@ -393,7 +393,7 @@ func TestDPoPGrantAndResourceRequests(t *testing.T) {
 		t.Fatalf("key round trip: %v", err)
 	}
 	sess := oauth.NewSession(newFlow(), rs.URL+"/mcp", g)
-	sess.Strategy = st
+	sess.SetStrategy(st)
 	c := &http.Client{Transport: &oauth.Transport{Source: oauth.SessionSource{S: sess}, ServerURL: rs.URL + "/mcp"}}
 	for i := range 3 {
 		res, err := c.Post(rs.URL+"/mcp?x=1", "application/json", strings.NewReader(`{}`))

@@ -7,7 +7,6 @@ package oauth_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -64,11 +63,25 @@ func endless(prefix string) http.HandlerFunc {
 	}
 }
 
-// enormous answers a 10 MB JSON document (a long string field).
+// padChunk is the padding enormous streams, built once.
+var padChunk = []byte(strings.Repeat("A", 64<<10))
+
+// enormous answers a 10 MB JSON document (a long string field). It sends
+// the headers and the prefix at once and streams the rest, so the client's
+// timeout measures the client, not the fake building 10 MB first (under a
+// loaded -race run that took longer than shortClient's 500 ms).
 func enormous(prefix string) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		_, _ = fmt.Fprintf(w, `%s"padding":"%s"}`, prefix, strings.Repeat("A", 10<<20))
+		w.WriteHeader(http.StatusOK)
+		_, _ = io.WriteString(w, prefix+`"padding":"`)
+		w.(http.Flusher).Flush()
+		for range (10 << 20) / len(padChunk) {
+			if _, err := w.Write(padChunk); err != nil {
+				return // the client stopped reading: its limit, as meant
+			}
+		}
+		_, _ = io.WriteString(w, `"}`)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -21,7 +22,13 @@ const loginRunGap = time.Minute
 //
 // All methods are safe for concurrent use. Refreshes and logins are
 // serialised per Session: callers that arrive while one runs wait for it and
-// share its result, so a burst of callers causes one refresh.
+// share its result, so a burst of callers causes one refresh. Reading the
+// current grant (Grant, and Token while the token is valid for the margin
+// asked) never waits for a refresh or login in flight.
+//
+// The exported fields configure the Session: set them before its first use
+// and do not change them after. What may change while the Session is in use
+// has a setter (SetPreregistered, SetStrategy).
 //
 // Save is called with every new grant before any caller can see its access
 // token; when Save fails the new grant is dropped and the error returned, so
@@ -33,18 +40,19 @@ type Session struct {
 	// Device is offered sign-ins first where the authorization server has
 	// the device authorization grant (nil: always the browser).
 	Device DevicePresenter
-	// Preregistered are the user's credentials for this server, or nil.
-	Preregistered *Registration
-	// Strategy, when set, is the non-interactive grant this server's tokens
-	// come from (client credentials, JWT bearer, enterprise): logins run it
-	// instead of the browser, and a token that expires without a usable
-	// refresh token is re-acquired with it.
-	Strategy Strategy
 	// Save persists a new grant; nil keeps grants in memory only.
 	Save func(ctx context.Context, g *Grant) error
 
-	mu    sync.Mutex
-	grant *Grant
+	// policy guards preregistered and strategy; it is never held while
+	// waiting for anything, so it may be taken with or without mu.
+	policy        sync.Mutex
+	preregistered *Registration
+	strategy      Strategy
+
+	mu sync.Mutex
+	// grant is the current grant: stored only with mu held, loaded without
+	// it, so readers never wait for a refresh holding mu.
+	grant atomic.Pointer[Grant]
 	// logins counts authorizations since a token last satisfied the server
 	// (Succeeded) or, for callers that cannot say (a proxy in another
 	// process), since a quiet minute without one.
@@ -57,7 +65,49 @@ type Session struct {
 
 // NewSession returns a Session that starts from g (nil: not signed in).
 func NewSession(f *Flow, serverURL string, g *Grant) *Session {
-	return &Session{Flow: f, ServerURL: serverURL, grant: g}
+	s := &Session{Flow: f, ServerURL: serverURL}
+	s.grant.Store(g)
+	return s
+}
+
+// SetPreregistered sets the user's credentials for this server (nil: none),
+// used by the sign-ins that start after it returns.
+func (s *Session) SetPreregistered(r *Registration) {
+	s.policy.Lock()
+	s.preregistered = r
+	s.policy.Unlock()
+}
+
+// SetStrategy sets the non-interactive grant this server's tokens come from
+// (client credentials, JWT bearer, enterprise; nil: the browser): sign-ins
+// run it instead of the browser, and a token that expires without a usable
+// refresh token is re-acquired with it. It applies to the sign-ins and
+// refreshes that start after it returns.
+func (s *Session) SetStrategy(st Strategy) {
+	s.policy.Lock()
+	s.strategy = st
+	s.policy.Unlock()
+}
+
+// Strategy returns the strategy set by SetStrategy or Restore, or nil.
+// It never waits for a refresh or sign-in.
+func (s *Session) Strategy() Strategy {
+	s.policy.Lock()
+	defer s.policy.Unlock()
+	return s.strategy
+}
+
+// loginRequest is a LoginRequest for this server with the current policy.
+func (s *Session) loginRequest() LoginRequest {
+	s.policy.Lock()
+	defer s.policy.Unlock()
+	return LoginRequest{
+		ServerURL:     s.ServerURL,
+		Preregistered: s.preregistered,
+		Browser:       s.Browser,
+		Device:        s.Device,
+		Strategy:      s.strategy,
+	}
 }
 
 // Restore sets the grant read back from storage, and the strategy when the
@@ -67,50 +117,68 @@ func (s *Session) Restore(g *Grant, st Strategy) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if st != nil {
-		s.Strategy = st
+		s.SetStrategy(st)
 	}
-	if s.grant == nil {
-		s.grant = g
+	if s.grant.Load() == nil {
+		s.grant.Store(g)
 	}
 }
 
-// Grant returns the current grant (nil when not signed in). The caller must
-// not modify it.
+// Grant returns the current grant (nil when not signed in). It never waits
+// for a refresh or sign-in in flight. The caller must not modify it.
 func (s *Session) Grant() *Grant {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.grant
+	return s.grant.Load()
 }
 
-// Token returns an access token valid for at least margin, refreshing it
-// when it is about to expire. It returns "" when there is no grant, or the
-// server is public: the request then goes out without a token and the
-// server's challenge starts a login.
-func (s *Session) Token(ctx context.Context, margin time.Duration) (string, error) {
+// Token returns the grant whose access token is valid for at least margin,
+// refreshing it first when it is about to expire. The token, its type,
+// expiry and scopes and its DPoP key are those of the one grant returned,
+// whatever refresh runs concurrently: read them all from it, never from a
+// second Grant call. It returns the grant as it is, without refreshing, when
+// there is no token to send: nil when not signed in, a Public grant for a
+// server that needs none (the request then goes out without a token and the
+// server's challenge starts a login). Grant.AccessToken is the token to
+// send, "" for none. While the current token is valid for margin, Token
+// does not wait for a refresh in flight.
+func (s *Session) Token(ctx context.Context, margin time.Duration) (*Grant, error) {
+	if g := s.grant.Load(); !needsRefresh(g, margin) {
+		return g, nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.grant
-	if g == nil || g.Public || g.Token == nil {
-		return "", nil
-	}
-	if g.Token.Valid(margin) {
-		return g.Token.AccessToken, nil
+	if g := s.grant.Load(); !needsRefresh(g, margin) {
+		return g, nil // refreshed while we waited
 	}
 	if err := s.refreshLocked(ctx); err != nil {
-		return "", err
+		return nil, err
 	}
-	return s.grant.Token.AccessToken, nil
+	return s.grant.Load(), nil
+}
+
+// needsRefresh reports whether g has a token that is not valid for margin.
+func needsRefresh(g *Grant, margin time.Duration) bool {
+	return g != nil && !g.Public && g.Token != nil && !g.Token.Valid(margin)
+}
+
+// AccessToken is the access token g gives a request: "" for a nil grant, a
+// Public one, or one without a token.
+func (g *Grant) AccessToken() string {
+	if g == nil || g.Public || g.Token == nil {
+		return ""
+	}
+	return g.Token.AccessToken
 }
 
 func (s *Session) refreshLocked(ctx context.Context) error {
-	g := s.grant
-	if s.Strategy != nil && g.Token.RefreshToken == "" {
-		return s.reacquireLocked(ctx)
+	g := s.grant.Load()
+	st := s.Strategy()
+	if st != nil && g.Token.RefreshToken == "" {
+		return s.reacquireLocked(ctx, st)
 	}
 	tok, err := Refresh(ctx, DPoPClient(s.Flow.http(), g.DPoPKey), g.Metadata, g.Registration, g.Token.RefreshToken, g.Token.Scopes)
 	if err != nil {
-		if s.Strategy != nil && (errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrInvalidClient)) {
-			return s.reacquireLocked(ctx)
+		if st != nil && (errors.Is(err, ErrInvalidGrant) || errors.Is(err, ErrInvalidClient)) {
+			return s.reacquireLocked(ctx, st)
 		}
 		return err
 	}
@@ -121,12 +189,12 @@ func (s *Session) refreshLocked(ctx context.Context) error {
 	return s.commitLocked(ctx, ng)
 }
 
-// reacquireLocked runs the session's Strategy again with the metadata and
+// reacquireLocked runs the session's strategy st again with the metadata and
 // scopes of the current grant (and its DPoP key): the non-interactive
 // counterpart of a refresh. One grant, no retry.
-func (s *Session) reacquireLocked(ctx context.Context) error {
-	g := s.grant
-	ng, err := s.Flow.Obtain(ctx, g.Metadata, s.Strategy, g.Requested, g.DPoPKey)
+func (s *Session) reacquireLocked(ctx context.Context, st Strategy) error {
+	g := s.grant.Load()
+	ng, err := s.Flow.Obtain(ctx, g.Metadata, st, g.Requested, g.DPoPKey)
 	if err != nil {
 		return err
 	}
@@ -139,7 +207,7 @@ func (s *Session) commitLocked(ctx context.Context, g *Grant) error {
 			return err
 		}
 	}
-	s.grant = g
+	s.grant.Store(g)
 	return nil
 }
 
@@ -168,7 +236,7 @@ func (s *Session) Succeeded() {
 func (s *Session) Challenged(ctx context.Context, token string, ch *Challenge) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	g := s.grant
+	g := s.grant.Load()
 	current := g != nil && g.Token != nil && g.Token.AccessToken == token && token != ""
 	switch {
 	case ch.Status == http.StatusUnauthorized:
@@ -214,15 +282,9 @@ func (s *Session) loginLocked(ctx context.Context, ch *Challenge, prev []string)
 		return newErr("authorization", CheckStepUpLimit, s.ServerURL, "gave up after %d authorization attempts", MaxAuthorizations)
 	}
 	s.logins++
-	_, err := s.runLoginLocked(ctx, LoginRequest{
-		ServerURL:     s.ServerURL,
-		Challenge:     ch,
-		Previous:      prev,
-		Preregistered: s.Preregistered,
-		Browser:       s.Browser,
-		Device:        s.Device,
-		Strategy:      s.Strategy,
-	})
+	req := s.loginRequest()
+	req.Challenge, req.Previous = ch, prev
+	_, err := s.runLoginLocked(ctx, req)
 	return err
 }
 
@@ -240,7 +302,7 @@ func (s *Session) runLoginLocked(ctx context.Context, req LoginRequest) (*Grant,
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return s.grant, s.loginErr
+		return s.grant.Load(), s.loginErr
 	}
 	done := make(chan struct{})
 	s.inflight = done
@@ -270,22 +332,16 @@ func (s *Session) SigningIn() bool {
 func (s *Session) Login(ctx context.Context, scopes []string) (*Grant, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.runLoginLocked(ctx, LoginRequest{
-		ServerURL:     s.ServerURL,
-		Scopes:        scopes,
-		Previous:      previous(s.grant),
-		Preregistered: s.Preregistered,
-		Browser:       s.Browser,
-		Device:        s.Device,
-		Strategy:      s.Strategy,
-	})
+	req := s.loginRequest()
+	req.Scopes, req.Previous = scopes, previous(s.grant.Load())
+	return s.runLoginLocked(ctx, req)
 }
 
 // Refresh refreshes the token now, whatever its expiry.
 func (s *Session) Refresh(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.grant == nil || s.grant.Token == nil {
+	if g := s.grant.Load(); g == nil || g.Token == nil {
 		return newErr("refresh", CheckInvalidGrant, s.ServerURL, "not signed in")
 	}
 	return s.refreshLocked(ctx)
@@ -294,7 +350,7 @@ func (s *Session) Refresh(ctx context.Context) error {
 // Reset forgets the grant (after a sign-out).
 func (s *Session) Reset() {
 	s.mu.Lock()
-	s.grant = nil
+	s.grant.Store(nil)
 	s.logins = 0
 	s.mu.Unlock()
 }

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +31,9 @@ func expired(g *oauth.Grant) *oauth.Grant {
 	gg.Token = &tok
 	return &gg
 }
+
+// accessToken is Session.Token's answer as the token string it carries.
+func accessToken(g *oauth.Grant, err error) (string, error) { return g.AccessToken(), err }
 
 // saver records saved grants; fail makes Save fail.
 type saver struct {
@@ -78,7 +82,7 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			tokens[i], errs[i] = s.Token(ctxT(t), time.Minute)
+			tokens[i], errs[i] = accessToken(s.Token(ctxT(t), time.Minute))
 			// Save ran before this caller could see the token.
 			unsaved[i] = !sv.savedToken(tokens[i])
 		})
@@ -124,7 +128,7 @@ func TestSessionSaveFails(t *testing.T) {
 	sv := &saver{fail: diskFull}
 	s.Save = sv.Save
 
-	tok, err := s.Token(ctxT(t), time.Minute)
+	tok, err := accessToken(s.Token(ctxT(t), time.Minute))
 	if !errors.Is(err, diskFull) || tok != "" {
 		t.Fatalf("Token = %q, %v; want the Save error and no token", tok, err)
 	}
@@ -134,7 +138,7 @@ func TestSessionSaveFails(t *testing.T) {
 	sv.mu.Lock()
 	sv.fail = nil
 	sv.mu.Unlock()
-	tok, err = s.Token(ctxT(t), time.Minute)
+	tok, err = accessToken(s.Token(ctxT(t), time.Minute))
 	if err != nil || tok == "" || !sv.savedToken(tok) {
 		t.Fatalf("Token after Save recovered = %q, %v", tok, err)
 	}
@@ -143,13 +147,13 @@ func TestSessionSaveFails(t *testing.T) {
 func TestSessionToken(t *testing.T) {
 	t.Run("no grant", func(t *testing.T) {
 		s := oauth.NewSession(&oauth.Flow{}, "https://mcp.example.com", nil)
-		if tok, err := s.Token(ctxT(t), 0); tok != "" || err != nil {
+		if tok, err := accessToken(s.Token(ctxT(t), 0)); tok != "" || err != nil {
 			t.Errorf("Token = %q, %v", tok, err)
 		}
 	})
 	t.Run("public", func(t *testing.T) {
 		s := oauth.NewSession(&oauth.Flow{}, "https://mcp.example.com", &oauth.Grant{Public: true})
-		if tok, err := s.Token(ctxT(t), 0); tok != "" || err != nil {
+		if tok, err := accessToken(s.Token(ctxT(t), 0)); tok != "" || err != nil {
 			t.Errorf("Token = %q, %v", tok, err)
 		}
 	})
@@ -158,7 +162,7 @@ func TestSessionToken(t *testing.T) {
 		regs := newMemRegs()
 		g := f.login(t, regs)
 		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
-		tok, err := s.Token(ctxT(t), time.Minute)
+		tok, err := accessToken(s.Token(ctxT(t), time.Minute))
 		if err != nil || tok != g.Token.AccessToken {
 			t.Errorf("Token = %q, %v", tok, err)
 		}
@@ -178,6 +182,65 @@ func TestSessionToken(t *testing.T) {
 			t.Error("grant replaced after a failed refresh")
 		}
 	})
+}
+
+// holdPost holds every POST to path until release is closed, first telling
+// arrived.
+type holdPost struct {
+	base    http.RoundTripper
+	path    string
+	arrived chan struct{}
+	release chan struct{}
+}
+
+func (h *holdPost) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && r.URL.Path == h.path {
+		h.arrived <- struct{}{}
+		<-h.release
+	}
+	return h.base.RoundTrip(r)
+}
+
+// TestSessionReadsDoNotWaitForRefresh: while a refresh holds the session
+// waiting for the authorization server, Grant, and Token for a margin the
+// current token satisfies, answer with the current grant without waiting
+// for it; then the refresh commits its new grant.
+func TestSessionReadsDoNotWaitForRefresh(t *testing.T) {
+	f := newFake(t)
+	regs := newMemRegs()
+	g := f.login(t, regs) // valid for an hour
+	fl := f.flow(regs)
+	h := &holdPost{base: fl.HTTP.Transport, path: "/token", arrived: make(chan struct{}, 1), release: make(chan struct{})}
+	hc := *fl.HTTP
+	hc.Transport = h
+	fl.HTTP = &hc
+	s := oauth.NewSession(fl, f.ServerURL, g)
+	refreshed := make(chan error, 1)
+	go func() { refreshed <- s.Refresh(ctxT(t)) }()
+	<-h.arrived // the refresh is waiting for the authorization server
+
+	// Should a read wait behind the refresh, this lets the refresh end, so
+	// the test reports the wait instead of hanging.
+	var released atomic.Bool
+	backstop := time.AfterFunc(5*time.Second, func() { released.Store(true); close(h.release) })
+	got := s.Grant()
+	tok, err := s.Token(ctxT(t), time.Minute)
+	waited := released.Load()
+	if backstop.Stop() {
+		close(h.release)
+	}
+	if waited {
+		t.Fatal("Grant or Token waited for the refresh in flight")
+	}
+	if got != g || err != nil || tok != g || tok.AccessToken() != g.Token.AccessToken {
+		t.Fatalf("during the refresh: Grant = %p, Token = %p, %v; want the current grant %p", got, tok, err, g)
+	}
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
+	}
+	if cur := s.Grant(); cur == g || cur.AccessToken() == g.Token.AccessToken {
+		t.Error("the refreshed grant was not committed")
+	}
 }
 
 // mcpClient returns an http.Client whose Transport carries s's token to f's
@@ -390,7 +453,7 @@ func TestSessionMaxAuthorizations(t *testing.T) {
 			rounds := 0
 			for ; rounds < 10 && err == nil; rounds++ {
 				var tok string
-				tok, err = s.Token(ctxT(t), 0)
+				tok, err = accessToken(s.Token(ctxT(t), 0))
 				if err == nil {
 					err = s.Challenged(ctxT(t), tok, ch)
 				}
@@ -407,14 +470,14 @@ func TestSessionMaxAuthorizations(t *testing.T) {
 				t.Errorf("%d refreshes", refreshes)
 			}
 			// Still refused: no more logins until a success.
-			tok, _ := s.Token(ctxT(t), 0)
+			tok, _ := accessToken(s.Token(ctxT(t), 0))
 			wantErr(t, s.Challenged(ctxT(t), tok, ch), oauth.ErrStepUpLimit)
 			if n := len(f.AuthRequests()) - base; n != logins {
 				t.Errorf("login after the limit")
 			}
 			// A success resets the count.
 			s.Succeeded()
-			tok, _ = s.Token(ctxT(t), 0)
+			tok, _ = accessToken(s.Token(ctxT(t), 0))
 			if err := s.Challenged(ctxT(t), tok, ch); err != nil {
 				t.Errorf("after a success: %v", err)
 			}

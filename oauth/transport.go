@@ -33,7 +33,10 @@ type SessionSource struct {
 	Margin time.Duration
 }
 
-func (s SessionSource) Token(ctx context.Context) (string, error) { return s.S.Token(ctx, s.Margin) }
+func (s SessionSource) Token(ctx context.Context) (string, error) {
+	g, err := s.S.Token(ctx, s.Margin)
+	return g.AccessToken(), err
+}
 func (s SessionSource) Challenged(ctx context.Context, token string, ch *Challenge) error {
 	return s.S.Challenged(ctx, token, ch)
 }

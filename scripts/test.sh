@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh: the project's whole test run (`make test`, and CI through .ci/run).
 #   1. install test dependencies (scripts/install-test-deps.sh)
-#   2. gofmt, go vet, staticcheck
+#   2. gofmt, go mod tidy -diff, go vet, staticcheck
 #   3. go test -race inside a private D-Bus session with an unlocked gnome-keyring
 #   4. the MCP conformance suite (scripts/conformance.sh)
 # Every stage runs even when an earlier check failed, so one run reports all
@@ -92,6 +92,7 @@ staticcheck() {
 }
 
 stage gofmt gofmt_check
+stage tidy go mod tidy -diff
 stage vet go vet ./...
 stage staticcheck staticcheck ./...
 stage crossbuild scripts/crossbuild.sh

@@ -54,7 +54,7 @@ func stateText(s ipc.ServerInfo, now time.Time) string {
 		}
 		return "error: " + shorten(s.StatusMessage, 48)
 	}
-	return s.Status
+	return string(s.Status)
 }
 
 // approx writes d the way a person would glance at it: "<1 min", "42 min",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"fyne.io/systray"
@@ -33,18 +34,21 @@ type update struct {
 	lost error
 }
 
-// tray is the running tray. Everything but cfg, notes and the action
-// goroutines belongs to the loop goroutine.
+// tray is the running tray. Everything but cfg, notes, webURL and the
+// action goroutines belongs to the loop goroutine.
 type tray struct {
 	cfg   Config
 	log   *slog.Logger
 	notes *notifier
 
+	// webURL is the web page's entry URL ("" while unknown): set by the
+	// loop, read by clicks too. It carries a secret: never logged.
+	webURL atomic.Pointer[string]
+
 	connected bool
 	servers   map[string]ipc.ServerInfo
-	last      map[string]string // status last seen per URL (kept across reconnects): notify once per transition
-	webURL    string            // carries a secret: never logged
-	clipURL   string            // the server URL on the clipboard, if any
+	last      map[string]ipc.State // status last seen per URL (kept across reconnects): notify once per transition
+	clipURL   string               // the server URL on the clipboard, if any
 	icon      string
 	menuKey   string // the server list the menu was built for
 
@@ -69,7 +73,7 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]string{}}
+	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{}}
 	t.notes = newNotifier(t.log, t.signIn)
 	defer t.notes.close()
 	go func() {
@@ -131,7 +135,7 @@ func (t *tray) watch(ctx context.Context, out chan<- update) {
 	for {
 		err := t.cfg.Client.Events(ctx, func(ev ipc.Event) error {
 			switch ev.Type {
-			case "hello":
+			case ipc.EventHello:
 				backoff = backoffFirst
 			case ipc.EventAudit:
 				return nil // hand-outs change nothing the menu shows
@@ -171,21 +175,22 @@ func (t *tray) apply(ctx context.Context, u update) {
 		return
 	}
 	switch ev := u.ev; ev.Type {
-	case "hello":
+	case ipc.EventHello:
 		// A fresh snapshot follows: forget servers removed while away.
 		t.connected, t.servers = true, map[string]ipc.ServerInfo{}
-		t.webURL = ""
+		web := ""
 		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		if st, err := t.cfg.Client.Status(sctx); err == nil {
-			t.webURL = st.WebURL
+			web = st.WebURL
 			if st.AppsError != "" && st.AppsError != t.appsErr {
 				t.notes.message("mcpauthd: HTTP apps cannot reach it", st.AppsError)
 			}
 			t.appsErr = st.AppsError
 		}
+		t.webURL.Store(&web)
 		cancel()
 		t.checkClipboard(ctx)
-	case "server":
+	case ipc.EventServer:
 		if ev.Server == nil {
 			return
 		}
@@ -199,7 +204,7 @@ func (t *tray) apply(ctx context.Context, u update) {
 		case s.Status != ipc.StateNeedsSignIn && prev == ipc.StateNeedsSignIn:
 			t.notes.withdraw(s.URL)
 		}
-	case "removed":
+	case ipc.EventRemoved:
 		if ev.Server == nil {
 			return
 		}
@@ -266,8 +271,8 @@ func (t *tray) render() {
 		enable(e.copyToken, a.copyToken)
 		enable(e.signOut, a.signOut)
 	}
-	enable(t.add, t.webURL != "" && t.cfg.OpenURL != nil)
-	enable(t.dashboard, t.webURL != "" && t.cfg.OpenURL != nil)
+	enable(t.add, t.web() != "" && t.cfg.OpenURL != nil)
+	enable(t.dashboard, t.web() != "" && t.cfg.OpenURL != nil)
 	clip := "Add server from clipboard"
 	if t.clipURL != "" {
 		clip += ": " + shorten(t.clipURL, 40)
@@ -418,11 +423,20 @@ func enable(it *systray.MenuItem, on bool) {
 	}
 }
 
+// web returns the web page's entry URL, "" while unknown. Safe from any
+// goroutine.
+func (t *tray) web() string {
+	if p := t.webURL.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
 // openWeb opens the web page through a one-time link: the browser's command
 // line, which every local user can read, never carries the daemon's
 // reusable entry secret.
 func (t *tray) openWeb(fragment string) error {
-	link, err := webentry.OneTime(t.webURL)
+	link, err := webentry.OneTime(t.web())
 	if err != nil {
 		return err
 	}

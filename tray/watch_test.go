@@ -58,7 +58,7 @@ func TestWatchResubscribesWhenLagged(t *testing.T) {
 			if u.lost != nil {
 				t.Fatalf("after %v: reported the stream lost (%v); want a quiet resubscription", got, u.lost)
 			}
-			s := u.ev.Type
+			s := string(u.ev.Type)
 			if u.ev.Server != nil {
 				s += " " + u.ev.Server.URL
 			}

@@ -38,7 +38,7 @@ func populate(b *testing.B, dataHome string, n, audit int) {
 		url := fmt.Sprintf("https://mcp%d.example/mcp", i)
 		md, _ := json.Marshal(&oauth.Metadata{ServerURL: url, Resource: url, Issuer: issuer, AuthServer: &oauthex.AuthServerMeta{
 			Issuer: issuer, AuthorizationEndpoint: issuer + "/authorize", TokenEndpoint: issuer + "/token", CodeChallengeMethodsSupported: []string{"S256"}}})
-		srv := &store.Server{URL: url, Name: "server " + strconv.Itoa(i), Issuer: issuer, Status: ipc.StateSignedIn, Discovery: md, TokenExpiry: exp, SignedInAt: time.Now()}
+		srv := &store.Server{URL: url, Name: "server " + strconv.Itoa(i), Issuer: issuer, Status: string(ipc.StateSignedIn), Discovery: md, TokenExpiry: exp, SignedInAt: time.Now()}
 		tok := &store.Tokens{AccessToken: strings.Repeat("a", 40), RefreshToken: strings.Repeat("r", 40), TokenType: "Bearer", Expiry: exp, Obtained: time.Now()}
 		if err := st.CommitLogin(srv, tok); err != nil {
 			b.Fatal(err)

@@ -41,7 +41,7 @@ func TestEventsThousandServers(t *testing.T) {
 		tools[i] = fmt.Sprintf("a_tool_with_a_long_name_%03d", i)
 	}
 	for i := range n {
-		if err := st.PutServer(&store.Server{URL: fmt.Sprintf("https://s%04d.example/mcp", i), Status: ipc.StateSignedOut, Tools: tools}); err != nil {
+		if err := st.PutServer(&store.Server{URL: fmt.Sprintf("https://s%04d.example/mcp", i), Status: string(ipc.StateSignedOut), Tools: tools}); err != nil {
 			t.Fatal(err)
 		}
 	}

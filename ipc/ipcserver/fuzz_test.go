@@ -141,9 +141,10 @@ func TestOriginRefusedOverSocket(t *testing.T) {
 		b, _ := io.ReadAll(res.Body)
 		return res.StatusCode, b
 	}
-	// A server to act on: a login adds it (its probe fails offline).
-	if code, b := do("POST", "/v1/login", `{"url":"http://127.0.0.1:9/mcp"}`, nil); code != http.StatusOK {
-		t.Fatalf("login without Origin: %d %s", code, b)
+	// A server to act on (a failed first sign-in would leave none behind).
+	addServer(t, h, "http://127.0.0.1:9/mcp")
+	if code, b := do("GET", "/v1/status", "", nil); code != http.StatusOK {
+		t.Fatalf("status without Origin: %d %s", code, b)
 	}
 	for _, hdr := range []map[string]string{
 		{"Origin": "https://evil.example"},

@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
@@ -85,6 +86,7 @@ func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set(ipc.HeaderRevision, strconv.Itoa(ipc.Revision))
 	pr, _ := r.Context().Value(peerKey{}).(peerResult)
 	if pr.err != nil || pr.peer.UID != h.uid {
 		h.Log.Warn("refused a connection from another user", "uid", pr.peer.UID, "pid", pr.peer.PID, "err", pr.err)
@@ -247,7 +249,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	defer h.D.Unsubscribe(ch)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	enc := json.NewEncoder(w)
-	_ = enc.Encode(ipc.Event{Type: "hello", Time: time.Now()})
+	_ = enc.Encode(ipc.Event{Type: ipc.EventHello, Time: time.Now()})
 	fl.Flush()
 	for {
 		select {

@@ -79,6 +79,5 @@ func (s *Source) Succeeded() {}
 // IsNeedsSignIn reports whether err is the daemon saying the user must
 // sign in.
 func IsNeedsSignIn(err error) bool {
-	var ie *ipc.Error
-	return errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn
+	return errors.Is(err, ipc.ErrNeedsSignIn)
 }
