@@ -368,8 +368,13 @@ func TestTray(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// A sign-in that ends without approval leaves it needing sign-in:
-	// the entry and icon say so, and one notification offers Sign in.
+	// Signed out, a sign-in that ends without approval leaves it needing
+	// sign-in (a failed sign-in leaves a working one alone): the entry and
+	// icon say so, and one notification offers Sign in.
+	if _, err := c.Logout(ctx, url, false); err != nil {
+		t.Fatal(err)
+	}
+	u.waitEntry("signed out")
 	lr, err := c.Login(ctx, &ipc.LoginRequest{URL: url, NoBrowser: true})
 	if err != nil {
 		t.Fatal(err)
