@@ -86,6 +86,9 @@ func fetchToken(ctx context.Context, e *Env, url string, minValid time.Duration,
 		}
 		return nil, err
 	}
+	if t.Warning != "" {
+		fmt.Fprintln(e.Stderr, "mcpauthd: warning:", t.Warning)
+	}
 	out := &tokenOut{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry, Scopes: t.Scopes,
 		DPoPKeyThumbprint: t.DPoPKeyThumbprint, DPoPProof: t.DPoPProof}
 	if !t.Expiry.IsZero() {

@@ -56,6 +56,22 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	if minValid <= 0 {
 		minValid = g.Token.Margin(DefaultMinValid)
 	}
+	// Nothing can renew a token without a refresh token or a grant: asking
+	// it to last longer than it will proves nothing against the sign-in.
+	// The token there is goes out with a warning; the state is unchanged.
+	warning := ""
+	renewable := g.Token != nil && g.Token.RefreshToken != "" || s.sess.Strategy() != nil
+	switch {
+	case renewable:
+	case g.Token.Valid(minValid):
+	case g.Token.Valid(0):
+		warning = fmt.Sprintf("the token is valid only until %s, less than the %s asked for, and cannot be renewed (no refresh token); sign in again for a new one: mcpauthd login %s",
+			g.Token.Expiry.Local().Format(time.DateTime), minValid, url)
+		minValid = 0
+	default:
+		s.setState(ipc.StateNeedsSignIn, "the access token expired and there is no refresh token")
+		return nil, nil, errNeedsSignIn(url, "the token for "+url+" expired and there is no refresh token to renew it")
+	}
 	g, err := s.sess.Token(ctx, minValid)
 	if err != nil {
 		if errors.Is(err, oauth.ErrInvalidGrant) || errors.Is(err, oauth.ErrInvalidClient) {
@@ -76,7 +92,7 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 		return &ipc.TokenResponse{}, nil, nil
 	}
 	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
-	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes}, g, nil
+	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes, Warning: warning}, g, nil
 }
 
 // Challenge hands a server's refusal of token to the engine's policy:

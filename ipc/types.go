@@ -170,6 +170,9 @@ type TokenResponse struct {
 	Scopes            []string  `json:"scopes,omitempty"`
 	DPoPProof         string    `json:"dpop_proof,omitempty"`
 	DPoPKeyThumbprint string    `json:"dpop_jkt,omitempty"`
+	// Warning: the token does not meet the request (it cannot stay valid
+	// for MinValid and nothing can renew it) but is the best there is.
+	Warning string `json:"warning,omitempty"`
 }
 
 // ChallengeRequest hands a server's refusal back to the daemon: Status 401

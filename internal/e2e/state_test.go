@@ -76,3 +76,24 @@ func TestForgottenRegistrationRepaired(t *testing.T) {
 		t.Fatal("the new sign-in's token does not work")
 	}
 }
+
+// TestMinValidBeyondPossible: `token --min-valid 2h` for a token that lasts
+// an hour and cannot be renewed (the TypeScript SDK server issues no
+// refresh token) hands out that token with a warning and leaves the
+// sign-in as it was.
+func TestMinValidBeyondPossible(t *testing.T) {
+	url := tsServer(t)
+	in := newInstance(t)
+	login(t, in, url)
+	if in.serverInfo(url).HasRefreshToken {
+		t.Fatal("the TypeScript SDK server issued a refresh token: this test needs a token that cannot be renewed")
+	}
+	tok := strings.TrimSpace(in.must("token", url))
+	out, errs, code := in.run("token", "--min-valid", "2h", url)
+	if code != 0 || strings.TrimSpace(out) != tok || !strings.Contains(errs, "warning") || !strings.Contains(errs, "cannot be renewed") {
+		t.Fatalf("token --min-valid 2h: exit %d, stdout %q, stderr %q; want the token with a warning", code, out, errs)
+	}
+	if info := in.serverInfo(url); info.Status != ipc.StateSignedIn || info.StatusMessage != "" {
+		t.Fatalf("after token --min-valid 2h the server is %s: %q", info.Status, info.StatusMessage)
+	}
+}
