@@ -128,12 +128,13 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	clientID := fs.String("client-id", "", "pre-registered OAuth client id")
 	secretFile := fs.String("client-secret-file", "", "file holding the pre-registered client secret (never pass secrets as arguments)")
 	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser, and accept the pasted redirect URL")
+	reregister := fs.Bool("reregister", false, "register mcpauthd's client at the authorization server anew (when it forgot or rejects the old one)")
 	gf := addGrantFlags(fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	req := &ipc.LoginRequest{URL: pos[0], Scopes: scopes, ClientID: *clientID, NoBrowser: *noBrowser}
+	req := &ipc.LoginRequest{URL: pos[0], Scopes: scopes, ClientID: *clientID, NoBrowser: *noBrowser, Reregister: *reregister}
 	if req.Grant, err = gf.config(*clientID, *secretFile); err != nil {
 		return err
 	}

@@ -80,6 +80,11 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if s.sess.SigningIn() {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " is already in progress"}
 	}
+	if r.Reregister {
+		if err := d.dropRegistration(s); err != nil {
+			return nil, toIPC(r.URL, err)
+		}
+	}
 	if r.ClientID != "" {
 		s.sess.SetPreregistered(&oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer})
 		s.mu.Lock()
@@ -299,4 +304,31 @@ func (d *Daemon) ensureServer(url string) (*server, error) {
 	s := d.newServer(rec)
 	d.servers[url] = s
 	return s, nil
+}
+
+// dropRegistration forgets mcpauthd's own client registration at s's
+// authorization server (dynamic or CIMD; pre-registered credentials are the
+// user's), so the next sign-in registers anew. Nothing to drop is fine.
+func (d *Daemon) dropRegistration(s *server) error {
+	s.mu.Lock()
+	issuer := s.rec.Issuer
+	s.mu.Unlock()
+	if issuer == "" {
+		return nil
+	}
+	reg, err := d.st.GetRegistration(issuer)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if reg.Method == oauth.MethodPreregistered {
+		return nil
+	}
+	if err := d.st.DeleteRegistration(issuer); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return err
+	}
+	d.log.Info("dropped the client registration", "issuer", issuer, "client_id", reg.ClientID)
+	return nil
 }

@@ -192,7 +192,27 @@ func (d *Daemon) Logout(ctx context.Context, url string, remove bool) (*ipc.Logo
 		}
 		d.mu.Lock()
 		delete(d.servers, url)
+		others := make([]*server, 0, len(d.servers))
+		for _, o := range d.servers {
+			others = append(others, o)
+		}
 		d.mu.Unlock()
+		s.mu.Lock()
+		issuer := s.rec.Issuer
+		s.mu.Unlock()
+		shared := false
+		for _, o := range others {
+			o.mu.Lock()
+			shared = shared || o.rec.Issuer == issuer
+			o.mu.Unlock()
+		}
+		// The last server of an authorization server takes mcpauthd's
+		// registration there with it (it would only go stale).
+		if !shared {
+			if err := d.dropRegistration(s); err != nil {
+				d.log.Warn("could not drop the client registration", "server", url, "err", err)
+			}
+		}
 		d.publish(ipc.Event{Type: ipc.EventRemoved, Server: &ipc.ServerInfo{URL: url}})
 		return res, nil
 	}

@@ -74,6 +74,10 @@ type LoginRequest struct {
 	NoBrowser bool `json:"no_browser,omitempty"`
 	// Wait makes the call return only when the sign-in has ended.
 	Wait bool `json:"wait,omitempty"`
+	// Reregister drops mcpauthd's dynamic (or CIMD) client registration at
+	// the server's authorization server first, so the sign-in registers
+	// anew.
+	Reregister bool `json:"reregister,omitempty"`
 	// Grant, when set, makes this server's sign-ins non-interactive: the
 	// daemon runs that grant instead of the browser, now and whenever the
 	// token must be re-acquired.

@@ -97,3 +97,34 @@ func TestMinValidBeyondPossible(t *testing.T) {
 		t.Fatalf("after token --min-valid 2h the server is %s: %q", info.Status, info.StatusMessage)
 	}
 }
+
+// TestReregisterAndRemoveDropRegistration: `login --reregister` registers
+// mcpauthd's client anew; `logout --remove` of the last server of an
+// authorization server drops the registration there, so adding the server
+// again registers anew instead of reusing a client that may have gone stale.
+func TestReregisterAndRemoveDropRegistration(t *testing.T) {
+	a := newFlakyAS(t)
+	in := newInstance(t)
+	clients := func() int {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		return len(a.clients)
+	}
+	a.signIn(t, in)
+	if n := clients(); n != 1 {
+		t.Fatalf("registrations after the first sign-in: %d", n)
+	}
+	login(t, in, a.url)
+	if n := clients(); n != 1 {
+		t.Fatalf("a second sign-in registered again: %d", n)
+	}
+	in.must("login", "--reregister", a.url)
+	if n := clients(); n != 2 {
+		t.Fatalf("login --reregister: %d registrations, want 2", n)
+	}
+	in.must("logout", "--remove", a.url)
+	a.signIn(t, in)
+	if n := clients(); n != 3 {
+		t.Fatalf("after logout --remove and a new sign-in: %d registrations, want 3", n)
+	}
+}
