@@ -455,6 +455,39 @@ func findDaemon(t *testing.T, in *instance, u *user.User, home string, full []st
 	if strings.Contains(stderr.String()+logs.String(), "registry is locked") {
 		t.Errorf("a second daemon ran into the registry lock:\n%s\n%s", stderr.String(), logs.String())
 	}
+
+	// The same through the TypeScript SDK's StdioClientTransport, run with
+	// the daemon's full environment: the SDK itself trims it for the proxy.
+	out, code = runCmd(t, nodeStdioClient(t, full, append(asUser(u, nil, in.bin, "proxy", url).Args, "--silent")))
+	if code != 0 || !strings.Contains(out, `"name":"public-test"`) {
+		t.Errorf("initialize through the proxy from the TypeScript SDK: exit %d\n%s", code, out)
+	}
+	if pids := procsOf(in.bin); len(pids) != 1 || pids[0] != pid {
+		t.Errorf("mcpauthd processes %v after the TypeScript SDK's session, want only the daemon %d", pids, pid)
+	}
+}
+
+// nodeStdioClient is a command that runs argv as an MCP stdio server under
+// the TypeScript SDK's client (StdioClientTransport with its default
+// environment, as SDK-based apps such as the MCP Inspector do), with env as
+// the app's own environment, and prints the server's implementation info.
+func nodeStdioClient(t *testing.T, env []string, argv []string) *exec.Cmd {
+	t.Helper()
+	sdk := filepath.Join(repoRoot(t), "tools", "node_modules", "@modelcontextprotocol", "sdk", "dist", "esm", "client")
+	node := filepath.Join(repoRoot(t), "tools", "node_modules", "node", "bin", "node")
+	_, errN := os.Stat(node)
+	_, errS := os.Stat(sdk)
+	need(t, errN == nil && errS == nil, "Node 22 and the TypeScript SDK in tools/node_modules")
+	script := `import { Client } from "file://` + sdk + `/index.js";
+import { StdioClientTransport } from "file://` + sdk + `/stdio.js";
+const [command, ...args] = process.argv.slice(1);
+const client = new Client({ name: "e2e-node", version: "0" });
+await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
+console.log(JSON.stringify(client.getServerVersion()));
+await client.close();`
+	cmd := exec.Command(node, append([]string{"--input-type=module", "-e", script, "--"}, argv...)...)
+	cmd.Env = env
+	return cmd
 }
 
 // lockedBuffer is a bytes buffer that a process's output and the test can
