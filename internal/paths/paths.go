@@ -26,7 +26,7 @@ type Paths struct {
 	Data    string // registry database (XDG_DATA_HOME/mcpauthd)
 	Config  string // settings file config.toml, optional (XDG_CONFIG_HOME/mcpauthd)
 	State   string // logs (XDG_STATE_HOME/mcpauthd)
-	Runtime string // socket directory, see SocketDir
+	Runtime string // socket directory (see socketDir)
 	Socket  string // $MCPAUTH_SOCK, else Runtime/mcpauthd.sock
 }
 
