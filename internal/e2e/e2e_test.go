@@ -19,7 +19,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -40,6 +39,9 @@ import (
 const browserMode = "MCPAUTHD_E2E_BROWSER"
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperMode); mode != "" {
+		os.Exit(runHelper(mode))
+	}
 	if os.Getenv(browserMode) == "1" {
 		jar, _ := cookiejar.New(nil) // authorization servers keep their login state in cookies
 		res, err := (&http.Client{Jar: jar}).Get(os.Args[len(os.Args)-1])
@@ -290,40 +292,19 @@ func waitGone(t *testing.T, socket string) {
 	t.Fatal("daemon did not stop")
 }
 
-// TestOtherUserRefused checks both walls: the socket directory is 0700, and
-// even with the permissions opened up the daemon refuses a peer with
-// another uid.
+// TestOtherUserRefused checks the walls between users: the socket
+// directory is 0700; with the permissions opened up, the other user's
+// client refuses a socket served by another uid (before sending anything),
+// and the daemon refuses a peer with another uid (a raw request that skips
+// the client's check).
 func TestOtherUserRefused(t *testing.T) {
-	if os.Getuid() != 0 {
-		need(t, false, "root (to create a second user)")
-	}
-	_, err := exec.LookPath("setpriv")
-	need(t, err == nil, "setpriv (util-linux)")
+	needRoot(t)
 	in := newInstance(t)
 	in.must("status")
-	name := "mcpauthd-e2e"
-	if _, err := user.Lookup(name); err != nil {
-		if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-			t.Fatalf("useradd: %v %s", err, out)
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUser(t, "mcpauthd-e2e")
+	helper := exposeForOthers(t, in)
 	asOther := func() (string, int) {
-		cmd := exec.Command("setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--clear-groups", in.bin, "status")
-		cmd.Env = in.env
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
-	}
-	// The binary must be reachable by the other user.
-	for _, p := range []string{filepath.Dir(in.dir), in.dir, filepath.Dir(in.bin)} {
-		_ = os.Chmod(p, 0o755)
+		return runCmd(t, asUser(u, in.env, in.bin, "status"))
 	}
 	if out, code := asOther(); code == 0 || !strings.Contains(out, "permission denied") {
 		t.Fatalf("other user through the 0700 directory: exit %d, %s", code, out)
@@ -331,8 +312,12 @@ func TestOtherUserRefused(t *testing.T) {
 	_ = os.Chmod(filepath.Dir(in.socket()), 0o755)
 	_ = os.Chmod(in.socket(), 0o666)
 	out, code := asOther()
-	if code == 0 || !strings.Contains(out, "belongs to another user") {
-		t.Fatalf("other user with open permissions: exit %d, %s", code, out)
+	if want := "it is served by uid 0, not by you (uid " + u.Uid + ")"; code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("other user's client with open permissions: exit %d, %s; want %q", code, out, want)
+	}
+	out, _ = runCmd(t, asUser(u, []string{helperMode + "=raw", helperSocks + "=" + in.socket()}, helper))
+	if !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "belongs to another user") {
+		t.Fatalf("other user's raw request with open permissions: %s", out)
 	}
 }
 
