@@ -55,12 +55,19 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	defer st.Close()
 
+	// Every URL the daemon and its tray open goes to the browser through a
+	// private redirect page, never on a command line; pages a previous run
+	// left behind go now.
+	opener := browser.New(p.Runtime)
+	if err := opener.Sweep(); err != nil {
+		log.Warn("cannot clean the browser redirect pages", "err", err)
+	}
 	d, err := daemon.New(daemon.Config{
 		Store:               st,
 		Logger:              log,
 		CallbackAddr:        os.Getenv("MCPAUTH_CALLBACK_ADDR"),
 		ClientIDMetadataURL: os.Getenv("MCPAUTH_CLIENT_METADATA_URL"),
-		OpenBrowser:         browser.Open,
+		OpenBrowser:         opener.Open,
 		Version:             cli.Version,
 		Socket:              p.Socket,
 	})
@@ -89,5 +96,5 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	if *noTray {
 		return serve(ctx)
 	}
-	return withTray(ctx, log, p.Socket, cancel, serve)
+	return withTray(ctx, log, p.Socket, opener.Open, cancel, serve)
 }
