@@ -49,6 +49,9 @@ const (
 	browserDelay = "MCPAUTHD_E2E_BROWSER_DELAY"
 	browserLog   = "MCPAUTHD_E2E_BROWSER_LOG"
 	browserHold  = "MCPAUTHD_E2E_BROWSER_HOLD"
+	// browserRelay: only append the file:// URL to this file, for a real
+	// browser driven by the test to open.
+	browserRelay = "MCPAUTHD_E2E_BROWSER_RELAY"
 )
 
 func TestMain(m *testing.M) {
@@ -91,6 +94,17 @@ func actAsBrowser(arg string) error {
 	u, err := url.Parse(arg)
 	if err != nil || u.Scheme != "file" {
 		return fmt.Errorf("given %q, not a file:// URL", arg)
+	}
+	if p := os.Getenv(browserRelay); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(f, arg)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
 	}
 	logURL(u.Path)
 	page, err := os.ReadFile(u.Path)
