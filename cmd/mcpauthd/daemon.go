@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/mcpauthd/mcpauthd/cli"
 	"github.com/mcpauthd/mcpauthd/daemon"
@@ -57,7 +58,8 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 
 	// Every URL the daemon and its tray open goes to the browser through a
 	// private redirect page, never on a command line; pages a previous run
-	// left behind go now.
+	// left behind go now, and those of CLIs that exited (mcpauthd ui) at
+	// the next sweep.
 	opener := browser.New(p.Runtime)
 	if err := opener.Sweep(); err != nil {
 		log.Warn("cannot clean the browser redirect pages", "err", err)
@@ -89,6 +91,18 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	startApps(ctx, d, log)
+	go func() {
+		tick := time.NewTicker(browser.DefaultKeep)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				_ = opener.Sweep()
+			}
+		}
+	}()
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "pid", os.Getpid())
 	api := ipcserver.New(d, log, cancel)
 	go watchSocket(ctx, log, p.Socket, func(l net.Listener) { _ = api.Serve(ctx, l) })
