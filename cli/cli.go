@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/paths"
+	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -133,6 +134,11 @@ func (e *Env) client(ctx context.Context) (*ipc.Client, error) {
 	}
 	if e.NoAutostart {
 		return nil, fmt.Errorf("no mcpauthd is running at %s", e.Paths.Socket)
+	}
+	// The daemon reads the same file and inherits this environment: a bad
+	// setting is reported here, at once, rather than in its log.
+	if _, err := settings.Load(e.Paths.ConfigFile(), os.Getenv); err != nil {
+		return nil, fmt.Errorf("%w; mcpauthd cannot start until this is fixed", err)
 	}
 	if err := e.startDaemon(); err != nil {
 		return nil, err

@@ -6,14 +6,22 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
+	"net/url"
 	"os"
 	"path/filepath"
-	"runtime"
+	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/internal/atomicfile"
+	"github.com/tailscale/hujson"
 )
+
+// serverNameRE is what a server entry's NAME may be: what every app accepts
+// as a key and a person can type.
+var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 func init() {
 	register(command{"config", "claude-desktop|cursor|claude-code|vscode [--server NAME=URL]… [--write [--file F]]   app config for mcpauthd", runConfig})
@@ -25,17 +33,31 @@ type appConfig struct {
 	// the servers object in it.
 	path func() (string, error)
 	keys []string
-	// entry is the server entry for url, run through the executable exe.
-	entry func(exe, url string) map[string]any
+	// entry is the server entry for url, run through the executable exe: a
+	// struct, so its fields are written in the order apps write them.
+	entry func(exe, url string) any
 }
 
-func stdioEntry(typed bool) func(exe, url string) map[string]any {
-	return func(exe, url string) map[string]any {
-		m := map[string]any{"command": exe, "args": []string{"proxy", url}}
+// stdioServer and httpServer are the two kinds of entries.
+type stdioServer struct {
+	Type    string   `json:"type,omitempty"`
+	Command string   `json:"command"`
+	Args    []string `json:"args"`
+}
+
+type httpServer struct {
+	Type          string `json:"type"`
+	URL           string `json:"url"`
+	HeadersHelper string `json:"headersHelper"`
+}
+
+func stdioEntry(typed bool) func(exe, url string) any {
+	return func(exe, url string) any {
+		e := stdioServer{Command: exe, Args: []string{"proxy", url}}
 		if typed {
-			m["type"] = "stdio"
+			e.Type = "stdio"
 		}
-		return m
+		return e
 	}
 }
 
@@ -65,8 +87,8 @@ var appConfigs = map[string]appConfig{
 	// VS Code's user-level mcp.json (Code/User/mcp.json); a workspace's is
 	// .vscode/mcp.json (--file). Both keep servers under "servers".
 	"vscode": {path: inConfigDir("Code", "User", "mcp.json"), keys: []string{"servers"}, entry: stdioEntry(true)},
-	"claude-code": {path: inHome(".claude.json"), keys: []string{"mcpServers"}, entry: func(exe, url string) map[string]any {
-		return map[string]any{"type": "http", "url": url, "headersHelper": shellQuote(exe) + " headers " + shellQuote(url)}
+	"claude-code": {path: inHome(".claude.json"), keys: []string{"mcpServers"}, entry: func(exe, url string) any {
+		return httpServer{Type: "http", URL: url, HeadersHelper: shellQuote(exe) + " headers " + shellQuote(url)}
 	}},
 }
 
@@ -86,10 +108,11 @@ func shellQuote(s string) string {
 // arguments the proxy understands. Without --server the snippet lists the
 // servers the daemon knows; --write without --server only converts.
 func runConfig(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "config", "claude-desktop|cursor|claude-code|vscode [--server NAME=URL]… [--write] [--file F] [--command PATH]")
+	fs := flags(e, "config", "claude-desktop|cursor|claude-code|vscode [--server NAME=URL]… [--write [--force]] [--file F] [--command PATH]")
 	var servers headerList
 	fs.Var(&servers, "server", "`NAME=URL` of a server to add (repeatable)")
 	write := fs.Bool("write", false, "rewrite the app's config file in place (a backup is made first)")
+	force := fs.Bool("force", false, "with --write, replace an existing entry of the same name")
 	file := fs.String("file", "", "the config `file` to write (default: the app's own, per OS)")
 	exe, _ := os.Executable()
 	if exe == "" {
@@ -110,6 +133,12 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		n, u, ok := strings.Cut(s, "=")
 		if !ok || n == "" || u == "" {
 			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: want NAME=URL", s)}
+		}
+		if !serverNameRE.MatchString(n) {
+			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: a NAME is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", s)}
+		}
+		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: the URL must be http(s)", s)}
 		}
 		add = append(add, named{n, u})
 	}
@@ -148,9 +177,20 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
-	res, err := rewriteConfig(path, app.keys, order, entries, *command, time.Now())
+	if err := checkLasting(*command); err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	res, err := rewriteConfig(path, app.keys, order, entries, *command, *force, time.Now())
 	if err != nil {
 		return fmt.Errorf("config: %s: %w", path, err)
+	}
+	if !res.changed {
+		fmt.Fprintf(e.Stdout, "Nothing to change in %s", path)
+		if len(res.same) > 0 {
+			fmt.Fprintf(e.Stdout, ": %s already set up", strings.Join(res.same, ", "))
+		}
+		fmt.Fprintln(e.Stdout, ".")
+		return nil
 	}
 	if res.backup != "" {
 		fmt.Fprintf(e.Stdout, "Backed up %s to %s\n", path, res.backup)
@@ -162,24 +202,34 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "warning: %s\n", n)
 	}
 	for _, n := range order {
-		fmt.Fprintf(e.Stdout, "Wrote %s\n", n)
+		if !slices.Contains(res.same, n) {
+			fmt.Fprintf(e.Stdout, "Wrote %s\n", n)
+		}
 	}
 	fmt.Fprintf(e.Stdout, "Updated %s; restart the app to use it.\n", path)
 	return nil
 }
 
 type rewriteResult struct {
-	backup    string
+	changed   bool   // false: the file already said all this; nothing was written
+	backup    string // where the old file went ("" when there was none)
 	converted []string
 	dropped   []string // warnings about mcp-remote arguments left out
+	same      []string // entries already as wanted
 }
 
 // rewriteConfig merges entries into the servers object at keys in the JSON
-// file path (created when missing), converting mcp-remote entries. Every
-// other value is kept byte for byte (re-indented) in its place.
-func rewriteConfig(path string, keys, order []string, entries map[string]any, exe string, now time.Time) (*rewriteResult, error) {
+// or JSONC file path (created when missing), converting mcp-remote
+// entries, through RFC 6902 patches on the file's own syntax tree
+// (github.com/tailscale/hujson): comments, key order and every other value
+// stay. An existing entry of the same name that says something else is
+// replaced only with force. When nothing changes, nothing is written and
+// no backup is made; otherwise the old file is kept under a backup name
+// that never overwrites an earlier backup.
+func rewriteConfig(path string, keys, order []string, entries map[string]any, exe string, force bool, now time.Time) (*rewriteResult, error) {
 	raw, err := os.ReadFile(path)
 	mode := os.FileMode(0o600)
+	exists := err == nil
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		raw = []byte("{}")
@@ -190,161 +240,160 @@ func rewriteConfig(path string, keys, order []string, entries map[string]any, ex
 			mode = fi.Mode().Perm()
 		}
 	}
-	root, err := parseObject(raw)
+	if len(bytes.TrimSpace(raw)) == 0 {
+		raw = []byte("{}")
+	}
+	root, err := hujson.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("not plain JSON (comments or trailing commas?); edit it by hand: %w", err)
+		return nil, fmt.Errorf("not JSON or JSONC: %w", err)
+	}
+	if root.Value.Kind() != '{' {
+		return nil, errors.New("the file is not a JSON object")
 	}
 	res := &rewriteResult{}
-	// Walk down to the servers object, making missing levels.
-	chain := []*object{root}
-	for _, k := range keys {
-		cur := chain[len(chain)-1]
-		v, ok := cur.get(k)
-		var next *object
-		if ok && !bytes.Equal(bytes.TrimSpace(v), []byte("null")) {
-			if next, err = parseObject(v); err != nil {
-				return nil, fmt.Errorf("%q is not an object: %w", k, err)
-			}
-		} else {
-			next = &object{}
+	var ops []patchOp
+	ptr := ""
+	for _, k := range keys { // make missing levels; refuse a level that is not an object
+		ptr += "/" + pointerEscape(k)
+		switch v := root.Find(ptr); {
+		case v == nil || v.Value.Kind() == 'n':
+			ops = append(ops, patchOp{Op: "add", Path: ptr, Value: map[string]any{}})
+		case v.Value.Kind() != '{':
+			return nil, fmt.Errorf("%q is not an object", k)
 		}
-		chain = append(chain, next)
 	}
-	srv := chain[len(chain)-1]
-	for _, k := range srv.keys {
-		conv, warn, ok := convertMCPRemote(srv.vals[k], exe)
+	if err := apply(&root, ops); err != nil {
+		return nil, err
+	}
+	ops = nil
+	srv := root.Find(ptr).Value.(*hujson.Object)
+	var conflicts []string
+	for _, m := range srv.Members {
+		name := m.Name.Value.(hujson.Literal).String()
+		std := standard(m.Value)
+		if want, ok := entries[name]; ok {
+			if sameJSON(std, want) {
+				res.same = append(res.same, name)
+				delete(entries, name)
+			} else if !force {
+				conflicts = append(conflicts, name)
+			}
+			continue
+		}
+		command, args, warn, ok := convertMCPRemote(std, exe)
 		if !ok {
 			continue
 		}
-		srv.vals[k] = conv
-		res.converted = append(res.converted, k)
+		at := ptr + "/" + pointerEscape(name)
+		ops = append(ops, patchOp{Op: "replace", Path: at + "/command", Value: command}, patchOp{Op: "add", Path: at + "/args", Value: args})
+		res.converted = append(res.converted, name)
 		for _, w := range warn {
-			res.dropped = append(res.dropped, k+": "+w)
+			res.dropped = append(res.dropped, name+": "+w)
 		}
+	}
+	if len(conflicts) > 0 {
+		return nil, fmt.Errorf("the file already has a server named %s that runs something else; "+
+			"pick another NAME in --server NAME=URL, or replace it with --force", strings.Join(conflicts, ", "))
 	}
 	for _, n := range order {
-		b, err := json.Marshal(entries[n])
-		if err != nil {
+		if e, ok := entries[n]; ok {
+			ops = append(ops, patchOp{Op: "add", Path: ptr + "/" + pointerEscape(n), Value: e})
+		}
+	}
+	if len(ops) == 0 {
+		return res, nil
+	}
+	if err := apply(&root, ops); err != nil {
+		return nil, err
+	}
+	var out []byte
+	if json.Valid(raw) { // plain JSON stays plain, indented as the apps write it
+		var ind bytes.Buffer
+		if err := json.Indent(&ind, root.Pack(), "", "  "); err != nil {
 			return nil, err
 		}
-		srv.set(n, b)
+		out = append(ind.Bytes(), '\n')
+	} else { // JSONC: hujson's formatting, comments kept
+		root.Format()
+		out = root.Pack()
 	}
-	for i := len(keys) - 1; i >= 0; i-- {
-		b, err := chain[i+1].marshal()
-		if err != nil {
-			return nil, err
-		}
-		chain[i].set(keys[i], b)
-	}
-	out, err := root.marshal()
-	if err != nil {
-		return nil, err
-	}
-	var ind bytes.Buffer
-	if err := json.Indent(&ind, out, "", "  "); err != nil {
-		return nil, err
-	}
-	ind.WriteByte('\n')
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	if _, err := os.Stat(path); err == nil {
-		res.backup = path + ".bak-" + now.Format("20060102-150405")
-		if err := os.WriteFile(res.backup, raw, mode); err != nil {
+	if exists {
+		if res.backup, err = backup(path, raw, mode, now); err != nil {
 			return nil, fmt.Errorf("backup: %w", err)
 		}
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err := atomicfile.Write(path, out, mode, 0o700); err != nil {
+		return nil, err
+	}
+	res.changed = true
+	return res, nil
+}
+
+// patchOp is one RFC 6902 operation.
+type patchOp struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+}
+
+func apply(v *hujson.Value, ops []patchOp) error {
+	if len(ops) == 0 {
+		return nil
+	}
+	b, err := json.Marshal(ops)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(ind.Bytes()); err != nil {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Chmod(mode); err != nil && runtime.GOOS != "windows" {
-		tmp.Close()
-		return nil, err
-	}
-	if err := tmp.Close(); err != nil {
-		return nil, err
-	}
-	return res, os.Rename(tmp.Name(), path)
+	return v.Patch(b)
 }
 
-// object is a JSON object with its key order and raw values.
-type object struct {
-	keys []string
-	vals map[string]json.RawMessage
+// pointerEscape escapes one JSON Pointer (RFC 6901) reference token.
+func pointerEscape(s string) string {
+	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
 }
 
-func parseObject(b []byte) (*object, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	t, err := dec.Token()
-	if err != nil {
-		return nil, err
+// standard returns v as standard JSON (comments and trailing commas
+// dropped).
+func standard(v hujson.Value) []byte {
+	c := v.Clone()
+	c.Standardize()
+	return c.Pack()
+}
+
+// sameJSON reports whether the JSON document b and the value v mean the
+// same thing.
+func sameJSON(b []byte, v any) bool {
+	var x, y any
+	wb, err := json.Marshal(v)
+	if err != nil || json.Unmarshal(b, &x) != nil || json.Unmarshal(wb, &y) != nil {
+		return false
 	}
-	if d, ok := t.(json.Delim); !ok || d != '{' {
-		return nil, errors.New("not a JSON object")
-	}
-	o := &object{vals: map[string]json.RawMessage{}}
-	for dec.More() {
-		t, err := dec.Token()
+	return reflect.DeepEqual(x, y)
+}
+
+// backup copies the old file's bytes next to it as FILE.bak-YYYYMMDD-HHMMSS
+// (then -2, -3, … within the same second), never replacing a backup.
+func backup(path string, raw []byte, mode os.FileMode, now time.Time) (string, error) {
+	base := path + ".bak-" + now.Format("20060102-150405")
+	for i := 1; i < 1000; i++ {
+		name := base
+		if i > 1 {
+			name = fmt.Sprintf("%s-%d", base, i)
+		}
+		f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
 		if err != nil {
-			return nil, err
+			return "", err
 		}
-		k, _ := t.(string)
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
+		if _, err := f.Write(raw); err != nil {
+			f.Close()
+			return "", err
 		}
-		if _, dup := o.vals[k]; !dup {
-			o.keys = append(o.keys, k)
-		}
-		o.vals[k] = v
+		return name, f.Close()
 	}
-	if _, err := dec.Token(); err != nil {
-		return nil, err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON object")
-	}
-	return o, nil
-}
-
-func (o *object) get(k string) (json.RawMessage, bool) {
-	v, ok := o.vals[k]
-	return v, ok
-}
-
-func (o *object) set(k string, v json.RawMessage) {
-	if o.vals == nil {
-		o.vals = map[string]json.RawMessage{}
-	}
-	if _, ok := o.vals[k]; !ok {
-		o.keys = append(o.keys, k)
-	}
-	o.vals[k] = v
-}
-
-func (o *object) marshal() ([]byte, error) {
-	var b bytes.Buffer
-	b.WriteByte('{')
-	for i, k := range o.keys {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		kb, err := json.Marshal(k)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(kb)
-		b.WriteByte(':')
-		b.Write(o.vals[k])
-	}
-	b.WriteByte('}')
-	return b.Bytes(), nil
+	return "", errors.New("too many backups this second")
 }
 
 // proxyArgs are the mcp-remote arguments `mcpauthd proxy` understands
@@ -358,24 +407,20 @@ var proxyArgs = map[string]bool{
 // not take; every other unknown flag is taken to have one.
 var mcpRemoteBool = map[string]bool{"enable-proxy": true}
 
-// convertMCPRemote turns an entry that runs mcp-remote (npx/bunx/pnpx
-// mcp-remote[@v] URL …, or mcp-remote URL …, possibly behind cmd /c) into
-// one that runs `exe proxy URL …`, keeping the entry's other fields and the
-// arguments the proxy understands. It names (never quotes) what it drops.
-func convertMCPRemote(entry json.RawMessage, exe string) (json.RawMessage, []string, bool) {
-	o, err := parseObject(entry)
-	if err != nil {
-		return nil, nil, false
+// convertMCPRemote reads an entry (standard JSON) that runs mcp-remote
+// (npx/bunx/pnpx mcp-remote[@v] URL …, or mcp-remote URL …, possibly behind
+// cmd /c) and returns the command and arguments that run `exe proxy URL …`
+// instead, keeping the arguments the proxy understands. It names (never
+// quotes) what it drops.
+func convertMCPRemote(entry []byte, exe string) (command string, args, warn []string, ok bool) {
+	var e struct {
+		Command string   `json:"command"`
+		Args    []string `json:"args"`
 	}
-	var command string
-	var args []string
-	if v, ok := o.get("command"); !ok || json.Unmarshal(v, &command) != nil {
-		return nil, nil, false
+	if json.Unmarshal(entry, &e) != nil || e.Command == "" {
+		return "", nil, nil, false
 	}
-	if v, ok := o.get("args"); ok && json.Unmarshal(v, &args) != nil {
-		return nil, nil, false
-	}
-	argv := append([]string{command}, args...)
+	argv := append([]string{e.Command}, e.Args...)
 	if base := strings.ToLower(filepath.Base(argv[0])); (base == "cmd" || base == "cmd.exe") && len(argv) > 2 && strings.EqualFold(argv[1], "/c") {
 		argv = argv[2:]
 	}
@@ -384,11 +429,10 @@ func convertMCPRemote(entry json.RawMessage, exe string) (json.RawMessage, []str
 		return b == "mcp-remote" || strings.HasPrefix(b, "mcp-remote@") || b == "mcp-remote.cmd"
 	})
 	if i < 0 {
-		return nil, nil, false
+		return "", nil, nil, false
 	}
 	rest := argv[i+1:]
 	out := []string{"proxy"}
-	var warn []string
 	for j := 0; j < len(rest); j++ {
 		a := rest[j]
 		if !strings.HasPrefix(a, "-") {
@@ -411,52 +455,39 @@ func convertMCPRemote(entry json.RawMessage, exe string) (json.RawMessage, []str
 		}
 		j += n - 1
 	}
-	cb, _ := json.Marshal(exe)
-	ab, _ := json.Marshal(out)
-	o.set("command", cb)
-	o.set("args", ab)
-	b, err := o.marshal()
-	if err != nil {
-		return nil, nil, false
-	}
-	return b, warn, true
+	return exe, out, warn, true
 }
 
 // mcpRemoteURLs lists the server URLs of mcp-remote entries in an app's
-// config file (for `mcpauthd import mcp-remote`): the first non-flag
-// argument after mcp-remote.
+// config file, JSON or JSONC (for `mcpauthd import mcp-remote`): the first
+// non-flag argument after mcp-remote.
 func mcpRemoteURLs(path string, keys []string) []string {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil
 	}
-	o, err := parseObject(raw)
-	for _, k := range keys {
-		if err != nil {
-			return nil
-		}
-		v, ok := o.get(k)
-		if !ok {
-			return nil
-		}
-		o, err = parseObject(v)
-	}
+	root, err := hujson.Parse(raw)
 	if err != nil {
 		return nil
 	}
+	ptr := ""
+	for _, k := range keys {
+		ptr += "/" + pointerEscape(k)
+	}
+	v := root.Find(ptr)
+	if v == nil || v.Value.Kind() != '{' {
+		return nil
+	}
 	var urls []string
-	for _, k := range o.keys {
-		conv, _, ok := convertMCPRemote(o.vals[k], "mcpauthd")
+	for _, m := range v.Value.(*hujson.Object).Members {
+		_, args, _, ok := convertMCPRemote(standard(m.Value), "mcpauthd")
 		if !ok {
 			continue
 		}
-		var e struct{ Args []string }
-		if json.Unmarshal(conv, &e) == nil {
-			for _, a := range e.Args[1:] {
-				if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
-					urls = append(urls, a)
-					break
-				}
+		for _, a := range args[1:] {
+			if strings.HasPrefix(a, "http://") || strings.HasPrefix(a, "https://") {
+				urls = append(urls, a)
+				break
 			}
 		}
 	}

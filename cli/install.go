@@ -52,8 +52,15 @@ func executable() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return exe, checkLasting(exe)
+}
+
+// checkLasting refuses exe when it is a temporary `go run` build: a file
+// that names it (an autostart entry, an app's config) would point at
+// nothing once the build cache is cleaned.
+func checkLasting(exe string) error {
 	if strings.Contains(exe, string(filepath.Separator)+"go-build") {
-		return "", fmt.Errorf("%s is a temporary `go run` build: install a built binary (go build, or a package) and run its install", exe)
+		return fmt.Errorf("%s is a temporary `go run` build: use a built binary (go build, or a package), or name one with --command", exe)
 	}
-	return exe, nil
+	return nil
 }

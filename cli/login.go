@@ -5,11 +5,11 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -23,7 +23,9 @@ func (m *multi) String() string     { return strings.Join(*m, " ") }
 func (m *multi) Set(v string) error { *m = append(*m, strings.Fields(v)...); return nil }
 
 // grantFlags are login's flags for non-interactive grants. Secrets are
-// only ever named by file.
+// only ever named by file, and every file is read by grantfile.Read:
+// regular files of at most 64 KiB holding what the flag says (a JWT, a PEM
+// key, a secret), checked before anything is sent to the daemon.
 type grantFlags struct {
 	clientCredentials, jwtBearer, enterprise           *bool
 	privateKeyFile, signingAlg, assertionFile          *string
@@ -81,10 +83,11 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 	for _, f := range []struct {
 		path string
 		dst  *string
-		trim bool
-	}{{secretFile, &c.ClientSecret, true}, {*g.privateKeyFile, &c.PrivateKey, false}, {*g.idpSecretFile, &c.IdPClientSecret, true}, {*g.idTokenFile, &c.IDToken, true}} {
+		kind grantfile.Kind
+	}{{secretFile, &c.ClientSecret, grantfile.Secret}, {*g.privateKeyFile, &c.PrivateKey, grantfile.PrivateKey},
+		{*g.idpSecretFile, &c.IdPClientSecret, grantfile.Secret}, {*g.idTokenFile, &c.IDToken, grantfile.JWT}} {
 		if f.path != "" {
-			if *f.dst, err = readSecretFile(f.path, f.trim); err != nil {
+			if *f.dst, err = grantfile.Read(f.path, f.kind); err != nil {
 				return nil, err
 			}
 		}
@@ -98,11 +101,13 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 		if *g.assertionFile == "" {
 			return nil, usage("--jwt-bearer needs --assertion-file")
 		}
-		// The daemon reads it (anew for every grant), from its own directory.
+		// The daemon reads it (anew for every grant, with the same rules),
+		// from its own directory; reading it here first reports a wrong
+		// file on the user's terminal.
 		if c.AssertionFile, err = filepath.Abs(*g.assertionFile); err != nil {
 			return nil, err
 		}
-		if _, err := os.Stat(c.AssertionFile); err != nil {
+		if _, err := grantfile.Read(c.AssertionFile, grantfile.JWT); err != nil {
 			return nil, err
 		}
 	case ipc.GrantEnterprise:
@@ -111,19 +116,6 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 		}
 	}
 	return c, nil
-}
-
-// readSecretFile reads a secret from path (trimmed of surrounding white
-// space when trim). Errors name the file, never its contents.
-func readSecretFile(path string, trim bool) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	if trim {
-		return strings.TrimSpace(string(b)), nil
-	}
-	return string(b), nil
 }
 
 func runLogin(ctx context.Context, e *Env, args []string) error {
@@ -151,7 +143,7 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 		if *clientID == "" {
 			return &ExitError{Code: 2, Err: fmt.Errorf("--client-secret-file needs --client-id")}
 		}
-		if req.ClientSecret, err = readSecretFile(*secretFile, true); err != nil {
+		if req.ClientSecret, err = grantfile.Read(*secretFile, grantfile.Secret); err != nil {
 			return err
 		}
 	}

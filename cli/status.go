@@ -3,13 +3,17 @@ package cli
 import (
 	"context"
 	"fmt"
+	"text/tabwriter"
 	"time"
 )
 
 func init() {
-	register(command{"status", "  show the daemon's state", runStatus})
+	register(command{"status", "  show the daemon's state, listeners and settings", runStatus})
 }
 
+// runStatus prints the daemon's pid, listeners, secret backend (checked:
+// this may wait a few seconds on a locked keyring) and every setting with
+// where its value came from.
 func runStatus(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "status", "")
 	if _, err := parse(fs, args, 0); err != nil {
@@ -19,11 +23,45 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	s, err := c.Status(ctx)
+	s, err := c.StatusCheckSecrets(ctx)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.Stdout, "mcpauthd %s, pid %d, up %s\n", s.Version, s.PID, time.Since(s.Started).Round(time.Second))
-	fmt.Fprintf(e.Stdout, "  socket:    %s\n  callback:  %s\n  servers:   %d\n", s.Socket, s.CallbackURL, s.Servers)
-	return nil
+	apps := s.AppsURL
+	if apps == "" {
+		apps = "off (see the daemon's log)"
+	}
+	fmt.Fprintf(e.Stdout, "  socket:    %s\n  callback:  %s\n  apps:      %s\n  servers:   %d\n", s.Socket, s.CallbackURL, apps, s.Servers)
+	backend := "keyring"
+	for _, v := range s.Settings {
+		if v.Key == "secret_backend" {
+			backend = v.Value
+		}
+	}
+	switch {
+	case !s.SecretsChecked:
+		fmt.Fprintf(e.Stdout, "  secrets:   %s (not checked: daemon too old)\n", backend)
+	case s.SecretsError != "":
+		fmt.Fprintf(e.Stdout, "  secrets:   %s: NOT WORKING: %s\n", backend, s.SecretsError)
+	default:
+		fmt.Fprintf(e.Stdout, "  secrets:   %s: working\n", backend)
+	}
+	if len(s.Settings) == 0 {
+		return nil
+	}
+	fmt.Fprintf(e.Stdout, "\nSettings (file %s):\n", s.SettingsFile)
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	for _, v := range s.Settings {
+		val := v.Value
+		if val == "" {
+			val = "(none)"
+		}
+		from := v.Source
+		if from == "env" {
+			from = "env " + v.Env
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", v.Key, val, from)
+	}
+	return tw.Flush()
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/mcpauthd/mcpauthd/internal/browser"
+	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/webui/webentry"
 )
 
@@ -45,7 +47,11 @@ func runUI(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "The link opens the page once, within %s.\n", webentry.TTL)
 		return nil
 	}
-	if err := browser.New(e.Paths.Runtime).Open(link); err != nil {
+	set, err := settings.Load(e.Paths.ConfigFile(), os.Getenv) // the browser setting, as the daemon's
+	if err != nil {
+		return err
+	}
+	if err := browser.New(e.Paths.Runtime, set.Browser()).Open(link); err != nil {
 		return fmt.Errorf("%w; run mcpauthd ui --print and open the link yourself", err)
 	}
 	fmt.Fprintln(e.Stdout, "Opened the mcpauthd page in your browser.")

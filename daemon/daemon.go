@@ -41,7 +41,9 @@ type Config struct {
 	// ClientIDMetadataURL is mcpauthd's Client ID Metadata Document URL;
 	// empty: dynamic registration is the fallback.
 	ClientIDMetadataURL string
-	// OpenBrowser shows a URL to the user; internal/browser.Open in main.
+	// OpenBrowser shows a URL to the user; in main an internal/browser
+	// Opener's Open, which hands the browser a private redirect page,
+	// never the URL on its command line.
 	OpenBrowser func(url string) error
 	// LoginTimeout bounds one sign-in (default 10 minutes).
 	LoginTimeout time.Duration
@@ -50,6 +52,10 @@ type Config struct {
 	RefreshAhead time.Duration
 	Version      string
 	Socket       string // reported in Status
+	// SettingsFile and Settings are reported in Status as they are: the
+	// settings main read at start-up, each with its source.
+	SettingsFile string
+	Settings     []ipc.Setting
 }
 
 // DefaultCallbackAddr is where authorization servers redirect the browser.
@@ -243,16 +249,27 @@ func (d *Daemon) Status() *ipc.Status {
 	d.mu.Lock()
 	n := len(d.servers)
 	d.mu.Unlock()
+	d.apps.mu.Lock()
+	apps := d.apps.url
+	d.apps.mu.Unlock()
 	return &ipc.Status{
-		Version:     d.cfg.Version,
-		PID:         os.Getpid(),
-		Socket:      d.cfg.Socket,
-		CallbackURL: d.callbackURL,
-		WebURL:      d.webURL,
-		Servers:     n,
-		Started:     d.started,
+		Version:      d.cfg.Version,
+		PID:          os.Getpid(),
+		Socket:       d.cfg.Socket,
+		CallbackURL:  d.callbackURL,
+		WebURL:       d.webURL,
+		Servers:      n,
+		Started:      d.started,
+		AppsURL:      apps,
+		SettingsFile: d.cfg.SettingsFile,
+		Settings:     d.cfg.Settings,
 	}
 }
+
+// CheckSecrets asks the secret backend for the data key (creating it on a
+// fresh registry), waiting at most the store's keyring timeout. nil means
+// secrets can be sealed and opened now. Safe for concurrent use.
+func (d *Daemon) CheckSecrets() error { return d.st.CheckSecrets() }
 
 // Servers lists every known server, sorted by URL.
 func (d *Daemon) Servers() []ipc.ServerInfo {

@@ -4,8 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
 
+	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
@@ -25,10 +26,15 @@ import (
 
 // SetGrant makes url's sign-ins use the grant c describes, adding url when
 // new, and stores c (secrets sealed) before it takes effect. It validates c
-// (keys are parsed, files are not read yet) and returns an ipc bad_request
-// error naming what is wrong, never a secret.
+// first (checkGrant: keys are parsed, tokens and secrets checked, a token
+// file read once) and returns an ipc bad_request error naming what is
+// wrong, never a secret. The grant is url's alone, and binds itself to the
+// authorization server of its first sign-in (see save).
 func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
 	st, err := strategyFor(c)
+	if err == nil {
+		err = checkGrant(c)
+	}
 	if err != nil {
 		return &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
 	}
@@ -47,6 +53,42 @@ func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
 	s.sess.Strategy = st
 	s.setRecord(rec)
 	d.log.Info("server uses a non-interactive grant", "server", url, "grant", st.Name())
+	return nil
+}
+
+// checkGrant checks c's tokens and secrets with the rules of grantfile
+// before anything is stored or sent: a JWT for the workload JWT and the ID
+// token, printable text for the client secrets, at most 64 KiB each; and a
+// workload JWT file must be an absolute path to a regular file holding a
+// JWT now (the daemon reads it again, the same way, for every grant). The
+// private key is checked by strategyFor, which parses it.
+func checkGrant(c *ipc.GrantConfig) error {
+	for _, v := range []struct {
+		what, v string
+		kind    grantfile.Kind
+	}{
+		{"the client secret", c.ClientSecret, grantfile.Secret},
+		{"the client secret at the IdP", c.IdPClientSecret, grantfile.Secret},
+		{"the workload JWT", c.Assertion, grantfile.JWT},
+		{"the ID token", c.IDToken, grantfile.JWT},
+	} {
+		if v.v == "" {
+			continue
+		}
+		if _, err := grantfile.Check(v.what, v.v, v.kind); errors.Is(err, grantfile.ErrExpired) {
+			return fmt.Errorf("%w: give a fresh one", err)
+		} else if err != nil {
+			return err
+		}
+	}
+	if f := c.AssertionFile; f != "" {
+		if !filepath.IsAbs(f) {
+			return fmt.Errorf("the workload JWT file %s is not an absolute path", f)
+		}
+		if _, err := grantfile.Read(f, grantfile.JWT); err != nil {
+			return fmt.Errorf("the workload JWT file: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -108,16 +150,14 @@ func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 		if c.Assertion == "" && c.AssertionFile == "" {
 			return nil, fmt.Errorf("jwt_bearer needs the workload JWT or a file holding it")
 		}
+		// The JWT is checked before every grant, so an expired or replaced
+		// one is refused here rather than sent.
 		assertion, file := c.Assertion, c.AssertionFile
 		return &oauth.JWTBearer{Client: client, Assertion: func(context.Context) (string, error) {
 			if file == "" {
-				return assertion, nil
+				return grantfile.Check("the workload JWT", assertion, grantfile.JWT)
 			}
-			b, err := os.ReadFile(file)
-			if err != nil {
-				return "", fmt.Errorf("reading the workload JWT file %s: %w", file, err)
-			}
-			return string(b), nil
+			return grantfile.Read(file, grantfile.JWT)
 		}}, nil
 	case ipc.GrantEnterprise:
 		if c.IDToken == "" {
@@ -127,7 +167,7 @@ func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 		return &oauth.Enterprise{
 			IdPIssuer: c.IdPIssuer, IdPTokenEndpoint: c.IdPTokenEndpoint,
 			IdPClientID: c.IdPClientID, IdPClientSecret: c.IdPClientSecret,
-			IDToken: func(context.Context) (string, error) { return idToken, nil },
+			IDToken: func(context.Context) (string, error) { return grantfile.Check("the ID token", idToken, grantfile.JWT) },
 			Client:  client,
 		}, nil
 	default:

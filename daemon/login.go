@@ -21,6 +21,10 @@ type login struct {
 	url       string
 	noBrowser bool
 	cancel    context.CancelFunc
+	// created: this sign-in added the server; prevState, prevMsg: the
+	// server's state before it. A failed sign-in returns to them (loginFailed).
+	created            bool
+	prevState, prevMsg string
 
 	once     sync.Once
 	ready    chan struct{} // closed when authURL is known or the login ended
@@ -64,6 +68,13 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
 	}
+	// A sign-in whose result could not be kept is not started: the secret
+	// backend is asked first, so a missing or locked keyring is reported
+	// before any browser opens.
+	if err := d.st.CheckSecrets(); err != nil {
+		return nil, toIPC(r.URL, err)
+	}
+	created := d.server(r.URL) == nil
 	if r.Grant != nil {
 		if err := d.SetGrant(r.URL, r.Grant); err != nil {
 			return nil, err
@@ -83,6 +94,8 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 		s.mu.Unlock()
 	}
 	l := newLogin(r.URL, r.NoBrowser)
+	prev := s.info()
+	l.created, l.prevState, l.prevMsg = created, prev.Status, prev.StatusMessage
 	lctx, cancel := context.WithTimeout(context.WithValue(context.Background(), loginKey{}, l), d.cfg.LoginTimeout)
 	l.cancel = cancel
 	d.mu.Lock()
@@ -114,7 +127,7 @@ func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []str
 		case errors.Is(err, context.Canceled):
 			err = &ipc.Error{Code: ipc.CodeUpstream, Message: "the sign-in was cancelled"}
 		}
-		s.setState(ipc.StateNeedsSignIn, "sign-in failed: "+err.Error())
+		d.loginFailed(s, l, err)
 	case g.Public:
 		d.log.Info("server needs no sign-in", "server", s.url)
 	default:
@@ -129,6 +142,32 @@ func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []str
 		delete(d.logins, l.id)
 		d.mu.Unlock()
 	})
+}
+
+// loginFailed records a failed sign-in without claiming more than the
+// failure proves: a server this sign-in added is removed again (a mistyped
+// URL leaves nothing behind; the error goes to whoever waits for the
+// sign-in); a server that was usable stays usable with its tokens, the
+// failure in its message; any other server needs a sign-in.
+func (d *Daemon) loginFailed(s *server, l *login, err error) {
+	switch {
+	case l.created:
+		if derr := d.st.DeleteServer(s.url); derr != nil && !errors.Is(derr, store.ErrNotFound) {
+			d.log.Warn("could not remove the server of a failed first sign-in", "server", s.url, "err", derr)
+			s.setState(ipc.StateNeedsSignIn, "sign-in failed: "+err.Error())
+			return
+		}
+		d.mu.Lock()
+		if d.servers[s.url] == s {
+			delete(d.servers, s.url)
+		}
+		d.mu.Unlock()
+		d.publish(ipc.Event{Type: "removed", Server: &ipc.ServerInfo{URL: s.url}})
+	case l.prevState == ipc.StateSignedIn || l.prevState == ipc.StatePublic:
+		s.setState(l.prevState, "the last sign-in attempt failed ("+err.Error()+"); the earlier sign-in still works")
+	default:
+		s.setState(ipc.StateNeedsSignIn, "sign-in failed: "+err.Error())
+	}
 }
 
 func (d *Daemon) waitLogin(ctx context.Context, l *login) (*ipc.LoginResponse, error) {

@@ -147,6 +147,21 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	s.mu.Unlock()
 	rec.Public = false
 	rec.Issuer = g.Metadata.Issuer
+	// A non-interactive grant binds itself to the authorization server of
+	// its first sign-in: its secrets and assertions are sent to that
+	// server's token endpoint only, and a sign-in that discovers another
+	// (the resource now names a different one) is refused before anything
+	// is sent (oauth.ClientAuth.Issuer). Configuring the grant again
+	// (SetGrant) unbinds it.
+	var bound oauth.Strategy
+	if rec.Grant != nil && rec.Grant.ClientIssuer == "" {
+		gc := *rec.Grant
+		gc.ClientIssuer = g.Metadata.Issuer
+		if bound, err = s.d.loadStrategy(rec.URL, &gc); err != nil {
+			return err
+		}
+		rec.Grant = &gc
+	}
 	rec.Discovery = md
 	rec.ResourceMetadata, _ = json.Marshal(g.Metadata.Protected)
 	rec.AuthServerMetadata, _ = json.Marshal(g.Metadata.AuthServer)
@@ -166,6 +181,9 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	}
 	if err := s.d.st.CommitLogin(&rec, tok); err != nil {
 		return err
+	}
+	if bound != nil {
+		s.sess.Strategy = bound // save runs with the session locked
 	}
 	s.setRecord(rec)
 	s.scheduleFor(g)

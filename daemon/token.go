@@ -124,22 +124,34 @@ func (d *Daemon) Refresh(ctx context.Context, url string) (*ipc.ServerInfo, erro
 // Logout revokes url's tokens where the authorization server offers
 // revocation (RFC 7009), then wipes them; remove also forgets the server.
 // The client registration is kept: it belongs to the issuer, not the server.
-func (d *Daemon) Logout(ctx context.Context, url string, remove bool) error {
+// The answer says whether the authorization server revoked the tokens; a
+// failed or impossible revocation does not stop the wipe.
+func (d *Daemon) Logout(ctx context.Context, url string, remove bool) (*ipc.LogoutResponse, error) {
 	s := d.server(url)
 	if s == nil {
-		return &ipc.Error{Code: ipc.CodeNotFound, Message: "unknown server " + url}
+		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "unknown server " + url}
 	}
 	s.stopTimer()
+	res := &ipc.LogoutResponse{Revocation: ipc.RevocationNone, Removed: remove}
 	if g := s.sess.Grant(); g != nil && g.Token != nil {
+		res.Revocation, res.TokenExpiry = ipc.RevocationRevoked, g.Token.Expiry
 		hc := d.cfg.HTTP
 		for _, t := range []struct{ tok, hint string }{{g.Token.RefreshToken, "refresh_token"}, {g.Token.AccessToken, "access_token"}} {
-			if _, err := oauth.Revoke(ctx, hc, g.Metadata, g.Registration, t.tok, t.hint); err != nil {
+			if t.tok == "" {
+				continue
+			}
+			sent, err := oauth.Revoke(ctx, hc, g.Metadata, g.Registration, t.tok, t.hint)
+			switch {
+			case err != nil:
 				d.log.Warn("revocation failed; wiping the tokens anyway", "server", url, "err", err)
+				res.Revocation, res.RevocationError = ipc.RevocationFailed, err.Error()
+			case !sent && res.Revocation == ipc.RevocationRevoked:
+				res.Revocation = ipc.RevocationUnsupported
 			}
 		}
 	}
 	if err := d.st.DeleteTokens(url); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return toIPC(url, err)
+		return nil, toIPC(url, err)
 	}
 	s.sess.Reset()
 	s.mu.Lock()
@@ -148,16 +160,16 @@ func (d *Daemon) Logout(ctx context.Context, url string, remove bool) error {
 	s.mu.Unlock()
 	if remove {
 		if err := d.st.DeleteServer(url); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return toIPC(url, err)
+			return nil, toIPC(url, err)
 		}
 		d.mu.Lock()
 		delete(d.servers, url)
 		d.mu.Unlock()
 		d.publish(ipc.Event{Type: "removed", Server: &ipc.ServerInfo{URL: url}})
-		return nil
+		return res, nil
 	}
 	s.setState(ipc.StateSignedOut, "")
-	return nil
+	return res, nil
 }
 
 // retryLoad reads the stored sign-in again after it could not be read at

@@ -137,13 +137,32 @@ func (c *Client) Refresh(ctx context.Context, url string) (*ServerInfo, error) {
 }
 
 // Logout revokes and forgets url's tokens; remove also forgets the server.
-func (c *Client) Logout(ctx context.Context, url string, remove bool) error {
-	return c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, nil)
+// The answer says whether the authorization server revoked them (an older
+// daemon answers nothing: Revocation is then "").
+func (c *Client) Logout(ctx context.Context, url string, remove bool) (*LogoutResponse, error) {
+	var out LogoutResponse
+	return &out, c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, &out)
 }
 
 // Shutdown asks the daemon to exit.
 func (c *Client) Shutdown(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "shutdown", nil, nil)
+	return c.do(ctx, http.MethodPost, "shutdown", &ShutdownRequest{}, nil)
+}
+
+// Restart asks the daemon to shut down cleanly and start again with the
+// same arguments and environment, reading its settings file anew. It
+// returns once the request is accepted; the new daemon answers with a new
+// Status.Started.
+func (c *Client) Restart(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "shutdown", &ShutdownRequest{Restart: true}, nil)
+}
+
+// StatusCheckSecrets is Status plus a check that the secret backend can
+// give the data key (SecretsChecked, SecretsError). A locked keyring makes
+// it wait a few seconds.
+func (c *Client) StatusCheckSecrets(ctx context.Context) (*Status, error) {
+	var out Status
+	return &out, c.do(ctx, http.MethodGet, "status?check=secrets", nil, &out)
 }
 
 // Events streams the daemon's events (one JSON object per line) to fn until

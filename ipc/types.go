@@ -90,8 +90,11 @@ type GrantConfig struct {
 	SigningAlg string `json:"signing_alg,omitempty"`
 	// ClientIssuer binds the client to one authorization server (optional).
 	ClientIssuer string `json:"client_issuer,omitempty"`
-	// jwt_bearer: the workload JWT itself, or a file the daemon reads anew
-	// for every grant (a projected service-account token).
+	// jwt_bearer: the workload JWT itself, or the absolute path of a file
+	// the daemon reads anew for every grant (a projected service-account
+	// token), as internal/grantfile reads: a regular file of at most 64 KiB
+	// holding a JWT. Only a client of the socket names a file; the web page
+	// sends content.
 	Assertion     string `json:"assertion,omitempty"`
 	AssertionFile string `json:"assertion_file,omitempty"`
 	// enterprise: the IdP (issuer, or its token endpoint), mcpauthd's client
@@ -189,6 +192,51 @@ type Status struct {
 	WebURL  string    `json:"web_url,omitempty"`
 	Servers int       `json:"servers"`
 	Started time.Time `json:"started"`
+	// AppsURL is the local reverse proxy's origin; "" when it is off.
+	AppsURL string `json:"apps_url,omitempty"`
+	// SettingsFile is the settings file the daemon read (or looked for) at
+	// start; Settings its effective settings, each with its source.
+	SettingsFile string    `json:"settings_file,omitempty"`
+	Settings     []Setting `json:"settings,omitempty"`
+	// SecretsError is set when the secret backend (the keyring, or the
+	// key file) cannot give the data key; only filled in when the request
+	// asked for the check (StatusCheckSecrets), which may wait a few seconds.
+	SecretsError string `json:"secrets_error,omitempty"`
+	// SecretsChecked: the check was made (SecretsError "" means it works).
+	SecretsChecked bool `json:"secrets_checked,omitempty"`
+}
+
+// Setting is one of the daemon's effective settings.
+type Setting struct {
+	Key    string `json:"key"`
+	Env    string `json:"env"`
+	Value  string `json:"value"`
+	Source string `json:"source"` // default, file or env
+}
+
+// Revocation outcomes of a sign-out (LogoutResponse.Revocation).
+const (
+	RevocationRevoked     = "revoked"     // the authorization server revoked the tokens
+	RevocationUnsupported = "unsupported" // it offers no revocation endpoint: nothing could be revoked
+	RevocationFailed      = "failed"      // it was asked and refused, or could not be reached
+	RevocationNone        = "none"        // no tokens were held
+)
+
+// LogoutResponse says what a sign-out did. The tokens are wiped from
+// mcpauthd in every case; unless Revocation is "revoked", an access token
+// handed out before may keep working at the server until TokenExpiry.
+type LogoutResponse struct {
+	Revocation      string    `json:"revocation"`
+	RevocationError string    `json:"revocation_error,omitempty"`
+	TokenExpiry     time.Time `json:"token_expiry,omitzero"`
+	Removed         bool      `json:"removed,omitempty"`
+}
+
+// ShutdownRequest asks the daemon to exit; with Restart it starts again in
+// the same process slot (same pid, environment and arguments), reading its
+// settings anew.
+type ShutdownRequest struct {
+	Restart bool `json:"restart,omitempty"`
 }
 
 // Event types besides "hello", "server" (changed) and "removed".

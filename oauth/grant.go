@@ -7,15 +7,13 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -232,34 +230,15 @@ func algFor(k crypto.Signer) string {
 
 // ParsePrivateKey reads a PEM private key for private_key_jwt: PKCS #8
 // ("PRIVATE KEY"), SEC 1 ("EC PRIVATE KEY") or PKCS #1 ("RSA PRIVATE
-// KEY"). The error never quotes the input.
+// KEY"); grantfile.ParsePrivateKey, the one parser the CLI, the web page
+// and the daemon share, with the engine's error. The error never quotes
+// the input.
 func ParsePrivateKey(pemBytes []byte) (crypto.Signer, error) {
-	block, _ := pem.Decode(pemBytes)
-	if block == nil {
-		return nil, newErr("token", CheckGrantConfig, "", "the private key is not PEM")
-	}
-	var k any
-	var err error
-	switch block.Type {
-	case "EC PRIVATE KEY":
-		k, err = x509.ParseECPrivateKey(block.Bytes)
-	case "RSA PRIVATE KEY":
-		k, err = x509.ParsePKCS1PrivateKey(block.Bytes)
-	default:
-		k, err = x509.ParsePKCS8PrivateKey(block.Bytes)
-	}
+	k, err := grantfile.ParsePrivateKey(pemBytes)
 	if err != nil {
-		return nil, newErr("token", CheckGrantConfig, "", "the private key (PEM %q) cannot be parsed", clip(block.Type))
+		return nil, newErr("token", CheckGrantConfig, "", "%s", err)
 	}
-	switch k := k.(type) {
-	case *ecdsa.PrivateKey:
-		return k, nil
-	case *rsa.PrivateKey:
-		return k, nil
-	case ed25519.PrivateKey:
-		return k, nil
-	}
-	return nil, newErr("token", CheckGrantConfig, "", "unsupported private key type %T", k)
+	return k, nil
 }
 
 // ClientCredentials is the client_credentials grant (RFC 6749 §4.4; the MCP

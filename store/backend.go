@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 
+	"github.com/mcpauthd/mcpauthd/internal/atomicfile"
 	"github.com/zalando/go-keyring"
 )
 
@@ -103,7 +104,8 @@ type keyringError struct{ cause error }
 func (e *keyringError) Error() string {
 	return "store: the OS keyring is unavailable (" + e.cause.Error() + "); mcpauthd keeps its data key " +
 		"there and does not fall back on its own: to keep the key in a 0600 file instead, " +
-		"set MCPAUTH_SECRET_BACKEND=file (or the secret_backend config option)"
+		"put secret_backend = \"file\" in the settings file (config.toml) and run mcpauthd restart, " +
+		"or set MCPAUTH_SECRET_BACKEND=file"
 }
 
 func (e *keyringError) Is(target error) bool { return target == ErrNoKeyring }
@@ -162,33 +164,5 @@ func (f *FileBackend) DataKey(id string, create bool) ([]byte, error) {
 // writeKeyFile writes key to path (0600, directory 0700) through a temporary file, so a crash
 // leaves either no key file or a whole one.
 func writeKeyFile(path string, key []byte) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
-	tmp, err := os.CreateTemp(dir, ".data-key-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // fails harmlessly after the rename
-	// os.CreateTemp makes the file 0600.
-	if _, err := tmp.Write(key); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the rename durable
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.Write(path, key, 0o600, 0o700)
 }

@@ -118,6 +118,15 @@ func (s *Store) dataKey(forWrite bool) ([]byte, error) {
 	}
 }
 
+// CheckSecrets reports whether the secret backend gives the data key now
+// (creating it while no sealed record exists), with the same bounded wait
+// as every sealed read or write. The daemon checks it before a sign-in
+// opens a browser, so a missing or locked keyring is reported first.
+func (s *Store) CheckSecrets() error {
+	_, err := s.dataKey(true)
+	return err
+}
+
 // fetchKey returns the data key, fetching it from the secret backend on first use. For a write it
 // may create the key, but only while no sealed record exists: a missing key with records present
 // means the keyring was reset, and a new key would hide that.

@@ -8,11 +8,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -156,7 +154,9 @@ type serverRequest struct {
 // loginRequest is the "add a server" form. ClientSecret, PrivateKey,
 // Assertion, IdPClientSecret and IDToken are secrets: they travel in the
 // body only, go to the daemon's secret store, and are never sent back to
-// the page (nor named in an error, nor logged).
+// the page (nor named in an error, nor logged). They are content (pasted,
+// or a file uploaded by the browser); the page never names a file on disk
+// for the daemon to read (see fileFields).
 type loginRequest struct {
 	URL          string `json:"url"`
 	Scopes       string `json:"scopes"` // space-separated
@@ -165,20 +165,38 @@ type loginRequest struct {
 	// Grant "" signs in in the browser; the others get the tokens
 	// non-interactively: ipc.GrantClientCredentials with ClientID and
 	// ClientSecret or PrivateKey; ipc.GrantJWTBearer with ClientID and
-	// Assertion or AssertionFile; ipc.GrantEnterprise with ClientID, the
-	// IdP fields and IDToken. The last two may authenticate the client with
-	// ClientSecret or PrivateKey too.
+	// Assertion; ipc.GrantEnterprise with ClientID, the IdP fields and
+	// IDToken. The last two may authenticate the client with ClientSecret
+	// or PrivateKey too.
 	Grant      string `json:"grant,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"` // PEM, for private_key_jwt
-	// jwt_bearer: the workload JWT pasted (it stops working when it
-	// expires), or an absolute path the daemon reads anew for every grant.
-	Assertion     string `json:"assertion,omitempty"`
-	AssertionFile string `json:"assertion_file,omitempty"`
+	// jwt_bearer: the workload JWT, pasted or uploaded (it stops working
+	// when it expires).
+	Assertion string `json:"assertion,omitempty"`
 	// enterprise: the IdP, mcpauthd's client there, the user's ID token.
 	IdPIssuer       string `json:"idp_issuer,omitempty"`
 	IdPClientID     string `json:"idp_client_id,omitempty"`
 	IdPClientSecret string `json:"idp_client_secret,omitempty"`
 	IDToken         string `json:"id_token,omitempty"`
+	fileFields
+}
+
+// fileFields are the files the CLI's login flags name. The web page never
+// names a file on disk: whoever holds a web session (a leaked entry link, a
+// page the user was tricked into) must not make the daemon read the user's
+// files and send them to a server. A request with any of these is refused,
+// with a message, before anything is read; a token file the daemon
+// re-reads is set up over the socket (`mcpauthd login --assertion-file`).
+type fileFields struct {
+	AssertionFile       string `json:"assertion_file,omitempty"`
+	ClientSecretFile    string `json:"client_secret_file,omitempty"`
+	PrivateKeyFile      string `json:"private_key_file,omitempty"`
+	IdPClientSecretFile string `json:"idp_client_secret_file,omitempty"`
+	IDTokenFile         string `json:"id_token_file,omitempty"`
+}
+
+func (f fileFields) named() bool {
+	return f != fileFields{}
 }
 
 type empty struct{}
@@ -189,11 +207,15 @@ type empty struct{}
 func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse, error) {
 	u, id := strings.TrimSpace(req.URL), strings.TrimSpace(req.ClientID)
 	bad := func(msg string) error { return &ipc.Error{Code: ipc.CodeBadRequest, Message: msg} }
+	if req.named() {
+		return nil, bad("the web page does not read files on disk: paste the content, or upload the file from the page. " +
+			"A token file that mcpauthd re-reads for every grant is set up from a terminal: mcpauthd login URL --jwt-bearer --client-id ID --assertion-file FILE")
+	}
 	if req.ClientSecret != "" && id == "" {
 		return nil, bad("a client secret needs its client ID")
 	}
 	key := strings.TrimSpace(req.PrivateKey) != ""
-	if req.Grant != ipc.GrantJWTBearer && (req.Assertion != "" || req.AssertionFile != "") {
+	if req.Grant != ipc.GrantJWTBearer && req.Assertion != "" {
 		return nil, bad("a workload JWT is for the workload identity sign-in: choose that sign-in")
 	}
 	if req.Grant != ipc.GrantEnterprise && (req.IdPIssuer != "" || req.IdPClientID != "" || req.IdPClientSecret != "" || req.IDToken != "") {
@@ -213,26 +235,16 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		}
 		g = &ipc.GrantConfig{Type: ipc.GrantClientCredentials}
 	case ipc.GrantJWTBearer:
-		assertion, file := strings.TrimSpace(req.Assertion), strings.TrimSpace(req.AssertionFile)
+		// The daemon checks that it is a JWT (SetGrant), before anything
+		// is stored or sent.
+		assertion := strings.TrimSpace(req.Assertion)
 		switch {
 		case id == "":
 			return nil, bad("workload identity needs the client ID")
-		case assertion == "" && file == "":
-			return nil, bad("workload identity needs the workload JWT: paste it or give the path of the file holding it")
-		case assertion != "" && file != "":
-			return nil, bad("give the workload JWT or the path of its file, not both")
-		case file != "" && !filepath.IsAbs(file):
-			return nil, bad("the workload JWT file must be an absolute path (the daemon reads it)")
-		case file != "":
-			if st, err := os.Stat(file); err != nil || st.IsDir() {
-				return nil, bad("the workload JWT file " + file + " cannot be read")
-			}
-		default:
-			if err := checkJWT(assertion, "the pasted workload JWT"); err != nil {
-				return nil, err
-			}
+		case assertion == "":
+			return nil, bad("workload identity needs the workload JWT: paste it or upload its file")
 		}
-		g = &ipc.GrantConfig{Type: ipc.GrantJWTBearer, Assertion: assertion, AssertionFile: file}
+		g = &ipc.GrantConfig{Type: ipc.GrantJWTBearer, Assertion: assertion}
 	case ipc.GrantEnterprise:
 		issuer, idpID, idToken := strings.TrimSpace(req.IdPIssuer), strings.TrimSpace(req.IdPClientID), strings.TrimSpace(req.IDToken)
 		if id == "" || issuer == "" || idpID == "" || idToken == "" {
@@ -240,9 +252,6 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		}
 		if iu, err := url.Parse(issuer); err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
 			return nil, bad("the IdP issuer is not an http(s) URL")
-		}
-		if err := checkJWT(idToken, "the ID token"); err != nil {
-			return nil, err
 		}
 		g = &ipc.GrantConfig{Type: ipc.GrantEnterprise, IdPIssuer: issuer, IdPClientID: idpID, IdPClientSecret: req.IdPClientSecret, IDToken: idToken}
 	default:
@@ -262,33 +271,20 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 	return h.d.Login(r.Context(), lr)
 }
 
-// checkJWT refuses a pasted token that is not a JWT or has expired, so the
-// user learns it now rather than from the authorization server's refusal.
-// The signature is the issuer's business (and the authorization server's).
-// The message names the token, never its contents.
-func checkJWT(tok, what string) error {
-	var claims jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(tok, &claims); err != nil {
-		return &ipc.Error{Code: ipc.CodeBadRequest, Message: what + " is not a JWT"}
-	}
-	if claims.ExpiresAt != nil && !claims.ExpiresAt.After(time.Now()) {
-		return &ipc.Error{Code: ipc.CodeBadRequest, Message: what + " expired " + claims.ExpiresAt.Format(time.RFC3339) + ": paste a fresh one"}
-	}
-	return nil
-}
-
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
 	return h.d.Refresh(r.Context(), req.URL)
 }
 
 func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: sign-out requested", "server", req.URL)
-	return empty{}, h.d.Logout(r.Context(), req.URL, false)
+	_, err := h.d.Logout(r.Context(), req.URL, false)
+	return empty{}, err
 }
 
 func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: removal requested", "server", req.URL)
-	return empty{}, h.d.Logout(r.Context(), req.URL, true)
+	_, err := h.d.Logout(r.Context(), req.URL, true)
+	return empty{}, err
 }
 
 // reveal hands the server's access token to the page, on the user's

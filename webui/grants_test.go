@@ -1,134 +1,19 @@
 package webui_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
-	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
-
-const idJAGType = "urn:ietf:params:oauth:token-type:id-jag"
-
-// workloadAS is an MCP server, its authorization server and an enterprise
-// IdP, each on loopback. The authorization server serves only grants
-// without a browser: its metadata has neither an authorization_endpoint
-// nor PKCE. Its token endpoint takes the JWT-bearer grant (RFC 7523) from
-// client "robot", authenticated with none (client_id in the form) or
-// client_secret_basic; the IdP's takes the token exchange for an ID-JAG
-// from client "idp-client" with secret idpSecret. Both record what they
-// were sent.
-type workloadAS struct {
-	URL       string // the MCP endpoint
-	Issuer    string
-	IdP       string // the IdP's issuer
-	idpSecret string
-
-	mu        sync.Mutex
-	tokens    []url.Values // token requests at the authorization server
-	basic     []string     // their Authorization headers
-	exchanges []url.Values // token exchanges at the IdP
-	issued    map[string]bool
-}
-
-func newWorkloadAS(t *testing.T) *workloadAS {
-	a := &workloadAS{idpSecret: "idp-s3cret-" + rand.Text(), issued: map[string]bool{}}
-	writeJSON := func(w http.ResponseWriter, status int, v any) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		_ = json.NewEncoder(w).Encode(v)
-	}
-
-	idp := http.NewServeMux()
-	idpSrv := httptest.NewServer(idp)
-	t.Cleanup(idpSrv.Close)
-	a.IdP = idpSrv.URL
-	idp.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"issuer": a.IdP, "token_endpoint": a.IdP + "/token", "authorization_endpoint": a.IdP + "/authorize",
-			"code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"}})
-	})
-	idp.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		a.mu.Lock()
-		a.exchanges = append(a.exchanges, r.PostForm)
-		a.mu.Unlock()
-		id, secret, ok := r.BasicAuth()
-		if !ok {
-			id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
-		}
-		if id != "idp-client" || secret != a.idpSecret {
-			writeJSON(w, 401, map[string]any{"error": "invalid_client"})
-			return
-		}
-		writeJSON(w, 200, map[string]any{"access_token": "jag-" + rand.Text(), "issued_token_type": idJAGType, "token_type": "N_A", "expires_in": 300})
-	})
-
-	srv := mcp.NewServer(&mcp.Implementation{Name: "workload-fake", Version: "1"}, nil)
-	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "says hello"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
-		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello, robot"}}}, struct{}{}, nil
-	})
-	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
-	mux := http.NewServeMux()
-	s := httptest.NewServer(mux)
-	t.Cleanup(s.Close)
-	a.Issuer, a.URL = s.URL, s.URL+"/mcp"
-	mux.HandleFunc("/mcp", func(w http.ResponseWriter, r *http.Request) {
-		tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		a.mu.Lock()
-		ok := a.issued[tok]
-		a.mu.Unlock()
-		if !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer resource_metadata="`+s.URL+`/.well-known/oauth-protected-resource/mcp"`)
-			http.Error(w, "sign in", http.StatusUnauthorized)
-			return
-		}
-		mcpHandler.ServeHTTP(w, r)
-	})
-	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, 200, map[string]any{"resource": a.URL, "authorization_servers": []string{a.Issuer}})
-	})
-	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		// No authorization_endpoint, no code_challenge_methods_supported:
-		// this server has no browser sign-in.
-		writeJSON(w, 200, map[string]any{"issuer": a.Issuer, "token_endpoint": a.Issuer + "/token",
-			"grant_types_supported":                 []string{"urn:ietf:params:oauth:grant-type:jwt-bearer"},
-			"token_endpoint_auth_methods_supported": []string{"none", "client_secret_basic"}})
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		_ = r.ParseForm()
-		a.mu.Lock()
-		a.tokens = append(a.tokens, r.PostForm)
-		a.basic = append(a.basic, r.Header.Get("Authorization"))
-		a.mu.Unlock()
-		if r.PostForm.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || r.PostForm.Get("assertion") == "" || r.PostForm.Get("resource") != a.URL {
-			writeJSON(w, 400, map[string]any{"error": "invalid_grant"})
-			return
-		}
-		tok := "at-" + rand.Text()
-		a.mu.Lock()
-		a.issued[tok] = true
-		a.mu.Unlock()
-		writeJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": 3600})
-	})
-	return a
-}
-
-func (a *workloadAS) requests() (tokens []url.Values, basic []string, exchanges []url.Values) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return append([]url.Values(nil), a.tokens...), append([]string(nil), a.basic...), append([]url.Values(nil), a.exchanges...)
-}
 
 // testJWT is a JWT (signed, but nobody here verifies it) with a unique
 // subject, expiring at exp.
@@ -189,19 +74,20 @@ func (f *grantForm) signedIn(t *testing.T, body map[string]string) *ipc.LoginRes
 
 // TestAddWorkloadIdentity: the add form's workload identity sign-in (JWT
 // bearer) gets tokens without a browser from an authorization server that
-// has no browser sign-in at all, with a pasted JWT or with a file the
-// daemon re-reads for every grant. The page never sends back the JWT or a
-// secret; incomplete or contradictory forms are refused with a message.
+// has no browser sign-in at all, with a pasted JWT or the content of an
+// uploaded file. The page never sends back the JWT or a secret;
+// incomplete or contradictory forms are refused with a message, and so is
+// every request that names a file on disk (the page sends content only).
 func TestAddWorkloadIdentity(t *testing.T) {
-	a := newWorkloadAS(t)
+	a := testfake.NewWorkloadAS(t)
 	e := start(t)
 	cookie, csrf := e.login(e.entry)
-	pasted, rotated1, rotated2 := testJWT(t, time.Now().Add(time.Hour)), testJWT(t, time.Now().Add(time.Hour)), testJWT(t, time.Now().Add(time.Hour))
+	pasted, uploaded := testJWT(t, time.Now().Add(time.Hour)), testJWT(t, time.Now().Add(time.Hour))
 	expired := testJWT(t, time.Now().Add(-time.Minute))
 	const secret = "robot-s3cret-xyz"
-	f := &grantForm{e: e, cookie: cookie, csrf: csrf, secrets: []string{pasted, rotated1, rotated2, expired, secret}}
+	f := &grantForm{e: e, cookie: cookie, csrf: csrf, secrets: []string{pasted, uploaded, expired, secret}}
 	file := filepath.Join(t.TempDir(), "token")
-	if err := os.WriteFile(file, []byte(rotated1+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(pasted+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	const fakeKey = "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5IGJ1dCBzZWNyZXQ=\n-----END PRIVATE KEY-----\n"
@@ -209,56 +95,66 @@ func TestAddWorkloadIdentity(t *testing.T) {
 	for why, body := range map[string]map[string]string{
 		"no client id":           {"url": a.URL, "grant": "jwt_bearer", "assertion": pasted},
 		"no JWT":                 {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot"},
-		"both JWT and file":      {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": pasted, "assertion_file": file},
-		"relative file":          {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion_file": "token"},
-		"missing file":           {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion_file": file + ".missing"},
-		"a directory":            {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion_file": filepath.Dir(file)},
+		"a path as the JWT":      {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": file},
 		"not a JWT":              {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": "robot-s3cret-xyz"},
 		"expired JWT":            {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": expired},
 		"secret and key":         {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": pasted, "client_secret": secret, "private_key": fakeKey},
 		"not a key":              {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": pasted, "private_key": fakeKey},
 		"IdP fields":             {"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": pasted, "id_token": pasted},
 		"JWT for a browser":      {"url": a.URL, "assertion": pasted},
-		"JWT for client creds":   {"url": a.URL, "grant": "client_credentials", "client_id": "robot", "client_secret": secret, "assertion_file": file},
 		"secret without a login": {"url": a.URL, "grant": "jwt_bearer", "assertion": pasted, "client_secret": secret},
 	} {
 		f.refused(t, why, body)
+	}
+	// A file on disk, whichever field names it and whatever it holds (here
+	// a valid JWT), is refused with a message that says what to do.
+	for field, grant := range map[string]string{"assertion_file": "jwt_bearer", "private_key_file": "client_credentials",
+		"client_secret_file": "client_credentials", "id_token_file": "enterprise", "idp_client_secret_file": "enterprise"} {
+		for _, path := range []string{file, "/etc/shadow", "token"} {
+			res, out := f.post(t, map[string]string{"url": a.URL, "grant": grant, "client_id": "robot", field: path})
+			var ie ipc.Error
+			if res.StatusCode != http.StatusBadRequest || json.Unmarshal([]byte(out), &ie) != nil ||
+				!strings.Contains(ie.Message, "does not read files") || !strings.Contains(ie.Message, "--assertion-file") {
+				t.Fatalf("%s %q: %s %s; want 400 saying the page reads no files", field, path, res.Status, out)
+			}
+		}
 	}
 	// Without the CSRF token the form is refused before anything is sent.
 	b, _ := json.Marshal(map[string]string{"url": a.URL, "grant": "jwt_bearer", "client_id": "robot", "assertion": pasted})
 	if res, _ := e.do(req{method: http.MethodPost, path: "/api/login", body: string(b), cookie: cookie}); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("POST without CSRF: %s", res.Status)
 	}
-	if tokens, _, _ := a.requests(); len(tokens) != 0 {
+	if tokens, _, _ := a.Requests(); len(tokens) != 0 {
 		t.Fatalf("%d token requests before a valid form", len(tokens))
+	}
+	if st := e.firstState(cookie); len(st.Servers) != 0 {
+		t.Fatalf("refused forms added servers: %+v", st.Servers)
 	}
 
 	// A pasted JWT, a public client: the JWT is the grant's assertion.
 	f.signedIn(t, map[string]string{"url": a.URL, "grant": "jwt_bearer", "client_id": " robot ", "assertion": " " + pasted + "\n"})
-	tokens, basic, _ := a.requests()
+	tokens, basic, _ := a.Requests()
 	if len(tokens) != 1 || tokens[0].Get("assertion") != pasted || tokens[0].Get("client_id") != "robot" || basic[0] != "" {
 		t.Fatalf("token request: %v (Authorization %q)", tokens, basic)
 	}
 
-	// A file, a confidential client: the file's JWT, read when granting,
-	// and again (rotated) for the next grant.
-	a2 := newWorkloadAS(t)
-	f.signedIn(t, map[string]string{"url": a2.URL, "grant": "jwt_bearer", "client_id": "robot", "client_secret": secret, "assertion_file": file})
-	tokens, basic, _ = a2.requests()
-	if len(tokens) != 1 || tokens[0].Get("assertion") != rotated1 || !strings.HasPrefix(basic[0], "Basic ") || tokens[0].Get("client_secret") != "" {
+	// An uploaded file's content (the page reads it in the browser and
+	// sends it as the JWT), a confidential client.
+	a2 := testfake.NewWorkloadAS(t)
+	f.signedIn(t, map[string]string{"url": a2.URL, "grant": "jwt_bearer", "client_id": "robot", "client_secret": secret, "assertion": uploaded + "\n"})
+	tokens, basic, _ = a2.Requests()
+	if len(tokens) != 1 || tokens[0].Get("assertion") != uploaded || !strings.HasPrefix(basic[0], "Basic ") || tokens[0].Get("client_secret") != "" {
 		t.Fatalf("token request: %v (Authorization %q)", tokens, basic)
 	}
-	if err := os.WriteFile(file, []byte(rotated2), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// The pasted JWT is kept and sent again, checked, for the next grant.
 	b, _ = json.Marshal(map[string]string{"url": a2.URL})
 	res, out := e.do(req{method: http.MethodPost, path: "/api/refresh", body: string(b), cookie: cookie, csrf: csrf})
 	f.noEcho(t, "POST /api/refresh", out)
 	if res.StatusCode != http.StatusOK {
 		t.Fatalf("refresh: %s %s", res.Status, out)
 	}
-	if tokens, _, _ = a2.requests(); len(tokens) != 2 || tokens[1].Get("assertion") != rotated2 {
-		t.Fatalf("after rotation: %d token requests, last assertion rotated: %v", len(tokens), tokens[len(tokens)-1].Get("assertion") == rotated2)
+	if tokens, _, _ = a2.Requests(); len(tokens) != 2 || tokens[1].Get("assertion") != uploaded {
+		t.Fatalf("after a refresh: %d token requests", len(tokens))
 	}
 
 	st := e.firstState(cookie)
@@ -275,15 +171,15 @@ func TestAddWorkloadIdentity(t *testing.T) {
 // tokens, without a browser. The ID token and the secrets never come back;
 // incomplete forms are refused with a message.
 func TestAddEnterpriseSSO(t *testing.T) {
-	a := newWorkloadAS(t)
+	a := testfake.NewWorkloadAS(t)
 	e := start(t)
 	cookie, csrf := e.login(e.entry)
 	idToken, expired := testJWT(t, time.Now().Add(time.Hour)), testJWT(t, time.Now().Add(-time.Minute))
 	const secret = "robot-s3cret-xyz"
-	f := &grantForm{e: e, cookie: cookie, csrf: csrf, secrets: []string{idToken, expired, secret, a.idpSecret}}
+	f := &grantForm{e: e, cookie: cookie, csrf: csrf, secrets: []string{idToken, expired, secret, a.IdPSecret}}
 	full := func(drop string, set ...string) map[string]string {
 		m := map[string]string{"url": a.URL, "grant": "enterprise", "client_id": "robot", "client_secret": secret,
-			"idp_issuer": a.IdP, "idp_client_id": "idp-client", "idp_client_secret": a.idpSecret, "id_token": idToken}
+			"idp_issuer": a.IdP, "idp_client_id": "idp-client", "idp_client_secret": a.IdPSecret, "id_token": idToken}
 		delete(m, drop)
 		for i := 0; i+1 < len(set); i += 2 {
 			m[set[i]] = set[i+1]
@@ -297,23 +193,23 @@ func TestAddEnterpriseSSO(t *testing.T) {
 		"no ID token":           full("id_token"),
 		"blank ID token":        full("", "id_token", "  "),
 		"IdP issuer not a URL":  full("", "idp_issuer", "idp.example.com"),
-		"ID token not a JWT":    full("", "id_token", a.idpSecret),
+		"ID token not a JWT":    full("", "id_token", a.IdPSecret),
 		"expired ID token":      full("", "id_token", expired),
 		"a workload JWT":        full("", "assertion", idToken),
 		"IdP fields, no grant":  full("grant"),
 		"IdP secret for creds":  full("", "grant", "client_credentials"),
-		"IdP secret on its own": {"url": a.URL, "idp_client_secret": a.idpSecret},
+		"IdP secret on its own": {"url": a.URL, "idp_client_secret": a.IdPSecret},
 	} {
 		f.refused(t, why, body)
 	}
-	if tokens, _, exchanges := a.requests(); len(tokens)+len(exchanges) != 0 {
+	if tokens, _, exchanges := a.Requests(); len(tokens)+len(exchanges) != 0 {
 		t.Fatalf("%d token requests, %d exchanges before a valid form", len(tokens), len(exchanges))
 	}
 
 	f.signedIn(t, full(""))
-	tokens, basic, exchanges := a.requests()
+	tokens, basic, exchanges := a.Requests()
 	if len(exchanges) != 1 || exchanges[0].Get("subject_token") != idToken || exchanges[0].Get("audience") != a.Issuer ||
-		exchanges[0].Get("requested_token_type") != idJAGType || exchanges[0].Get("resource") != a.URL {
+		exchanges[0].Get("requested_token_type") != testfake.IDJAGType || exchanges[0].Get("resource") != a.URL {
 		t.Fatalf("token exchange at the IdP: %v", exchanges)
 	}
 	if len(tokens) != 1 || !strings.HasPrefix(tokens[0].Get("assertion"), "jag-") || !strings.HasPrefix(basic[0], "Basic ") {
@@ -330,7 +226,8 @@ func TestAddEnterpriseSSO(t *testing.T) {
 	res, page := e.do(req{path: "/ui", cookie: cookie})
 	_, js := e.do(req{path: "/static/app.js", cookie: cookie})
 	if res.StatusCode != http.StatusOK || !strings.Contains(page, `value="jwt_bearer"`) || !strings.Contains(page, `value="enterprise"`) ||
-		!strings.Contains(page, "add-assertion-file") || !strings.Contains(page, "add-id-token") || !strings.Contains(js, "expires") {
+		!strings.Contains(page, "add-assertion-upload") || !strings.Contains(page, "add-id-token") || !strings.Contains(js, "expires") ||
+		strings.Contains(page, "add-assertion-file") || strings.Contains(js, "assertion_file") {
 		t.Fatalf("the page lacks the new sign-ins: %s", res.Status)
 	}
 }

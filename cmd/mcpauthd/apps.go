@@ -3,18 +3,17 @@ package main
 import (
 	"context"
 	"log/slog"
-	"os"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
 	"github.com/mcpauthd/mcpauthd/revproxy"
 )
 
-// startApps serves the local reverse proxy for HTTP apps on
-// MCPAUTH_APPS_ADDR (revproxy.DefaultAddr) until ctx ends. It is optional:
-// when the address is taken or not loopback, the daemon runs without it and
-// says so (apps then get "connection refused", and `mcpauthd app add` warns).
-func startApps(ctx context.Context, d *daemon.Daemon, log *slog.Logger) {
-	addr := os.Getenv("MCPAUTH_APPS_ADDR")
+// startApps serves the local reverse proxy for HTTP apps on addr (the
+// apps_addr setting; revproxy.DefaultAddr when empty) until ctx ends. It is
+// optional: when the address is taken or not loopback, the daemon runs
+// without it and says so (apps then get "connection refused", and
+// `mcpauthd app add` warns).
+func startApps(ctx context.Context, d *daemon.Daemon, addr string, log *slog.Logger) {
 	if addr == "" {
 		addr = revproxy.DefaultAddr
 	}

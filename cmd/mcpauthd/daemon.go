@@ -8,44 +8,42 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/cli"
 	"github.com/mcpauthd/mcpauthd/daemon"
 	"github.com/mcpauthd/mcpauthd/internal/browser"
+	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcserver"
 	"github.com/mcpauthd/mcpauthd/store"
 )
 
-// runDaemon wires the daemon: store, service, callback listener, socket.
-// Settings come from the environment, with embedded defaults:
-//
-//	MCPAUTH_SOCK                 socket path
-//	MCPAUTH_SECRET_BACKEND=file  keep the data key in a 0600 file instead of the OS keyring
-//	MCPAUTH_CALLBACK_ADDR        loopback address for authorization redirects (127.0.0.1:53682)
-//	MCPAUTH_APPS_ADDR            loopback address of the reverse proxy for HTTP apps (127.0.0.1:53683)
-//	MCPAUTH_CLIENT_METADATA_URL  https URL of mcpauthd's Client ID Metadata Document
-//	MCPAUTH_LOG_LEVEL            debug, info (default), warn, error
+// errRestart is what runDaemon returns after a clean shutdown that was
+// asked to restart (`mcpauthd restart`): main then starts the daemon again
+// in the same process slot (reexec), which reads the settings anew.
+var errRestart = errors.New("restart")
+
+// runDaemon wires the daemon: settings, store, service, callback listener,
+// socket. Settings come from internal/settings: embedded defaults, the
+// settings file, then the environment (MCPAUTH_* and BROWSER).
 func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	fs := flag.NewFlagSet("mcpauthd", flag.ContinueOnError)
 	noTray := fs.Bool("no-tray", false, "run without the system tray icon")
 	if err := fs.Parse(args); err != nil {
 		return &cli.ExitError{Code: 2, Err: err}
 	}
-	level := slog.LevelInfo
-	_ = level.UnmarshalText([]byte(os.Getenv("MCPAUTH_LOG_LEVEL")))
-	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
-
 	p := env.Paths
+	set, err := settings.Load(p.ConfigFile(), os.Getenv)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: set.LogLevel()}))
+
 	var secrets store.SecretBackend = store.KeyringBackend{}
-	switch b := os.Getenv("MCPAUTH_SECRET_BACKEND"); strings.ToLower(b) {
-	case "", "keyring":
-	case "file":
+	if set.SecretBackend() == "file" {
 		secrets = store.NewFileBackend(p.Data, log)
-	default:
-		return fmt.Errorf("MCPAUTH_SECRET_BACKEND=%q: want keyring or file", b)
 	}
 	st, err := store.Open(p.DB(), store.Options{Secrets: secrets})
 	if errors.Is(err, store.ErrLocked) {
@@ -60,18 +58,20 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	// private redirect page, never on a command line; pages a previous run
 	// left behind go now, and those of CLIs that exited (mcpauthd ui) at
 	// the next sweep.
-	opener := browser.New(p.Runtime)
+	opener := browser.New(p.Runtime, set.Browser())
 	if err := opener.Sweep(); err != nil {
 		log.Warn("cannot clean the browser redirect pages", "err", err)
 	}
 	d, err := daemon.New(daemon.Config{
 		Store:               st,
 		Logger:              log,
-		CallbackAddr:        os.Getenv("MCPAUTH_CALLBACK_ADDR"),
-		ClientIDMetadataURL: os.Getenv("MCPAUTH_CLIENT_METADATA_URL"),
+		CallbackAddr:        set.CallbackAddr(),
+		ClientIDMetadataURL: set.ClientMetadataURL(),
 		OpenBrowser:         opener.Open,
 		Version:             cli.Version,
 		Socket:              p.Socket,
+		SettingsFile:        set.File,
+		Settings:            ipcSettings(set),
 	})
 	if err != nil {
 		return err
@@ -90,7 +90,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer os.Remove(p.Socket)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	startApps(ctx, d, log)
+	startApps(ctx, d, set.AppsAddr(), log)
 	go func() {
 		tick := time.NewTicker(browser.DefaultKeep)
 		defer tick.Stop()
@@ -103,12 +103,31 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 			}
 		}
 	}()
-	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "pid", os.Getpid())
-	api := ipcserver.New(d, log, cancel)
+	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "settings", set.File, "pid", os.Getpid())
+	var restart atomic.Bool
+	api := ipcserver.New(d, log, func(again bool) {
+		restart.Store(again)
+		cancel()
+	})
 	go watchSocket(ctx, log, p.Socket, func(l net.Listener) { _ = api.Serve(ctx, l) })
 	serve := func(ctx context.Context) error { return api.Serve(ctx, l) }
 	if *noTray {
-		return serve(ctx)
+		err = serve(ctx)
+	} else {
+		err = withTray(ctx, log, p.Socket, opener.Open, cancel, serve)
 	}
-	return withTray(ctx, log, p.Socket, opener.Open, cancel, serve)
+	if err == nil && restart.Load() {
+		log.Info("restarting")
+		return errRestart
+	}
+	return err
+}
+
+// ipcSettings is the settings as Status reports them.
+func ipcSettings(s *settings.Settings) []ipc.Setting {
+	out := make([]ipc.Setting, len(s.List))
+	for i, v := range s.List {
+		out[i] = ipc.Setting{Key: v.Key, Env: v.Env, Value: v.Value, Source: v.Source}
+	}
+	return out
 }

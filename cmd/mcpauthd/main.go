@@ -19,7 +19,12 @@ func main() {
 	defer stop()
 	env := &cli.Env{Paths: paths.Default(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
 	env.RunDaemon = func(ctx context.Context, args []string) error { return runDaemon(ctx, env, args) }
-	if err := cli.Run(ctx, env, os.Args[1:]); err != nil {
+	err := cli.Run(ctx, env, os.Args[1:])
+	if errors.Is(err, errRestart) {
+		stop()
+		err = reexec()
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "mcpauthd:", err)
 		var ee *cli.ExitError
 		if errors.As(err, &ee) {

@@ -10,8 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
+
+	"github.com/mcpauthd/mcpauthd/internal/atomicfile"
 )
 
 // writeFile makes path hold content (mode 0644, parents 0755), atomically,
@@ -21,26 +22,7 @@ func (o Options) writeFile(path string, content []byte) (bool, error) {
 		o.logf("%s is up to date", path)
 		return false, nil
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return false, err
-	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return false, err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(content); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return false, err
-	}
-	if err := tmp.Close(); err != nil {
-		return false, err
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
+	if err := atomicfile.Write(path, content, 0o644, 0o755); err != nil {
 		return false, err
 	}
 	o.logf("wrote %s", path)

@@ -62,7 +62,7 @@ func serveDaemon(b *testing.B, cfg daemon.Config, r *ipc.LoginRequest) (*daemon.
 	}
 	sctx, stop := context.WithCancel(context.Background())
 	b.Cleanup(stop)
-	go func() { _ = ipcserver.New(d, slog.New(slog.DiscardHandler), stop).Serve(sctx, l) }()
+	go func() { _ = ipcserver.New(d, slog.New(slog.DiscardHandler), func(bool) { stop() }).Serve(sctx, l) }()
 	return d, sock
 }
 

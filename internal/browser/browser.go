@@ -6,9 +6,10 @@
 // link) into a private directory (0700, ours) as a 0600 file, and hands the
 // browser only that file's file:// URL, which tells another user nothing.
 //
-// The browser is $BROWSER when set (a command given the file URL as its one
-// argument), else the platform's opener. Never through a shell, and only
-// http and https URLs are forwarded.
+// The browser is Opener.Program when set (the browser setting or $BROWSER: a
+// command given the file URL as its one argument), else the platform's
+// opener. Never through a shell, and only http and https URLs are
+// forwarded.
 package browser
 
 import (
@@ -41,15 +42,20 @@ type Opener struct {
 	// Dir holds the redirect pages. Open creates it (0700) when missing and
 	// refuses it when it is not a directory we own that only we can use,
 	// or when its parent is not ours or is writable by others.
-	Dir  string
-	Keep time.Duration
+	Dir string
+	// Program is the browser command (the browser setting, $BROWSER by
+	// default): one program, given the page's file:// URL as its one
+	// argument, never through a shell. "" means the OS opener.
+	Program string
+	Keep    time.Duration
 }
 
-// New is the Opener of one mcpauthd instance: its pages live in "browser"
-// under runtimeDir (the per-user runtime directory, paths.Paths.Runtime),
-// which every caller (daemon, CLI, tray) shares.
-func New(runtimeDir string) *Opener {
-	return &Opener{Dir: filepath.Join(runtimeDir, "browser")}
+// New is the Opener of one mcpauthd instance with the browser command
+// program: its pages live in "browser" under runtimeDir (the per-user
+// runtime directory, paths.Paths.Runtime), which every caller (daemon, CLI,
+// tray) shares.
+func New(runtimeDir, program string) *Opener {
+	return &Opener{Dir: filepath.Join(runtimeDir, "browser"), Program: program}
 }
 
 func (o *Opener) keep() time.Duration {
@@ -74,7 +80,7 @@ func (o *Opener) Open(rawURL string) error {
 	}
 	_ = o.Sweep()
 	time.AfterFunc(o.keep(), func() { _ = os.Remove(page) })
-	name, args := command(fileURL(page))
+	name, args := command(o.Program, fileURL(page))
 	cmd := exec.Command(name, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	if err := cmd.Start(); err != nil {
@@ -222,8 +228,8 @@ func fileURL(p string) string {
 	return (&url.URL{Scheme: "file", Path: p}).String()
 }
 
-func command(u string) (string, []string) {
-	if b := strings.TrimSpace(os.Getenv("BROWSER")); b != "" {
+func command(program, u string) (string, []string) {
+	if b := strings.TrimSpace(program); b != "" {
 		// $BROWSER may list alternatives separated by ':' (the historical
 		// convention); the first is used, as one program, without a shell.
 		first, _, _ := strings.Cut(b, string(os.PathListSeparator))

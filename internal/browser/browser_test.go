@@ -11,18 +11,17 @@ import (
 	"time"
 )
 
-// fakeBrowser sets $BROWSER to a script that appends its arguments to the
-// returned file.
-func fakeBrowser(t *testing.T) string {
+// fakeBrowser is a browser command (a script) that appends its arguments
+// to the file args.
+func fakeBrowser(t *testing.T) (program, args string) {
 	t.Helper()
 	dir := t.TempDir()
-	args := filepath.Join(dir, "args")
+	args = filepath.Join(dir, "args")
 	script := filepath.Join(dir, "browser.sh")
 	if err := os.WriteFile(script, []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" >> "+args+"\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("BROWSER", script)
-	return args
+	return script, args
 }
 
 func waitFile(t *testing.T, p string) string {
@@ -43,8 +42,8 @@ func waitFile(t *testing.T, p string) string {
 // URL of a 0600 page in a 0700 directory; the page forwards to the URL
 // (escaped), which appears nowhere on the command line.
 func TestOpenHandsOnlyAPrivateFile(t *testing.T) {
-	args := fakeBrowser(t)
-	o := New(filepath.Join(t.TempDir(), "run"))
+	prog, args := fakeBrowser(t)
+	o := New(filepath.Join(t.TempDir(), "run"), prog)
 	target := "http://127.0.0.1:53682/ui?t=SECRET-TICKET&x=<b>\"'"
 	if err := o.Open(target); err != nil {
 		t.Fatal(err)
@@ -75,8 +74,8 @@ func TestOpenHandsOnlyAPrivateFile(t *testing.T) {
 }
 
 func TestOpenRefusesNonHTTP(t *testing.T) {
-	args := fakeBrowser(t)
-	o := New(t.TempDir())
+	prog, args := fakeBrowser(t)
+	o := New(t.TempDir(), prog)
 	for _, u := range []string{"file:///etc/passwd", "javascript:alert(1)", "http://", "ftp://x/"} {
 		if err := o.Open(u); err == nil {
 			t.Errorf("Open(%q) succeeded", u)
@@ -132,8 +131,8 @@ func TestOpenRefusesUnsafeDirectories(t *testing.T) {
 	}
 	for name, setup := range cases {
 		t.Run(name, func(t *testing.T) {
-			args := fakeBrowser(t)
-			o := New(filepath.Join(t.TempDir(), "run"))
+			prog, args := fakeBrowser(t)
+			o := New(filepath.Join(t.TempDir(), "run"), prog)
 			setup(t, o)
 			err := o.Open("http://127.0.0.1:1/ui?t=SECRET")
 			if err == nil || !strings.Contains(err.Error(), "refusing") {
@@ -163,8 +162,8 @@ func mkdir(t *testing.T, p string, mode os.FileMode) {
 // it; Sweep removes pages older than Keep left by others, and keeps newer
 // ones and files that are not pages.
 func TestPagesAreRemoved(t *testing.T) {
-	args := fakeBrowser(t)
-	o := &Opener{Dir: filepath.Join(t.TempDir(), "run", "browser"), Keep: time.Millisecond}
+	prog, args := fakeBrowser(t)
+	o := &Opener{Dir: filepath.Join(t.TempDir(), "run", "browser"), Program: prog, Keep: time.Millisecond}
 	if err := o.Open("http://127.0.0.1:1/x"); err != nil {
 		t.Fatal(err)
 	}

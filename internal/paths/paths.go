@@ -15,7 +15,7 @@ const app = "mcpauthd"
 // Paths are the directories and files of one mcpauthd instance.
 type Paths struct {
 	Data    string // registry database (XDG_DATA_HOME/mcpauthd)
-	Config  string // config.json, optional (XDG_CONFIG_HOME/mcpauthd)
+	Config  string // settings file config.toml, optional (XDG_CONFIG_HOME/mcpauthd)
 	State   string // logs (XDG_STATE_HOME/mcpauthd)
 	Runtime string // socket directory (XDG_RUNTIME_DIR/mcpauthd)
 	Socket  string // $MCPAUTH_SOCK, else Runtime/mcpauthd.sock
@@ -24,8 +24,8 @@ type Paths struct {
 // DB is the registry database file.
 func (p Paths) DB() string { return filepath.Join(p.Data, "registry.db") }
 
-// ConfigFile is the optional configuration file.
-func (p Paths) ConfigFile() string { return filepath.Join(p.Config, "config.json") }
+// ConfigFile is the optional settings file (internal/settings reads it).
+func (p Paths) ConfigFile() string { return filepath.Join(p.Config, "config.toml") }
 
 // Default computes the paths from the environment.
 func Default() Paths {

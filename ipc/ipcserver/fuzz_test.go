@@ -50,7 +50,7 @@ func newTestHandler(t testing.TB) *Handler {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { d.Close(); st.Close() })
-	return New(d, log, func() {})
+	return New(d, log, func(bool) {})
 }
 
 var fuzzRoutes = []string{

@@ -30,15 +30,17 @@ type peerResult struct {
 
 // Handler routes /v1/ requests to the daemon.
 type Handler struct {
-	D        *daemon.Daemon
-	Log      *slog.Logger
-	Shutdown func() // called by POST /v1/shutdown
+	D   *daemon.Daemon
+	Log *slog.Logger
+	// Shutdown is called by POST /v1/shutdown; restart asks the daemon to
+	// start again in place once it has shut down (ipc.ShutdownRequest).
+	Shutdown func(restart bool)
 	uid      int
 	mux      *http.ServeMux
 }
 
 // New returns the handler for d.
-func New(d *daemon.Daemon, log *slog.Logger, shutdown func()) *Handler {
+func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handler {
 	h := &Handler{D: d, Log: log, Shutdown: shutdown, uid: os.Getuid(), mux: http.NewServeMux()}
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/servers", h.servers)
@@ -153,7 +155,19 @@ func fail(w http.ResponseWriter, err error) {
 	writeErr(w, status, e)
 }
 
-func (h *Handler) status(w http.ResponseWriter, r *http.Request)  { writeJSON(w, h.D.Status()) }
+// status answers the daemon's status; with ?check=secrets it also asks the
+// secret backend for the data key (bounded by the store's keyring timeout).
+func (h *Handler) status(w http.ResponseWriter, r *http.Request) {
+	st := h.D.Status()
+	if r.URL.Query().Get("check") == "secrets" {
+		st.SecretsChecked = true
+		if err := h.D.CheckSecrets(); err != nil {
+			st.SecretsError = err.Error()
+		}
+	}
+	writeJSON(w, st)
+}
+
 func (h *Handler) servers(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.D.Servers()) }
 
 // call is the shape of every JSON route: decode the request, call the
@@ -207,14 +221,18 @@ func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerI
 	return h.D.Refresh(r.Context(), req.URL)
 }
 
-func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (empty, error) {
-	return empty{}, h.D.Logout(r.Context(), req.URL, req.Remove)
+func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {
+	return h.D.Logout(r.Context(), req.URL, req.Remove)
 }
 
 func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {
+	var req ipc.ShutdownRequest
+	if r.ContentLength != 0 && !decode(w, r, &req) {
+		return
+	}
 	writeJSON(w, struct{}{})
 	if h.Shutdown != nil {
-		go h.Shutdown()
+		go h.Shutdown(req.Restart)
 	}
 }
 

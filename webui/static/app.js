@@ -227,12 +227,12 @@ function signedInWithout(url, res) {
 // sign-in, "") for which sign-ins it is shown. Hidden fields are not sent.
 const FIELDS = {
   client_id: "add-client-id", client_secret: "add-client-secret", private_key: "add-private-key",
-  assertion: "add-assertion", assertion_file: "add-assertion-file",
+  assertion: "add-assertion",
   idp_issuer: "add-idp-issuer", idp_client_id: "add-idp-client-id", idp_client_secret: "add-idp-client-secret", id_token: "add-id-token",
 };
 const GRANT_HINT = {
   client_credentials: "Tokens are obtained with the client's credentials, again whenever one expires.",
-  jwt_bearer: "The daemon re-reads the file for every grant, so a token the platform rotates (a Kubernetes projected service-account token, a CI OIDC token) keeps working. A pasted JWT is kept as it is: once it expires, new tokens are refused until you paste a fresh one.",
+  jwt_bearer: "The JWT is kept as it is: once it expires, new tokens are refused until you paste a fresh one. For a token the platform rotates (a Kubernetes projected service-account token, a CI OIDC token), sign in from a terminal with mcpauthd login URL --jwt-bearer --assertion-file FILE: the daemon re-reads that file for every grant. The page never names files on disk.",
   enterprise: "Your ID token is exchanged at the IdP for the server's tokens, again whenever one expires. Once the ID token expires, add the server again with a fresh one.",
 };
 
@@ -257,6 +257,25 @@ function grantFields() {
     if (shownFor($(id), grant)) out[key] = $(id).value;
   }
   return out;
+}
+
+// UPLOAD_LIMIT is the daemon's limit for a token or key (64 KiB).
+const UPLOAD_LIMIT = 64 << 10;
+
+// uploadInto puts the content of the file chosen in the file input into
+// the text field: the page sends content, never a path. The file stays in
+// the form field only.
+function uploadInto(inputId, fieldId) {
+  $(inputId).addEventListener("change", async (ev) => {
+    const f = ev.target.files[0];
+    ev.target.value = "";
+    if (!f) return;
+    if (f.size > UPLOAD_LIMIT) {
+      notice(f.name + " is larger than 64 KiB: that is not a token or a key.", "error");
+      return;
+    }
+    $(fieldId).value = await f.text();
+  });
 }
 
 // followSignIn turns the "signing in" notice into the sign-in's outcome.
@@ -301,11 +320,8 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("add-grant").addEventListener("change", showGrantFields);
   showGrantFields();
-  $("add-private-key-file").addEventListener("change", async (ev) => {
-    const f = ev.target.files[0];
-    if (f) $("add-private-key").value = await f.text();
-    ev.target.value = ""; // the key stays in the form field only
-  });
+  uploadInto("add-private-key-file", "add-private-key");
+  uploadInto("add-assertion-upload", "add-assertion");
   const forget = () => { $("reveal-token").value = ""; };
   $("reveal").addEventListener("close", forget); // Escape, too
   $("reveal-close").addEventListener("click", () => { forget(); $("reveal").close(); });
