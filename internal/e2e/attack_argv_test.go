@@ -268,6 +268,8 @@ func TestAttackArgvScan(t *testing.T) {
 			t.Errorf("the other user read the browser's environment: %.200s", s)
 		}
 	}
+	t.Logf("the other user read %d distinct command lines and environments; the browser's command line (a file:// URL) %d times for %d pages; %d values to look for",
+		len(seen), sawBrowser, len(pages), len(secrets))
 	if sawBrowser < 3 {
 		t.Fatalf("the scan saw the browser's command line %d times for %d pages; it was not watching (it saw %d texts)", sawBrowser, len(pages), len(seen))
 	}
