@@ -17,7 +17,7 @@ import (
 )
 
 func init() {
-	register(command{"import", "mcp-remote [URL]… [--dir D] [--replace]   take over mcp-remote's sign-ins", runImport})
+	register(command{"import", "mcp-remote [URL]… [--dir D] [--replace] [--move]   take over mcp-remote's sign-ins", runImport})
 }
 
 // mcp-remote (0.15.x) keeps each server's state in
@@ -60,9 +60,10 @@ func mcpRemoteHash(url, resource string) string {
 }
 
 func runImport(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "import", "mcp-remote [URL]… [--dir D] [--replace]")
+	fs := flags(e, "import", "mcp-remote [URL]… [--dir D] [--replace] [--move]")
 	dir := fs.String("dir", "", "mcp-remote's directory (default $MCP_REMOTE_CONFIG_DIR, else ~/.mcp-auth)")
 	replace := fs.Bool("replace", false, "replace the sign-in of a server mcpauthd is already signed in to")
+	move := fs.Bool("move", false, "after importing, move mcp-remote's token files aside (kept as a 0600 backup) so mcp-remote cannot refresh the same tokens")
 	pos, err := parsePositional(fs, args)
 	if err != nil {
 		return err
@@ -86,13 +87,15 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		return fmt.Errorf("import: no mcp-remote state in %s (mcp-remote-*/)", *dir)
 	}
 	// Every HASH with a tokens file, from the newest file when several
-	// versions' directories hold one.
+	// versions' directories hold one (copies: all of them, for --move).
 	found := map[string]string{} // hash -> directory
 	mtime := map[string]time.Time{}
+	copies := map[string][]string{} // hash -> every tokens file
 	for _, d := range stores {
 		files, _ := filepath.Glob(filepath.Join(d, "*_tokens.json"))
 		for _, f := range files {
 			h := strings.TrimSuffix(filepath.Base(f), "_tokens.json")
+			copies[h] = append(copies[h], f)
 			fi, err := os.Stat(f)
 			if err != nil || fi.ModTime().Before(mtime[h]) {
 				continue
@@ -110,9 +113,13 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 			candidates = append(candidates, s.URL)
 		}
 	}
+	users := map[string][]string{} // URL -> apps whose config still runs mcp-remote for it
 	for _, app := range []string{"claude-desktop", "cursor", "vscode", "claude-code"} {
 		if p, err := appConfigs[app].path(); err == nil {
-			candidates = append(candidates, mcpRemoteURLs(p, appConfigs[app].keys)...)
+			for _, u := range mcpRemoteURLs(p, appConfigs[app].keys) {
+				candidates = append(candidates, u)
+				users[u] = append(users[u], fmt.Sprintf("%s (%s): run mcpauthd config %s --write", app, p, app))
+			}
 		}
 	}
 	slices.Sort(candidates)
@@ -149,11 +156,21 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		}
 		fmt.Fprintf(e.Stdout, "Imported %s (issuer %s, client %s, %s; now %s)\n", u, info.Issuer, req.Client.ClientID, refresh, info.Status)
 		imported++
+		if req.Tokens.RefreshToken != "" {
+			retire(e, u, copies[h], *move, time.Now())
+		}
+		for _, app := range users[u] {
+			fmt.Fprintf(e.Stderr, "%s: still run by mcp-remote in %s\n", u, app)
+		}
 	}
 	if len(found) > 0 {
 		fmt.Fprintf(e.Stdout, "%d mcp-remote sign-in(s) left for servers not named here (mcp-remote keeps only a hash of the URL): pass their URLs, as given to mcp-remote\n", len(found))
 	}
-	fmt.Fprintf(e.Stdout, "%d imported, %d failed. mcp-remote's files were left as they are.\n", imported, failed)
+	if *move {
+		fmt.Fprintf(e.Stdout, "%d imported, %d failed.\n", imported, failed)
+	} else {
+		fmt.Fprintf(e.Stdout, "%d imported, %d failed. mcp-remote's files were left as they are.\n", imported, failed)
+	}
 	if failed > 0 {
 		return &ExitError{Code: 1, Err: fmt.Errorf("import: %d server(s) not imported", failed)}
 	}
@@ -202,4 +219,32 @@ func readMCPRemote(dir, hash string, written time.Time) (*ipc.ImportRequest, err
 			Expiry: expiry, Scopes: strings.Fields(tok.Scope),
 		},
 	}, nil
+}
+
+// retire deals with mcp-remote's copies of a refresh token mcpauthd now
+// holds. Two programs refreshing one rotating refresh token make the
+// authorization server revoke the whole family (RFC 9700 §4.14.2), so
+// mcp-remote must stop using it. With move (the user's consent), each
+// tokens file is renamed aside — mcp-remote reads only HASH_tokens.json,
+// so it can no longer refresh — keeping the bytes as a 0600 backup beside
+// it; without it, a warning names the files and the flag.
+func retire(e *Env, url string, files []string, move bool, now time.Time) {
+	if !move {
+		for _, f := range files {
+			fmt.Fprintf(e.Stderr, "%s: mcp-remote still holds a copy of this refresh token in %s; if an app still runs mcp-remote for it, the two will fight over rotation: run again with --move\n", url, f)
+		}
+		return
+	}
+	for _, f := range files {
+		aside := f + ".moved-to-mcpauthd-" + now.Format("20060102-150405")
+		if err := os.Chmod(f, 0o600); err != nil {
+			fmt.Fprintf(e.Stderr, "%s: could not move %s aside: %v\n", url, f, err)
+			continue
+		}
+		if err := os.Rename(f, aside); err != nil {
+			fmt.Fprintf(e.Stderr, "%s: could not move %s aside: %v\n", url, f, err)
+			continue
+		}
+		fmt.Fprintf(e.Stdout, "Moved mcp-remote's copy aside: %s (mcp-remote can no longer refresh it)\n", aside)
+	}
 }

@@ -279,6 +279,11 @@ func (d *Daemon) Servers() []ipc.ServerInfo {
 		list = append(list, s)
 	}
 	d.mu.Unlock()
+	return infos(list)
+}
+
+// infos describes list, sorted by URL.
+func infos(list []*server) []ipc.ServerInfo {
 	out := make([]ipc.ServerInfo, 0, len(list))
 	for _, s := range list {
 		out = append(out, s.info())

@@ -17,13 +17,22 @@ func (d *Daemon) describe(s *server) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	client := mcp.NewClient(&mcp.Implementation{Name: "mcpauthd", Version: d.cfg.Version}, nil)
+	base := d.cfg.HTTP.Transport
+	if base == nil {
+		base = oauth.NewTransport(oauth.HTTPOptions{})
+	}
 	tr := &mcp.StreamableClientTransport{
 		Endpoint: s.url,
-		HTTPClient: &http.Client{Transport: &oauth.Transport{
-			Base:      d.cfg.HTTP.Transport,
-			Source:    probeSource{s},
-			ServerURL: s.url,
-		}},
+		// The network policy: the messages, and the token, stay on the
+		// server's origin, redirects included.
+		HTTPClient: &http.Client{
+			Transport: &oauth.Transport{
+				Base:      oauth.PinOrigin(base, s.url),
+				Source:    probeSource{s},
+				ServerURL: s.url,
+			},
+			CheckRedirect: oauth.CheckRedirect,
+		},
 	}
 	cs, err := client.Connect(ctx, tr, nil)
 	if err != nil {

@@ -1,31 +1,48 @@
 package daemon
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
-// Subscribe returns a channel of events, starting with one "server" event
-// per known server. The channel is closed by Unsubscribe or Close. A
-// subscriber that falls more than 256 events behind loses events (and gets
-// a fresh snapshot by subscribing again).
+// subHeadroom is how many events a subscriber may fall behind after its
+// snapshot before it is closed with an ipc.EventLagged event.
+const subHeadroom = 256
+
+// Subscribe returns a channel of events: first one "server" event per known
+// server (the snapshot), then every change as it happens. The snapshot is
+// taken and the channel registered under one lock, so no change falls
+// between them. The channel holds the whole snapshot plus subHeadroom
+// events: Subscribe never blocks, whatever the number of servers.
+//
+// Publishing never waits for a subscriber. One that falls further behind
+// gets a last ipc.EventLagged event and its channel is closed: it must
+// subscribe again for a fresh snapshot. The channel is also closed by
+// Unsubscribe and by Close.
 func (d *Daemon) Subscribe() chan ipc.Event {
-	ch := make(chan ipc.Event, 256)
-	for _, in := range d.Servers() {
-		ch <- ipc.Event{Type: "server", Server: ptr(in), Time: time.Now()}
-	}
+	now := time.Now()
 	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Lock order: d.mu, then each s.mu (info); nothing takes them the
+	// other way round.
+	snap := infos(slices.Collect(maps.Values(d.servers)))
+	ch := make(chan ipc.Event, len(snap)+subHeadroom)
+	for i := range snap {
+		ch <- ipc.Event{Type: "server", Server: &snap[i], Time: now}
+	}
 	if d.closed {
 		close(ch)
 	} else {
 		d.subs[ch] = struct{}{}
 	}
-	d.mu.Unlock()
 	return ch
 }
 
-// Unsubscribe stops and closes ch.
+// Unsubscribe stops and closes ch (unless it was closed already for
+// falling behind).
 func (d *Daemon) Unsubscribe(ch chan ipc.Event) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -35,14 +52,21 @@ func (d *Daemon) Unsubscribe(ch chan ipc.Event) {
 	}
 }
 
+// publish hands ev to every subscriber without blocking. The last free slot
+// of a subscriber's channel is kept for ipc.EventLagged: a subscriber that
+// would need it for anything else is sent that event and dropped.
 func (d *Daemon) publish(ev ipc.Event) {
 	ev.Time = time.Now()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for ch := range d.subs {
-		select {
-		case ch <- ev:
-		default:
+		if len(ch) < cap(ch)-1 {
+			ch <- ev
+			continue
 		}
+		ch <- ipc.Event{Type: ipc.EventLagged, Time: ev.Time}
+		close(ch)
+		delete(d.subs, ch)
+		d.log.Warn("an event subscriber fell behind; its stream was closed and it must reconnect", "queued", cap(ch))
 	}
 }

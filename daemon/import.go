@@ -13,16 +13,14 @@ import (
 // Import takes over a sign-in made by another program (mcp-remote): r's
 // client registration and tokens for r.URL. It discovers the server's
 // authorization server as a sign-in would, refuses a registration recorded
-// for another issuer, keeps the registration for that issuer (unless
-// mcpauthd already has its own client there, whose tokens these are not:
-// then the import is refused and the user signs in), and commits the
-// server and its tokens in one transaction before anyone can be handed the
-// token. A server already signed in is left alone unless r.Replace.
-// The import is recorded in the audit log with caller.
+// for another issuer, and commits the server, its tokens and the other
+// program's client (kept with the tokens, whatever client mcpauthd has at
+// that issuer) in one transaction before anyone can be handed the token.
+// A server already signed in is left alone unless r.Replace. The import is
+// recorded in the audit log with caller.
 //
-// The registration keeps the other program's redirect URIs: it serves
-// refreshes; a later interactive sign-in registers mcpauthd anew (see
-// registrations.LoadRegistration).
+// The imported client serves refreshes and revocation of these tokens
+// only; a later interactive sign-in uses mcpauthd's own client.
 func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Peer) (*ipc.ServerInfo, error) {
 	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "import: not an http(s) URL"}
@@ -67,22 +65,12 @@ func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Pe
 	if r.Client.Issuer != "" && strings.TrimSuffix(r.Client.Issuer, "/") != strings.TrimSuffix(md.Issuer, "/") {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "import: the registration belongs to " + r.Client.Issuer + ", but " + r.URL + " now uses " + md.Issuer + "; sign in with mcpauthd login " + r.URL}
 	}
-	regs := registrations{st: d.st}
-	reg, err := regs.LoadRegistration(ctx, md.Issuer)
-	if err != nil {
-		return nil, toIPC(r.URL, err)
-	}
-	switch {
-	case reg == nil:
-		reg = &oauth.Registration{
-			Issuer: md.Issuer, ClientID: r.Client.ClientID, ClientSecret: r.Client.ClientSecret,
-			AuthMethod: method, Method: oauth.MethodDynamic, RedirectURIs: r.Client.RedirectURIs,
-		}
-		if err := regs.SaveRegistration(ctx, reg); err != nil {
-			return nil, toIPC(r.URL, err)
-		}
-	case reg.ClientID != r.Client.ClientID:
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "mcpauthd has its own client at " + md.Issuer + " and these tokens belong to another; sign in with mcpauthd login " + r.URL}
+	// The tokens keep the client they were issued to, whatever client
+	// mcpauthd has (or will register) at that issuer: it is stored with
+	// them (store.Tokens.Client), never as the issuer's registration.
+	reg := &oauth.Registration{
+		Issuer: md.Issuer, ClientID: r.Client.ClientID, ClientSecret: r.Client.ClientSecret,
+		AuthMethod: method, Method: oauth.MethodImported, RedirectURIs: r.Client.RedirectURIs,
 	}
 	tokenType := r.Tokens.TokenType
 	if tokenType == "" {

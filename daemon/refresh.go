@@ -104,7 +104,12 @@ func (s *server) rejected(err error) {
 	msg := "the authorization server no longer accepts the refresh token; sign in again"
 	if errors.Is(err, oauth.ErrInvalidClient) {
 		msg = "the authorization server no longer accepts mcpauthd's client registration; sign in again to register anew"
-		if g := s.sess.Grant(); g != nil && g.Registration != nil && g.Registration.Method != oauth.MethodPreregistered {
+		g := s.sess.Grant()
+		if g != nil && g.Registration != nil && g.Registration.Method == oauth.MethodImported {
+			// Another program's client: it goes with the tokens; the issuer's
+			// registration (mcpauthd's own, if any) is not concerned.
+			msg = "the authorization server no longer accepts the client the imported sign-in used; sign in again (with mcpauthd's own client)"
+		} else if g != nil && g.Registration != nil && g.Registration.Method != oauth.MethodPreregistered {
 			if derr := s.d.st.DeleteRegistration(g.Registration.Issuer); derr != nil {
 				s.d.log.Warn("could not drop the rejected registration", "issuer", g.Registration.Issuer, "err", derr)
 			}

@@ -49,3 +49,11 @@ func (r registrations) SaveRegistration(_ context.Context, reg *oauth.Registrati
 func (r registrations) DropRegistration(_ context.Context, issuer string) error {
 	return r.st.DeleteRegistration(issuer)
 }
+
+// importedRegistration is the registration kept with imported tokens.
+func importedRegistration(c *store.TokenClient) *oauth.Registration {
+	return &oauth.Registration{
+		Issuer: c.Issuer, ClientID: c.ClientID, ClientSecret: c.ClientSecret,
+		AuthMethod: c.AuthMethod, Method: oauth.MethodImported, RedirectURIs: c.RedirectURIs,
+	}
+}

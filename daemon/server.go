@@ -76,13 +76,6 @@ func (s *server) load() error {
 	if err := json.Unmarshal(rec.Discovery, &md); err != nil {
 		return err
 	}
-	var reg *oauth.Registration
-	var err error
-	if strategy != nil {
-		reg = oauth.RegistrationFor(strategy, &md)
-	} else if reg, err = (registrations{st: s.d.st}).LoadRegistration(context.Background(), md.Issuer); err != nil {
-		return err
-	}
 	tok, err := s.d.st.GetTokens(rec.URL)
 	if errors.Is(err, store.ErrNotFound) {
 		s.sess.Restore(nil, strategy)
@@ -90,6 +83,17 @@ func (s *server) load() error {
 	}
 	if err != nil {
 		return err
+	}
+	var reg *oauth.Registration
+	switch {
+	case strategy != nil:
+		reg = oauth.RegistrationFor(strategy, &md)
+	case tok.Client != nil:
+		reg = importedRegistration(tok.Client)
+	default:
+		if reg, err = (registrations{st: s.d.st}).LoadRegistration(context.Background(), md.Issuer); err != nil {
+			return err
+		}
 	}
 	if reg == nil {
 		return errors.New("the client registration for " + md.Issuer + " is missing")
@@ -178,6 +182,9 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	}
 	if tok.DPoPKey, err = oauth.MarshalDPoPKey(g.DPoPKey); err != nil {
 		return err
+	}
+	if r := g.Registration; r != nil && r.Method == oauth.MethodImported {
+		tok.Client = &store.TokenClient{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: r.ClientSecret, AuthMethod: r.AuthMethod, RedirectURIs: r.RedirectURIs}
 	}
 	if err := s.d.st.CommitLogin(&rec, tok); err != nil {
 		return err

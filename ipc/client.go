@@ -168,7 +168,9 @@ func (c *Client) StatusCheckSecrets(ctx context.Context) (*Status, error) {
 // Events streams the daemon's events (one JSON object per line) to fn until
 // ctx ends, fn returns an error, or the daemon goes away. The first event is
 // a "hello" with nothing in it; then one "server" event per known server,
-// then changes as they happen.
+// then changes as they happen. A reader too slow for the daemon gets
+// EventLagged as the last event (then io.EOF): call Events again for a
+// fresh snapshot.
 func (c *Client) Events(ctx context.Context, fn func(Event) error) error {
 	c.init()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://mcpauthd/v1/events", nil)

@@ -244,11 +244,15 @@ const (
 	// EventAudit: token hand-outs were recorded (no payload); a view of the
 	// audit log should re-read it.
 	EventAudit = "audit"
+	// EventLagged is the last event of a stream whose reader fell too far
+	// behind (no payload): the daemon never waits for a reader, so it ends
+	// the stream instead. Reconnect for a fresh snapshot.
+	EventLagged = "lagged"
 )
 
 // Event is one message of the event stream.
 type Event struct {
-	Type   string      `json:"type"` // "hello", "server" (changed), "removed", EventAudit
+	Type   string      `json:"type"` // "hello", "server" (changed), "removed", EventAudit, EventLagged
 	Server *ServerInfo `json:"server,omitempty"`
 	Time   time.Time   `json:"time"`
 }

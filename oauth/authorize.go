@@ -138,6 +138,7 @@ const maxErrorText = 200
 // response), and exchanges the code for a token with the PKCE verifier and
 // the resource indicator.
 func (a *Authorization) Complete(ctx context.Context, c *http.Client, redirected string) (*Token, error) {
+	ctx = withServer(ctx, a.md.ServerURL) // the network policy: loopback only for a local server
 	u, err := url.Parse(redirected)
 	if err != nil {
 		return nil, newErr("authorization", CheckState, a.md.Issuer, "the redirect URL could not be parsed")

@@ -75,6 +75,7 @@ const initializeBody = `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{
 // whether the server wants authorization and with which challenge. It is the
 // first step of a login by URL.
 func Probe(ctx context.Context, c *http.Client, serverURL string) (*ProbeResult, error) {
+	ctx = withServer(ctx, serverURL) // the network policy: loopback only for a local server
 	if err := checkServerURL(serverURL); err != nil {
 		return nil, err
 	}

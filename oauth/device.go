@@ -40,6 +40,7 @@ type DeviceAuthorization struct {
 // StartDevice asks md's authorization server for a device authorization,
 // with the resource indicator and scopes.
 func StartDevice(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, scopes []string) (*DeviceAuthorization, error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	if md.DeviceAuthorizationEndpoint == "" {
 		return nil, newErr("authorization", CheckAuthorization, md.Issuer, "the authorization server does not offer the device authorization grant")
 	}
@@ -75,6 +76,7 @@ func StartDevice(ctx context.Context, c *http.Client, md *Metadata, reg *Registr
 // expires, or ctx ends. With a DPoPClient the polls carry proofs and a
 // DPoP-bound token is accepted.
 func (d *DeviceAuthorization) Wait(ctx context.Context, c *http.Client) (*Token, error) {
+	ctx = withServer(ctx, d.md.ServerURL) // the network policy: loopback only for a local server
 	cfg := deviceConfig(d.md, d.reg, d.Scopes)
 	tok, err := cfg.DeviceAccessToken(withClient(ctx, c), d.resp, oauth2.SetAuthURLParam("resource", d.md.Resource))
 	if err != nil {

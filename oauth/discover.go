@@ -100,6 +100,7 @@ func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 // discover is Discover; interactive false leaves out the checks that only
 // the authorization code grant needs (PKCE S256, authorization_endpoint).
 func discover(ctx context.Context, c *http.Client, serverURL string, ch *Challenge, interactive bool) (*Metadata, error) {
+	ctx = withServer(ctx, serverURL) // the network policy: loopback only for a local server
 	if err := checkServerURL(serverURL); err != nil {
 		return nil, err
 	}

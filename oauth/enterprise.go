@@ -46,6 +46,7 @@ func (s *Enterprise) Name() string { return "enterprise" }
 
 // Obtain implements Strategy.
 func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, scopes []string) (*Token, *Registration, error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	if err := s.Client.check("token", md); err != nil {
 		return nil, nil, err
 	}

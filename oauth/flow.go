@@ -88,7 +88,9 @@ func (f *Flow) log() *slog.Logger {
 // Login probes (when no challenge is given), discovers, registers or reuses
 // the registration for the issuer, sends the user through the browser and
 // exchanges the code. A registration the token endpoint rejects as
-// invalid_client is dropped and the login runs once more with a new one.
+// invalid_client — before the browser opens (CheckClient, for a dynamic
+// registration kept from earlier) or at the code exchange — is dropped and
+// the login runs once more with a new one.
 func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 	c := f.http()
 	ch := req.Challenge
@@ -145,6 +147,15 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 		redirectURI = reg.RedirectURIs[0]
 	} else if len(f.Client.RedirectURIs) > 0 {
 		redirectURI = f.Client.RedirectURIs[0]
+	}
+	// A dynamic registration kept from an earlier sign-in may have been
+	// forgotten by the authorization server; find out before the browser
+	// opens (Login registers anew on ErrInvalidClient).
+	if !created && reg.Method == MethodDynamic {
+		if err := CheckClient(ctx, c, md, reg, redirectURI); err != nil {
+			f.log().Warn("the authorization server no longer knows the stored client", "issuer", md.Issuer, "client_id", reg.ClientID)
+			return nil, err
+		}
 	}
 	if req.Device != nil && md.DeviceAuthorizationEndpoint != "" && req.Device.UseDevice(ctx) {
 		return f.device(ctx, c, md, reg, req.Device, scopes)

@@ -142,7 +142,7 @@ func FuzzComplete(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, query string, advertised bool) {
 		md := &oauth.Metadata{
-			ServerURL: "https://mcp.example.com/mcp",
+			ServerURL: "http://127.0.0.1:1/mcp", // local: its AS may be on loopback
 			Resource:  "https://mcp.example.com/mcp",
 			Issuer:    issuer,
 			AuthServer: &oauthex.AuthServerMeta{

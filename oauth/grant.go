@@ -151,6 +151,7 @@ func RegistrationFor(st Strategy, md *Metadata) *Registration {
 // overridden, so every non-interactive grant goes through one request path
 // without an empty code parameter.
 func (a *ClientAuth) tokenRequest(ctx context.Context, c *http.Client, step string, md *Metadata, grantType string, params url.Values, scopes []string) (*Token, error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	ep := md.AuthServer.TokenEndpoint
 	if params == nil {
 		params = url.Values{}

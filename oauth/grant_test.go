@@ -38,7 +38,9 @@ func tokenAS(t *testing.T, h func(w http.ResponseWriter, r *http.Request)) (*htt
 	}))
 	t.Cleanup(srv.Close)
 	md := &oauth.Metadata{
-		ServerURL: "https://mcp.example/mcp",
+		// A server on this machine: the network policy lets its
+		// authorization server be on loopback too.
+		ServerURL: "http://127.0.0.1:1/mcp",
 		Resource:  "https://mcp.example/mcp",
 		Issuer:    srv.URL,
 		AuthServer: &oauthex.AuthServerMeta{

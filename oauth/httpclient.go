@@ -2,6 +2,8 @@ package oauth
 
 import (
 	"bytes"
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -20,47 +22,183 @@ const (
 	// DefaultTimeout bounds each HTTP exchange with a server or an
 	// authorization server, response body included.
 	DefaultTimeout = 20 * time.Second
-	// maxRedirects bounds redirects followed for metadata.
+	// maxRedirects bounds the redirects followed within one origin.
 	maxRedirects = 5
 )
 
-// HTTPOptions configures [NewHTTPClient].
+// The network policy: every HTTP client mcpauthd makes (the engine, the
+// daemon's describe step, the stdio proxy, the reverse proxy) goes through
+// [NewTransport] and [CheckRedirect], so the rules below hold in one place.
+//
+//   - Redirects never leave the origin (scheme, host and port) of the
+//     request that was redirected, and at most maxRedirects are followed.
+//     Credentials (Authorization, DPoP), cookies (no client has a jar) and
+//     a user's own headers are therefore never re-sent to another origin:
+//     no request reaches one by a redirect. This holds for metadata too:
+//     RFC 9728 §3 and RFC 8414 §3 compute the well-known URL from the
+//     resource or issuer identifier, they do not discover it by following
+//     links, and the document must name that same identifier (§3.3 of
+//     each). A redirect within the origin stays under the authority that
+//     identifier names (same host, same TLS certificate), so it is allowed
+//     (a server moving /.well-known/x to /.well-known/x/); one to another
+//     origin would hand the choice of document, and of what we connect
+//     to, to whoever controls the Location header, so it is refused. The
+//     same holds for the POSTs (token, registration, revocation): a 307
+//     within the origin re-sends the body to the same party, never to
+//     another.
+//   - No connection to a private (RFC 1918, ULA fc00::/7), link-local
+//     (169.254/16 with the cloud metadata address, fe80::/10), CGNAT,
+//     multicast or otherwise reserved address, unless
+//     HTTPOptions.AllowPrivateNetworks. IPv4-mapped and NAT64 addresses are
+//     judged by the IPv4 address inside.
+//   - No connection to a loopback address unless the MCP server the user
+//     named is itself on loopback (a local development server): a hostile
+//     server's metadata must not make mcpauthd POST to the user's local
+//     services.
+//
+// The address rules are enforced on the resolved address at dial time
+// (net.Dialer.Control), so a name that resolves, or is rebound, to a
+// forbidden address is caught too; the environment's HTTP proxy is not
+// used (it would dial for us).
+
+// HTTPOptions configures [NewHTTPClient] and [NewTransport].
 type HTTPOptions struct {
-	// Timeout for one request and its body; DefaultTimeout when zero.
+	// Timeout for one request and its body (NewHTTPClient) and for
+	// connecting (both); DefaultTimeout when zero.
 	Timeout time.Duration
 	// AllowPrivateNetworks lets endpoints resolve to private, link-local or
 	// CGNAT addresses. Off by default: metadata from a hostile server must not
-	// turn mcpauthd into a probe of the user's network (SSRF). Loopback is
-	// always allowed (local development servers).
+	// turn mcpauthd into a probe of the user's network (SSRF). Loopback
+	// follows its own rule (see the network policy above).
 	AllowPrivateNetworks bool
+	// TLS configures TLS (for tests: a test CA); the system's when nil.
+	TLS *tls.Config
 }
 
-// NewHTTPClient returns the client the engine uses for every request: bounded
-// in time, refusing redirects to another host or from https to http, and
-// refusing to dial private or link-local addresses unless allowed. The client
-// is safe for concurrent use.
+// NewHTTPClient returns the client the engine uses for every request: the
+// network policy's transport and redirect rule, bounded in time. The
+// client is safe for concurrent use.
 func NewHTTPClient(o HTTPOptions) *http.Client {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
-	base.Proxy = nil // a proxy would dial for us and defeat the address check
-	base.ResponseHeaderTimeout = o.Timeout
-	dialer := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
-	if !o.AllowPrivateNetworks {
-		dialer.Control = refusePrivate
-	}
-	base.DialContext = dialer.DialContext
 	return &http.Client{
-		Transport:     base,
+		Transport:     newGuard(o, o.Timeout),
 		Timeout:       o.Timeout,
-		CheckRedirect: sameHostRedirects,
+		CheckRedirect: CheckRedirect,
 	}
 }
 
-// refusePrivate is a net.Dialer Control hook: it runs on the resolved address,
-// so a hostname that resolves to a private address is caught too.
-func refusePrivate(_, address string, _ syscall.RawConn) error {
+// NewTransport returns the network policy's transport without a bound on
+// whole exchanges (event streams stay open), for the clients that relay
+// MCP traffic. Use it with [CheckRedirect] on the http.Client, and with
+// [PinOrigin] when the client serves one server. Which server a request is
+// for (and so whether loopback may be dialled) comes from PinOrigin or the
+// engine's own calls; failing both, a request may reach loopback only when
+// its URL names a loopback host itself.
+func NewTransport(o HTTPOptions) http.RoundTripper {
+	if o.Timeout == 0 {
+		o.Timeout = DefaultTimeout
+	}
+	return newGuard(o, 0)
+}
+
+// guard is the policy's transport: two connection pools, one whose dialer
+// also accepts loopback addresses, so a connection made for a local server
+// is never reused for a request that may not reach loopback.
+type guard struct {
+	loopback, public *http.Transport
+}
+
+func newGuard(o HTTPOptions, headerTimeout time.Duration) *guard {
+	mk := func(allowLoopback bool) *http.Transport {
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.Proxy = nil // a proxy would dial for us and defeat the address check
+		t.ResponseHeaderTimeout = headerTimeout
+		t.TLSClientConfig = o.TLS
+		d := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
+		d.Control = func(_, address string, _ syscall.RawConn) error {
+			return checkDial(address, allowLoopback, o.AllowPrivateNetworks)
+		}
+		t.DialContext = d.DialContext
+		return t
+	}
+	return &guard{loopback: mk(true), public: mk(false)}
+}
+
+func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
+	server, _ := req.Context().Value(serverKey{}).(string)
+	if server == "" {
+		server = req.URL.String()
+	}
+	if onLoopback(server) {
+		return g.loopback.RoundTrip(req)
+	}
+	if isLoopbackHost(req.URL.Hostname()) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("refusing to connect to %s on this machine: the server %s is not on loopback", req.URL.Host, server)
+	}
+	return g.public.RoundTrip(req)
+}
+
+// CloseIdleConnections closes both pools' idle connections.
+func (g *guard) CloseIdleConnections() {
+	g.loopback.CloseIdleConnections()
+	g.public.CloseIdleConnections()
+}
+
+type serverKey struct{}
+
+// withServer records in ctx the MCP server a request is made for: it
+// decides whether the policy's transport may dial loopback.
+func withServer(ctx context.Context, serverURL string) context.Context {
+	if serverURL == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, serverKey{}, serverURL)
+}
+
+// onLoopback reports whether raw is a URL whose host is loopback.
+func onLoopback(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && isLoopbackHost(u.Hostname())
+}
+
+// PinOrigin wraps base (NewTransport's, normally) for a client that talks
+// to one MCP server: requests to any other origin are refused before they
+// are sent (a legacy SSE endpoint event, say, cannot send the proxy's
+// messages and the user's headers elsewhere), and base learns which
+// server the requests are for.
+func PinOrigin(base http.RoundTripper, serverURL string) http.RoundTripper {
+	return &pinned{base: base, server: serverURL}
+}
+
+type pinned struct {
+	base   http.RoundTripper
+	server string
+}
+
+func (p *pinned) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !sameOrigin(req.URL, p.server) {
+		if req.Body != nil {
+			req.Body.Close()
+		}
+		return nil, fmt.Errorf("refusing a request to %s: not the origin of %s", origin(req.URL), p.server)
+	}
+	return p.base.RoundTrip(req.WithContext(withServer(req.Context(), p.server)))
+}
+
+// CloseIdleConnections passes the call on to base.
+func (p *pinned) CloseIdleConnections() {
+	if c, ok := p.base.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// checkDial is the dialer's Control hook: it runs on the resolved address.
+func checkDial(address string, allowLoopback, allowPrivate bool) error {
 	host, _, err := net.SplitHostPort(address)
 	if err != nil {
 		host = address
@@ -69,35 +207,92 @@ func refusePrivate(_, address string, _ syscall.RawConn) error {
 	if err != nil {
 		return fmt.Errorf("refusing to dial non-IP address %q", host)
 	}
-	if blockedAddr(ip) {
-		return fmt.Errorf("refusing to connect to non-public address %s (set allow_private_networks to permit it)", ip)
+	switch addressClass(ip) {
+	case addrPublic:
+		return nil
+	case addrLoopback:
+		if allowLoopback {
+			return nil
+		}
+		return fmt.Errorf("refusing to connect to loopback address %s: the server is not on this machine", ip)
+	case addrPrivate:
+		if allowPrivate {
+			return nil
+		}
 	}
-	return nil
+	return fmt.Errorf("refusing to connect to non-public address %s (private, link-local or reserved)", ip)
 }
 
-var cgnat = netip.MustParsePrefix("100.64.0.0/10")
+type addrClass int
 
-func blockedAddr(ip netip.Addr) bool {
+const (
+	addrPublic addrClass = iota
+	addrLoopback
+	addrPrivate  // private networks: RFC 1918, ULA, link-local, CGNAT
+	addrReserved // never: unspecified, multicast, "this network", reserved
+)
+
+var (
+	cgnat = netip.MustParsePrefix("100.64.0.0/10")
+	// nat64 is the well-known NAT64 prefix (RFC 6052): the IPv4 address is
+	// in the last 32 bits.
+	nat64    = netip.MustParsePrefix("64:ff9b::/96")
+	reserved = []netip.Prefix{
+		netip.MustParsePrefix("0.0.0.0/8"),     // "this network": 0.0.0.0 reaches loopback on Linux
+		netip.MustParsePrefix("198.18.0.0/15"), // benchmarking
+		netip.MustParsePrefix("240.0.0.0/4"),   // reserved, and broadcast
+		netip.MustParsePrefix("::/96"),         // unspecified and IPv4-compatible (deprecated)
+		netip.MustParsePrefix("fec0::/10"),     // site-local (deprecated)
+	}
+)
+
+// addressClass sorts ip for the network policy.
+func addressClass(ip netip.Addr) addrClass {
 	ip = ip.Unmap()
-	if ip.IsLoopback() {
-		return false
+	if nat64.Contains(ip) {
+		b := ip.As16()
+		ip = netip.AddrFrom4([4]byte(b[12:]))
 	}
-	return !ip.IsValid() || ip.IsPrivate() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() ||
-		ip.IsMulticast() || ip.IsUnspecified() || cgnat.Contains(ip)
+	if ip.IsLoopback() {
+		return addrLoopback
+	}
+	for _, p := range reserved {
+		if p.Contains(ip) {
+			return addrReserved
+		}
+	}
+	switch {
+	case !ip.IsValid() || ip.IsUnspecified() || ip.IsMulticast():
+		return addrReserved
+	case ip.IsPrivate() || ip.IsLinkLocalUnicast() || cgnat.Contains(ip):
+		return addrPrivate
+	case ip.IsGlobalUnicast():
+		return addrPublic
+	}
+	return addrReserved
 }
 
-func sameHostRedirects(req *http.Request, via []*http.Request) error {
+// CheckRedirect is the network policy's redirect rule, for an
+// http.Client's CheckRedirect: a redirect is followed only within the
+// origin (scheme, host, port) of the first request, at most maxRedirects
+// times.
+func CheckRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
 		return fmt.Errorf("stopped after %d redirects", maxRedirects)
 	}
-	prev := via[len(via)-1].URL
-	if prev.Scheme == "https" && req.URL.Scheme != "https" {
+	first := via[0].URL
+	if strings.EqualFold(first.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
 		return fmt.Errorf("refusing redirect from https to %s", req.URL.Scheme)
 	}
-	if !strings.EqualFold(prev.Host, req.URL.Host) {
-		return fmt.Errorf("refusing redirect to another host (%s)", req.URL.Host)
+	if !sameOrigin(req.URL, first.String()) {
+		return fmt.Errorf("refusing redirect to another host (%s is not the origin of %s)", origin(req.URL), origin(first))
 	}
 	return nil
+}
+
+// origin is u's scheme://host[:port].
+func origin(u *url.URL) string {
+	return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String()
 }
 
 // checkEndpoint enforces the transport rule for an endpoint learned from

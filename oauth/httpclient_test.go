@@ -1,11 +1,13 @@
 package oauth_test
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -71,10 +73,9 @@ func TestNewHTTPClientHTTPSDowngrade(t *testing.T) {
 		http.Redirect(w, r, "http://"+r.Host+"/plain", http.StatusFound)
 	}))
 	t.Cleanup(tlsSrv.Close)
-	c := newClient()
 	pool := x509.NewCertPool()
 	pool.AddCert(tlsSrv.Certificate())
-	c.Transport.(*http.Transport).TLSClientConfig = &tls.Config{RootCAs: pool}
+	c := oauth.NewHTTPClient(oauth.HTTPOptions{TLS: &tls.Config{RootCAs: pool}})
 	res, err := c.Get(tlsSrv.URL + "/start")
 	if err == nil {
 		res.Body.Close()
@@ -150,5 +151,89 @@ func TestDiscoverRefusesPrivateResourceMetadata(t *testing.T) {
 	}
 	if !strings.Contains(err.Error(), "169.254.169.254") {
 		t.Errorf("error %q does not name the URL", err)
+	}
+}
+
+// TestLoopbackOnlyForALocalServer: metadata of a server that is not on this
+// machine cannot send the engine to loopback (here: its token endpoint);
+// nothing reaches the local listener. The same endpoint serves a local
+// server.
+func TestLoopbackOnlyForALocalServer(t *testing.T) {
+	var calls atomic.Int32
+	srv, md := tokenAS(t, func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		writeToken(w, "at-1", "Bearer", 3600)
+	})
+	st := &oauth.ClientCredentials{Client: oauth.ClientAuth{ClientID: "svc", ClientSecret: "s3cret-value"}}
+	for _, server := range []string{"https://mcp.example/mcp", "https://127.0.0.1.example/mcp"} {
+		md.ServerURL = server
+		_, err := newFlow().Obtain(context.Background(), md, st, nil, nil)
+		wantErr(t, err, oauth.ErrNetwork, srv.URL+"/token")
+		if !strings.Contains(err.Error(), "is not on loopback") {
+			t.Errorf("%s: %v", server, err)
+		}
+		if n := calls.Load(); n != 0 {
+			t.Fatalf("%s: the local token endpoint got %d requests", server, n)
+		}
+	}
+	md.ServerURL = "http://localhost:9/mcp"
+	if _, err := newFlow().Obtain(context.Background(), md, st, nil, nil); err != nil || calls.Load() != 1 {
+		t.Fatalf("local server: %v after %d requests", err, calls.Load())
+	}
+
+	// Discovery (through the SDK's fetch): a resource_metadata on loopback
+	// named by a server elsewhere is not fetched.
+	prm := srv.URL + "/.well-known/oauth-protected-resource"
+	_, err := oauth.Discover(ctxT(t), newClient(), "https://mcp.example/mcp", &oauth.Challenge{Status: 401, ResourceMetadata: prm})
+	if err == nil || !strings.Contains(err.Error(), "is not on loopback") {
+		t.Errorf("discovery: %v", err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Fatalf("discovery for a server elsewhere reached the local listener (%d requests)", n-1)
+	}
+}
+
+// TestPinOrigin: a client pinned to one server sends nothing to another
+// origin, whatever asks for it, and follows redirects only within the
+// origin; the user's headers (set by the caller's transport) and the token
+// therefore never reach the other origin.
+func TestPinOrigin(t *testing.T) {
+	var other atomic.Int32
+	elsewhere := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { other.Add(1) }))
+	t.Cleanup(elsewhere.Close)
+	var seen atomic.Int32
+	home := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen.Add(1)
+		switch r.URL.Path {
+		case "/away":
+			http.Redirect(w, r, elsewhere.URL+"/stolen", http.StatusTemporaryRedirect)
+		case "/moved":
+			http.Redirect(w, r, "/mcp", http.StatusPermanentRedirect)
+		}
+	}))
+	t.Cleanup(home.Close)
+	c := &http.Client{Transport: oauth.PinOrigin(oauth.NewTransport(oauth.HTTPOptions{}), home.URL+"/mcp"), CheckRedirect: oauth.CheckRedirect}
+	if res, err := c.Get(home.URL + "/moved"); err != nil {
+		t.Fatalf("redirect within the origin: %v", err)
+	} else {
+		res.Body.Close()
+	}
+	if res, err := c.Get(home.URL + "/away"); err == nil {
+		res.Body.Close()
+		t.Fatal("followed a redirect to another origin")
+	} else if !strings.Contains(err.Error(), "another host") {
+		t.Errorf("err = %v", err)
+	}
+	if res, err := c.Post(elsewhere.URL+"/messages", "application/json", strings.NewReader("{}")); err == nil {
+		res.Body.Close()
+		t.Fatal("sent a request to another origin")
+	} else if !strings.Contains(err.Error(), "not the origin of") {
+		t.Errorf("err = %v", err)
+	}
+	if n := other.Load(); n != 0 {
+		t.Fatalf("the other origin got %d requests", n)
+	}
+	if n := seen.Load(); n != 3 {
+		t.Errorf("the server got %d requests, want 3", n)
 	}
 }

@@ -19,6 +19,10 @@ const (
 	MethodPreregistered = "preregistered"
 	MethodCIMD          = "cimd"
 	MethodDynamic       = "dynamic"
+	// MethodImported marks another program's client (a sign-in imported
+	// from mcp-remote): its tokens are refreshed and revoked with it, but a
+	// new sign-in uses mcpauthd's own client.
+	MethodImported = "imported"
 )
 
 // Token endpoint client authentication methods.
@@ -76,6 +80,7 @@ type ClientConfig struct {
 // persists it). Register never returns a registration whose Issuer differs
 // from md.Issuer.
 func Register(ctx context.Context, c *http.Client, cfg ClientConfig, md *Metadata, pre, stored *Registration) (reg *Registration, created bool, err error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	asm := md.AuthServer
 	if pre != nil {
 		if pre.Issuer != "" && pre.Issuer != md.Issuer {

@@ -122,6 +122,7 @@ func tokenErr(step, endpoint string, err error, secrets ...string) error {
 // else refreshToken itself. The caller must persist it before handing out
 // the access token.
 func Refresh(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, refreshToken string, scopes []string) (*Token, error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	if refreshToken == "" {
 		return nil, newErr("refresh", CheckInvalidGrant, md.AuthServer.TokenEndpoint, "no refresh token is stored; sign in again")
 	}
@@ -184,6 +185,7 @@ func (f *formParam) RoundTrip(req *http.Request) (*http.Response, error) {
 // hint "refresh_token" or "access_token". It reports false when the server
 // offers no revocation endpoint; then nothing was sent.
 func Revoke(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, token, hint string) (bool, error) {
+	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server
 	ep := md.AuthServer.RevocationEndpoint
 	if ep == "" || token == "" {
 		return false, nil

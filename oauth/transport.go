@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -151,9 +152,25 @@ func refusal(res *http.Response) *Challenge {
 	return ch
 }
 
+// sameOrigin reports whether u has the origin (RFC 6454: scheme, host,
+// port, with the scheme's default port made explicit) of the URL server.
 func sameOrigin(u *url.URL, server string) bool {
 	s, err := url.Parse(server)
-	return err == nil && strings.EqualFold(u.Scheme, s.Scheme) && strings.EqualFold(u.Host, s.Host)
+	return err == nil && originKey(u) == originKey(s)
+}
+
+func originKey(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "https":
+			port = "443"
+		case "http":
+			port = "80"
+		}
+	}
+	return scheme + "://" + net.JoinHostPort(strings.ToLower(u.Hostname()), port)
 }
 
 // Credential authorizes one request to a resource server: the access token,

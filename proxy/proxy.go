@@ -28,6 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
@@ -60,13 +61,14 @@ type Config struct {
 	Resource string
 	// Mode picks the upstream transports; "" means HTTPFirst.
 	Mode Mode
-	// Headers are added to every upstream request (mcp-remote's --header).
-	// Authorization is the Source's alone.
+	// Headers are added to every upstream request (mcp-remote's --header),
+	// which never leaves URL's origin. Authorization is the Source's alone.
 	Headers http.Header
 	// Source hands out the tokens; ipcsource.Source in mcpauthd.
 	Source oauth.TokenSource
-	// Base carries the HTTP requests; a clone of http.DefaultTransport
-	// when nil. It must not time out whole requests: streams stay open.
+	// Base carries the HTTP requests; oauth.NewTransport's (the network
+	// policy's) when nil. It must not time out whole requests: streams
+	// stay open. Whatever Base, requests are pinned to URL's origin.
 	Base http.RoundTripper
 	// Logger gets the proxy's diagnostics (never a token, a header value
 	// or a message's content). Discarded when nil.
@@ -101,10 +103,13 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	}
 	base := cfg.Base
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = oauth.NewTransport(oauth.HTTPOptions{})
 	}
 	rt := &upstreamRT{
-		next:     &oauth.Transport{Base: base, Source: cfg.Source, ServerURL: cfg.URL},
+		// The network policy: nothing leaves cfg.URL's origin (neither a
+		// redirect nor a legacy SSE endpoint elsewhere), so the token and
+		// Headers reach that origin only.
+		next:     &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: cfg.Source, ServerURL: cfg.URL},
 		headers:  cfg.Headers,
 		resource: cfg.resource(),
 	}
@@ -115,7 +120,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	// life bounds everything upstream but the session's DELETE, which the
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
-	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt}, down: down, life: life}
+	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1)}
 	for {
 		msg, err := down.Read(ctx)
 		if err != nil {
@@ -126,6 +131,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 		}
 		r.fromApp(msg)
 	}
+	r.drain(ctx, drainLimit)
 	cancel()
 	r.wg.Wait()
 	if up := r.upstream(); up != nil {
@@ -154,6 +160,59 @@ type relay struct {
 	ready      bool       // the initialize result went to the app
 	listening  bool
 	err        error // the upstream failure that ended the relay
+	// pending holds the IDs of the app's requests not yet answered;
+	// answered is signalled each time one is (drain waits on it).
+	pending  map[jsonrpc.ID]bool
+	answered chan struct{}
+}
+
+// drainLimit bounds how long the proxy waits, after the app closed its
+// end, for the answers to requests already sent.
+const drainLimit = 10 * time.Second
+
+// drain waits until every request the app sent has its answer written (so
+// `printf 'INIT\nINITIALIZED\nLIST\n' | mcpauthd proxy URL` prints both
+// replies), the server connection failed, ctx ended, or limit passed.
+func (r *relay) drain(ctx context.Context, limit time.Duration) {
+	t := time.NewTimer(limit)
+	defer t.Stop()
+	for {
+		r.mu.Lock()
+		n, failed := len(r.pending), r.err != nil
+		r.mu.Unlock()
+		if n == 0 || failed {
+			return
+		}
+		select {
+		case <-r.answered:
+		case <-t.C:
+			r.log.Warn("the app closed its end; gave up waiting for answers", "unanswered", n)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// track notes an app request that awaits an answer.
+func (r *relay) track(id jsonrpc.ID) {
+	r.mu.Lock()
+	if r.pending == nil {
+		r.pending = map[jsonrpc.ID]bool{}
+	}
+	r.pending[id] = true
+	r.mu.Unlock()
+}
+
+// answer notes that the app got the answer to id.
+func (r *relay) answer(id jsonrpc.ID) {
+	r.mu.Lock()
+	delete(r.pending, id)
+	r.mu.Unlock()
+	select {
+	case r.answered <- struct{}{}:
+	default:
+	}
 }
 
 func (r *relay) upstream() mcp.Connection {
@@ -175,6 +234,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 	req, isReq := msg.(*jsonrpc.Request)
 	if isReq {
 		r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
+	}
+	if isReq && req.IsCall() {
+		r.track(req.ID)
 	}
 	r.mu.Lock()
 	up, ready := r.up, r.ready
@@ -231,6 +293,7 @@ func (r *relay) refuse(msg mcpMessage, err error) {
 	if err := r.down.Write(r.life, &jsonrpc.Response{ID: req.ID, Error: werr}); err != nil {
 		r.log.Debug("writing to the app", "err", err)
 	}
+	r.answer(req.ID)
 }
 
 // rpcError is what the app is told about err: the server's own JSON-RPC
@@ -327,6 +390,9 @@ func (r *relay) toApp(msg mcpMessage) {
 	}
 	if err := r.down.Write(r.life, msg); err != nil && r.life.Err() == nil {
 		r.log.Debug("writing to the app", "err", err)
+	}
+	if m, ok := msg.(*jsonrpc.Response); ok {
+		r.answer(m.ID)
 	}
 }
 

@@ -370,3 +370,60 @@ func TestUpstreamGone(t *testing.T) {
 		t.Fatal("the proxy ended without an error after the session was gone")
 	}
 }
+
+// lockedBuffer is an io.WriteCloser the test reads after Run returned.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *lockedBuffer) Close() error { return nil }
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestEOFDrain: an app that writes its requests and closes stdin at once
+// (`printf 'INIT\nINITIALIZED\nLIST\n' | mcpauthd proxy URL`) still gets
+// every answer before the proxy exits.
+func TestEOFDrain(t *testing.T) {
+	for _, sse := range []bool{false, true} {
+		u := newUpstream(t, sse)
+		in := strings.Join([]string{
+			`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"printf","version":"0"}}}`,
+			`{"jsonrpc":"2.0","method":"notifications/initialized"}`,
+			`{"jsonrpc":"2.0","id":2,"method":"tools/list"}`,
+			`{"jsonrpc":"2.0","id":"three","method":"tools/call","params":{"name":"greet","arguments":{"name":"EOF"}}}`,
+		}, "\n") + "\n"
+		out := &lockedBuffer{}
+		err := Run(context.Background(), Config{URL: u.url, Source: &source{tok: "good"}}, io.NopCloser(strings.NewReader(in)), out)
+		if err != nil {
+			t.Fatalf("sse=%v: %v", sse, err)
+		}
+		got := map[string]bool{}
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			var m struct {
+				ID     json.RawMessage `json:"id"`
+				Result json.RawMessage `json:"result"`
+			}
+			if json.Unmarshal(sc.Bytes(), &m) == nil && m.Result != nil {
+				got[string(m.ID)] = true
+			}
+		}
+		for _, id := range []string{`1`, `2`, `"three"`} {
+			if !got[id] {
+				t.Errorf("sse=%v: no answer to request %s after stdin closed; output:\n%s", sse, id, out.String())
+			}
+		}
+		if !strings.Contains(out.String(), "Hello, EOF!") {
+			t.Errorf("sse=%v: the tool call's answer is missing", sse)
+		}
+	}
+}

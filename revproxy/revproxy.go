@@ -66,10 +66,11 @@ type Handler struct {
 }
 
 // New returns the proxy for apps, serving on addr (host:port). base carries
-// the requests to servers (a clone of http.DefaultTransport when nil).
+// the requests to servers (oauth.NewTransport's, the network policy's, when
+// nil); each app's requests are pinned to its server's origin.
 func New(apps Apps, addr string, base http.RoundTripper, log *slog.Logger) *Handler {
 	if base == nil {
-		base = http.DefaultTransport.(*http.Transport).Clone()
+		base = oauth.NewTransport(oauth.HTTPOptions{})
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -232,7 +233,7 @@ func (h *Handler) transport(name, server string) *oauth.Transport {
 	if t == nil {
 		// UID -1: the proxy does not know the app's process (TCP has no peer credentials).
 		src := h.apps.AppSource(server, ipc.Peer{UID: -1, App: name})
-		t = &oauth.Transport{Base: h.base, Source: src, ServerURL: server}
+		t = &oauth.Transport{Base: oauth.PinOrigin(h.base, server), Source: src, ServerURL: server}
 		h.transports[k] = t
 	}
 	return t

@@ -55,6 +55,19 @@ type Tokens struct {
 	// DPoPKey is the private key (PKCS #8 DER) a DPoP-bound token is bound to (RFC 9449); it is
 	// sealed with the tokens because it lives and dies with them.
 	DPoPKey []byte `json:"dpop_key,omitempty"`
+	// Client is the client registration the tokens were issued to when it is not the issuer's
+	// registration in the registry — a sign-in imported from another program (mcp-remote). The
+	// tokens are refreshed and revoked with it, and it lives and dies with them (sealed with them).
+	Client *TokenClient `json:"client,omitempty"`
+}
+
+// TokenClient is a client registration kept with the tokens issued to it (Tokens.Client).
+type TokenClient struct {
+	Issuer       string   `json:"issuer"`
+	ClientID     string   `json:"client_id"`
+	ClientSecret string   `json:"client_secret,omitempty"`
+	AuthMethod   string   `json:"auth_method"`
+	RedirectURIs []string `json:"redirect_uris,omitempty"`
 }
 
 // PutServer creates or replaces the record for srv.URL. It keeps the stored CreatedAt (or sets it

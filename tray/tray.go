@@ -107,8 +107,13 @@ func (t *tray) loop(ctx context.Context) {
 	}
 }
 
+// errLagged ends one subscription of watch: the daemon said the tray fell
+// behind (ipc.EventLagged).
+var errLagged = errors.New("fell behind the event stream")
+
 // watch follows the daemon's event stream, reconnecting with backoff
-// (250 ms doubling to 10 s, reset by every hello) when it ends.
+// (250 ms doubling to 10 s, reset by every hello) when it ends, and at once
+// when the daemon ended it for falling behind.
 func (t *tray) watch(ctx context.Context, out chan<- update) {
 	backoff := backoffFirst
 	send := func(u update) error {
@@ -126,10 +131,22 @@ func (t *tray) watch(ctx context.Context, out chan<- update) {
 				backoff = backoffFirst
 			case ipc.EventAudit:
 				return nil // hand-outs change nothing the menu shows
+			case ipc.EventLagged:
+				return errLagged
 			}
 			return send(update{ev: &ev})
 		})
-		if ctx.Err() != nil || send(update{lost: err}) != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, errLagged) {
+			// The daemon dropped us for reading too slowly; nothing is
+			// wrong with it: resubscribe at once (the next hello brings a
+			// fresh snapshot).
+			t.log.Debug("tray: fell behind the daemon's event stream; resubscribing")
+			continue
+		}
+		if send(update{lost: err}) != nil {
 			return
 		}
 		select {

@@ -71,7 +71,7 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	evs := h.d.Subscribe()
-	defer h.d.Unsubscribe(evs)
+	defer func() { h.d.Unsubscribe(evs) }()
 	local := make(chan struct{}, 1)
 	h.mu.Lock()
 	h.streams[local] = struct{}{}
@@ -93,10 +93,18 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	for ok := true; ok && send(); {
 		select {
-		case _, open := <-evs:
-			ok = open
+		case ev, open := <-evs:
+			lagged := open && ev.Type == ipc.EventLagged
 			for open && len(evs) > 0 { // coalesce a burst
-				_, open = <-evs
+				ev, open = <-evs
+				lagged = lagged || ev.Type == ipc.EventLagged
+			}
+			ok = open
+			if lagged {
+				// Dropped for falling behind (the daemon never waits):
+				// the page gets whole states, so subscribe again and
+				// carry on with a fresh one.
+				evs, ok = h.d.Subscribe(), true
 			}
 		case <-local:
 		case <-r.Context().Done():

@@ -28,6 +28,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -190,13 +191,21 @@ func secretServiceRunning() bool {
 // tsServer starts the TypeScript SDK example server with --oauth and
 // returns its MCP URL.
 func tsServer(t *testing.T) string {
+	url, _ := tsServerAt(t, freePort(t), freePort(t))
+	return url
+}
+
+// tsServerAt starts the TypeScript SDK example server on the given ports
+// and returns its MCP URL and a function that stops it (a restart is a stop
+// and a new tsServerAt on the same ports: the server forgets its clients
+// and tokens, as a real one that keeps them in memory does).
+func tsServerAt(t *testing.T, mcpPort, authPort int) (string, func()) {
 	root := repoRoot(t)
 	node := filepath.Join(root, "tools", "node_modules", "node", "bin", "node")
 	script := filepath.Join(root, "tools", "node_modules", "@modelcontextprotocol", "sdk", "dist", "esm", "examples", "server", "simpleStreamableHttp.js")
 	_, errN := os.Stat(node)
 	_, errS := os.Stat(script)
 	need(t, errN == nil && errS == nil, "Node 22 and the TypeScript SDK in tools/node_modules")
-	mcpPort, authPort := freePort(t), freePort(t)
 	cmd := exec.Command(node, script, "--oauth")
 	cmd.Env = append(os.Environ(), "MCP_PORT="+strconv.Itoa(mcpPort), "MCP_AUTH_PORT="+strconv.Itoa(authPort))
 	var logs bytes.Buffer
@@ -204,16 +213,22 @@ func tsServer(t *testing.T) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		})
+	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
+		stop()
 		if t.Failed() {
 			t.Logf("TypeScript server output:\n%s", logs.String())
 		}
 	})
 	waitPort(t, mcpPort)
 	waitPort(t, authPort)
-	return fmt.Sprintf("http://localhost:%d/mcp", mcpPort)
+	return fmt.Sprintf("http://localhost:%d/mcp", mcpPort), stop
 }
 
 type instance struct {

@@ -52,6 +52,9 @@ type flakyAS struct {
 	killAt    atomic.Value // string: endpoint ("/register", "/token", "/revoke", "/authorize") at which to kill
 	killPID   atomic.Int64
 	killAfter atomic.Bool // kill after the answer is computed (and the secret issued), not before
+	// redirect, when set, picks requests to answer with a 307 to the
+	// Location it returns ("": serve the request).
+	redirect atomic.Pointer[func(*http.Request) string]
 
 	mu       sync.Mutex
 	access   map[string]bool
@@ -74,7 +77,15 @@ func newFlakyAS(t *testing.T) *flakyAS {
 	})
 	mcpHandler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
 	mux := http.NewServeMux()
-	a.srv = httptest.NewServer(mux)
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if f := a.redirect.Load(); f != nil {
+			if loc := (*f)(r); loc != "" {
+				http.Redirect(w, r, loc, http.StatusTemporaryRedirect)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	}))
 	t.Cleanup(a.srv.Close)
 	base := a.srv.URL
 	a.url = base + "/mcp"

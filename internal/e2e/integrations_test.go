@@ -196,8 +196,9 @@ func mcpRemoteFixture(t *testing.T, srv string) (string, string) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
-	client["issuer"] = asm.Issuer // mcp-remote stamps the issuer it registered with
-	cfg := &oauth2.Config{ClientID: client["client_id"].(string), RedirectURL: redirect,
+	client["issuer"] = asm.Issuer                 // mcp-remote stamps the issuer it registered with
+	secret, _ := client["client_secret"].(string) // an AS that gives every client a secret (the Go fake)
+	cfg := &oauth2.Config{ClientID: client["client_id"].(string), ClientSecret: secret, RedirectURL: redirect,
 		Endpoint: oauth2.Endpoint{AuthURL: asm.AuthorizationEndpoint, TokenURL: asm.TokenEndpoint, AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
 	noFollow := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}

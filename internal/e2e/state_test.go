@@ -50,3 +50,29 @@ func TestFailedLoginChangesOnlyWhatItProves(t *testing.T) {
 		t.Fatalf("servers after the typo: %d, want 1", n)
 	}
 }
+
+// TestForgottenRegistrationRepaired: the authorization server restarts and
+// forgets mcpauthd's dynamically registered client. Its authorization
+// endpoint would show the browser invalid_client and never redirect back;
+// the next login finds out before the browser opens, registers anew and
+// succeeds.
+func TestForgottenRegistrationRepaired(t *testing.T) {
+	mcpPort, authPort := freePort(t), freePort(t)
+	url, stop := tsServerAt(t, mcpPort, authPort)
+	in := newInstance(t)
+	login(t, in, url)
+	stop()
+	tsServerAt(t, mcpPort, authPort)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, in.bin, "login", url)
+	cmd.Env = in.env
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "Signed in to") {
+		t.Fatalf("login after the AS forgot the client: %v (ctx %v)\n%s", err, ctx.Err(), out)
+	}
+	if tok := strings.TrimSpace(in.must("token", url)); initializeStatus(t, url, tok) != 200 {
+		t.Fatal("the new sign-in's token does not work")
+	}
+}
