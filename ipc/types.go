@@ -139,6 +139,9 @@ type LoginResponse struct {
 	AuthURL  string      `json:"auth_url,omitempty"`
 	UserCode string      `json:"user_code,omitempty"`
 	Server   *ServerInfo `json:"server"`
+	// BrowserError: the daemon could not open the browser; the sign-in
+	// still waits, for AuthURL opened by hand.
+	BrowserError string `json:"browser_error,omitempty"`
 }
 
 // CompleteRequest finishes a sign-in with the URL the authorization server
