@@ -33,9 +33,9 @@ type login struct {
 	userCode string // device sign-ins: the code to enter at authURL
 	// browserErr: the browser could not be opened (set before ready).
 	browserErr string
-	redirect chan string
-	done     chan struct{}
-	err      error
+	redirect   chan string
+	done       chan struct{}
+	err        error
 
 	// A sign-in through the browser is bound to the browser that starts it
 	// (callback.go): the start link startID sets the cookie bindName =
