@@ -128,4 +128,3 @@ func socketDir(s system, p Paths) string {
 	}
 	return filepath.Join(s.home, ".local", "state", app, "run")
 }
-
