@@ -234,7 +234,7 @@ func (s *server) info() ipc.ServerInfo {
 		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
 	}
 	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant
-	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && time.Now().After(rec.TokenExpiry) && !renewable {
+	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && s.d.cfg.Now().After(rec.TokenExpiry) && !renewable {
 		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
 	}
 	return in

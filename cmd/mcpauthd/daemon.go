@@ -83,6 +83,11 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer os.Remove(p.Socket)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		if err := d.WatchWake(ctx); err != nil {
+			log.Info("not listening for sleep/wake signals: after the machine sleeps, refresh timers fire late (tokens are still refreshed on use)", "err", err)
+		}
+	}()
 	startApps(ctx, d, set.AppsAddr(), oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}), log)
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "settings", set.File, "pid", os.Getpid())
 	var restart atomic.Bool
