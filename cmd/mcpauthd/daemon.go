@@ -95,6 +95,15 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		restart.Store(again)
 		cancel()
 	})
+	api.ForwardedReadOnly = set.ForwardedReadOnly()
+	// The read-only socket (for `ssh-config --read-only` forwards): best
+	// effort, the daemon works without it.
+	if ro, err := ipc.Listen(ipc.ReadOnlySocket(p.Socket)); err != nil {
+		log.Warn("no read-only socket", "path", ipc.ReadOnlySocket(p.Socket), "err", err)
+	} else {
+		defer os.Remove(ipc.ReadOnlySocket(p.Socket))
+		go func() { _ = api.ServeReadOnly(ctx, ro) }()
+	}
 	go watchSocket(ctx, log, p.Socket, func(l net.Listener) { _ = api.Serve(ctx, l) })
 	serve := func(ctx context.Context) error { return api.Serve(ctx, l) }
 	if *noTray {
