@@ -198,19 +198,7 @@ func TestRemoteOverSSH(t *testing.T) {
 	// The audit log: remote hand-outs say ssh forwarded them, local ones
 	// say nothing.
 	in.must("token", a.url)
-	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, in.socket())
-	st, err := store.Open(filepath.Join(in.dir, "data", "mcpauthd", "registry.db"), store.Options{Secrets: store.KeyringBackend{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := st.ListAudit(a.url, 0)
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := in.stoppedAudit(a.url)
 	var viaSSH, local int
 	for _, r := range recs {
 		switch {
@@ -225,4 +213,24 @@ func TestRemoteOverSSH(t *testing.T) {
 	if viaSSH == 0 || local == 0 {
 		t.Fatalf("audit: %d forwarded, %d local hand-outs; want both: %+v", viaSSH, local, recs)
 	}
+}
+
+// stoppedAudit stops in's daemon (which writes its queued audit records)
+// and returns the audit log's records for url.
+func (in *instance) stoppedAudit(url string) []store.AuditRecord {
+	in.t.Helper()
+	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
+		in.t.Fatal(err)
+	}
+	waitGone(in.t, in.socket())
+	st, err := store.Open(filepath.Join(in.dir, "data", "mcpauthd", "registry.db"), store.Options{Secrets: store.KeyringBackend{}})
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	defer st.Close()
+	recs, err := st.ListAudit(url, 0)
+	if err != nil {
+		in.t.Fatal(err)
+	}
+	return recs
 }
