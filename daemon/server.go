@@ -192,8 +192,10 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	if bound != nil {
 		s.sess.SetStrategy(bound) // a leaf lock: safe in save, which runs with the session locked
 	}
-	s.setRecord(rec)
+	// The timer is armed before the new state is published: whoever acts
+	// on the publication finds it armed.
 	s.scheduleFor(g)
+	s.setRecord(rec)
 	return nil
 }
 

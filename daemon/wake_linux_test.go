@@ -73,7 +73,7 @@ func startSystemBus(t *testing.T) string {
 // gate holds refresh-token requests until the test opens it, and counts them.
 type gate struct {
 	base    http.RoundTripper
-	open    chan struct{}
+	open    atomic.Pointer[chan struct{}] // closed: let refreshes through
 	refresh atomic.Int64
 }
 
@@ -85,7 +85,7 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 			n, _ := body.Read(b)
 			if v, _ := url.ParseQuery(string(b[:n])); v.Get("grant_type") == "refresh_token" {
 				g.refresh.Add(1)
-				<-g.open
+				<-*g.open.Load()
 			}
 		}
 	}
@@ -100,7 +100,8 @@ func (g *gate) RoundTrip(r *http.Request) (*http.Response, error) {
 // and PrepareForSleep(false) from the owner of org.freedesktop.login1: on
 // the wake the daemon publishes "refreshing", refreshes (exactly once), and
 // publishes "signed in" with the new expiry — without any request from an
-// app and without waiting for the timer.
+// app and without waiting for the timer. Then the same with
+// NetworkManager's StateChanged(CONNECTED_GLOBAL).
 func TestWakeRefreshesWhatIsDue(t *testing.T) {
 	addr := startSystemBus(t)
 	as := testfake.NewDeviceAS(t)
@@ -112,7 +113,7 @@ func TestWakeRefreshesWhatIsDue(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = st.Close() })
 	hc := oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: true})
-	gt := &gate{base: hc.Transport, open: make(chan struct{})}
+	gt := &gate{base: hc.Transport}
 	hc.Transport = gt
 	var skew atomic.Int64 // how far the daemon's wall clock is ahead
 	d, err := daemon.New(daemon.Config{Store: st, Logger: log, HTTP: hc, CallbackAddr: "127.0.0.1:1", LoginTimeout: 30 * time.Second,
@@ -135,51 +136,75 @@ func TestWakeRefreshesWhatIsDue(t *testing.T) {
 	if err := d.WatchWake(ctx); err != nil {
 		t.Fatalf("WatchWake: %v", err)
 	}
-	logind, err := dbus.Connect(addr)
-	if err != nil {
-		t.Fatal(err)
+	// The test plays logind and NetworkManager, each from the connection
+	// that owns its well-known name.
+	owner := func(name string) *dbus.Conn {
+		c, err := dbus.Connect(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		if r, err := c.RequestName(name, dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
+			t.Fatalf("owning %s: %v %v", name, r, err)
+		}
+		return c
 	}
-	defer logind.Close()
-	if r, err := logind.RequestName("org.freedesktop.login1", dbus.NameFlagDoNotQueue); err != nil || r != dbus.RequestNameReplyPrimaryOwner {
-		t.Fatalf("owning org.freedesktop.login1: %v %v", r, err)
-	}
+	logind, nm := owner("org.freedesktop.login1"), owner("org.freedesktop.NetworkManager")
 
 	ev := d.Subscribe()
 	defer d.Unsubscribe(ev)
-	<-ev                             // the snapshot: one server
-	skew.Store(int64(2 * time.Hour)) // the night: the clock is past the expiry
-	if gt.refresh.Load() != 0 {
-		t.Fatal("refreshed before the wake")
-	}
-	for _, sleeping := range []bool{true, false} {
-		if err := logind.Emit("/org/freedesktop/login1", "org.freedesktop.login1.Manager.PrepareForSleep", sleeping); err != nil {
+	<-ev // the snapshot: one server
+	for round, signal := range []func() error{
+		func() error { // a sleep and the wake
+			if err := logind.Emit("/org/freedesktop/login1", "org.freedesktop.login1.Manager.PrepareForSleep", true); err != nil {
+				return err
+			}
+			return logind.Emit("/org/freedesktop/login1", "org.freedesktop.login1.Manager.PrepareForSleep", false)
+		},
+		func() error { // the network connecting (NM_STATE_CONNECTED_GLOBAL)
+			return nm.Emit("/org/freedesktop/NetworkManager", "org.freedesktop.NetworkManager.StateChanged", uint32(70))
+		},
+	} {
+		open := make(chan struct{})
+		gt.open.Store(&open)
+		skew.Store(int64(2 * time.Hour)) // the night: the clock is past the expiry
+		if n := gt.refresh.Load(); n != int64(round) {
+			t.Fatalf("round %d: %d refreshes before the signal", round, n)
+		}
+		if err := signal(); err != nil {
 			t.Fatal(err)
 		}
+		var states []ipc.State
+		for {
+			var e ipc.Event
+			select {
+			case e = <-ev:
+			case <-ctx.Done():
+				t.Fatalf("round %d: no refresh after the signal; states published: %v", round, states)
+			}
+			if e.Server == nil {
+				continue
+			}
+			states = append(states, e.Server.Status)
+			if e.Server.Status == ipc.StateRefreshing {
+				// The refresh is under way: the clock is right again, so
+				// the new token's timer is armed for its own due time.
+				skew.Store(0)
+				select {
+				case <-open:
+					t.Errorf("round %d: a second refresh: %+v", round, e.Server)
+				default:
+					close(open)
+				}
+			}
+			if e.Server.Status == ipc.StateSignedIn && e.Server.TokenExpiry.After(before.TokenExpiry) {
+				before = *e.Server
+				break
+			}
+		}
+		if n := gt.refresh.Load(); n != int64(round+1) {
+			t.Errorf("round %d: %d refreshes in all, want %d (states %v)", round, n, round+1, states)
+		}
+		t.Logf("round %d: states published after the signal: %v", round, states)
 	}
-	var states []ipc.State
-	for {
-		var e ipc.Event
-		select {
-		case e = <-ev:
-		case <-ctx.Done():
-			t.Fatalf("no refresh after the wake; states published: %v", states)
-		}
-		if e.Server == nil {
-			continue
-		}
-		states = append(states, e.Server.Status)
-		if e.Server.Status == ipc.StateRefreshing {
-			// The refresh is under way: the clock is right again, so the
-			// new token's timer is armed for its own due time.
-			skew.Store(0)
-			close(gt.open)
-		}
-		if e.Server.Status == ipc.StateSignedIn && e.Server.TokenExpiry.After(before.TokenExpiry) {
-			break
-		}
-	}
-	if n := gt.refresh.Load(); n != 1 {
-		t.Errorf("%d refreshes after the wake, want 1 (states %v)", n, states)
-	}
-	t.Logf("states published after the wake: %v", states)
 }
