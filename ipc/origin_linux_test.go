@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 )
 
 // TestOrigin: this test process is local (""); a process named ssh is an
@@ -73,6 +74,12 @@ func TestOrigin(t *testing.T) {
 		}
 		child, _ := strconv.Atoi(strings.TrimSpace(line))
 		t.Cleanup(func() { _ = syscall.Kill(child, syscall.SIGKILL) })
+		// Until it execs sleep, the forked child still bears the shell's name.
+		for deadline := time.Now().Add(10 * time.Second); comm(child) != "sleep"; time.Sleep(time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("child %d never became sleep", child)
+			}
+		}
 		if got := Origin(child); !strings.HasPrefix(got, want+strconv.Itoa(parent.Process.Pid)+")") {
 			t.Errorf("Origin(child %d of %s %d) = %q, want %q…", child, name, parent.Process.Pid, got, want)
 		}
