@@ -11,15 +11,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -33,26 +37,110 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// browserMode makes this test binary act as the user's browser: it is given
-// the authorization URL, follows the redirects the way a browser would, and
-// so lands on mcpauthd's loopback callback.
+// browserMode makes this test binary act as the user's browser (see
+// actAsBrowser).
 const browserMode = "MCPAUTHD_E2E_BROWSER"
+
+// Settings of the browser stand-in, in its environment (all optional):
+// a delay before it reads the page it is given, a file to which it appends
+// the page's path and every URL it visits, and a file whose appearance it
+// waits for before it follows a redirect to mcpauthd's /callback.
+const (
+	browserDelay = "MCPAUTHD_E2E_BROWSER_DELAY"
+	browserLog   = "MCPAUTHD_E2E_BROWSER_LOG"
+	browserHold  = "MCPAUTHD_E2E_BROWSER_HOLD"
+	// browserRelay: only append the file:// URL to this file, for a real
+	// browser driven by the test to open.
+	browserRelay = "MCPAUTHD_E2E_BROWSER_RELAY"
+)
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperMode); mode != "" {
 		os.Exit(runHelper(mode))
 	}
 	if os.Getenv(browserMode) == "1" {
-		jar, _ := cookiejar.New(nil) // authorization servers keep their login state in cookies
-		res, err := (&http.Client{Jar: jar}).Get(os.Args[len(os.Args)-1])
-		if err != nil {
+		if err := actAsBrowser(os.Args[len(os.Args)-1]); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e browser:", err)
 			os.Exit(1)
 		}
-		res.Body.Close()
 		os.Exit(0)
 	}
+	if os.Getenv(spyMode) == "1" {
+		os.Exit(spy())
+	}
 	os.Exit(m.Run())
+}
+
+// metaRefresh finds the target of a page's meta refresh.
+var metaRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="\d+;url=([^"]*)">`)
+
+// actAsBrowser opens arg the way a browser handed a file:// URL does: it
+// reads the file (as the user it runs as), follows its meta refresh, and
+// then every redirect, with a cookie jar (mcpauthd's start link sets the
+// sign-in's binding cookie; authorization servers keep their login state in
+// cookies). So it lands on mcpauthd's loopback callback or web page. It
+// accepts nothing but a file:// URL: mcpauthd must never hand the browser
+// the URL itself.
+func actAsBrowser(arg string) error {
+	if d, err := time.ParseDuration(os.Getenv(browserDelay)); err == nil {
+		time.Sleep(d)
+	}
+	logURL := func(u string) {
+		if p := os.Getenv(browserLog); p != "" {
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err == nil {
+				fmt.Fprintln(f, u)
+				f.Close()
+			}
+		}
+	}
+	u, err := url.Parse(arg)
+	if err != nil || u.Scheme != "file" {
+		return fmt.Errorf("given %q, not a file:// URL", arg)
+	}
+	if p := os.Getenv(browserRelay); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(f, arg)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	logURL(u.Path)
+	page, err := os.ReadFile(u.Path)
+	if err != nil {
+		return err
+	}
+	m := metaRefresh.FindSubmatch(page)
+	if m == nil {
+		return fmt.Errorf("%s has no meta refresh:\n%s", u.Path, page)
+	}
+	target := html.UnescapeString(string(m[1]))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		logURL(req.URL.String())
+		if hold := os.Getenv(browserHold); hold != "" && req.URL.Path == "/callback" {
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(hold); err == nil {
+					break
+				}
+			}
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}}
+	logURL(target)
+	res, err := c.Get(target)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	return nil
 }
 
 func need(t *testing.T, ok bool, what string) {
