@@ -136,10 +136,11 @@ func (h *sshHost) remote(t *testing.T, stdin string, args ...string) (string, in
 // real OpenSSH connection: `mcpauthd ssh-config` asks the remote mcpauthd
 // for its socket path and prints the lines; with them, the remote CLI signs
 // in (the browser opens on the daemon's side: the remote has none, and the
-// callback is the daemon's loopback), gets the daemon's token, runs the
-// stdio proxy; no daemon ever starts remotely; the audit log marks the
-// remote hand-outs as forwarded by ssh. With `ssh-config --read-only` the
-// remote side still gets tokens but its sign-in is refused.
+// callback is the daemon's loopback), gets the daemon's token through
+// token, headers and exec, runs the stdio proxy; no daemon ever starts remotely; the audit log marks the
+// remote hand-outs as forwarded by ssh. With `ssh-config --read-only`, or
+// the forwarded = "read-only" setting, the remote side still gets tokens
+// but its sign-in is refused.
 func TestRemoteOverSSH(t *testing.T) {
 	a := newFlakyAS(t)
 	b := newFlakyAS(t)
@@ -161,6 +162,12 @@ func TestRemoteOverSSH(t *testing.T) {
 	tok := strings.TrimSpace(out)
 	if code != 0 || tok != strings.TrimSpace(in.must("token", a.url)) || a.mcpStatus(t, tok) != 200 {
 		t.Fatalf("remote token: exit %d %q; want the daemon's working token", code, out)
+	}
+	if out, code := h.remote(t, "", "headers", a.url); code != 0 || !strings.Contains(out, `"Bearer `+tok+`"`) {
+		t.Fatalf("remote headers: exit %d %q", code, out)
+	}
+	if out, code := h.remote(t, "", "exec", a.url, "--", "printenv", "MCP_ACCESS_TOKEN"); code != 0 || strings.TrimSpace(out) != tok {
+		t.Fatalf("remote exec: exit %d %q", code, out)
 	}
 	rpc := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"remote","version":"0"}}}
 {"jsonrpc":"2.0","method":"notifications/initialized"}
@@ -193,6 +200,20 @@ func TestRemoteOverSSH(t *testing.T) {
 		if s.URL == b.url && s.Status == ipc.StateSignedIn {
 			t.Fatal("the read-only forward signed in")
 		}
+	}
+
+	// The forwarded = "read-only" setting: the ordinary socket, forwarded
+	// by ssh, is read-only too; local callers are not.
+	h.sshConfig(t, in)
+	in.restart()
+	in.env = append(in.env, "MCPAUTH_FORWARDED=read-only")
+	in.must("status") // starts the daemon with the setting
+	if out, code := h.remote(t, "", "token", a.url); code != 0 || strings.TrimSpace(out) != tok {
+		t.Fatalf("remote token with forwarded = read-only: exit %d %q", code, out)
+	}
+	out, code = h.remote(t, "", "login", b.url)
+	if code == 0 || !strings.Contains(out, "read-only ("+ipc.ViaSSH+": forwarded by the OpenSSH client") {
+		t.Fatalf("remote login with forwarded = read-only: exit %d\n%s; want a refusal naming the ssh forward", code, out)
 	}
 
 	// The audit log: remote hand-outs say ssh forwarded them, local ones
