@@ -16,7 +16,7 @@ import (
 // The runtime's timers count CLOCK_MONOTONIC, which stops while the machine
 // sleeps: after a night asleep a timer armed for 30 minutes still has 30
 // minutes to go. Call Resync when the OS says it woke up (WatchWake does).
-// It sends nothing when nothing is due, and never waits for a refresh.
+// It makes no request when nothing is due, and never waits for a refresh.
 func (d *Daemon) Resync(reason string, retry bool) {
 	d.mu.Lock()
 	if d.closed {

@@ -16,12 +16,13 @@ const (
 	nmPath        = "/org/freedesktop/NetworkManager"
 	// nmConnectedGlobal is NM_STATE_CONNECTED_GLOBAL.
 	nmConnectedGlobal = 70
-	// wakeConnectTimeout bounds connecting to the system bus.
+	// wakeConnectTimeout bounds adding the match rules on the system bus.
 	wakeConnectTimeout = 10 * time.Second
 )
 
 func (d *Daemon) watchWake(ctx context.Context) error {
-	// The connection lives as long as ctx; the time-out bounds the set-up.
+	// The connection lives as long as ctx (main calls WatchWake on a
+	// goroutine of its own: a bus that never answers holds up nothing).
 	conn, err := dbus.ConnectSystemBus(dbus.WithContext(ctx))
 	if err != nil {
 		return fmt.Errorf("system bus: %w", err)

@@ -6,9 +6,10 @@
 // Referer come from a browser page and are refused too.
 //
 // A connection from elsewhere (ipc.Origin: an ssh -R forward, an SSH login,
-// a container) is marked with where it came from, for the audit log; it is
-// read-only (ipc.Peer.Via set, readOnlyRoutes refused) when it came in on
-// the read-only socket (ServeReadOnly) or Handler.ForwardedReadOnly is set.
+// a container) has Peer.Via set, which the audit log records. Connections on
+// the read-only socket (ServeReadOnly), and connections from elsewhere when
+// Handler.ForwardedReadOnly is set, are read-only: readOnlyRoutes are
+// refused.
 package ipcserver
 
 import (
