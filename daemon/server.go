@@ -192,8 +192,10 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	if bound != nil {
 		s.sess.SetStrategy(bound) // a leaf lock: safe in save, which runs with the session locked
 	}
-	s.setRecord(rec)
+	// The timer is armed before the new state is published: whoever acts
+	// on the publication finds it armed.
 	s.scheduleFor(g)
+	s.setRecord(rec)
 	return nil
 }
 
@@ -234,7 +236,7 @@ func (s *server) info() ipc.ServerInfo {
 		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
 	}
 	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant
-	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && time.Now().After(rec.TokenExpiry) && !renewable {
+	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && s.d.cfg.Now().After(rec.TokenExpiry) && !renewable {
 		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
 	}
 	return in
