@@ -10,6 +10,8 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // The MCP headers the proxy itself sets.
@@ -71,7 +73,7 @@ func (t *upstreamRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.lastStatus.Store(int32(res.StatusCode))
 	if refused(res) {
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 		res.Body.Close()
 		return nil, &SignInError{URL: t.resource, Status: res.StatusCode}
 	}

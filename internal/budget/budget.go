@@ -42,7 +42,7 @@ const (
 	// Metadata bounds one metadata document: RFC 9728 protected-resource
 	// metadata, RFC 8414 / OpenID authorization-server metadata. Real ones
 	// are a few KiB.
-	Metadata = 1 << 20
+	Metadata = 256 << 10
 	// Registration bounds one RFC 7591 dynamic client registration answer.
 	Registration = 256 << 10
 	// TokenAnswer bounds one token endpoint answer (authorization code,
