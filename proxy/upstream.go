@@ -135,9 +135,9 @@ func (r *relay) dialOne(ctx context.Context, streamable bool, first mcpMessage) 
 	if streamable {
 		// The standalone GET stream is opened by the relay: the SDK opens
 		// it only for its own mcp.Client.
-		t = &mcp.StreamableClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, DisableStandaloneSSE: true}
+		t = &mcp.StreamableClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, DisableStandaloneSSE: true, MaxEventSize: budget.SSEEvent}
 	} else {
-		t = &mcp.SSEClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc}
+		t = &mcp.SSEClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, MaxEventSize: budget.SSEEvent}
 	}
 	conn, err := t.Connect(ctx)
 	if err != nil {
