@@ -13,13 +13,13 @@
 //	token answer                  TokenAnswer         oauth (withClient)
 //	refused answer's body         ErrorBody           oauth, proxy (drained, never kept)
 //	error text kept for the user  ErrorText           oauth (clip, cause)
-//	one MCP answer (JSON)         MCPAnswer           daemon (describe), proxy
+//	one MCP answer (JSON)         MCPAnswer           proxy (relayed answers)
+//	one describe answer           DescribeAnswer      daemon (describe: initialize, tools/list)
 //	one SSE line / event          SSELine / SSEEvent  proxy (readEvents), the SDK's readers (MaxEventSize)
 //	tool list                     ToolPages, ToolsCounted, ToolsKept, ToolName
 //	                                                  daemon (describe)
-//	server name, title, resource_name
+//	server name, title, version, resource_name
 //	                              ServerName          daemon (describe, sign-in)
-//	MCP serverInfo kept           ServerInfo          daemon (describe)
 //	one server's registry record  Record              store (putServer)
 //
 // Over budget the input is refused with an [*ExceededError] that names the
@@ -42,7 +42,7 @@ const (
 	// Metadata bounds one metadata document: RFC 9728 protected-resource
 	// metadata, RFC 8414 / OpenID authorization-server metadata. Real ones
 	// are a few KiB.
-	Metadata = 256 << 10
+	Metadata = 128 << 10
 	// Registration bounds one RFC 7591 dynamic client registration answer.
 	Registration = 256 << 10
 	// TokenAnswer bounds one token endpoint answer (authorization code,
@@ -57,10 +57,12 @@ const (
 	// document.
 	ErrorText = 300
 
-	// MCPAnswer bounds one JSON answer of an MCP server read by mcpauthd
-	// (the daemon's describe step, the proxy's relayed answers) and one
-	// server-sent event.
+	// MCPAnswer bounds one JSON answer of an MCP server that the proxy
+	// relays to its app (a tool's result may carry an image).
 	MCPAnswer = 8 << 20
+	// DescribeAnswer bounds one answer (initialize, a tools/list page) the
+	// daemon reads when it describes a server after a sign-in.
+	DescribeAnswer = 2 << 20
 	// SSEEvent bounds one server-sent event: its lines together, data,
 	// comments and unknown fields included. A server that never ends an
 	// event (no blank line) is cut off at this size.
@@ -82,14 +84,11 @@ const (
 	ToolName = 128
 	// ServerName bounds a server's display name, title or resource_name.
 	ServerName = 256
-	// ServerInfo bounds the MCP serverInfo (implementation) kept as JSON;
-	// a larger one is kept as name, title and version only.
-	ServerInfo = 16 << 10
 
 	// Record bounds one server's registry record (its JSON), metadata
 	// snapshots and tool summary included. With the budgets above a
 	// well-behaved record is a few KiB; one at every limit still fits.
-	Record = 6 << 20
+	Record = 4 << 20
 )
 
 // ExceededError is input refused for being over its budget.
