@@ -35,11 +35,18 @@ const (
 	LabelLen = 64
 	// NotificationLen bounds a desktop notification's body.
 	NotificationLen = 200
+	// ErrorLen bounds an error message printed by the CLI: long enough
+	// for the URLs and the quoted error_description it may hold.
+	ErrorLen = 2000
 )
 
 // Terminal is s fit to print in a terminal: one line, no escape sequence,
 // at most TerminalLen characters.
 func Terminal(s string) string { return Text(s, TerminalLen) }
+
+// Error is err's message fit to print in a terminal: one line, no escape
+// sequence, at most ErrorLen characters.
+func Error(err error) string { return Text(err.Error(), ErrorLen) }
 
 // Label is s fit for a tray menu label: at most LabelLen characters.
 func Label(s string) string { return Text(s, LabelLen) }
