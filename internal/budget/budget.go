@@ -200,8 +200,8 @@ type readCloser struct {
 	io.Closer
 }
 
-// Text cuts s to at most max bytes of valid UTF-8, ending in "…" when it
-// was cut. For text that is only shown; see the sanitize package for
+// Text cuts s to at most n bytes (n ≥ 3) of valid UTF-8, ending in "…"
+// when it was cut. For text that is only shown; see the sanitize package for
 // making it safe to show.
 func Text(s string, n int) string {
 	if len(s) <= n {
