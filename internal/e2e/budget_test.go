@@ -47,7 +47,7 @@ func checkTerminal(t *testing.T, what, out string) {
 const (
 	hostileEndlessPages = "endless pages"      // tools/list pages forever, 100 tools each
 	hostileHugeNames    = "huge names"         // tools with 150 KiB names, pages forever
-	hostileHugePage     = "huge page"          // one tools/list answer of 5 MB
+	hostileHugePage     = "huge page"          // one tools/list answer of 3 MB (over budget.DescribeAnswer)
 	hostileEscapes      = "escapes"            // hostileText in the server's name, title and tool names
 	hostileSSE          = "never-ending event" // the standalone GET stream sends data: lines without the blank line
 )
@@ -128,7 +128,7 @@ func (h *hostileMCP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				add(fmt.Sprintf("%d-%d-%s", page, i, strings.Repeat("n", 150<<10)))
 			}
 		case hostileHugePage:
-			for i := range 50 {
+			for i := range 30 {
 				add(fmt.Sprintf("%d-%s", i, strings.Repeat("h", 100<<10)))
 			}
 			next = ""
@@ -188,7 +188,8 @@ func (in *instance) registrySize(t *testing.T) int64 {
 }
 
 // TestHostileToolLists: through the real binary, sign in to servers whose
-// tool lists never end, have huge names, or come in one huge answer. The
+// tool lists never end, have huge names, or come in one answer over
+// budget.DescribeAnswer. The
 // sign-in succeeds; the daemon keeps a bounded summary (at most
 // budget.ToolsKept names of at most budget.ToolName bytes, the count, "more
 // than"), stays under maxDaemonHWM, the registry file under budget.Record,
@@ -250,6 +251,21 @@ func TestHostileToolLists(t *testing.T) {
 			if !strings.Contains(list, a.url) || len(list) > 4096 {
 				t.Errorf("list:\n%s", list)
 			}
+			// An app reads the first page through the proxy, which relays it
+			// whole (it is under budget.MCPAnswer).
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			var logs atomic.Int32
+			cs, cmd, _ := in.startProxy(t, ctx, &logs, nil, a.url)
+			if _, err := cs.ListTools(ctx, nil); err != nil {
+				t.Errorf("tools/list through the proxy: %v", err)
+			}
+			proxyHWM := vmHWM(t, cmd.Process.Pid)
+			_ = cs.Close()
+			t.Logf("%s: proxy VmHWM %.1f MB", mode, float64(proxyHWM)/(1<<20))
+			if proxyHWM > maxProxyHWM {
+				t.Errorf("proxy VmHWM %d bytes, over %d", proxyHWM, maxProxyHWM)
+			}
 			in.must("logout", "--remove", a.url)
 		})
 	}
@@ -293,6 +309,7 @@ func TestHostileEscapes(t *testing.T) {
 	}
 	list = in.must("list")
 	checkTerminal(t, "list after the refusal", list)
+	t.Logf("escapes: daemon VmHWM %.1f MB", float64(vmHWM(t, daemonPID(t, in)))/(1<<20))
 }
 
 // TestHostileSSEProxy: the standalone GET stream sends data: lines that
