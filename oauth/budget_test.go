@@ -88,3 +88,24 @@ func TestAnswerBudgets(t *testing.T) {
 	})
 }
 
+// TestTokenCharacters: a token answer whose access or refresh token holds
+// anything but printable ASCII (RFC 6749's VSCHAR) — an escape sequence
+// `mcpauthd token` would print to the terminal — is refused, and the error
+// does not quote it.
+func TestTokenCharacters(t *testing.T) {
+	for _, body := range []string{
+		`{"access_token":"\u001b]0;PWNED\u0007","token_type":"Bearer","expires_in":3600}`,
+		`{"access_token":"fine","refresh_token":"r\u001b[2K\r","token_type":"Bearer","expires_in":3600}`,
+		`{"access_token":"caf\u00e9","token_type":"Bearer","expires_in":3600}`,
+	} {
+		f := newFake(t)
+		regs := newMemRegs()
+		g := f.login(t, regs)
+		f.Handle("as", "/token", status(200, body))
+		_, err := oauth.Refresh(ctxT(t), newClient(), g.Metadata, g.Registration, g.Token.RefreshToken, nil)
+		wantErr(t, err, oauth.ErrToken, g.Metadata.AuthServer.TokenEndpoint)
+		if strings.ContainsAny(err.Error(), "\x1b\r") || strings.Contains(err.Error(), "PWNED") {
+			t.Errorf("the error quotes the token: %q", err)
+		}
+	}
+}

@@ -54,6 +54,12 @@ func newTokenFrom(t *oauth2.Token, requested []string, endpoint string, proofSen
 	if t.AccessToken == "" {
 		return nil, newErr("token", CheckToken, endpoint, "token response has no access_token")
 	}
+	// RFC 6749 Appendix A.12, A.17: tokens are printable ASCII. Anything
+	// else (an escape sequence for the terminal `mcpauthd token` prints
+	// to, a line break for a header) is refused, not passed on.
+	if !vschar(t.AccessToken) || !vschar(t.RefreshToken) {
+		return nil, newErr("token", CheckToken, endpoint, "token response has a token with characters RFC 6749 does not allow (only printable ASCII)")
+	}
 	tt := t.Type()
 	switch {
 	case strings.EqualFold(tt, "bearer"):
@@ -82,10 +88,19 @@ func newTokenFrom(t *oauth2.Token, requested []string, endpoint string, proofSen
 	return out, nil
 }
 
+// vschar reports whether s is only RFC 6749 VSCHARs (0x20–0x7E).
+func vschar(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
 // withClient hands c to x/oauth2 with its answers bounded at
-// budget.TokenAnswer: a larger one
-// fails with an error naming the endpoint and the limit (x/oauth2 would
-// silently cut it at 1 MiB).
+// budget.TokenAnswer: a larger one fails with an error naming the endpoint
+// and the limit (x/oauth2 would silently cut it at 1 MiB).
 func withClient(ctx context.Context, c *http.Client) context.Context {
 	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(c))
 }
