@@ -16,8 +16,8 @@ import (
 //
 // The store writes a Server only when asked (PutServer, CommitLogin) and interprets none of its
 // fields except URL and the timestamps it sets. A record whose JSON is larger than budget.Record
-// is refused (a *budget.ExceededError), so no server holds more than that in the registry. Values returned by the store are copies the caller
-// owns.
+// is refused (a *budget.ExceededError), so no server holds more than that in the registry. Values
+// returned by the store are copies the caller owns.
 type Server struct {
 	URL                string          `json:"url"`  // canonical resource URL: the key
 	Name               string          `json:"name"` // display name
