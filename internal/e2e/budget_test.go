@@ -189,17 +189,20 @@ func (in *instance) registrySize(t *testing.T) int64 {
 
 // TestHostileToolLists: through the real binary, sign in to servers whose
 // tool lists never end, have huge names, or come in one answer over
-// budget.DescribeAnswer. The
-// sign-in succeeds; the daemon keeps a bounded summary (at most
+// budget.DescribeAnswer. The sign-in succeeds and a well-behaved server
+// beside it is not affected; the daemon keeps a bounded summary (at most
 // budget.ToolsKept names of at most budget.ToolName bytes, the count, "more
 // than"), stays under maxDaemonHWM, the registry file under budget.Record,
-// and `mcpauthd list` works.
+// and `mcpauthd list` works; an app's tools/list through the proxy keeps
+// it under maxProxyHWM.
 func TestHostileToolLists(t *testing.T) {
 	for _, mode := range []string{hostileEndlessPages, hostileHugeNames, hostileHugePage} {
 		t.Run(mode, func(t *testing.T) {
 			a := newFlakyAS(t)
 			a.serveHostile(&hostileMCP{mode: mode})
 			in := newInstance(t)
+			good := newFlakyAS(t) // a well-behaved server beside it
+			good.signIn(t, in)
 			start := time.Now()
 			out := login(t, in, a.url)
 			took := time.Since(start)
@@ -267,6 +270,10 @@ func TestHostileToolLists(t *testing.T) {
 				t.Errorf("proxy VmHWM %d bytes, over %d", proxyHWM, maxProxyHWM)
 			}
 			in.must("logout", "--remove", a.url)
+			// Nothing else was affected: the other server still serves.
+			if tok := strings.TrimSpace(in.must("token", good.url)); good.mcpStatus(t, tok) != 200 {
+				t.Error("the well-behaved server's token no longer works")
+			}
 		})
 	}
 }
