@@ -15,7 +15,7 @@
 //	error text kept for the user  ErrorText           oauth (clip, cause)
 //	one MCP answer (JSON)         MCPAnswer           proxy (relayed answers)
 //	one describe answer           DescribeAnswer      daemon (describe: initialize, tools/list)
-//	one SSE line / event          SSELine / SSEEvent  proxy (readEvents), the SDK's readers (MaxEventSize)
+//	one SSE event, its lines      SSEEvent            proxy (readEvents), the SDK's readers (MaxEventSize)
 //	tool list                     ToolPages, ToolsCounted, ToolsKept, ToolName
 //	                                                  daemon (describe)
 //	server name, title, version, resource_name
@@ -67,8 +67,6 @@ const (
 	// comments and unknown fields included. A server that never ends an
 	// event (no blank line) is cut off at this size.
 	SSEEvent = MCPAnswer
-	// SSELine bounds one line of a server-sent event stream.
-	SSELine = SSEEvent
 
 	// ToolPages bounds the tools/list pages the daemon reads after a
 	// sign-in; a server that keeps paging is not followed further.
