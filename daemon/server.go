@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
@@ -174,7 +175,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	rec.TokenExpiry = g.Token.Expiry
 	rec.Status, rec.StatusMessage = string(ipc.StateSignedIn), ""
 	if g.Metadata.Protected != nil && rec.Name == "" {
-		rec.Name = g.Metadata.Protected.ResourceName
+		rec.Name = budget.Text(g.Metadata.Protected.ResourceName, budget.ServerName)
 	}
 	tok := &store.Tokens{
 		AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken, TokenType: g.Token.TokenType,
@@ -227,7 +228,8 @@ func (s *server) info() ipc.ServerInfo {
 	in := ipc.ServerInfo{
 		URL: rec.URL, Name: rec.Name, Status: ipc.State(rec.Status), StatusMessage: rec.StatusMessage,
 		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
-		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt, Tools: rec.Tools,
+		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt,
+		Tools: rec.Tools, ToolCount: rec.ToolCount, ToolsMore: rec.ToolsMore,
 	}
 	if rec.Grant != nil {
 		in.Grant = rec.Grant.Type
