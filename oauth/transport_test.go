@@ -25,11 +25,11 @@ type stubSource struct {
 	err        error // returned by Challenged
 }
 
-func (s *stubSource) Token(context.Context) (string, error) {
+func (s *stubSource) Credential(context.Context, string, string, string) (*oauth.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokenCalls++
-	return s.tokens[s.i], nil
+	return &oauth.Credential{Token: s.tokens[s.i]}, nil
 }
 
 func (s *stubSource) Challenged(_ context.Context, tok string, ch *oauth.Challenge) error {
@@ -46,7 +46,7 @@ func (s *stubSource) Challenged(_ context.Context, tok string, ch *oauth.Challen
 	return nil
 }
 
-func (s *stubSource) Succeeded() {
+func (s *stubSource) Succeeded(context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.succeeded++

@@ -65,7 +65,7 @@ type Apps interface {
 	// App returns the server the app name may reach when key is its key.
 	App(name, key string) (server string, ok bool, err error)
 	// AppSource hands out server's tokens to caller.
-	AppSource(server string, caller ipc.Peer) oauth.CredentialSource
+	AppSource(server string, caller ipc.Peer) oauth.TokenSource
 }
 
 // Handler is the reverse proxy. Safe for concurrent use.

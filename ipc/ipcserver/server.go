@@ -51,6 +51,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/login/cancel", call(h.loginCancel))
 	h.mux.HandleFunc("POST /v1/token", call(h.token))
 	h.mux.HandleFunc("POST /v1/challenge", call(h.challenge))
+	h.mux.HandleFunc("POST /v1/succeeded", call(h.succeeded))
 	h.mux.HandleFunc("POST /v1/refresh", call(h.refresh))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
@@ -217,6 +218,11 @@ func (h *Handler) token(r *http.Request, req *ipc.TokenRequest) (*ipc.TokenRespo
 
 func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, error) {
 	return empty{}, h.D.Challenge(r.Context(), req)
+}
+
+func (h *Handler) succeeded(_ *http.Request, req *ipc.ServerRequest) (empty, error) {
+	h.D.Succeeded(req.URL)
+	return empty{}, nil
 }
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
