@@ -331,6 +331,8 @@ var ErrNeedsSignIn = errors.New("ipc: needs sign-in")
 // Is makes errors.Is(err, ErrNeedsSignIn) hold for a needs_sign_in error.
 func (e *Error) Is(target error) bool { return target == ErrNeedsSignIn && e.Code == CodeNeedsSignIn }
 
+// Error returns Message; for needs_sign_in with SignInURL, followed by the
+// command that signs in.
 func (e *Error) Error() string {
 	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {
 		return fmt.Sprintf("%s; run: mcpauthd login %s", e.Message, e.SignInURL)
@@ -341,8 +343,10 @@ func (e *Error) Error() string {
 // Duration is a time.Duration written as a Go duration string ("5m").
 type Duration time.Duration
 
+// MarshalText encodes d as time.Duration.String does ("1m30s").
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// UnmarshalText decodes what time.ParseDuration accepts.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {

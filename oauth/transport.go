@@ -93,6 +93,9 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
+// RoundTrip implements http.RoundTripper as the type's doc says. A request
+// body is buffered (at most 16 MiB) so that the request can be sent again
+// after a challenge or a nonce demand.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !sameOrigin(req.URL, t.ServerURL) {
 		return t.base().RoundTrip(req)

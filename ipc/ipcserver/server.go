@@ -86,6 +86,8 @@ func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
+// ServeHTTP refuses peers of another user and requests from web pages,
+// then routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(ipc.HeaderRevision, strconv.Itoa(ipc.Revision))
 	pr, _ := r.Context().Value(peerKey{}).(peerResult)
