@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -94,7 +93,7 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if !appNameRE.MatchString(r.Name) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("app name %q: use letters, digits, '.', '_' and '-' (at most 64)", r.Name)}
 	}
-	if u, err := url.Parse(r.Server); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+	if !ipc.IsHTTPURL(r.Server) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.Server)}
 	}
 	d.apps.mu.Lock()

@@ -7,6 +7,7 @@ package ipc
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 )
 
@@ -338,6 +339,15 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("%s; run: mcpauthd login %s", e.Message, e.SignInURL)
 	}
 	return e.Message
+}
+
+// IsHTTPURL reports whether raw is what the API accepts as a server (or
+// issuer) URL: an absolute http or https URL with a host and without
+// user:password@ (credentials in a URL would be stored and shown with it).
+// Whether plain http is allowed is the network policy's decision, later.
+func IsHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
 }
 
 // Duration is a time.Duration written as a Go duration string ("5m").

@@ -180,11 +180,19 @@ func refusal(res *http.Response) *Challenge {
 	return ch
 }
 
-// sameOrigin reports whether u has the origin (RFC 6454: scheme, host,
-// port, with the scheme's default port made explicit) of the URL server.
+// SameOrigin reports whether the URLs a and b have one origin (RFC 6454:
+// scheme and host compared without case, the port with the scheme's
+// default made explicit, so https://h and https://H:443 are one). A URL
+// that does not parse or has no host has no origin: false.
+func SameOrigin(a, b string) bool {
+	u, err := url.Parse(a)
+	return err == nil && u.Host != "" && sameOrigin(u, b)
+}
+
+// sameOrigin is SameOrigin for a parsed u.
 func sameOrigin(u *url.URL, server string) bool {
 	s, err := url.Parse(server)
-	return err == nil && originKey(u) == originKey(s)
+	return err == nil && s.Host != "" && originKey(u) == originKey(s)
 }
 
 func originKey(u *url.URL) string {
