@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"path/filepath"
 	"testing"
 	"testing/synctest"
@@ -35,14 +36,27 @@ func openStore(t *testing.T) *store.Store {
 }
 
 // startFakeDaemon runs a daemon over st that reaches f in-process and
-// whose "browser" approves every sign-in at once: it follows the
-// authorization request to the fake's redirect and hands it to Complete,
-// as a pasted URL would be. Close it before the bubble ends.
+// whose "browser" approves every sign-in at once, through the daemon's own
+// loopback handler (not listening: served in-process): it opens the start
+// link, follows the authorization request to the fake's redirect, and
+// brings it to the callback with the start link's binding cookie. Close it
+// before the bubble ends.
 func startFakeDaemon(t *testing.T, st *store.Store, f *testfake.OAuth) *daemon.Daemon {
 	t.Helper()
 	var d *daemon.Daemon
-	approve := func(authURL string) error {
-		req, err := http.NewRequest(http.MethodGet, authURL, nil)
+	serve := func(u string, cookies []*http.Cookie) *http.Response {
+		req := httptest.NewRequest(http.MethodGet, u, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		for _, c := range cookies {
+			req.AddCookie(c)
+		}
+		rec := httptest.NewRecorder()
+		d.Handler().ServeHTTP(rec, req)
+		return rec.Result()
+	}
+	approve := func(startLink string) error {
+		start := serve(startLink, nil)
+		req, err := http.NewRequest(http.MethodGet, start.Header.Get("Location"), nil)
 		if err != nil {
 			return err
 		}
@@ -52,8 +66,8 @@ func startFakeDaemon(t *testing.T, st *store.Store, f *testfake.OAuth) *daemon.D
 		}
 		res.Body.Close()
 		go func() {
-			if _, err := d.Complete(context.Background(), res.Header.Get("Location")); err != nil {
-				t.Errorf("completing the sign-in: %v", err)
+			if res := serve(res.Header.Get("Location"), start.Cookies()); res.StatusCode != http.StatusOK {
+				t.Errorf("the callback answered %s", res.Status)
 			}
 		}()
 		return nil
