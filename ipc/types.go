@@ -48,7 +48,12 @@ type ServerInfo struct {
 	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
 	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
-	Tools           []string  `json:"tools,omitempty"`
+	// Tools are the first tool names the server listed (at most 100, each
+	// at most 128 bytes), ToolCount how many it listed, and ToolsMore that
+	// it listed more than the daemon counted (ToolCount is a lower bound).
+	Tools     []string `json:"tools,omitempty"`
+	ToolCount int      `json:"tool_count,omitempty"`
+	ToolsMore bool     `json:"tools_more,omitempty"`
 	// Grant is the non-interactive grant the server's tokens come from
 	// (GrantClientCredentials, GrantJWTBearer, GrantEnterprise); "" for
 	// browser sign-ins.
