@@ -208,15 +208,20 @@ func (s *server) setRecord(rec store.Server) {
 	s.d.publish(ipc.Event{Type: ipc.EventServer, Server: ptr(s.info())})
 }
 
-// setState records a state change, persists it (best effort: the state is
-// also derivable on restart) and tells subscribers.
+// setState records a state change, persists it unless it is transient (best
+// effort: the state is also derivable on restart) and tells subscribers.
 func (s *server) setState(state ipc.State, msg string) {
 	s.mu.Lock()
 	s.rec.Status, s.rec.StatusMessage = string(state), msg
 	rec := s.rec
 	s.mu.Unlock()
-	if err := s.d.st.PutServer(&rec); err != nil && !errors.Is(err, store.ErrNotFound) {
-		s.d.log.Warn("could not record server state", "server", s.url, "err", err)
+	// A refresh or a sign-in under way is shown but not written: it ends
+	// in another state, and start-up recomputes states from the stored
+	// tokens anyway, so a synced write for it would buy nothing.
+	if state != ipc.StateRefreshing && state != ipc.StateSigningIn {
+		if err := s.d.st.PutServer(&rec); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.d.log.Warn("could not record server state", "server", s.url, "err", err)
+		}
 	}
 	s.d.publish(ipc.Event{Type: ipc.EventServer, Server: ptr(s.info())})
 }

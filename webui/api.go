@@ -20,11 +20,6 @@ const WebPageCaller = "mcpauthd web page"
 // auditShown is how many of the latest hand-outs the page lists.
 const auditShown = 20
 
-// auditSettle is how long after a reveal the page's streams are told to
-// look again: the daemon queues audit records and writes them in batches,
-// within 200 ms (daemon/audit.go), and announces no event for them.
-const auditSettle = 500 * time.Millisecond
-
 // State is what the page shows; the event stream sends one whole State per
 // change ("event: state"). It holds no secret.
 type State struct {
@@ -61,8 +56,9 @@ func (h *Handler) state() *State {
 }
 
 // events streams State as server-sent events: one at once, then one after
-// every daemon event (bursts coalesced) and after every action taken on
-// the page, until the browser goes away or the daemon stops.
+// every daemon event (bursts coalesced; the daemon announces written audit
+// records too, so a reveal shows up in the hand-out list), until the
+// browser goes away or the daemon stops.
 func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	fl, ok := w.(http.Flusher)
 	if !ok {
@@ -71,15 +67,6 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 	}
 	evs := h.d.Subscribe()
 	defer func() { h.d.Unsubscribe(evs) }()
-	local := make(chan struct{}, 1)
-	h.mu.Lock()
-	h.streams[local] = struct{}{}
-	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.streams, local)
-		h.mu.Unlock()
-	}()
 
 	w.Header().Set("Content-Type", "text/event-stream")
 	send := func() bool {
@@ -105,22 +92,8 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 				// carry on with a fresh one.
 				evs, ok = h.d.Subscribe(), true
 			}
-		case <-local:
 		case <-r.Context().Done():
 			return
-		}
-	}
-}
-
-// changed tells the page's event streams that something the daemon does
-// not announce (a reveal's audit record) changed.
-func (h *Handler) changed() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for ch := range h.streams {
-		select {
-		case ch <- struct{}{}:
-		default:
 		}
 	}
 }
@@ -299,6 +272,5 @@ func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 func (h *Handler) reveal(r *http.Request, req *serverRequest) (*ipc.TokenResponse, error) {
 	h.log.Info("web page: token revealed", "server", req.URL)
 	tok, err := h.d.Token(r.Context(), req.URL, 0, ipc.Peer{UID: os.Getuid(), Exe: WebPageCaller})
-	time.AfterFunc(auditSettle, h.changed)
 	return tok, err
 }

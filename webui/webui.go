@@ -80,9 +80,8 @@ type Handler struct {
 	mux    *http.ServeMux
 
 	mu       sync.Mutex
-	sessions map[string]*session        // by cookie value
-	tickets  map[string]time.Time       // accepted one-time ticket nonces → expiry
-	streams  map[chan struct{}]struct{} // the page's open event streams
+	sessions map[string]*session  // by cookie value
+	tickets  map[string]time.Time // accepted one-time ticket nonces → expiry
 }
 
 type session struct {
@@ -108,7 +107,6 @@ func New(d *daemon.Daemon, origin string, log *slog.Logger) *Handler {
 		d: d, log: log, origin: strings.TrimSuffix(origin, "/"), host: strings.ToLower(host),
 		secret: rand.Text(), cookie: "mcpauthd_session_" + port,
 		mux: http.NewServeMux(), sessions: map[string]*session{}, tickets: map[string]time.Time{},
-		streams: map[chan struct{}]struct{}{},
 	}
 	static, _ := fs.Sub(files, "static")
 	h.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
