@@ -78,6 +78,13 @@ func (a *Authorization) Registration() *Registration { return a.reg }
 
 // Authorize builds an authorization request with PKCE S256, a fresh state and
 // the resource indicator. redirectURI must be one reg was registered with.
+//
+// A request for offline_access also carries prompt=consent: offline_access
+// is an OpenID Connect scope (it is only requested where the authorization
+// server lists it), and OpenID Connect Core §11 says a provider must ignore
+// it unless the request has prompt=consent — without it a stock OpenID
+// provider (oidc-provider's default policy) issues no refresh token, and the
+// user signs in again every hour. The MCP Python SDK does the same.
 func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
 	if reg.Issuer != md.Issuer {
 		return nil, newErr("authorization", CheckClientMismatch, md.Issuer, "client registration belongs to %q", reg.Issuer)
@@ -97,9 +104,11 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 		md:          md,
 		reg:         reg,
 	}
-	a.URL = a.config().AuthCodeURL(a.State,
-		oauth2.S256ChallengeOption(a.verifier),
-		oauth2.SetAuthURLParam("resource", md.Resource))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.verifier), oauth2.SetAuthURLParam("resource", md.Resource)}
+	if slices.Contains(scopes, OfflineAccess) {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	a.URL = a.config().AuthCodeURL(a.State, opts...)
 	return a, nil
 }
 
