@@ -42,6 +42,10 @@ type Metadata struct {
 	// the 2025-03-26 rules applied (the server's origin is the authorization
 	// server; default endpoints when it has no metadata either).
 	Legacy bool `json:"legacy,omitempty"`
+	// Quirk is how this sign-in departs from the spec for its
+	// authorization server (ResolveQuirk); nil for none. Kept with the
+	// metadata so refreshes behave as the sign-in did.
+	Quirk *Quirk `json:"quirk,omitempty"`
 }
 
 // checkServerURL accepts an absolute https URL, or http on loopback, without

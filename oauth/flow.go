@@ -55,6 +55,9 @@ type LoginRequest struct {
 	// (client credentials, JWT bearer, enterprise) instead of the
 	// authorization code: no registration, no browser.
 	Strategy Strategy
+	// Overrides are the server's own settings (nil: none); with the
+	// issuer they decide the sign-in's Quirk.
+	Overrides *Overrides
 }
 
 // Grant is the result of a login. A Public grant has no token: the server
@@ -110,11 +113,18 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.log().Info("discovered authorization server", "server", req.ServerURL, "issuer", md.Issuer, "legacy", md.Legacy)
+	md.Quirk = ResolveQuirk(md.Issuer, req.Overrides)
+	f.log().Info("discovered authorization server", "server", req.ServerURL, "issuer", md.Issuer, "legacy", md.Legacy, "quirks", md.Quirk.Summary())
 	if req.Strategy != nil {
 		return f.Obtain(ctx, md, req.Strategy, SelectScopes(ch, md, req.Previous, req.Scopes, false), nil)
 	}
-	scopes := SelectScopes(ch, md, req.Previous, req.Scopes, f.WantRefresh)
+	extra := req.Scopes
+	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
+		// Neither the challenge nor the resource names a scope: the
+		// provider's default (Entra's {resource}/.default), if it has one.
+		extra = union(extra, md.Quirk.defaultScopes(md.Resource))
+	}
+	scopes := SelectScopes(ch, md, req.Previous, extra, f.WantRefresh)
 	for attempt := 0; ; attempt++ {
 		g, err := f.authorize(ctx, c, md, req, scopes)
 		if err == nil || attempt > 0 || !errors.Is(err, ErrInvalidClient) || req.Preregistered != nil {
@@ -132,9 +142,19 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 	if err != nil {
 		return nil, err
 	}
-	reg, created, err := Register(ctx, c, f.Client, md, req.Preregistered, stored)
+	pre := req.Preregistered
+	if pre != nil && req.Overrides != nil && req.Overrides.TokenAuthMethod != "" {
+		p := *pre
+		p.AuthMethod = req.Overrides.TokenAuthMethod
+		pre = &p
+	}
+	reg, created, err := Register(ctx, c, f.Client, md, pre, stored)
 	if err != nil {
-		return nil, err
+		var redirect string
+		if len(f.Client.RedirectURIs) > 0 {
+			redirect = f.Client.RedirectURIs[0]
+		}
+		return nil, md.Quirk.registrationErr(err, redirect)
 	}
 	if created {
 		if err := f.Registrations.SaveRegistration(ctx, reg); err != nil {

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -43,5 +44,139 @@ func TestOfflineAccessAsksConsent(t *testing.T) {
 	}
 	if q := as.LastAuthorization(); q.Has("prompt") || strings.Contains(q.Get("scope"), oauth.OfflineAccess) {
 		t.Errorf("without offline_access the request still says scope %q prompt %q", q.Get("scope"), q.Get("prompt"))
+	}
+}
+
+// TestQuirkRows signs in to a fake of every provider in the quirks table,
+// with the row selected by override (the fakes run on loopback, not at the
+// provider's issuer), refreshes, and checks what the provider insists on.
+func TestQuirkRows(t *testing.T) {
+	type check func(t *testing.T, as *testfake.ProviderAS, g *oauth.Grant)
+	rows := []struct {
+		style, quirk string
+		prereg       bool
+		check        check
+	}{
+		{testfake.StyleGoogle, "google", true, func(t *testing.T, as *testfake.ProviderAS, g *oauth.Grant) {
+			q := as.LastAuthorization()
+			if q.Get("access_type") != "offline" || q.Get("prompt") != "consent" {
+				t.Errorf("authorization %v lacks access_type=offline prompt=consent", q)
+			}
+		}},
+		{testfake.StyleEntra, "entra", true, func(t *testing.T, as *testfake.ProviderAS, g *oauth.Grant) {
+			q := as.LastAuthorization()
+			if want := as.URL + "/.default"; !slices.Contains(strings.Fields(q.Get("scope")), want) {
+				t.Errorf("scope %q; want %s", q.Get("scope"), want)
+			}
+		}},
+		{testfake.StyleAuth0, "auth0", false, nil},
+		{testfake.StyleSlack, "slack", true, nil},
+		{testfake.StyleCognito, "cognito", true, func(t *testing.T, as *testfake.ProviderAS, g *oauth.Grant) {
+			if g.Token.AccessToken != g.Token.IDToken {
+				t.Error("the ID token is not the token handed out")
+			}
+		}},
+		{testfake.StyleGitHub, "github", true, nil},
+		{testfake.StyleObot, "", false, nil},
+	}
+	for _, r := range rows {
+		t.Run(r.style, func(t *testing.T) {
+			as := testfake.NewProviderAS(t, r.style)
+			f := &oauth.Flow{HTTP: newClient(), Client: testClientConfig(), Registrations: newMemRegs(), WantRefresh: true}
+			req := oauth.LoginRequest{ServerURL: as.URL, Browser: followRedirect, Overrides: &oauth.Overrides{Quirk: r.quirk}}
+			if r.prereg {
+				req.Preregistered = &oauth.Registration{ClientID: as.ClientID, ClientSecret: as.ClientSecret}
+			}
+			g, err := f.Login(ctxT(t), req)
+			if err != nil {
+				t.Fatalf("Login: %v", err)
+			}
+			if !as.Accepts(g.Token.AccessToken) {
+				t.Fatal("the MCP server does not accept the token handed out")
+			}
+			if g.Token.RefreshToken == "" {
+				t.Fatal("no refresh token")
+			}
+			if r.quirk != "" && (g.Metadata.Quirk == nil || g.Metadata.Quirk.Name != r.quirk) {
+				t.Errorf("quirk %+v; want %s", g.Metadata.Quirk, r.quirk)
+			}
+			if r.check != nil {
+				r.check(t, as, g)
+			}
+			tok, err := oauth.Refresh(ctxT(t), newClient(), g.Metadata, g.Registration, g.Token.RefreshToken, g.Token.Scopes)
+			if err != nil {
+				t.Fatalf("refresh: %v", err)
+			}
+			if !as.Accepts(tok.AccessToken) || tok.RefreshToken == "" {
+				t.Fatalf("refreshed token accepted %v, refresh token kept %v", as.Accepts(tok.AccessToken), tok.RefreshToken != "")
+			}
+			// A dead refresh token means "sign in again" (invalid_grant,
+			// or the provider's own way of saying it).
+			as.KillRefreshTokens()
+			_, err = oauth.Refresh(ctxT(t), newClient(), g.Metadata, g.Registration, tok.RefreshToken, g.Token.Scopes)
+			if !errors.Is(err, oauth.ErrInvalidGrant) {
+				t.Errorf("refresh with a dead refresh token: %v; want invalid_grant", err)
+			}
+		})
+	}
+}
+
+// TestQuirkNoRegistration: where the provider offers or allows no
+// registration, the error says what to do for that provider.
+func TestQuirkNoRegistration(t *testing.T) {
+	for _, r := range []struct{ style, quirk, want string }{
+		{testfake.StyleGitHub, "github", "https://github.com/settings/applications/new"},
+		{testfake.StyleKeycloak, "keycloak", "Trusted Hosts"},
+		{testfake.StyleGoogle, "google", "--client-id"},
+	} {
+		t.Run(r.style, func(t *testing.T) {
+			as := testfake.NewProviderAS(t, r.style)
+			f := &oauth.Flow{HTTP: newClient(), Client: testClientConfig(), Registrations: newMemRegs(), WantRefresh: true}
+			_, err := f.Login(ctxT(t), oauth.LoginRequest{ServerURL: as.URL, Browser: followRedirect, Overrides: &oauth.Overrides{Quirk: r.quirk}})
+			if !errors.Is(err, oauth.ErrRegistration) || !strings.Contains(err.Error(), r.want) || !strings.Contains(err.Error(), testRedirect) {
+				t.Fatalf("err = %v; want a registration error naming %q and the redirect URI", err, r.want)
+			}
+		})
+	}
+}
+
+// TestQuirkFor: rows are found by the issuer's host or path; overrides
+// pick, drop or change them.
+func TestQuirkFor(t *testing.T) {
+	for issuer, want := range map[string]string{
+		"https://login.microsoftonline.com/tenant/v2.0":             "entra",
+		"https://accounts.google.com":                               "google",
+		"https://acme.us.auth0.com/":                                "auth0",
+		"https://slack.com":                                         "slack",
+		"https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_abc": "cognito",
+		"https://github.com/login/oauth":                            "github",
+		"https://sso.example.com/realms/main":                       "keycloak",
+		"https://as.example.com":                                    "",
+		"https://evil.example.com/accounts.google.com":              "",
+		"https://accounts.google.com.evil.example":                  "",
+	} {
+		got := ""
+		if q := oauth.QuirkFor(issuer); q != nil {
+			got = q.Name
+		}
+		if got != want {
+			t.Errorf("QuirkFor(%s) = %q; want %q", issuer, got, want)
+		}
+	}
+	if q := oauth.ResolveQuirk("https://accounts.google.com", &oauth.Overrides{Quirk: "none"}); q != nil {
+		t.Errorf("quirk none still applies %+v", q)
+	}
+	yes := true
+	q := oauth.ResolveQuirk("https://as.example.com", &oauth.Overrides{AuthParams: map[string]string{"audience": "x"}, Resource: "omit", UseIDToken: &yes})
+	if q == nil || q.AuthParams["audience"] != "x" || q.Resource != oauth.ResourceOmit || !q.UseIDToken || q.Summary() == "" {
+		t.Errorf("overrides not applied: %+v", q)
+	}
+	if g := oauth.ResolveQuirk("https://accounts.google.com", &oauth.Overrides{AuthParams: map[string]string{"prompt": "select_account"}}); g.AuthParams["prompt"] != "select_account" || g.AuthParams["access_type"] != "offline" {
+		t.Errorf("override over the google row: %+v", g.AuthParams)
+	}
+	for _, bad := range []oauth.Overrides{{Quirk: "nope"}, {AuthParams: map[string]string{"redirect_uri": "x"}}, {AuthParams: map[string]string{"state": "x"}}, {Resource: "rename"}, {TokenAuthMethod: "tls"}} {
+		if err := bad.Check(); err == nil {
+			t.Errorf("Check(%+v) = nil", bad)
+		}
 	}
 }

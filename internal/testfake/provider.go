@@ -389,3 +389,10 @@ func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
+
+// AuthorizationCount is the number of authorization requests received.
+func (a *ProviderAS) AuthorizationCount() int {
+	a.Mu.Lock()
+	defer a.Mu.Unlock()
+	return len(a.Authorizations)
+}
