@@ -85,6 +85,11 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 			return nil, toIPC(r.URL, err)
 		}
 	}
+	if r.Provider != nil {
+		if err := s.setOverrides(overridesFrom(r.Provider)); err != nil {
+			return nil, err
+		}
+	}
 	if r.ClientID != "" {
 		s.sess.SetPreregistered(&oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer})
 		s.mu.Lock()

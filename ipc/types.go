@@ -14,7 +14,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 1
+const Revision = 2
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -48,6 +48,10 @@ type ServerInfo struct {
 	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
 	Tools           []string  `json:"tools,omitempty"`
+	// Provider says what mcpauthd does differently for this server's
+	// authorization server ("Google: offline access requested …"), "" when
+	// nothing.
+	Provider string `json:"provider,omitempty"`
 	// Grant is the non-interactive grant the server's tokens come from
 	// (GrantClientCredentials, GrantJWTBearer, GrantEnterprise); "" for
 	// browser sign-ins.
@@ -82,6 +86,29 @@ type LoginRequest struct {
 	// daemon runs that grant instead of the browser, now and whenever the
 	// token must be re-acquired.
 	Grant *GrantConfig `json:"grant,omitempty"`
+	// Provider, when set, replaces the server's own sign-in settings
+	// (kept with the server for every later sign-in); nil keeps them.
+	Provider *ProviderOverrides `json:"provider,omitempty"`
+}
+
+// ProviderOverrides are one server's own sign-in settings, over what
+// mcpauthd does by itself for its authorization server (the quirks table
+// of the engine). The zero value changes nothing.
+type ProviderOverrides struct {
+	// Provider applies a row of the quirks table by name ("google",
+	// "entra", …) whatever the issuer; "none" applies none.
+	Provider string `json:"provider,omitempty"`
+	// AuthorizeParams are added to the authorization request.
+	AuthorizeParams map[string]string `json:"authorize_params,omitempty"`
+	// Resource is how the resource indicator is sent: "send", "omit" or
+	// "audience" ("": as the provider needs).
+	Resource string `json:"resource,omitempty"`
+	// UseIDToken hands out the ID token instead of the access token (nil:
+	// as the provider needs).
+	UseIDToken *bool `json:"use_id_token,omitempty"`
+	// TokenAuthMethod is how a pre-registered client authenticates at the
+	// token endpoint: client_secret_basic, client_secret_post or none.
+	TokenAuthMethod string `json:"token_auth_method,omitempty"`
 }
 
 // Grant types for GrantConfig.Type.

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -39,5 +41,125 @@ func TestProviderOIDCOfflineConsent(t *testing.T) {
 	after := in.refreshNow(as.URL)
 	if after == before || !as.Accepts(after) {
 		t.Fatal("the refreshed token is not a new token the server accepts")
+	}
+}
+
+// secretFile writes the fake's pre-registered client secret to a 0600 file.
+func secretFile(t *testing.T, as *testfake.ProviderAS) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "secret")
+	if err := os.WriteFile(p, []byte(as.ClientSecret+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestProviderQuirks signs in through the real binary to a fake of every
+// provider of the quirks table. The fakes run on loopback, not at the
+// provider's issuer, so the row is chosen with --provider (kept with the
+// server); each fake refuses or issues unusable tokens when its quirk is
+// not handled. The token handed out must work at the MCP server, list must
+// say what was done, and a refresh must give a working token and keep the
+// refresh token (Google's refresh answers carry none).
+func TestProviderQuirks(t *testing.T) {
+	in := newInstance(t)
+	for _, r := range []struct {
+		style, provider, note string
+		prereg                bool
+	}{
+		{testfake.StyleGoogle, "google", "Google: offline access requested", true},
+		{testfake.StyleEntra, "entra", "no resource parameter", true},
+		{testfake.StyleAuth0, "auth0", "audience", false},
+		{testfake.StyleSlack, "slack", "Slack", true},
+		{testfake.StyleCognito, "cognito", "ID token", true},
+		{testfake.StyleGitHub, "github", "GitHub", true},
+	} {
+		t.Run(r.style, func(t *testing.T) {
+			as := testfake.NewProviderAS(t, r.style)
+			args := []string{"login", as.URL, "--provider", r.provider}
+			if r.prereg {
+				args = append(args, "--client-id", as.ClientID, "--client-secret-file", secretFile(t, as))
+			}
+			out := in.must(args...)
+			if !strings.Contains(out, "Signed in") || !strings.Contains(out, r.note) {
+				t.Errorf("login said %q; want it signed in, naming %q", out, r.note)
+			}
+			tok := strings.TrimSpace(in.must("token", as.URL))
+			if !as.Accepts(tok) || initializeStatus(t, as.URL, tok) != 200 {
+				t.Fatal("the MCP server does not accept the token handed out")
+			}
+			info := in.serverInfo(as.URL)
+			if !strings.Contains(info.Provider, r.note) || !info.HasRefreshToken {
+				t.Errorf("list: provider %q, refresh token %v; want %q and a refresh token", info.Provider, info.HasRefreshToken, r.note)
+			}
+			if list := in.must("list"); !strings.Contains(list, r.note) {
+				t.Errorf("list does not show %q:\n%s", r.note, list)
+			}
+			for range 2 { // twice: the second uses the refresh token the first kept
+				if after := in.refreshNow(as.URL); after == tok || !as.Accepts(after) {
+					t.Fatal("refresh did not give a new working token")
+				}
+			}
+		})
+	}
+}
+
+// TestProviderOverridesKept: provider settings given to login are kept with
+// the server: after a restart, a new sign-in without flags still omits the
+// resource parameter Entra refuses, and a refresh still works.
+func TestProviderOverridesKept(t *testing.T) {
+	as := testfake.NewProviderAS(t, testfake.StyleEntra)
+	in := newInstance(t)
+	in.must("login", as.URL, "--disable-resource-parameter", "--scope", as.URL+"/.default", "--authorize-param", "login_hint=me@example.com",
+		"--client-id", as.ClientID, "--client-secret-file", secretFile(t, as))
+	if q := as.LastAuthorization(); q.Has("resource") || q.Get("login_hint") != "me@example.com" {
+		t.Fatalf("authorization request %v; want no resource and the login_hint", q)
+	}
+	in.restart()
+	in.must("status") // starts the daemon again
+	in.refreshNow(as.URL)
+	n := as.AuthorizationCount()
+	in.must("login", as.URL)
+	if as.AuthorizationCount() != n+1 || as.LastAuthorization().Get("login_hint") != "me@example.com" {
+		t.Fatal("the second sign-in did not keep the server's settings")
+	}
+	if _, errs, code := in.run("login", as.URL, "--authorize-param", "state=x"); code == 0 || !strings.Contains(errs, `"state"`) {
+		t.Errorf("an override of state was accepted (exit %d): %s", code, errs)
+	}
+}
+
+// TestProviderNoRegistration: GitHub (no registration endpoint) and
+// Keycloak (anonymous registration refused) fail with what to do, naming
+// the redirect URI to register.
+func TestProviderNoRegistration(t *testing.T) {
+	in := newInstance(t)
+	for _, r := range []struct{ style, provider, want string }{
+		{testfake.StyleGitHub, "github", "https://github.com/settings/applications/new"},
+		{testfake.StyleKeycloak, "keycloak", "Trusted Hosts"},
+	} {
+		as := testfake.NewProviderAS(t, r.style)
+		_, errs, code := in.run("login", as.URL, "--provider", r.provider)
+		if code == 0 || !strings.Contains(errs, r.want) || !strings.Contains(errs, "--client-id") || !strings.Contains(errs, "/callback") {
+			t.Errorf("%s: exit %d, stderr %q; want a failure naming %q, --client-id and the redirect URI", r.style, code, errs, r.want)
+		}
+	}
+}
+
+// TestProviderDeadRefreshInvalidRequest: a server that answers
+// invalid_request for a dead refresh token (Obot) gets the user asked to
+// sign in again, not refreshes retried forever.
+func TestProviderDeadRefreshInvalidRequest(t *testing.T) {
+	as := testfake.NewProviderAS(t, testfake.StyleObot)
+	in := newInstance(t)
+	login(t, in, as.URL)
+	as.KillRefreshTokens()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := ipc.NewClient(in.socket()).Refresh(ctx, as.URL)
+	if err == nil {
+		t.Fatal("a dead refresh token refreshed")
+	}
+	if info := in.serverInfo(as.URL); info.Status != ipc.StateNeedsSignIn {
+		t.Errorf("after a dead refresh token: %s %q; want %s", info.Status, info.StatusMessage, ipc.StateNeedsSignIn)
 	}
 }

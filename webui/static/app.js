@@ -121,6 +121,7 @@ function serverCard(s) {
       fact("Issuer", s.issuer ? el("span", { class: "url" }, s.issuer) : none("—")),
       fact("Client", s.registration ? (REGISTRATION[s.registration] || s.registration) : none("—")),
       fact("Sign-in", grantFact(s)),
+      s.provider ? fact("Provider", s.provider) : null,
       fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—"))),
     actions);
 }
