@@ -59,7 +59,7 @@ func (d *Daemon) newServer(rec *store.Server) *server {
 // overridesFrom is the engine's form of the API's provider settings.
 func overridesFrom(p *ipc.ProviderOverrides) *oauth.Overrides {
 	return &oauth.Overrides{Quirk: p.Provider, AuthParams: p.AuthorizeParams, Resource: p.Resource,
-		UseIDToken: p.UseIDToken, TokenAuthMethod: p.TokenAuthMethod}
+		UseIDToken: p.UseIDToken, TokenAuthMethod: p.TokenAuthMethod, Scopes: p.Scopes}
 }
 
 // setOverrides checks o and makes it the server's provider settings, for

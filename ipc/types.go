@@ -91,6 +91,18 @@ type LoginRequest struct {
 	Provider *ProviderOverrides `json:"provider,omitempty"`
 }
 
+// ProviderRequest sets a server's own sign-in settings without signing in
+// (`mcpauthd proxy` with mcp-remote's flags), adding the server when it is
+// new. ClientSecret is a secret: it travels only over the socket.
+type ProviderRequest struct {
+	URL      string             `json:"url"`
+	Provider *ProviderOverrides `json:"provider,omitempty"`
+	// ClientID (and ClientSecret) are a pre-registered client for the
+	// server's sign-ins, as LoginRequest's.
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
 // ProviderOverrides are one server's own sign-in settings, over what
 // mcpauthd does by itself for its authorization server (the quirks table
 // of the engine). The zero value changes nothing.
@@ -109,6 +121,9 @@ type ProviderOverrides struct {
 	// TokenAuthMethod is how a pre-registered client authenticates at the
 	// token endpoint: client_secret_basic, client_secret_post or none.
 	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+	// Scopes are requested by every sign-in, besides what the server asks
+	// for.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Grant types for GrantConfig.Type.

@@ -119,6 +119,9 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 		return f.Obtain(ctx, md, req.Strategy, SelectScopes(ch, md, req.Previous, req.Scopes, false), nil)
 	}
 	extra := req.Scopes
+	if req.Overrides != nil {
+		extra = union(extra, req.Overrides.Scopes)
+	}
 	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
 		// Neither the challenge nor the resource names a scope: the
 		// provider's default (Entra's {resource}/.default), if it has one.

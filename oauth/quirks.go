@@ -141,6 +141,9 @@ type Overrides struct {
 	// token endpoint (client_secret_basic, client_secret_post, none; ""
 	// picks from the authorization server's metadata).
 	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+	// Scopes are requested by every sign-in, besides what the server asks
+	// for (mcp-remote's static client metadata "scope").
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // reserved are the authorization parameters mcpauthd sets itself; an

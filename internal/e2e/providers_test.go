@@ -5,11 +5,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
 // refreshNow refreshes url's token through the daemon's API and returns the
@@ -161,5 +163,40 @@ func TestProviderDeadRefreshInvalidRequest(t *testing.T) {
 	}
 	if info := in.serverInfo(as.URL); info.Status != ipc.StateNeedsSignIn {
 		t.Errorf("after a dead refresh token: %s %q; want %s", info.Status, info.StatusMessage, ipc.StateNeedsSignIn)
+	}
+}
+
+// TestProviderProxyMCPRemoteFlags: an app config written for mcp-remote
+// against an Entra-protected server (--disable-resource-parameter,
+// --static-oauth-client-info @FILE, --authorize-param) works unchanged with
+// `mcpauthd proxy`: its first request signs in with those settings, which
+// stay with the server. A client secret on the command line is refused.
+func TestProviderProxyMCPRemoteFlags(t *testing.T) {
+	as := testfake.NewProviderAS(t, testfake.StyleEntra)
+	in := newInstance(t)
+	info := filepath.Join(t.TempDir(), "client.json")
+	if err := os.WriteFile(info, []byte(`{"client_id":"`+as.ClientID+`","client_secret":"`+as.ClientSecret+`"}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var logs atomic.Int32
+	cs, _, _ := in.startProxy(t, ctx, &logs, nil, as.URL, "--disable-resource-parameter", "--static-oauth-client-info", "@"+info,
+		"--static-oauth-client-metadata", `{"scope":"`+as.URL+`/.default"}`,
+		"--authorize-param", "login_hint=me@example.com", "--authorize-param", "domain_hint=example.com")
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "whoami"}); err != nil {
+		t.Fatalf("whoami through the proxy: %v", err)
+	}
+	_ = cs.Close()
+	q := as.LastAuthorization()
+	if q.Has("resource") || q.Get("login_hint") != "me@example.com" || q.Get("domain_hint") != "example.com" || q.Get("client_id") != as.ClientID {
+		t.Errorf("authorization request %v; want the proxy's settings", q)
+	}
+	if p := in.serverInfo(as.URL).Provider; !strings.Contains(p, "resource parameter: omit") {
+		t.Errorf("list says provider %q", p)
+	}
+	_, errs, code := in.run("proxy", as.URL, "--static-oauth-client-info", `{"client_id":"c","client_secret":"do-not-echo"}`)
+	if code != 2 || !strings.Contains(errs, "@FILE") || strings.Contains(errs, "do-not-echo") {
+		t.Errorf("inline client secret: exit %d, stderr %q; want a refusal (2) naming @FILE, without the secret", code, errs)
 	}
 }
