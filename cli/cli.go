@@ -124,11 +124,16 @@ func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 }
 
 // client returns a client of the running daemon, starting one when none
-// answers on the socket.
+// answers on the socket. A socket the client refuses (served by another
+// user, a path the OS cannot bind) is an error, never a reason to start a
+// daemon.
 func (e *Env) client(ctx context.Context) (*ipc.Client, error) {
 	c := ipc.NewClient(e.Paths.Socket)
+	var refused *ipc.SocketError
 	if _, err := c.Status(ctx); err == nil {
 		return c, nil
+	} else if errors.As(err, &refused) {
+		return nil, refused
 	} else if !ipc.IsNotRunning(err) {
 		return nil, fmt.Errorf("the daemon at %s does not answer: %w", e.Paths.Socket, err)
 	}
@@ -148,6 +153,9 @@ func (e *Env) client(ctx context.Context) (*ipc.Client, error) {
 		_, err := c.Status(ctx)
 		if err == nil {
 			return c, nil
+		}
+		if errors.As(err, &refused) {
+			return nil, refused
 		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("started mcpauthd but it does not answer on %s; see %s", e.Paths.Socket, e.logFile())

@@ -238,6 +238,9 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if done.Server == nil {
+		return fmt.Errorf("the daemon's answer to the sign-in to %s names no server; it is not a mcpauthd this command understands (see mcpauthd status)", pos[0])
+	}
 	printServer(e, done.Server)
 	return nil
 }

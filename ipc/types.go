@@ -168,6 +168,11 @@ type GrantConfig struct {
 // LoginResponse reports a sign-in: started (AuthURL set, Server.Status
 // signing_in) or, with Wait, ended.
 //
+// For a sign-in through the browser AuthURL is the daemon's loopback start
+// link, which ties the browser that opens it to the sign-in and forwards it
+// to the authorization server (it works while the sign-in waits); with
+// NoBrowser it is the authorization request itself.
+//
 // For a device sign-in (RFC 8628, used with NoBrowser where the
 // authorization server offers it) AuthURL is the verification URL and
 // UserCode the code the user enters there.
