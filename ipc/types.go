@@ -91,6 +91,23 @@ type LoginRequest struct {
 	Provider *ProviderOverrides `json:"provider,omitempty"`
 }
 
+// DoctorReport is `mcpauthd doctor URL`: each step of a sign-in to URL as
+// the daemon found it without signing in. It holds no secret.
+type DoctorReport struct {
+	URL   string       `json:"url"`
+	Steps []DoctorStep `json:"steps"`
+	// Failed: a step failed; a sign-in would fail there.
+	Failed bool `json:"failed"`
+}
+
+// DoctorStep is one step of a DoctorReport. Outcome is "ok", "info",
+// "warn" or "fail".
+type DoctorStep struct {
+	Step    string `json:"step"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail"`
+}
+
 // ProviderRequest sets a server's own sign-in settings without signing in
 // (`mcpauthd proxy` with mcp-remote's flags), adding the server when it is
 // new. ClientSecret is a secret: it travels only over the socket.

@@ -336,6 +336,7 @@ type statusRecorder struct {
 	mu       sync.Mutex
 	code     int
 	body     []byte
+	url      string // the last request's URL
 }
 
 func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -350,7 +351,7 @@ func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		res.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	r.mu.Lock()
-	r.code, r.body = 0, body
+	r.code, r.body, r.url = 0, body, req.URL.String()
 	if err == nil {
 		r.code = res.StatusCode
 	}
@@ -362,6 +363,12 @@ func (r *statusRecorder) lastBody() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.body
+}
+
+func (r *statusRecorder) lastURL() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.url
 }
 
 func (r *statusRecorder) status() int {

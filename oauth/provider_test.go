@@ -2,6 +2,7 @@ package oauth_test
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -178,5 +179,81 @@ func TestQuirkFor(t *testing.T) {
 		if err := bad.Check(); err == nil {
 			t.Errorf("Check(%+v) = nil", bad)
 		}
+	}
+}
+
+// TestDoctor: the report of a server that a sign-in would succeed at names
+// the URLs that answered and the scopes, and registers nothing; the report
+// of one without registration fails there with what to do.
+func TestDoctor(t *testing.T) {
+	as := testfake.NewProviderAS(t, testfake.StyleOIDC)
+	r := oauth.Doctor(ctxT(t), newClient(), testClientConfig(), as.URL, false, nil)
+	if r.Failed() {
+		t.Fatalf("report failed: %+v", r.Steps)
+	}
+	text := fmt.Sprint(r.Steps)
+	for _, want := range []string{as.Issuer + "/.well-known/openid-configuration", "/.well-known/oauth-protected-resource/mcp",
+		"dynamic registration at " + as.Issuer + "/register", "offline_access with prompt=consent"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report does not say %q: %s", want, text)
+		}
+	}
+	as.Mu.Lock()
+	regs := as.Registrations
+	as.Mu.Unlock()
+	if regs != 0 || as.AuthorizationCount() != 0 {
+		t.Error("doctor registered a client or started an authorization")
+	}
+
+	gh := testfake.NewProviderAS(t, testfake.StyleGitHub)
+	r = oauth.Doctor(ctxT(t), newClient(), testClientConfig(), gh.URL, false, &oauth.Overrides{Quirk: "github"})
+	last := r.Steps[len(r.Steps)-1]
+	for _, s := range r.Steps {
+		if s.Outcome == oauth.DoctorFail {
+			last = s
+		}
+	}
+	if !r.Failed() || last.Step != "registration" || !strings.Contains(last.Detail, "github.com/settings/applications/new") {
+		t.Errorf("GitHub without a client: %+v", r.Steps)
+	}
+	if r := oauth.Doctor(ctxT(t), newClient(), testClientConfig(), gh.URL, true, &oauth.Overrides{Quirk: "github"}); r.Failed() {
+		t.Errorf("GitHub with a pre-registered client: %+v", r.Steps)
+	}
+}
+
+// TestDoctorFailures: each way discovery can fail is reported at its step,
+// naming what is wrong; a public server needs no sign-in.
+func TestDoctorFailures(t *testing.T) {
+	for _, tt := range []struct {
+		name, step, want string
+		configure        func(f *fake)
+	}{
+		{"public", "", "no sign-in needed", func(f *fake) { f.MCPPublic = true }},
+		{"resource mismatch", "resource", "another resource", func(f *fake) { f.PRM["resource"] = "https://other.example/mcp" }},
+		{"issuer mismatch", "authorization-server metadata", "issuer", func(f *fake) { f.ASMeta["issuer"] = "https://other.example" }},
+		{"no PKCE", "PKCE", "PKCE", func(f *fake) { delete(f.ASMeta, "code_challenge_methods_supported") }},
+		{"no AS metadata", "authorization-server metadata", "no metadata", func(f *fake) { f.ASMeta = nil }},
+		{"no registration", "registration", "--client-id", func(f *fake) { delete(f.ASMeta, "registration_endpoint") }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake(t, tt.configure)
+			r := oauth.Doctor(ctxT(t), newClient(), testClientConfig(), f.ServerURL, false, nil)
+			last := r.Steps[len(r.Steps)-1]
+			for _, s := range r.Steps {
+				if s.Outcome == oauth.DoctorFail {
+					last = s
+					break
+				}
+			}
+			if tt.step == "" {
+				if r.Failed() || !strings.Contains(last.Detail, tt.want) {
+					t.Fatalf("report %+v; want no failure, saying %q", r.Steps, tt.want)
+				}
+				return
+			}
+			if !r.Failed() || last.Step != tt.step || !strings.Contains(last.Detail, tt.want) {
+				t.Fatalf("report %+v; want a failure at %q saying %q", r.Steps, tt.step, tt.want)
+			}
+		})
 	}
 }

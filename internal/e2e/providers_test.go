@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -198,5 +199,37 @@ func TestProviderProxyMCPRemoteFlags(t *testing.T) {
 	_, errs, code := in.run("proxy", as.URL, "--static-oauth-client-info", `{"client_id":"c","client_secret":"do-not-echo"}`)
 	if code != 2 || !strings.Contains(errs, "@FILE") || strings.Contains(errs, "do-not-echo") {
 		t.Errorf("inline client secret: exit %d, stderr %q; want a refusal (2) naming @FILE, without the secret", code, errs)
+	}
+}
+
+// TestDoctor: `mcpauthd doctor URL` through the real binary explains a
+// server without signing in (human and --json), fails with exit 1 and what
+// to do where a sign-in would fail, and for a signed-in server adds the
+// token's state.
+func TestDoctor(t *testing.T) {
+	in := newInstance(t)
+	gh := testfake.NewProviderAS(t, testfake.StyleGitHub)
+	out, _, code := in.run("doctor", gh.URL)
+	if code != 1 || !strings.Contains(out, "FAIL") || !strings.Contains(out, "--client-id") {
+		t.Errorf("doctor of a server without registration: exit %d\n%s", code, out)
+	}
+	as := testfake.NewProviderAS(t, testfake.StyleOIDC)
+	out = in.must("doctor", as.URL)
+	t.Logf("mcpauthd doctor:\n%s", out)
+	for _, want := range []string{"openid-configuration", "oauth-protected-resource", "dynamic registration", "mcpauthd login " + as.URL} {
+		if !strings.Contains(out, want) {
+			t.Errorf("doctor output lacks %q:\n%s", want, out)
+		}
+	}
+	if as.AuthorizationCount() != 0 || len(in.servers()) != 0 {
+		t.Error("doctor started a sign-in or added a server")
+	}
+	login(t, in, as.URL)
+	var r ipc.DoctorReport
+	if err := json.Unmarshal([]byte(in.must("doctor", "--json", as.URL)), &r); err != nil || r.Failed || len(r.Steps) == 0 {
+		t.Fatalf("doctor --json: %v %+v", err, r)
+	}
+	if last := r.Steps[len(r.Steps)-1]; last.Step != "token" || !strings.Contains(last.Detail, "refreshed automatically") {
+		t.Errorf("signed-in server: last step %+v", last)
 	}
 }

@@ -55,7 +55,7 @@ func newTestHandler(t testing.TB) *Handler {
 
 var fuzzRoutes = []string{
 	"/v1/login", "/v1/login/wait", "/v1/login/complete", "/v1/login/cancel",
-	"/v1/token", "/v1/challenge", "/v1/refresh", "/v1/provider", "/v1/logout",
+	"/v1/token", "/v1/challenge", "/v1/refresh", "/v1/provider", "/v1/doctor", "/v1/logout",
 }
 
 // FuzzIPCBodies sends fuzzed JSON bodies to every JSON route of the real

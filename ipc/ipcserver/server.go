@@ -53,6 +53,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/challenge", call(h.challenge))
 	h.mux.HandleFunc("POST /v1/refresh", call(h.refresh))
 	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
+	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	h.mux.HandleFunc("GET /v1/events", h.events)
@@ -222,6 +223,10 @@ func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, 
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
 	return h.D.Refresh(r.Context(), req.URL)
+}
+
+func (h *Handler) doctor(r *http.Request, req *ipc.ServerRequest) (*ipc.DoctorReport, error) {
+	return h.D.Doctor(r.Context(), req.URL)
 }
 
 func (h *Handler) provider(r *http.Request, req *ipc.ProviderRequest) (*ipc.ServerInfo, error) {
