@@ -3,12 +3,17 @@ package oauth_test
 import (
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
 // followRedirect plays the browser for the testfake providers: it takes the
@@ -255,5 +260,53 @@ func TestDoctorFailures(t *testing.T) {
 				t.Fatalf("report %+v; want a failure at %q saying %q", r.Steps, tt.step, tt.want)
 			}
 		})
+	}
+}
+
+// TestQuirkResourceEveryRequest: the quirk's resource handling applies to
+// every request that carries the resource indicator, not just the
+// authorization code's: the client check, the device authorization and its
+// token polls, and the non-interactive grants.
+func TestQuirkResourceEveryRequest(t *testing.T) {
+	var mu sync.Mutex
+	var forms []url.Values
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		mu.Lock()
+		forms = append(forms, r.PostForm)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/device" {
+			_, _ = w.Write([]byte(`{"device_code":"d","user_code":"U","verification_uri":"` + "http://" + r.Host + `/verify","interval":1,"expires_in":60}`))
+			return
+		}
+		w.WriteHeader(400)
+		_, _ = w.Write([]byte(`{"error":"access_denied"}`))
+	}))
+	defer srv.Close()
+	for _, mode := range []string{oauth.ResourceOmit, oauth.ResourceAudience} {
+		forms = nil
+		md := &oauth.Metadata{ServerURL: srv.URL + "/mcp", Resource: srv.URL + "/mcp", Issuer: srv.URL, DeviceAuthorizationEndpoint: srv.URL + "/device",
+			AuthServer: &oauthex.AuthServerMeta{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token", AuthorizationEndpoint: srv.URL + "/authorize"},
+			Quirk:      &oauth.Quirk{Resource: mode}}
+		reg := &oauth.Registration{Issuer: srv.URL, ClientID: "c", AuthMethod: oauth.AuthNone}
+		_ = oauth.CheckClient(ctxT(t), newClient(), md, reg, testRedirect)
+		if d, err := oauth.StartDevice(ctxT(t), newClient(), md, reg, nil); err != nil {
+			t.Fatalf("StartDevice: %v", err)
+		} else {
+			_, _ = d.Wait(ctxT(t), newClient())
+		}
+		cc := &oauth.ClientCredentials{Client: oauth.ClientAuth{ClientID: "c", ClientSecret: "s3cret"}}
+		_, _, _ = cc.Obtain(ctxT(t), newClient(), md, nil)
+		mu.Lock()
+		if len(forms) != 4 {
+			t.Fatalf("%s: %d requests; want 4", mode, len(forms))
+		}
+		for i, f := range forms {
+			if f.Has("resource") || (mode == oauth.ResourceAudience) != (f.Get("audience") == md.Resource) {
+				t.Errorf("%s: request %d sent %v", mode, i, f)
+			}
+		}
+		mu.Unlock()
 	}
 }
