@@ -55,8 +55,8 @@ func (d *Daemon) Doctor(ctx context.Context, rawURL string) (*ipc.DoctorReport, 
 				detail += "; there is no refresh token: sign in again then"
 			}
 			out.Steps = append(out.Steps, ipc.DoctorStep{Step: "token", Outcome: oauth.DoctorInfo, Detail: detail})
-		} else {
-			out.Steps = append(out.Steps, ipc.DoctorStep{Step: "token", Outcome: oauth.DoctorInfo, Detail: string(info.Status) + " " + info.StatusMessage})
+		} else if info.Status != ipc.StateSignedOut && info.StatusMessage != "" {
+			out.Steps = append(out.Steps, ipc.DoctorStep{Step: "token", Outcome: oauth.DoctorInfo, Detail: string(info.Status) + ": " + info.StatusMessage})
 		}
 	}
 	out.Failed = r.Failed()

@@ -75,6 +75,11 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if err := d.st.CheckSecrets(); err != nil {
 		return nil, toIPC(r.URL, err)
 	}
+	if r.Provider != nil {
+		if err := overridesFrom(r.Provider).Check(); err != nil { // before a new server is added
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: r.URL + ": " + err.Error()}
+		}
+	}
 	created := d.server(r.URL) == nil
 	if r.Grant != nil {
 		if err := d.SetGrant(r.URL, r.Grant); err != nil {

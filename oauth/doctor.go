@@ -117,6 +117,7 @@ func Doctor(ctx context.Context, c *http.Client, cfg ClientConfig, serverURL str
 			msg = strings.ReplaceAll(md.Quirk.NoRegistration, "{redirect_uri}", redirect)
 		}
 		r.add("registration", DoctorFail, "%s", msg)
+		return r
 	}
 	extra := []string(nil)
 	if o != nil {

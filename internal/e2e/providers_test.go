@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/chromedp"
 	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -231,5 +232,23 @@ func TestDoctor(t *testing.T) {
 	}
 	if last := r.Steps[len(r.Steps)-1]; last.Step != "token" || !strings.Contains(last.Detail, "refreshed automatically") {
 		t.Errorf("signed-in server: last step %+v", last)
+	}
+}
+
+// TestWebDoctor: in a real browser, adding a server whose sign-in cannot
+// start (a GitHub-style authorization server without registration) shows
+// the doctor's report under the form, with the failing step and what to do.
+func TestWebDoctor(t *testing.T) {
+	ctx := webBrowser(t)
+	gh := testfake.NewProviderAS(t, testfake.StyleGitHub)
+	in := newInstance(t)
+	link := strings.TrimSpace(in.must("ui", "--print"))
+	webDo(t, ctx, "open the page", chromedp.Navigate(link), chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="live"]`)))
+	webDo(t, ctx, "add the server", chromedp.SendKeys(chromedp.ID("add-url"), gh.URL), chromedp.Click(chromedp.ID("add-submit")))
+	webWait(t, ctx, "the doctor's report", `() => !document.getElementById("doctor").hidden`, "")
+	text := webEval[string](t, ctx, `document.getElementById("doctor").innerText`)
+	fail := webEval[string](t, ctx, `document.querySelector("#doctor .step.fail")?.innerText ?? ""`)
+	if !strings.Contains(text, gh.URL) || !strings.Contains(fail, "registration") || !strings.Contains(fail, "--client-id") {
+		t.Errorf("doctor panel:\n%s\nfailing step %q", text, fail)
 	}
 }
