@@ -100,7 +100,7 @@ var Quirks = []Quirk{
 		Hosts:          []string{"slack.com", "*.slack.com"},
 		Notes:          []string{"Slack: token answers normalised (ok:false errors, authed_user)"},
 		TokenAnswer:    AnswerSlack,
-		NoRegistration: "Slack has no dynamic registration: create a Slack app, add " + strings.TrimPrefix(registerHint, "register an application there with the redirect URI "),
+		NoRegistration: "Slack has no dynamic registration: create a Slack app with the redirect URL {redirect_uri}, then sign in with `mcpauthd login URL --client-id ID --client-secret-file FILE`",
 	},
 	{
 		Name:           "cognito",
