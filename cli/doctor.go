@@ -4,7 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"strings"
+
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 func init() {
@@ -38,12 +39,13 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	} else {
-		fmt.Fprintf(e.Stdout, "Signing in to %s:\n", r.URL)
+		// The details quote what servers sent (URLs, error descriptions).
+		fmt.Fprintf(e.Stdout, "Signing in to %s:\n", sanitize.Terminal(r.URL))
 		for _, s := range r.Steps {
-			fmt.Fprintf(e.Stdout, "  %s  %-30s %s\n", doctorMarks[s.Outcome], s.Step, strings.ReplaceAll(s.Detail, "\n", " "))
+			fmt.Fprintf(e.Stdout, "  %s  %-30s %s\n", doctorMarks[s.Outcome], sanitize.Terminal(s.Step), sanitize.Text(s.Detail, sanitize.ErrorLen))
 		}
 		if !r.Failed {
-			fmt.Fprintln(e.Stdout, "Nothing stands in the way of a sign-in: mcpauthd login "+r.URL)
+			fmt.Fprintln(e.Stdout, "Nothing stands in the way of a sign-in: mcpauthd login "+sanitize.Terminal(r.URL))
 		}
 	}
 	if r.Failed {

@@ -105,7 +105,7 @@ func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Pe
 	if old != nil {
 		old.stopTimer()
 	}
-	d.audit(store.AuditRecord{Server: r.URL, Action: "import", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
+	d.audit(store.AuditRecord{Server: r.URL, Action: "import", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
 	d.log.Info("imported a sign-in", "server", r.URL, "issuer", md.Issuer, "refresh_token", r.Tokens.RefreshToken != "")
 	if r.Tokens.AccessToken != "" {
 		d.describe(s)

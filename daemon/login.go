@@ -31,9 +31,11 @@ type login struct {
 	ready    chan struct{} // closed when authURL is known or the login ended
 	authURL  string
 	userCode string // device sign-ins: the code to enter at authURL
-	redirect chan string
-	done     chan struct{}
-	err      error
+	// browserErr: the browser could not be opened (set before ready).
+	browserErr string
+	redirect   chan string
+	done       chan struct{}
+	err        error
 
 	// A sign-in through the browser is bound to the browser that starts it
 	// (callback.go): the start link startID sets the cookie bindName =
@@ -120,7 +122,7 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if r.Wait {
 		return d.waitLogin(ctx, l)
 	}
-	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, Server: ptr(s.info())}, nil
+	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, BrowserError: l.browserErr, Server: ptr(s.info())}, nil
 }
 
 // configure sets s's provider settings (nil: keep them) and pre-registered
@@ -296,6 +298,7 @@ func (d *Daemon) browse(s *server) oauth.Browser {
 		if !l.noBrowser {
 			if err := d.cfg.OpenBrowser(l.authURL); err != nil {
 				d.log.Warn("could not open a browser; open the sign-in URL yourself", "server", s.url, "err", err)
+				l.browserErr = err.Error()
 			}
 		}
 		l.markReady()

@@ -91,7 +91,7 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	case g.Public || g.Token == nil:
 		return &ipc.TokenResponse{}, nil, nil
 	}
-	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
+	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
 	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes, Warning: warning}, g, nil
 }
 

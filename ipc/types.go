@@ -47,7 +47,12 @@ type ServerInfo struct {
 	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
 	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
-	Tools           []string  `json:"tools,omitempty"`
+	// Tools are the first tool names the server listed (at most 100, each
+	// at most 128 bytes), ToolCount how many it listed, and ToolsMore that
+	// it listed more than the daemon counted (ToolCount is a lower bound).
+	Tools     []string `json:"tools,omitempty"`
+	ToolCount int      `json:"tool_count,omitempty"`
+	ToolsMore bool     `json:"tools_more,omitempty"`
 	// Provider says what mcpauthd does differently for this server's
 	// authorization server ("Google: offline access requested …"), "" when
 	// nothing.
@@ -198,6 +203,9 @@ type LoginResponse struct {
 	AuthURL  string      `json:"auth_url,omitempty"`
 	UserCode string      `json:"user_code,omitempty"`
 	Server   *ServerInfo `json:"server"`
+	// BrowserError: the daemon could not open the browser; the sign-in
+	// still waits, for AuthURL opened by hand.
+	BrowserError string `json:"browser_error,omitempty"`
 }
 
 // CompleteRequest finishes a sign-in with the URL the authorization server

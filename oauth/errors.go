@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // Check names the validation that failed. Callers match with errors.Is
@@ -132,7 +134,7 @@ func scrub(err error) error {
 }
 
 // maxCauseText bounds the text kept from a library's error.
-const maxCauseText = 300
+const maxCauseText = budget.ErrorText
 
 type plainError string
 

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // Limits on what the engine will wait for and read.
@@ -328,8 +330,10 @@ func isLoopbackHost(h string) bool {
 // statusRecorder remembers the status of the last response it carried, so a
 // caller can tell "not found here" (try the next well-known URL) from "found
 // but invalid" (stop) when a library hides the status inside its error.
-// With keepBody it also keeps the last 200 response's body (up to 1 MiB),
-// for metadata fields the library does not decode.
+// It bounds every 200 response's body at budget.Metadata (all it carries
+// are metadata documents): a larger one fails with a *budget.ExceededError,
+// status 200 recorded. With keepBody it also keeps the last 200 response's
+// body, for metadata fields the library does not decode.
 type statusRecorder struct {
 	base     http.RoundTripper
 	keepBody bool
@@ -342,21 +346,34 @@ type statusRecorder struct {
 func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := r.base.RoundTrip(req)
 	var body []byte
-	if err == nil && r.keepBody && res.StatusCode == http.StatusOK {
-		body, err = io.ReadAll(io.LimitReader(res.Body, 1<<20+1))
-		res.Body.Close()
-		if err != nil {
-			return nil, err
+	code := 0
+	if err == nil {
+		code = res.StatusCode
+	}
+	if err == nil && res.StatusCode == http.StatusOK {
+		if r.keepBody {
+			body, err = budget.ReadAll(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL))
+			res.Body.Close()
+			var over *budget.ExceededError
+			if err == nil {
+				res.Body = io.NopCloser(bytes.NewReader(body))
+			} else if !errors.As(err, &over) {
+				code = 0 // a network failure, not a bad document
+			}
+		} else {
+			res.Body = struct {
+				io.Reader
+				io.Closer
+			}{budget.Reader(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL)), res.Body}
 		}
-		res.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	r.mu.Lock()
-	r.code, r.body, r.url = 0, body, req.URL.String()
-	if err == nil {
-		r.code = res.StatusCode
-	}
+	r.code, r.body, r.url = code, body, req.URL.String()
 	r.mu.Unlock()
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 func (r *statusRecorder) lastBody() []byte {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // TokenSource is what a [Transport] asks for tokens. The daemon's sessions
@@ -117,7 +119,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if proofs && wantsNonce(res) {
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 		res.Body.Close()
 		if res, tok, err = send(); err != nil {
 			return nil, err
@@ -130,7 +132,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return res, nil
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 	res.Body.Close()
 	if err := t.Source.Challenged(req.Context(), tok, ch); err != nil {
 		return nil, err

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -112,8 +113,8 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	rt := &upstreamRT{
 		// The network policy: nothing leaves cfg.URL's origin (neither a
 		// redirect nor a legacy SSE endpoint elsewhere), so the token and
-		// Headers reach that origin only.
-		next:     &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: cfg.Source, ServerURL: cfg.URL},
+		// Headers reach that origin only. Every answer is bounded.
+		next:     &oauth.Transport{Base: budget.Answers(oauth.PinOrigin(base, cfg.URL), budget.MCPAnswer, "an MCP answer"), Source: cfg.Source, ServerURL: cfg.URL},
 		headers:  cfg.Headers,
 		resource: cfg.resource(),
 	}

@@ -21,6 +21,7 @@ type AuditRecord struct {
 	UID    int       `json:"uid"`
 	Exe    string    `json:"exe,omitempty"`
 	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
+	Via    string    `json:"via,omitempty"` // where a forwarded caller came from (ipc.Origin); empty for local ones
 	// Count is how many identical hand-outs this record stands for (0 and 1
 	// both mean one): a caller asking many times within one write is
 	// recorded once, with the time of its latest request.

@@ -67,7 +67,8 @@ func (o *Opener) keep() time.Duration {
 
 // Open writes a redirect page to rawURL (which must be http or https) and
 // starts the user's browser on the page's file:// URL; it returns once the
-// browser is started. The page is removed after Keep when this process
+// browser is started (or has failed: a command that exits with an error
+// within EarlyExit is reported). The page is removed after Keep when this process
 // lives that long, and by the next Open or Sweep after that otherwise.
 func (o *Opener) Open(rawURL string) error {
 	u, err := url.Parse(rawURL)
@@ -85,11 +86,28 @@ func (o *Opener) Open(rawURL string) error {
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = nil, nil, nil
 	if err := cmd.Start(); err != nil {
 		_ = os.Remove(page)
-		return fmt.Errorf("browser: cannot start %s: %w (set $BROWSER, or use --no-browser)", name, err)
+		return fmt.Errorf("browser: cannot start %s: %w (set the browser setting or $BROWSER, or use --no-browser)", name, err)
 	}
-	go func() { _ = cmd.Wait() }()
+	// An opener that cannot do its work (xdg-open with no browser
+	// configured, a $BROWSER that fails) exits at once with an error; one
+	// that works either exits 0 or keeps running (the browser itself).
+	// Wait that long, no longer, so the user hears of a failure now rather
+	// than after the sign-in's timeout.
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	select {
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("browser: %s failed: %w (set the browser setting or $BROWSER, or use --no-browser)", name, err)
+		}
+	case <-time.After(EarlyExit):
+	}
 	return nil
 }
+
+// EarlyExit is how long Open waits for the browser command to fail before
+// it takes the browser as started.
+var EarlyExit = 1500 * time.Millisecond
 
 // Sweep removes the redirect pages older than Keep (left by a process that
 // ended before it could remove its own). A missing Dir is not an error.
