@@ -123,6 +123,9 @@ func Doctor(ctx context.Context, c *http.Client, cfg ClientConfig, serverURL str
 	if o != nil {
 		extra = o.Scopes
 	}
+	if md.Quirk != nil {
+		extra = union(extra, md.Quirk.Scopes)
+	}
 	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
 		extra = union(extra, md.Quirk.defaultScopes(md.Resource))
 	}

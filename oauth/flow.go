@@ -123,6 +123,9 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 	if req.Overrides != nil {
 		extra = union(extra, req.Overrides.Scopes)
 	}
+	if md.Quirk != nil {
+		extra = union(extra, md.Quirk.Scopes)
+	}
 	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
 		// Neither the challenge nor the resource names a scope: the
 		// provider's default (Entra's {resource}/.default), if it has one.

@@ -53,6 +53,9 @@ type Quirk struct {
 	// protected-resource metadata names a scope; "{resource}" is replaced
 	// by the resource indicator.
 	DefaultScopes []string `json:"default_scopes,omitempty"`
+	// Scopes are requested by every sign-in (Cognito issues an ID token
+	// only for openid).
+	Scopes []string `json:"scopes,omitempty"`
 	// TokenAnswer normalises token endpoint answers ("" or AnswerSlack).
 	TokenAnswer string `json:"token_answer,omitempty"`
 	// UseIDToken hands out the ID token instead of the access token (the
@@ -107,6 +110,7 @@ var Quirks = []Quirk{
 		Hosts:          []string{"cognito-idp.*.amazonaws.com", "*.amazoncognito.com"},
 		Notes:          []string{"AWS Cognito: the ID token is handed out (the resource accepts only it)"},
 		UseIDToken:     true,
+		Scopes:         []string{"openid"},
 		NoRegistration: "AWS Cognito has no dynamic registration: create an app client in the user pool, " + registerHint,
 	},
 	{
@@ -229,6 +233,7 @@ func ResolveQuirk(issuer string, o *Overrides) *Quirk {
 		q = *base
 		q.AuthParams = maps.Clone(base.AuthParams)
 		q.Notes = slices.Clone(base.Notes)
+		q.Scopes = slices.Clone(base.Scopes)
 	}
 	if o != nil {
 		if len(o.AuthParams) > 0 {

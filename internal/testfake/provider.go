@@ -41,7 +41,8 @@ const (
 	// authed_user (token_type "user").
 	StyleSlack = "slack"
 	// StyleCognito: no registration; the MCP server accepts the ID token,
-	// not the access token.
+	// not the access token; an ID token is issued only for the openid
+	// scope.
 	StyleCognito = "cognito"
 	// StyleGitHub: no registration endpoint; token answers are
 	// form-encoded.
@@ -318,9 +319,12 @@ func (a *ProviderAS) token(w http.ResponseWriter, r *http.Request) {
 		if g.audience != a.URL {
 			usable = "" // an opaque token for the userinfo endpoint only
 		}
-	case StyleCognito:
-		usable = "id-" + rand.Text()
-		ans["id_token"] = usable
+	case StyleCognito: // an ID token only for openid
+		usable = ""
+		if slices.Contains(strings.Fields(g.scope), "openid") {
+			usable = "id-" + rand.Text()
+			ans["id_token"] = usable
+		}
 	case StyleSlack:
 		ans = map[string]any{"ok": true, "app_id": "A1", "team": map[string]any{"id": "T1"},
 			"authed_user": map[string]any{"id": "U1", "scope": g.scope, "access_token": at, "token_type": "user", "expires_in": 3600}}
