@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"net/url"
 	"time"
 
@@ -55,10 +56,64 @@ func (d *Daemon) Doctor(ctx context.Context, rawURL string) (*ipc.DoctorReport, 
 				detail += "; there is no refresh token: sign in again then"
 			}
 			out.Steps = append(out.Steps, ipc.DoctorStep{Step: "token", Outcome: oauth.DoctorInfo, Detail: detail})
+			out.Steps = append(out.Steps, d.tryToken(ctx, s))
 		} else if info.Status != ipc.StateSignedOut && info.StatusMessage != "" {
 			out.Steps = append(out.Steps, ipc.DoctorStep{Step: "token", Outcome: oauth.DoctorInfo, Detail: string(info.Status) + ": " + info.StatusMessage})
 		}
 	}
 	out.Failed = r.Failed()
+	for _, st := range out.Steps {
+		out.Failed = out.Failed || st.Outcome == oauth.DoctorFail
+	}
 	return out, nil
+}
+
+// tryToken sends the server an MCP initialize with s's current access
+// token, as it stands: nothing is refreshed, and the token goes only to
+// the server (oauth.Probe's request and the session it may open, ended at
+// once).
+func (d *Daemon) tryToken(ctx context.Context, s *server) ipc.DoctorStep {
+	step := ipc.DoctorStep{Step: "token at the server", Outcome: oauth.DoctorInfo}
+	g := s.sess.Grant()
+	switch {
+	case g == nil || g.Public || g.Token == nil:
+		step.Detail = "no token to try"
+		return step
+	case g.Token.TokenType == oauth.DPoPScheme:
+		step.Detail = "DPoP-bound: not tried (every request needs its own proof)"
+		return step
+	case !g.Token.Valid(0):
+		step.Detail = "the access token has expired: the next request refreshes it first"
+		return step
+	}
+	hc := *d.cfg.HTTP
+	hc.Transport = bearer{base: d.cfg.HTTP.Transport, token: g.Token.AccessToken}
+	p, err := oauth.Probe(ctx, &hc, s.url)
+	switch {
+	case err != nil:
+		step.Outcome, step.Detail = oauth.DoctorFail, err.Error()
+	case p.Public:
+		step.Outcome, step.Detail = oauth.DoctorOK, "the server accepts the current access token"
+	default:
+		step.Outcome = oauth.DoctorFail
+		step.Detail = fmt.Sprintf("the server refuses the current access token (HTTP %d %s): sign in again with mcpauthd login %s", p.Challenge.Status, p.Challenge.Error, s.url)
+	}
+	return step
+}
+
+// bearer adds the access token to every request (all of them to the one
+// server oauth.Probe talks to).
+type bearer struct {
+	base  http.RoundTripper
+	token string
+}
+
+func (b bearer) RoundTrip(req *http.Request) (*http.Response, error) {
+	base := b.base
+	if base == nil {
+		base = http.DefaultTransport
+	}
+	r := req.Clone(req.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return base.RoundTrip(r)
 }

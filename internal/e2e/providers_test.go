@@ -230,8 +230,21 @@ func TestDoctor(t *testing.T) {
 	if err := json.Unmarshal([]byte(in.must("doctor", "--json", as.URL)), &r); err != nil || r.Failed || len(r.Steps) == 0 {
 		t.Fatalf("doctor --json: %v %+v", err, r)
 	}
-	if last := r.Steps[len(r.Steps)-1]; last.Step != "token" || !strings.Contains(last.Detail, "refreshed automatically") {
-		t.Errorf("signed-in server: last step %+v", last)
+	steps := map[string]ipc.DoctorStep{}
+	for _, st := range r.Steps {
+		steps[st.Step] = st
+	}
+	if st := steps["token"]; !strings.Contains(st.Detail, "refreshed automatically") {
+		t.Errorf("signed-in server: token step %+v", st)
+	}
+	if st := steps["token at the server"]; st.Outcome != "ok" {
+		t.Errorf("signed-in server: the token was not tried, or refused: %+v", st)
+	}
+	// A token the server no longer accepts is a failure, with what to do.
+	as.KillAccessTokens()
+	out, _, code = in.run("doctor", as.URL)
+	if code != 1 || !strings.Contains(out, "refuses the current access token") || !strings.Contains(out, "mcpauthd login") {
+		t.Errorf("doctor with a refused token: exit %d\n%s", code, out)
 	}
 }
 

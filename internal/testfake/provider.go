@@ -400,3 +400,10 @@ func (a *ProviderAS) AuthorizationCount() int {
 	defer a.Mu.Unlock()
 	return len(a.Authorizations)
 }
+
+// KillAccessTokens makes the MCP server refuse every token issued so far.
+func (a *ProviderAS) KillAccessTokens() {
+	a.Mu.Lock()
+	clear(a.access)
+	a.Mu.Unlock()
+}
