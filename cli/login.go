@@ -143,7 +143,7 @@ func (p params) Set(v string) error {
 
 func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 	p := &providerFlags{params: params{}}
-	p.provider = fs.String("provider", "", "treat the authorization server as this provider of the quirks table (google, entra, auth0, slack, cognito, github, keycloak), or none")
+	p.provider = fs.String("provider", "", "treat the authorization server as this provider of the quirks table (google, entra, auth0, slack, cognito, github, keycloak), none, or auto (recognise it from the issuer, and drop every setting kept for the server)")
 	fs.Var(p.params, "authorize-param", "`key=value` added to the authorization request (repeatable; kept for this server)")
 	p.resource = fs.String("resource-param", "", "how the resource indicator is sent: send, omit or audience (kept for this server)")
 	p.noResource = fs.Bool("disable-resource-parameter", false, "the same as --resource-param omit (mcp-remote's name)")
@@ -158,6 +158,9 @@ func (p *providerFlags) overrides(fs *flag.FlagSet) (*ipc.ProviderOverrides, err
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	o := &ipc.ProviderOverrides{Provider: *p.provider, Resource: *p.resource, TokenAuthMethod: *p.authMethod}
+	if o.Provider == "auto" {
+		o.Provider = "" // and o replaces the kept settings even when it is otherwise empty
+	}
 	if len(p.params) > 0 {
 		o.AuthorizeParams = p.params
 	}
@@ -170,7 +173,7 @@ func (p *providerFlags) overrides(fs *flag.FlagSet) (*ipc.ProviderOverrides, err
 	if set["use-id-token"] {
 		o.UseIDToken = p.useIDToken
 	}
-	if o.Provider == "" && o.Resource == "" && o.TokenAuthMethod == "" && o.AuthorizeParams == nil && o.UseIDToken == nil {
+	if !set["provider"] && o.Resource == "" && o.TokenAuthMethod == "" && o.AuthorizeParams == nil && o.UseIDToken == nil {
 		return nil, nil
 	}
 	return o, nil

@@ -130,6 +130,14 @@ func TestProviderOverridesKept(t *testing.T) {
 	if _, errs, code := in.run("login", as.URL, "--authorize-param", "state=x"); code == 0 || !strings.Contains(errs, `"state"`) {
 		t.Errorf("an override of state was accepted (exit %d): %s", code, errs)
 	}
+	// --provider auto drops the kept settings: this fake is not at Entra's
+	// issuer, so the next sign-in sends resource (and Entra refuses it).
+	if _, _, code := in.run("login", as.URL, "--provider", "auto"); code == 0 {
+		t.Error("a sign-in without the settings Entra needs succeeded")
+	}
+	if q := as.LastAuthorization(); !q.Has("resource") || q.Has("login_hint") {
+		t.Errorf("after --provider auto the authorization request is %v; want the kept settings gone", q)
+	}
 }
 
 // TestProviderNoRegistration: GitHub (no registration endpoint) and
