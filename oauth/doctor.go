@@ -119,17 +119,7 @@ func Doctor(ctx context.Context, c *http.Client, cfg ClientConfig, serverURL str
 		r.add("registration", DoctorFail, "%s", msg)
 		return r
 	}
-	extra := []string(nil)
-	if o != nil {
-		extra = o.Scopes
-	}
-	if md.Quirk != nil {
-		extra = union(extra, md.Quirk.Scopes)
-	}
-	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
-		extra = union(extra, md.Quirk.defaultScopes(md.Resource))
-	}
-	scopes := SelectScopes(ch, md, nil, extra, true)
+	scopes := loginScopes(ch, md, o, nil, nil, true)
 	switch {
 	case len(scopes) == 0:
 		r.add("scopes", DoctorInfo, "none named by the server: the authorization server's default")

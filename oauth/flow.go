@@ -119,19 +119,7 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 	if req.Strategy != nil {
 		return f.Obtain(ctx, md, req.Strategy, SelectScopes(ch, md, req.Previous, req.Scopes, false), nil)
 	}
-	extra := req.Scopes
-	if req.Overrides != nil {
-		extra = union(extra, req.Overrides.Scopes)
-	}
-	if md.Quirk != nil {
-		extra = union(extra, md.Quirk.Scopes)
-	}
-	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
-		// Neither the challenge nor the resource names a scope: the
-		// provider's default (Entra's {resource}/.default), if it has one.
-		extra = union(extra, md.Quirk.defaultScopes(md.Resource))
-	}
-	scopes := SelectScopes(ch, md, req.Previous, extra, f.WantRefresh)
+	scopes := loginScopes(ch, md, req.Overrides, req.Previous, req.Scopes, f.WantRefresh)
 	for attempt := 0; ; attempt++ {
 		g, err := f.authorize(ctx, c, md, req, scopes)
 		if err == nil || attempt > 0 || !errors.Is(err, ErrInvalidClient) || req.Preregistered != nil {

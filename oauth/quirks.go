@@ -297,6 +297,23 @@ func (q *Quirk) defaultScopes(resource string) []string {
 	return out
 }
 
+// loginScopes are the scopes a browser sign-in asks for: SelectScopes's,
+// with the server's own (o) and its quirk's added, and the quirk's
+// defaults when neither the challenge nor the resource names a scope
+// (Entra's {resource}/.default).
+func loginScopes(ch *Challenge, md *Metadata, o *Overrides, previous, extra []string, wantRefresh bool) []string {
+	if o != nil {
+		extra = union(extra, o.Scopes)
+	}
+	if md.Quirk != nil {
+		extra = union(extra, md.Quirk.Scopes)
+	}
+	if len(SelectScopes(ch, md, nil, nil, false)) == 0 {
+		extra = union(extra, md.Quirk.defaultScopes(md.Resource))
+	}
+	return SelectScopes(ch, md, previous, extra, wantRefresh)
+}
+
 // registrationErr explains a registration that cannot happen at q's
 // provider; other errors pass unchanged.
 func (q *Quirk) registrationErr(err error, redirectURI string) error {
