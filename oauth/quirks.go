@@ -58,8 +58,8 @@ type Quirk struct {
 	Scopes []string `json:"scopes,omitempty"`
 	// TokenAnswer normalises token endpoint answers ("" or AnswerSlack).
 	TokenAnswer string `json:"token_answer,omitempty"`
-	// UseIDToken hands out the ID token instead of the access token (the
-	// resource accepts only the former).
+	// UseIDToken hands out the ID token instead of the access token (for
+	// resources that accept only the ID token).
 	UseIDToken bool `json:"use_id_token,omitempty"`
 	// NoRegistration is said when the authorization server offers or
 	// allows no registration mcpauthd can use; "{redirect_uri}" is
@@ -76,7 +76,7 @@ var Quirks = []Quirk{
 	{
 		Name:  "entra",
 		Hosts: []string{"login.microsoftonline.com", "login.microsoft.com", "sts.windows.net", "*.ciamlogin.com"},
-		Notes: []string{"Microsoft Entra ID: no resource parameter (AADSTS9010010)", "scope {resource}/.default unless the server names one"},
+		Notes: []string{"Microsoft Entra ID: no resource parameter (AADSTS9010010)", "scope RESOURCE/.default when the server names none"},
 		// Entra v2 refuses resource next to scopes; the API is named by the
 		// scope's app ID URI instead.
 		Resource:       ResourceOmit,
@@ -111,7 +111,7 @@ var Quirks = []Quirk{
 		Notes:          []string{"AWS Cognito: the ID token is handed out (the resource accepts only it)"},
 		UseIDToken:     true,
 		Scopes:         []string{"openid"},
-		NoRegistration: "AWS Cognito has no dynamic registration: create an app client in the user pool, " + registerHint,
+		NoRegistration: "AWS Cognito has no dynamic registration: create an app client in the user pool with the callback URL {redirect_uri}, then sign in with `mcpauthd login URL --client-id ID --client-secret-file FILE`",
 	},
 	{
 		Name:           "github",
@@ -122,7 +122,7 @@ var Quirks = []Quirk{
 	{
 		Name:  "keycloak",
 		Paths: []string{"/realms/*", "/auth/realms/*"},
-		Notes: []string{"Keycloak"},
+		Notes: []string{"Keycloak: refused registrations explained"},
 		NoRegistration: "Keycloak refuses anonymous dynamic registration (its Trusted Hosts policy): ask its administrator to trust this machine or allow Client ID Metadata Documents " +
 			"(then set client_metadata_url, see Settings), or to " + registerHint,
 	},
