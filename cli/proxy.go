@@ -101,7 +101,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := &ipcsource.Source{Client: c, URL: url}
+	src := &ipcsource.Source{Daemon: c, URL: url}
 	if *resource != "" {
 		src.URL = *resource
 	}

@@ -35,7 +35,7 @@ func (d *Daemon) describe(s *server) {
 		HTTPClient: &http.Client{
 			Transport: budget.Answers(&oauth.Transport{
 				Base:      oauth.PinOrigin(base, s.url),
-				Source:    probeSource{s},
+				Source:    probeSource{oauth.SessionSource{S: s.sess, Margin: DefaultMinValid}},
 				ServerURL: s.url,
 			}, budget.DescribeAnswer, "MCP answer"),
 			CheckRedirect: oauth.CheckRedirect,
@@ -127,19 +127,11 @@ func keptInfo(in *mcp.Implementation) *mcp.Implementation {
 	}
 }
 
-// probeSource gives the describe step the session's token but never starts
-// a sign-in of its own: a refusal is reported, not acted on.
-type probeSource struct{ s *server }
+// probeSource is the session's own token source (DPoP proofs included,
+// for a DPoP-bound token), except that a refusal is reported, not acted
+// on: the describe step never starts a sign-in of its own.
+type probeSource struct{ oauth.SessionSource }
 
-func (p probeSource) Token(ctx context.Context) (string, error) {
-	g := p.s.sess.Grant()
-	if g == nil || g.Token == nil {
-		return "", nil
-	}
-	ng, err := p.s.sess.Token(ctx, g.Token.Margin(DefaultMinValid))
-	return ng.AccessToken(), err
-}
 func (p probeSource) Challenged(context.Context, string, *oauth.Challenge) error {
-	return &oauth.Error{Step: "describe", Check: oauth.CheckAuthorization, URL: p.s.url, Msg: "the server refused the new token"}
+	return &oauth.Error{Step: "describe", Check: oauth.CheckAuthorization, URL: p.S.ServerURL, Msg: "the server refused the new token"}
 }
-func (p probeSource) Succeeded() {}

@@ -54,7 +54,7 @@ func TestAnswerBudgets(t *testing.T) {
 				n = budget.Registration + 1
 			}
 			f := newFake(t)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			f.Handle("as", "/register", status(201, fmt.Sprintf(`{"client_id":"abc","redirect_uris":["http://127.0.0.1/cb"],"padding":"%s"}`, pad(n))))
 			_, _, err := oauth.Register(ctxT(t), newClient(), testClientConfig(), md, nil, nil)
 			if !over {
@@ -74,7 +74,7 @@ func TestAnswerBudgets(t *testing.T) {
 			}
 			f := newFake(t)
 			regs := newMemRegs()
-			g := f.login(t, regs)
+			g := loginFake(t, f, regs)
 			f.Handle("as", "/token", status(200, fmt.Sprintf(`{"access_token":"new","token_type":"Bearer","expires_in":3600,"padding":"%s"}`, pad(n))))
 			_, err := oauth.Refresh(ctxT(t), newClient(), g.Metadata, g.Registration, g.Token.RefreshToken, nil)
 			if !over {
@@ -100,7 +100,7 @@ func TestTokenCharacters(t *testing.T) {
 	} {
 		f := newFake(t)
 		regs := newMemRegs()
-		g := f.login(t, regs)
+		g := loginFake(t, f, regs)
 		f.Handle("as", "/token", status(200, body))
 		_, err := oauth.Refresh(ctxT(t), newClient(), g.Metadata, g.Registration, g.Token.RefreshToken, nil)
 		wantErr(t, err, oauth.ErrToken, g.Metadata.AuthServer.TokenEndpoint)

@@ -42,6 +42,7 @@ type Enterprise struct {
 	Client ClientAuth
 }
 
+// Name implements Strategy: "enterprise".
 func (s *Enterprise) Name() string { return "enterprise" }
 
 // Obtain implements Strategy.

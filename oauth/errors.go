@@ -48,6 +48,7 @@ type Error struct {
 	Err   error // underlying cause, already free of secrets
 }
 
+// Error reads "step (URL): Msg: cause", without the parts that are empty.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Step)
@@ -65,6 +66,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether target is an *Error with the same Check, so that

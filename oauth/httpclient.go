@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
 // Limits on what the engine will wait for and read.
@@ -136,7 +137,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if onLoopback(server) {
 		return g.loopback.RoundTrip(req)
 	}
-	if isLoopbackHost(req.URL.Hostname()) {
+	if loopback.Host(req.URL.Hostname()) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -165,7 +166,7 @@ func withServer(ctx context.Context, serverURL string) context.Context {
 // onLoopback reports whether raw is a URL whose host is loopback.
 func onLoopback(raw string) bool {
 	u, err := url.Parse(raw)
-	return err == nil && isLoopbackHost(u.Hostname())
+	return err == nil && loopback.Host(u.Hostname())
 }
 
 // PinOrigin wraps base (NewTransport's, normally) for a client that talks
@@ -310,21 +311,13 @@ func checkEndpoint(step, name, raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return newErr(step, CheckInsecureEndpoint, raw, "%s uses plain http on a non-loopback host; only https is allowed", name)
 	default:
 		return newErr(step, CheckInsecureEndpoint, raw, "%s has scheme %q; only https (or http on loopback) is allowed", name, u.Scheme)
 	}
-}
-
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
 }
 
 // statusRecorder remembers the status of the last response it carried, so a

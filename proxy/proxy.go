@@ -306,8 +306,7 @@ func (r *relay) refuse(msg mcpMessage, err error) {
 // a transport error. None holds a token: the ipc and oauth errors never
 // do, and no HTTP body of a refusal is read into one.
 func (r *relay) rpcError(err error) *jsonrpc.Error {
-	var ie *ipc.Error
-	if isAuth(err) || errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
+	if isAuth(err) || errors.Is(err, ipc.ErrNeedsSignIn) {
 		u := r.cfg.resource()
 		return &jsonrpc.Error{Code: CodeSignInNeeded, Message: fmt.Sprintf("mcpauthd: sign-in to %s needed; run: mcpauthd login %s", u, u)}
 	}

@@ -50,6 +50,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 )
@@ -65,7 +66,7 @@ type Apps interface {
 	// App returns the server the app name may reach when key is its key.
 	App(name, key string) (server string, ok bool, err error)
 	// AppSource hands out server's tokens to caller.
-	AppSource(server string, caller ipc.Peer) oauth.CredentialSource
+	AppSource(server string, caller ipc.Peer) oauth.TokenSource
 }
 
 // Handler is the reverse proxy. Safe for concurrent use.
@@ -247,11 +248,7 @@ func (h *Handler) hostAllowed(host string) bool {
 	if err != nil || port != h.port {
 		return false
 	}
-	if strings.EqualFold(hn, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(hn)
-	return err == nil && ip.IsLoopback()
+	return loopback.Host(hn)
 }
 
 func refuse(w http.ResponseWriter, status int, msg string) {

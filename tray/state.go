@@ -194,10 +194,10 @@ func serverURL(text string) (string, bool) {
 	if text == "" || strings.ContainsAny(text, " \t\r\n") {
 		return "", false
 	}
-	u, err := url.Parse(text)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if !ipc.IsHTTPURL(text) {
 		return "", false
 	}
+	u, _ := url.Parse(text)
 	return u.String(), true
 }
 

@@ -26,6 +26,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
 // FileName is the settings file's name inside the config directory.
@@ -258,7 +260,7 @@ func loopbackAddr(v string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q is not host:port (for example 127.0.0.1:53682)", v)
 	}
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+	if !loopback.Host(host) {
 		return "", fmt.Errorf("%q is not a loopback address: mcpauthd listens only on 127.0.0.1, ::1 or localhost", v)
 	}
 	var p int

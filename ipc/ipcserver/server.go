@@ -71,6 +71,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/login/cancel", call(h.loginCancel))
 	h.mux.HandleFunc("POST /v1/token", call(h.token))
 	h.mux.HandleFunc("POST /v1/challenge", call(h.challenge))
+	h.mux.HandleFunc("POST /v1/succeeded", call(h.succeeded))
 	h.mux.HandleFunc("POST /v1/refresh", call(h.refresh))
 	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
 	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
@@ -118,6 +119,8 @@ func (h *Handler) serve(ctx context.Context, l net.Listener, readOnly bool) erro
 	return err
 }
 
+// ServeHTTP refuses peers of another user and requests from web pages,
+// then routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(ipc.HeaderRevision, strconv.Itoa(ipc.Revision))
 	pr, _ := r.Context().Value(peerKey{}).(peerResult)
@@ -266,6 +269,11 @@ func (h *Handler) token(r *http.Request, req *ipc.TokenRequest) (*ipc.TokenRespo
 
 func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, error) {
 	return empty{}, h.D.Challenge(r.Context(), req)
+}
+
+func (h *Handler) succeeded(_ *http.Request, req *ipc.ServerRequest) (empty, error) {
+	h.D.Succeeded(req.URL)
+	return empty{}, nil
 }
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
