@@ -401,6 +401,7 @@ func backup(path string, raw []byte, mode os.FileMode, now time.Time) (string, e
 var proxyArgs = map[string]bool{
 	"header": true, "transport": true, "resource": true, "host": true, "auth-timeout": true,
 	"allow-http": false, "debug": false, "silent": false,
+	"authorize-param": true, "disable-resource-parameter": false, "use-id-token": false, "static-oauth-client-metadata": true,
 }
 
 // mcpRemoteBool are mcp-remote's flags without a value that the proxy does

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -285,5 +286,19 @@ func TestConfigPrintVSCode(t *testing.T) {
 	}
 	if err := json.Unmarshal(out.Bytes(), &v); err != nil || v.Servers["a"].Type != "stdio" || v.Servers["a"].Command != "mcpauthd" || v.Servers["a"].Args[1] != "https://a.example/mcp" {
 		t.Fatalf("%s %v", out.String(), err)
+	}
+}
+
+// TestConvertMCPRemoteProviderFlags: mcp-remote's provider flags the proxy
+// takes are kept, and its flags without a value do not swallow the next
+// argument.
+func TestConvertMCPRemoteProviderFlags(t *testing.T) {
+	entry := []byte(`{"command":"npx","args":["-y","mcp-remote","https://mcp.example.com/mcp","--disable-resource-parameter","9696",` +
+		`"--use-id-token","--authorize-param","access_type=offline","--static-oauth-client-metadata","{\"scope\":\"a b\"}"]}`)
+	_, args, warn, ok := convertMCPRemote(entry, "/usr/bin/mcpauthd")
+	want := []string{"proxy", "https://mcp.example.com/mcp", "--disable-resource-parameter", "9696", "--use-id-token",
+		"--authorize-param", "access_type=offline", "--static-oauth-client-metadata", `{"scope":"a b"}`}
+	if !ok || !slices.Equal(args, want) || len(warn) != 0 {
+		t.Fatalf("converted to %q (warnings %q); want %q", args, warn, want)
 	}
 }

@@ -39,9 +39,9 @@ func runList(ctx context.Context, e *Env, args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SERVER\tNAME\tSTATE\tEXPIRES")
+	fmt.Fprintln(tw, "SERVER\tNAME\tSTATE\tEXPIRES\tPROVIDER")
 	for _, s := range servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sanitize.Terminal(s.URL), sanitize.Terminal(s.Name), sanitize.Text(state(s), sanitize.ErrorLen), expires(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize.Terminal(s.URL), sanitize.Terminal(s.Name), sanitize.Text(state(s), sanitize.ErrorLen), expires(s), sanitize.Terminal(s.Provider))
 	}
 	return tw.Flush()
 }

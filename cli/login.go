@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -119,8 +120,67 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 	return c, nil
 }
 
+// providerFlags are login's per-server sign-in settings (kept with the
+// server): the names mcp-remote uses where it has one.
+type providerFlags struct {
+	provider, resource, authMethod *string
+	params                         params
+	noResource, useIDToken         *bool
+}
+
+// params is a repeatable key=value flag.
+type params map[string]string
+
+func (p params) String() string { return strconv.Itoa(len(p)) + " parameter(s)" }
+func (p params) Set(v string) error {
+	k, val, ok := strings.Cut(v, "=")
+	if !ok || k == "" {
+		return fmt.Errorf("want key=value, got %q", v)
+	}
+	p[k] = val
+	return nil
+}
+
+func addProviderFlags(fs *flag.FlagSet) *providerFlags {
+	p := &providerFlags{params: params{}}
+	p.provider = fs.String("provider", "", "treat the authorization server as this provider of the quirks table (google, entra, auth0, slack, cognito, github, keycloak), none, or auto (recognise it from the issuer, and drop every setting kept for the server)")
+	fs.Var(p.params, "authorize-param", "`key=value` added to the authorization request (repeatable; kept for this server)")
+	p.resource = fs.String("resource-param", "", "how the resource indicator is sent: send, omit or audience (kept for this server)")
+	p.noResource = fs.Bool("disable-resource-parameter", false, "the same as --resource-param omit (mcp-remote's name)")
+	p.useIDToken = fs.Bool("use-id-token", false, "hand out the ID token instead of the access token (kept for this server; =false to turn off)")
+	p.authMethod = fs.String("token-auth-method", "", "how the --client-id client authenticates at the token endpoint: client_secret_basic, client_secret_post or none")
+	return p
+}
+
+// overrides are the settings the flags set, nil when none was given (the
+// server keeps the ones it has).
+func (p *providerFlags) overrides(fs *flag.FlagSet) (*ipc.ProviderOverrides, error) {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	o := &ipc.ProviderOverrides{Provider: *p.provider, Resource: *p.resource, TokenAuthMethod: *p.authMethod}
+	if o.Provider == "auto" {
+		o.Provider = "" // and o replaces the kept settings even when it is otherwise empty
+	}
+	if len(p.params) > 0 {
+		o.AuthorizeParams = p.params
+	}
+	if set["disable-resource-parameter"] && *p.noResource {
+		if o.Resource != "" && o.Resource != "omit" {
+			return nil, &ExitError{Code: 2, Err: fmt.Errorf("--disable-resource-parameter contradicts --resource-param %s", o.Resource)}
+		}
+		o.Resource = "omit"
+	}
+	if set["use-id-token"] {
+		o.UseIDToken = p.useIDToken
+	}
+	if !set["provider"] && o.Resource == "" && o.TokenAuthMethod == "" && o.AuthorizeParams == nil && o.UseIDToken == nil {
+		return nil, nil
+	}
+	return o, nil
+}
+
 func runLogin(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "login", "URL [--scope S]… [--client-id ID --client-secret-file F] [--no-browser]\n"+
+	fs := flags(e, "login", "URL [--scope S]… [--client-id ID --client-secret-file F] [--no-browser] [--provider P] [--authorize-param K=V]… [--resource-param send|omit|audience] [--use-id-token] [--token-auth-method M]\n"+
 		"       mcpauthd login URL --client-credentials --client-id ID (--client-secret-file F | --private-key-file F [--signing-alg ALG])\n"+
 		"       mcpauthd login URL --jwt-bearer --client-id ID --assertion-file F\n"+
 		"       mcpauthd login URL --enterprise --client-id ID --idp-issuer URL --idp-client-id ID [--idp-client-secret-file F] --id-token-file F")
@@ -131,11 +191,15 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser, and accept the pasted redirect URL")
 	reregister := fs.Bool("reregister", false, "register mcpauthd's client at the authorization server anew (when it forgot or rejects the old one)")
 	gf := addGrantFlags(fs)
+	pf := addProviderFlags(fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
 	req := &ipc.LoginRequest{URL: pos[0], Scopes: scopes, ClientID: *clientID, NoBrowser: *noBrowser, Reregister: *reregister}
+	if req.Provider, err = pf.overrides(fs); err != nil {
+		return err
+	}
 	if req.Grant, err = gf.config(*clientID, *secretFile); err != nil {
 		return err
 	}
@@ -227,6 +291,9 @@ func printServer(e *Env, s *ipc.ServerInfo) {
 		}
 		if s.Grant != "" {
 			fmt.Fprintf(e.Stdout, "  grant:   %s (no browser)\n", sanitize.Terminal(s.Grant))
+		}
+		if s.Provider != "" {
+			fmt.Fprintf(e.Stdout, "  provider: %s\n", sanitize.Text(s.Provider, sanitize.ErrorLen))
 		}
 		if s.DPoP {
 			fmt.Fprintf(e.Stdout, "  DPoP:    tokens are bound to a key only mcpauthd holds; apps must go through mcpauthd proxy (or headers --method --url)\n")

@@ -2,19 +2,25 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 
+	"github.com/mcpauthd/mcpauthd/internal/grantfile"
+	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
 )
 
 func init() {
-	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--allow-http] [--debug]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
+	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
 }
 
 // headerList is a repeatable --header flag; it keeps the raw arguments and
@@ -38,6 +44,9 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
 	debug := fs.Bool("debug", false, "log each message's method and id to stderr (never a token or content)")
 	silent := fs.Bool("silent", false, "log errors only")
+	pf := addProviderFlags(fs)
+	clientInfo := fs.String("static-oauth-client-info", "", "mcp-remote's pre-registered client: `JSON` {\"client_id\": …} or @FILE (a client_secret only in a file)")
+	clientMeta := fs.String("static-oauth-client-metadata", "", "mcp-remote's client metadata `JSON` or @FILE; its scope and token_endpoint_auth_method are used")
 	_ = fs.String("host", "", "ignored (mcp-remote's OAuth callback host; the daemon owns the callback)")
 	_ = fs.String("auth-timeout", "", "ignored (the daemon bounds sign-ins)")
 	pos, err := parsePositional(fs, args)
@@ -96,6 +105,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if *resource != "" {
 		src.URL = *resource
 	}
+	if pr, err := pf.proxyRequest(fs, src.URL, *clientInfo, *clientMeta); err != nil {
+		return err
+	} else if pr != nil {
+		if _, err := c.SetProvider(ctx, pr); err != nil {
+			return err
+		}
+	}
 	in, ok := e.Stdin.(io.ReadCloser)
 	if !ok {
 		in = io.NopCloser(e.Stdin)
@@ -115,3 +131,70 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 type nopWriteCloser struct{ io.Writer }
 
 func (nopWriteCloser) Close() error { return nil }
+
+// proxyRequest is the sign-in settings of the proxy's mcp-remote flags
+// for url, nil when none is given. mcp-remote's static client information
+// and metadata are JSON or @FILE; a client secret is taken from a file
+// only (an argument is visible to every local user).
+func (p *providerFlags) proxyRequest(fs *flag.FlagSet, url, clientInfo, clientMeta string) (*ipc.ProviderRequest, error) {
+	o, err := p.overrides(fs)
+	if err != nil {
+		return nil, err
+	}
+	r := &ipc.ProviderRequest{URL: url, Provider: o}
+	var info struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	if err := readJSONFlag("--static-oauth-client-info", clientInfo, &info); err != nil {
+		return nil, err
+	}
+	if clientInfo != "" && !strings.HasPrefix(clientInfo, "@") && info.ClientSecret != "" {
+		return nil, &ExitError{Code: 2, Err: errors.New("--static-oauth-client-info: a client_secret on the command line is visible to every local user; put the JSON in a file and pass --static-oauth-client-info @FILE")}
+	}
+	if clientInfo != "" && info.ClientID == "" {
+		return nil, &ExitError{Code: 2, Err: errors.New("--static-oauth-client-info: no client_id")}
+	}
+	r.ClientID, r.ClientSecret = info.ClientID, info.ClientSecret
+	var meta struct {
+		AuthMethod string `json:"token_endpoint_auth_method"`
+		Scope      string `json:"scope"`
+	}
+	if err := readJSONFlag("--static-oauth-client-metadata", clientMeta, &meta); err != nil {
+		return nil, err
+	}
+	if meta.AuthMethod != "" || meta.Scope != "" {
+		if r.Provider == nil {
+			r.Provider = &ipc.ProviderOverrides{}
+		}
+		r.Provider.TokenAuthMethod = meta.AuthMethod
+		r.Provider.Scopes = strings.Fields(meta.Scope)
+	}
+	if r.Provider == nil && r.ClientID == "" {
+		return nil, nil
+	}
+	return r, nil
+}
+
+// readJSONFlag decodes the JSON object v names into dst: the value itself,
+// or @FILE read as internal/grantfile reads every file it is given. Errors
+// never quote the content.
+func readJSONFlag(name, v string, dst any) error {
+	if v == "" {
+		return nil
+	}
+	var raw string
+	var err error
+	if path, ok := strings.CutPrefix(v, "@"); ok {
+		raw, err = grantfile.Read(path, grantfile.JSONObject)
+	} else {
+		raw, err = grantfile.Check(name, v, grantfile.JSONObject)
+	}
+	if err != nil {
+		return &ExitError{Code: 2, Err: fmt.Errorf("%s: %w", name, err)}
+	}
+	if err := json.Unmarshal([]byte(raw), dst); err != nil {
+		return &ExitError{Code: 2, Err: fmt.Errorf("%s: the fields have the wrong types", name)}
+	}
+	return nil
+}

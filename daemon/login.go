@@ -77,6 +77,11 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if err := d.st.CheckSecrets(); err != nil {
 		return nil, toIPC(r.URL, err)
 	}
+	if r.Provider != nil {
+		if err := overridesFrom(r.Provider).Check(); err != nil { // before a new server is added
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: r.URL + ": " + err.Error()}
+		}
+	}
 	created := d.server(r.URL) == nil
 	if r.Grant != nil {
 		if err := d.SetGrant(r.URL, r.Grant); err != nil {
@@ -95,11 +100,8 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 			return nil, toIPC(r.URL, err)
 		}
 	}
-	if r.ClientID != "" {
-		s.sess.SetPreregistered(&oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer})
-		s.mu.Lock()
-		s.rec.ClientIDOverride = r.ClientID
-		s.mu.Unlock()
+	if err := s.configure(r.Provider, r.ClientID, r.ClientSecret, r.ClientIssuer); err != nil {
+		return nil, err
 	}
 	l := newLogin(r.URL, r.NoBrowser)
 	prev := s.info()
@@ -121,6 +123,52 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 		return d.waitLogin(ctx, l)
 	}
 	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, BrowserError: l.browserErr, Server: ptr(s.info())}, nil
+}
+
+// configure sets s's provider settings (nil: keep them) and pre-registered
+// client (clientID "": keep it) for the sign-ins that start after it
+// returns; the next write of s's record stores them.
+func (s *server) configure(p *ipc.ProviderOverrides, clientID, clientSecret, clientIssuer string) error {
+	if p != nil {
+		if err := s.setOverrides(overridesFrom(p)); err != nil {
+			return err
+		}
+	}
+	if clientID != "" {
+		s.sess.SetPreregistered(&oauth.Registration{ClientID: clientID, ClientSecret: clientSecret, Issuer: clientIssuer})
+		s.mu.Lock()
+		s.rec.ClientIDOverride = clientID
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// SetProvider sets r.URL's own sign-in settings without signing in (the
+// stdio proxy's mcp-remote flags), adding the server when it is new, and
+// stores them.
+func (d *Daemon) SetProvider(r *ipc.ProviderRequest) (*ipc.ServerInfo, error) {
+	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
+	}
+	if r.Provider != nil {
+		if err := overridesFrom(r.Provider).Check(); err != nil { // before a new server is added
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: r.URL + ": " + err.Error()}
+		}
+	}
+	s, err := d.ensureServer(r.URL)
+	if err != nil {
+		return nil, toIPC(r.URL, err)
+	}
+	if err := s.configure(r.Provider, r.ClientID, r.ClientSecret, ""); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	if err := d.st.PutServer(&rec); err != nil {
+		return nil, toIPC(r.URL, err)
+	}
+	return ptr(s.info()), nil
 }
 
 func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []string) {

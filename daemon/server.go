@@ -46,7 +46,39 @@ func (d *Daemon) newServer(rec *store.Server) *server {
 	if rec.Status == "" {
 		s.rec.Status = string(ipc.StateSignedOut)
 	}
+	if len(rec.Provider) > 0 {
+		var o oauth.Overrides
+		if err := json.Unmarshal(rec.Provider, &o); err != nil || o.Check() != nil {
+			d.log.Warn("ignoring unreadable provider settings", "server", rec.URL)
+		} else {
+			s.sess.SetOverrides(&o)
+		}
+	}
 	return s
+}
+
+// overridesFrom is the engine's form of the API's provider settings.
+func overridesFrom(p *ipc.ProviderOverrides) *oauth.Overrides {
+	return &oauth.Overrides{Quirk: p.Provider, AuthParams: p.AuthorizeParams, Resource: p.Resource,
+		UseIDToken: p.UseIDToken, TokenAuthMethod: p.TokenAuthMethod, Scopes: p.Scopes}
+}
+
+// setOverrides checks o and makes it the server's provider settings, for
+// the sign-ins that start after it returns; they are stored with the
+// server record by the next write of it.
+func (s *server) setOverrides(o *oauth.Overrides) error {
+	if err := o.Check(); err != nil {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: s.url + ": " + err.Error()}
+	}
+	raw, err := json.Marshal(o)
+	if err != nil {
+		return err
+	}
+	s.sess.SetOverrides(o)
+	s.mu.Lock()
+	s.rec.Provider = raw
+	s.mu.Unlock()
+	return nil
 }
 
 // load rebuilds the session's grant from the store, and its Strategy when
@@ -228,7 +260,7 @@ func (s *server) setState(state ipc.State, msg string) {
 
 func (s *server) info() ipc.ServerInfo {
 	s.mu.Lock()
-	rec, hasRefresh, method, dpop := s.rec, s.hasRefresh, s.regMethod, s.dpop
+	rec, hasRefresh, method, dpop, md := s.rec, s.hasRefresh, s.regMethod, s.dpop, s.lastMD
 	s.mu.Unlock()
 	in := ipc.ServerInfo{
 		URL: rec.URL, Name: rec.Name, Status: ipc.State(rec.Status), StatusMessage: rec.StatusMessage,
@@ -241,6 +273,9 @@ func (s *server) info() ipc.ServerInfo {
 	}
 	if in.Status != ipc.StateSignedOut {
 		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
+		if md != nil {
+			in.Provider = md.Quirk.Summary()
+		}
 	}
 	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant
 	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && s.d.cfg.Now().After(rec.TokenExpiry) && !renewable {

@@ -170,6 +170,18 @@ func (c *Client) Refresh(ctx context.Context, url string) (*ServerInfo, error) {
 	return &out, c.do(ctx, http.MethodPost, "refresh", &ServerRequest{URL: url}, &out)
 }
 
+// Doctor probes url without signing in and reports each step.
+func (c *Client) Doctor(ctx context.Context, url string) (*DoctorReport, error) {
+	var out DoctorReport
+	return &out, c.do(ctx, http.MethodPost, "doctor", &ServerRequest{URL: url}, &out)
+}
+
+// SetProvider sets a server's own sign-in settings without signing in.
+func (c *Client) SetProvider(ctx context.Context, r *ProviderRequest) (*ServerInfo, error) {
+	var out ServerInfo
+	return &out, c.do(ctx, http.MethodPost, "provider", r, &out)
+}
+
 // Logout revokes and forgets url's tokens; remove also forgets the server.
 // The answer says whether the authorization server revoked them (an older
 // daemon answers nothing: Revocation is then "").

@@ -15,7 +15,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 2 // 2: /v1/succeeded
+const Revision = 3 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -54,6 +54,10 @@ type ServerInfo struct {
 	Tools     []string `json:"tools,omitempty"`
 	ToolCount int      `json:"tool_count,omitempty"`
 	ToolsMore bool     `json:"tools_more,omitempty"`
+	// Provider says what mcpauthd does differently for this server's
+	// authorization server ("Google: offline access requested …"), "" when
+	// nothing.
+	Provider string `json:"provider,omitempty"`
 	// Grant is the non-interactive grant the server's tokens come from
 	// (GrantClientCredentials, GrantJWTBearer, GrantEnterprise); "" for
 	// browser sign-ins.
@@ -88,6 +92,61 @@ type LoginRequest struct {
 	// daemon runs that grant instead of the browser, now and whenever the
 	// token must be re-acquired.
 	Grant *GrantConfig `json:"grant,omitempty"`
+	// Provider, when set, replaces the server's own sign-in settings
+	// (kept with the server for every later sign-in); nil keeps them.
+	Provider *ProviderOverrides `json:"provider,omitempty"`
+}
+
+// DoctorReport is `mcpauthd doctor URL`: each step of a sign-in to URL as
+// the daemon found it without signing in. It holds no secret.
+type DoctorReport struct {
+	URL   string       `json:"url"`
+	Steps []DoctorStep `json:"steps"`
+	// Failed: a step failed; a sign-in would fail there.
+	Failed bool `json:"failed"`
+}
+
+// DoctorStep is one step of a DoctorReport. Outcome is "ok", "info",
+// "warn" or "fail".
+type DoctorStep struct {
+	Step    string `json:"step"`
+	Outcome string `json:"outcome"`
+	Detail  string `json:"detail"`
+}
+
+// ProviderRequest sets a server's own sign-in settings without signing in
+// (`mcpauthd proxy` with mcp-remote's flags), adding the server when it is
+// new. ClientSecret is a secret: it travels only over the socket.
+type ProviderRequest struct {
+	URL      string             `json:"url"`
+	Provider *ProviderOverrides `json:"provider,omitempty"`
+	// ClientID (and ClientSecret) are a pre-registered client for the
+	// server's sign-ins, as LoginRequest's.
+	ClientID     string `json:"client_id,omitempty"`
+	ClientSecret string `json:"client_secret,omitempty"`
+}
+
+// ProviderOverrides are one server's own sign-in settings, over what
+// mcpauthd does by itself for its authorization server (the quirks table
+// of the engine). The zero value changes nothing.
+type ProviderOverrides struct {
+	// Provider applies a row of the quirks table by name ("google",
+	// "entra", …) whatever the issuer; "none" applies none.
+	Provider string `json:"provider,omitempty"`
+	// AuthorizeParams are added to the authorization request.
+	AuthorizeParams map[string]string `json:"authorize_params,omitempty"`
+	// Resource is how the resource indicator is sent: "send", "omit" or
+	// "audience" ("": as the provider needs).
+	Resource string `json:"resource,omitempty"`
+	// UseIDToken hands out the ID token instead of the access token (nil:
+	// as the provider needs).
+	UseIDToken *bool `json:"use_id_token,omitempty"`
+	// TokenAuthMethod is how a pre-registered client authenticates at the
+	// token endpoint: client_secret_basic, client_secret_post or none.
+	TokenAuthMethod string `json:"token_auth_method,omitempty"`
+	// Scopes are requested by every sign-in, besides what the server asks
+	// for.
+	Scopes []string `json:"scopes,omitempty"`
 }
 
 // Grant types for GrantConfig.Type.

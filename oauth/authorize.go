@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -80,6 +81,13 @@ func (a *Authorization) Registration() *Registration { return a.reg }
 
 // Authorize builds an authorization request with PKCE S256, a fresh state and
 // the resource indicator. redirectURI must be one reg was registered with.
+//
+// A request for offline_access also carries prompt=consent: offline_access
+// is an OpenID Connect scope (it is only requested where the authorization
+// server lists it), and OpenID Connect Core §11 says a provider must ignore
+// it unless the request has prompt=consent — without it a stock OpenID
+// provider (oidc-provider's default policy) issues no refresh token, and the
+// user signs in again every hour. The MCP Python SDK does the same.
 func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
 	if reg.Issuer != md.Issuer {
 		return nil, newErr("authorization", CheckClientMismatch, md.Issuer, "client registration belongs to %q", reg.Issuer)
@@ -99,10 +107,27 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 		md:          md,
 		reg:         reg,
 	}
-	a.URL = a.config().AuthCodeURL(a.State,
-		oauth2.S256ChallengeOption(a.verifier),
-		oauth2.SetAuthURLParam("resource", md.Resource))
+	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.verifier)}
+	opts = append(opts, resourceOption(md)...)
+	if q := md.Quirk; q != nil {
+		for _, k := range slices.Sorted(maps.Keys(q.AuthParams)) {
+			opts = append(opts, oauth2.SetAuthURLParam(k, q.AuthParams[k]))
+		}
+	}
+	if _, set := md.Quirk.authParam("prompt"); !set && slices.Contains(scopes, OfflineAccess) {
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	}
+	a.URL = a.config().AuthCodeURL(a.State, opts...)
 	return a, nil
+}
+
+// resourceOption is the resource indicator as md's quirk wants it sent:
+// resource (the spec), audience, or nothing.
+func resourceOption(md *Metadata) []oauth2.AuthCodeOption {
+	if p := md.Quirk.resourceParam(); p != "" {
+		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam(p, md.Resource)}
+	}
+	return nil
 }
 
 func (a *Authorization) config() *oauth2.Config {
@@ -160,13 +185,16 @@ func (a *Authorization) Complete(ctx context.Context, c *http.Client, redirected
 	if code == "" {
 		return nil, newErr("authorization", CheckAuthorization, a.md.Issuer, "the redirect carries no authorization code")
 	}
-	tok, err := a.config().Exchange(withClient(ctx, c), code,
-		oauth2.VerifierOption(a.verifier),
-		oauth2.SetAuthURLParam("resource", a.md.Resource))
+	tok, err := a.config().Exchange(withClient(ctx, a.md.Quirk.client(c)), code,
+		append(resourceOption(a.md), oauth2.VerifierOption(a.verifier))...)
 	if err != nil {
 		return nil, tokenErr("token", a.md.AuthServer.TokenEndpoint, err, code, a.verifier, a.reg.ClientSecret)
 	}
-	return newTokenFrom(tok, a.Scopes, a.md.AuthServer.TokenEndpoint, sendsProofs(c))
+	t, err := newTokenFrom(tok, a.Scopes, a.md.AuthServer.TokenEndpoint, sendsProofs(c))
+	if err != nil {
+		return nil, err
+	}
+	return a.md.Quirk.finish(t, a.md.AuthServer.TokenEndpoint)
 }
 
 // checkIss applies the spec's RFC 9207 table: advertised and absent → reject;

@@ -24,9 +24,8 @@ import (
 // on and finds out the usual way. Nothing is learnt from, or kept of, a
 // server that redeems a code it never issued.
 func CheckClient(ctx context.Context, c *http.Client, md *Metadata, reg *Registration, redirectURI string) error {
-	_, err := oauthConfig(md, reg, redirectURI, nil).Exchange(withClient(ctx, c), rand.Text(),
-		oauth2.VerifierOption(oauth2.GenerateVerifier()),
-		oauth2.SetAuthURLParam("resource", md.Resource))
+	_, err := oauthConfig(md, reg, redirectURI, nil).Exchange(withClient(ctx, md.Quirk.client(c)), rand.Text(),
+		append(resourceOption(md), oauth2.VerifierOption(oauth2.GenerateVerifier()))...)
 	if err == nil {
 		return nil
 	}

@@ -45,7 +45,7 @@ func StartDevice(ctx context.Context, c *http.Client, md *Metadata, reg *Registr
 		return nil, newErr("authorization", CheckAuthorization, md.Issuer, "the authorization server does not offer the device authorization grant")
 	}
 	cfg := deviceConfig(md, reg, scopes)
-	resp, err := cfg.DeviceAuth(withClient(ctx, c), oauth2.SetAuthURLParam("resource", md.Resource))
+	resp, err := cfg.DeviceAuth(withClient(ctx, c), resourceOption(md)...)
 	if err != nil {
 		return nil, tokenErr("authorization", md.DeviceAuthorizationEndpoint, err, reg.ClientSecret)
 	}
@@ -78,14 +78,18 @@ func StartDevice(ctx context.Context, c *http.Client, md *Metadata, reg *Registr
 func (d *DeviceAuthorization) Wait(ctx context.Context, c *http.Client) (*Token, error) {
 	ctx = withServer(ctx, d.md.ServerURL) // the network policy: loopback only for a local server
 	cfg := deviceConfig(d.md, d.reg, d.Scopes)
-	tok, err := cfg.DeviceAccessToken(withClient(ctx, c), d.resp, oauth2.SetAuthURLParam("resource", d.md.Resource))
+	tok, err := cfg.DeviceAccessToken(withClient(ctx, d.md.Quirk.client(c)), d.resp, resourceOption(d.md)...)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, tokenErr("token", d.md.AuthServer.TokenEndpoint, err, d.resp.DeviceCode, d.reg.ClientSecret)
 	}
-	return newTokenFrom(tok, d.Scopes, d.md.AuthServer.TokenEndpoint, sendsProofs(c))
+	t, err := newTokenFrom(tok, d.Scopes, d.md.AuthServer.TokenEndpoint, sendsProofs(c))
+	if err != nil {
+		return nil, err
+	}
+	return d.md.Quirk.finish(t, d.md.AuthServer.TokenEndpoint)
 }
 
 func deviceConfig(md *Metadata, reg *Registration, scopes []string) *oauth2.Config {

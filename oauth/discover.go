@@ -30,6 +30,9 @@ type Metadata struct {
 	// server, recorded for the RFC 9207 iss comparison and the registration key.
 	Issuer     string                  `json:"issuer"`
 	AuthServer *oauthex.AuthServerMeta `json:"auth_server"`
+	// AuthServerMetadataURL is where the authorization-server metadata
+	// was found ("" for the 2025-03-26 default endpoints).
+	AuthServerMetadataURL string `json:"auth_server_metadata_url,omitempty"`
 	// DeviceAuthorizationEndpoint is the authorization server's RFC 8628
 	// endpoint, when it offers the device authorization grant (oauthex does
 	// not decode this field; discovery reads it from the same document).
@@ -42,6 +45,10 @@ type Metadata struct {
 	// the 2025-03-26 rules applied (the server's origin is the authorization
 	// server; default endpoints when it has no metadata either).
 	Legacy bool `json:"legacy,omitempty"`
+	// Quirk is how this sign-in departs from the spec for its
+	// authorization server (ResolveQuirk); nil for none. Kept with the
+	// metadata so refreshes behave as the sign-in did.
+	Quirk *Quirk `json:"quirk,omitempty"`
 }
 
 // checkServerURL accepts an absolute https URL, or http on loopback, without
@@ -183,11 +190,11 @@ func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromC
 // and, from the same document, the fields oauthex does not decode: the
 // device authorization endpoint and the DPoP signing algorithms, when offered.
 func findAuthServer(ctx context.Context, c *http.Client, md *Metadata, interactive bool) error {
-	asm, body, err := fetchAuthServer(ctx, c, md.Issuer, md.Legacy, interactive)
+	asm, body, from, err := fetchAuthServer(ctx, c, md.Issuer, md.Legacy, interactive)
 	if err != nil {
 		return err
 	}
-	md.AuthServer = asm
+	md.AuthServer, md.AuthServerMetadataURL = asm, from
 	var extra struct {
 		Device   string   `json:"device_authorization_endpoint"`
 		DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
@@ -206,10 +213,11 @@ func findAuthServer(ctx context.Context, c *http.Client, md *Metadata, interacti
 	return nil
 }
 
-// fetchAuthServer fetches and validates issuer's metadata. interactive
+// fetchAuthServer fetches and validates issuer's metadata, and says at
+// which URL it was found. interactive
 // (a browser sign-in) requires PKCE S256 and an authorization_endpoint;
 // the non-interactive grants need neither.
-func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy, interactive bool) (*oauthex.AuthServerMeta, []byte, error) {
+func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy, interactive bool) (*oauthex.AuthServerMeta, []byte, string, error) {
 	rc, rec := recording(c)
 	rec.keepBody = true
 	asm, err := auth.GetAuthServerMetadata(ctx, issuer, rc)
@@ -224,20 +232,20 @@ func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy,
 		msg := err.Error()
 		switch {
 		case rec.status() == 0:
-			return nil, nil, netErr("discovery", issuer, err)
+			return nil, nil, "", netErr("discovery", issuer, err)
 		case strings.Contains(msg, "does not match issuer"):
-			return nil, nil, wrapErr("discovery", CheckIssuerMismatch, issuer, err, "authorization-server metadata names a different issuer; it must not be used")
+			return nil, nil, "", wrapErr("discovery", CheckIssuerMismatch, issuer, err, "authorization-server metadata names a different issuer; it must not be used")
 		case strings.Contains(msg, "does not implement PKCE"):
-			return nil, nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not support PKCE (code_challenge_methods_supported is missing)")
+			return nil, nil, "", newErr("discovery", CheckNoPKCE, issuer, "authorization server does not support PKCE (code_challenge_methods_supported is missing)")
 		case strings.Contains(msg, "HTTPS") || strings.Contains(msg, "scheme") || strings.Contains(msg, "non-public"):
-			return nil, nil, wrapErr("discovery", CheckInsecureEndpoint, issuer, err, "authorization-server metadata has an unsafe endpoint")
+			return nil, nil, "", wrapErr("discovery", CheckInsecureEndpoint, issuer, err, "authorization-server metadata has an unsafe endpoint")
 		default:
-			return nil, nil, wrapErr("discovery", CheckBadMetadata, issuer, err, "unusable authorization-server metadata")
+			return nil, nil, "", wrapErr("discovery", CheckBadMetadata, issuer, err, "unusable authorization-server metadata")
 		}
 	}
 	if asm == nil {
 		if !legacy {
-			return nil, nil, newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
+			return nil, nil, "", newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
 		}
 		// 2025-03-26 fallback: default endpoints at the server root.
 		base := strings.TrimSuffix(issuer, "/")
@@ -247,17 +255,17 @@ func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy,
 			TokenEndpoint:                 base + "/token",
 			RegistrationEndpoint:          base + "/register",
 			CodeChallengeMethodsSupported: []string{"S256"},
-		}, nil, nil
+		}, nil, "", nil
 	}
 	// RFC 8414 §3.3: identical, not "equal after trimming a slash".
 	if asm.Issuer != issuer {
-		return nil, nil, newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
+		return nil, nil, "", newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
 	}
 	if interactive && !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
-		return nil, nil, newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
+		return nil, nil, "", newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
 	}
 	if (interactive && asm.AuthorizationEndpoint == "") || asm.TokenEndpoint == "" {
-		return nil, nil, newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
+		return nil, nil, "", newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
 	}
 	for _, ep := range []struct{ name, url string }{
 		{"authorization_endpoint", asm.AuthorizationEndpoint},
@@ -269,10 +277,10 @@ func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy,
 			continue
 		}
 		if err := checkEndpoint("discovery", ep.name, ep.url); err != nil {
-			return nil, nil, err
+			return nil, nil, "", err
 		}
 	}
-	return asm, rec.lastBody(), nil
+	return asm, rec.lastBody(), rec.lastURL(), nil
 }
 
 // decodeAuthServerMeta decodes an authorization-server metadata document

@@ -56,6 +56,9 @@ type LoginRequest struct {
 	// (client credentials, JWT bearer, enterprise) instead of the
 	// authorization code: no registration, no browser.
 	Strategy Strategy
+	// Overrides are the server's own settings (nil: none); with the
+	// issuer they decide the sign-in's Quirk.
+	Overrides *Overrides
 }
 
 // Grant is the result of a login. A Public grant has no token: the server
@@ -111,11 +114,12 @@ func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 	if err != nil {
 		return nil, err
 	}
-	f.log().Info("discovered authorization server", "server", req.ServerURL, "issuer", md.Issuer, "legacy", md.Legacy)
+	md.Quirk = ResolveQuirk(md.Issuer, req.Overrides)
+	f.log().Info("discovered authorization server", "server", req.ServerURL, "issuer", md.Issuer, "legacy", md.Legacy, "quirks", md.Quirk.Summary())
 	if req.Strategy != nil {
 		return f.Obtain(ctx, md, req.Strategy, SelectScopes(ch, md, req.Previous, req.Scopes, false), nil)
 	}
-	scopes := SelectScopes(ch, md, req.Previous, req.Scopes, f.WantRefresh)
+	scopes := loginScopes(ch, md, req.Overrides, req.Previous, req.Scopes, f.WantRefresh)
 	for attempt := 0; ; attempt++ {
 		g, err := f.authorize(ctx, c, md, req, scopes)
 		if err == nil || attempt > 0 || !errors.Is(err, ErrInvalidClient) || req.Preregistered != nil {
@@ -133,9 +137,19 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 	if err != nil {
 		return nil, err
 	}
-	reg, created, err := Register(ctx, c, f.Client, md, req.Preregistered, stored)
+	pre := req.Preregistered
+	if pre != nil && req.Overrides != nil && req.Overrides.TokenAuthMethod != "" {
+		p := *pre
+		p.AuthMethod = req.Overrides.TokenAuthMethod
+		pre = &p
+	}
+	reg, created, err := Register(ctx, c, f.Client, md, pre, stored)
 	if err != nil {
-		return nil, err
+		var redirect string
+		if len(f.Client.RedirectURIs) > 0 {
+			redirect = f.Client.RedirectURIs[0]
+		}
+		return nil, md.Quirk.registrationErr(err, redirect)
 	}
 	if created {
 		if err := f.Registrations.SaveRegistration(ctx, reg); err != nil {

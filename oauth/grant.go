@@ -157,8 +157,8 @@ func (a *ClientAuth) tokenRequest(ctx context.Context, c *http.Client, step stri
 		params = url.Values{}
 	}
 	params.Set("grant_type", grantType)
-	if md.Resource != "" {
-		params.Set("resource", md.Resource)
+	if p := md.Quirk.resourceParam(); p != "" && md.Resource != "" {
+		params.Set(p, md.Resource)
 	}
 	cfg := &clientcredentials.Config{ClientID: a.ClientID, TokenURL: ep, Scopes: scopes, EndpointParams: params, AuthStyle: oauth2.AuthStyleInParams}
 	var assertion string

@@ -333,6 +333,7 @@ type statusRecorder struct {
 	mu       sync.Mutex
 	code     int
 	body     []byte
+	url      string // the last request's URL
 }
 
 func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -360,7 +361,7 @@ func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	r.mu.Lock()
-	r.code, r.body = code, body
+	r.code, r.body, r.url = code, body, req.URL.String()
 	r.mu.Unlock()
 	if err != nil {
 		return nil, err
@@ -372,6 +373,12 @@ func (r *statusRecorder) lastBody() []byte {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.body
+}
+
+func (r *statusRecorder) lastURL() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.url
 }
 
 func (r *statusRecorder) status() int {

@@ -48,6 +48,7 @@ type Session struct {
 	policy        sync.Mutex
 	preregistered *Registration
 	strategy      Strategy
+	overrides     *Overrides
 
 	mu sync.Mutex
 	// grant is the current grant: stored only with mu held, loaded without
@@ -75,6 +76,15 @@ func NewSession(f *Flow, serverURL string, g *Grant) *Session {
 func (s *Session) SetPreregistered(r *Registration) {
 	s.policy.Lock()
 	s.preregistered = r
+	s.policy.Unlock()
+}
+
+// SetOverrides sets the server's own settings (nil: none), used by the
+// sign-ins that start after it returns. A refresh keeps the quirk its
+// sign-in resolved.
+func (s *Session) SetOverrides(o *Overrides) {
+	s.policy.Lock()
+	s.overrides = o
 	s.policy.Unlock()
 }
 
@@ -107,6 +117,7 @@ func (s *Session) loginRequest() LoginRequest {
 		Browser:       s.Browser,
 		Device:        s.Device,
 		Strategy:      s.strategy,
+		Overrides:     s.overrides,
 	}
 }
 

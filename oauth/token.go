@@ -125,6 +125,10 @@ func tokenErr(step, endpoint string, err error, secrets ...string) error {
 		switch re.ErrorCode {
 		case "invalid_grant":
 			check = CheckInvalidGrant
+		case "invalid_request":
+			if step == "refresh" && deadRefresh(re.ErrorCode, re.ErrorDescription) {
+				check = CheckInvalidGrant // the refresh token is dead, in other words
+			}
 		case "invalid_client", "unauthorized_client":
 			check = CheckInvalidClient
 		}
@@ -158,13 +162,19 @@ func Refresh(ctx context.Context, c *http.Client, md *Metadata, reg *Registratio
 	cfg := oauthConfig(md, reg, "", nil)
 	// x/oauth2 offers no way to add parameters to a refresh request; the
 	// spec wants resource on every token request, so a transport adds it.
-	rc := *c
-	rc.Transport = &formParam{base: transportOf(c), grant: "refresh_token", key: "resource", value: md.Resource}
+	rc := *md.Quirk.client(c)
+	if p := md.Quirk.resourceParam(); p != "" {
+		rc.Transport = &formParam{base: transportOf(&rc), grant: "refresh_token", key: p, value: md.Resource}
+	}
 	tok, err := cfg.TokenSource(withClient(ctx, &rc), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
 		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err, refreshToken, reg.ClientSecret)
 	}
-	return newTokenFrom(tok, scopes, md.AuthServer.TokenEndpoint, sendsProofs(c))
+	t, err := newTokenFrom(tok, scopes, md.AuthServer.TokenEndpoint, sendsProofs(c))
+	if err != nil {
+		return nil, err
+	}
+	return md.Quirk.finish(t, md.AuthServer.TokenEndpoint)
 }
 
 // redact blanks every occurrence of the given secrets in s.

@@ -44,6 +44,9 @@ type Server struct {
 	// Grant is the server's non-interactive grant without its secrets (those
 	// are sealed apart, see GrantSecrets); nil for browser sign-ins.
 	Grant *GrantConfig `json:"grant,omitempty"`
+	// Provider is the server's own sign-in settings (the engine's
+	// oauth.Overrides as JSON), kept for every later sign-in; opaque here.
+	Provider json.RawMessage `json:"provider,omitempty"`
 }
 
 // Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the

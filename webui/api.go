@@ -150,6 +150,11 @@ type loginRequest struct {
 	// or PrivateKey too.
 	Grant      string `json:"grant,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"` // PEM, for private_key_jwt
+	// Provider applies a row of the quirks table ("" recognises it from
+	// the issuer); AuthorizeParams are space-separated key=value pairs for
+	// the authorization request. Either replaces the server's settings.
+	Provider        string `json:"provider,omitempty"`
+	AuthorizeParams string `json:"authorize_params,omitempty"`
 	// jwt_bearer: the workload JWT, pasted or uploaded (it stops working
 	// when it expires).
 	Assertion string `json:"assertion,omitempty"`
@@ -202,6 +207,20 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		return nil, bad("the IdP fields are for the company SSO sign-in: choose that sign-in")
 	}
 	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes)}
+	if req.Provider != "" || strings.TrimSpace(req.AuthorizeParams) != "" {
+		p := &ipc.ProviderOverrides{Provider: req.Provider}
+		for _, kv := range strings.Fields(req.AuthorizeParams) {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok || k == "" {
+				return nil, bad("extra authorization parameters are key=value pairs separated by spaces")
+			}
+			if p.AuthorizeParams == nil {
+				p.AuthorizeParams = map[string]string{}
+			}
+			p.AuthorizeParams[k] = v
+		}
+		lr.Provider = p // checked by the daemon
+	}
 	var g *ipc.GrantConfig
 	switch req.Grant {
 	case "":
@@ -249,6 +268,12 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 	}
 	h.log.Info("web page: sign-in requested", "server", u, "grant", req.Grant)
 	return h.d.Login(r.Context(), lr)
+}
+
+// doctor explains what a sign-in to req.URL needs and where it would fail,
+// without signing in (shown when a sign-in from the page cannot start).
+func (h *Handler) doctor(r *http.Request, req *serverRequest) (*ipc.DoctorReport, error) {
+	return h.d.Doctor(r.Context(), strings.TrimSpace(req.URL))
 }
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {

@@ -231,3 +231,29 @@ func TestAddEnterpriseSSO(t *testing.T) {
 		t.Fatalf("the page lacks the new sign-ins: %s", res.Status)
 	}
 }
+
+// TestAddProviderAndDoctor: the add form's provider settings reach the
+// daemon (checked there: an unknown provider or a malformed parameter is
+// refused with a message), and /api/doctor explains where a sign-in fails
+// — here at registration, which a GitHub-style server refuses.
+func TestAddProviderAndDoctor(t *testing.T) {
+	e := start(t)
+	cookie, csrf := e.login(e.entry)
+	f := &grantForm{e: e, cookie: cookie, csrf: csrf}
+	gh := testfake.NewProviderAS(t, testfake.StyleGitHub)
+	f.refused(t, "unknown provider", map[string]string{"url": gh.URL, "provider": "myspace"})
+	f.refused(t, "parameter without a value", map[string]string{"url": gh.URL, "authorize_params": "login_hint"})
+	f.refused(t, "reserved parameter", map[string]string{"url": gh.URL, "authorize_params": "redirect_uri=https://evil.example/"})
+	if res, out := e.do(req{method: http.MethodPost, path: "/api/remove", body: `{"url":"` + gh.URL + `"}`, cookie: cookie, csrf: csrf}); res.StatusCode == http.StatusOK {
+		t.Errorf("a refused add left the server behind (remove: %s %s)", res.Status, out)
+	}
+	res, out := e.do(req{method: http.MethodPost, path: "/api/doctor", body: `{"url":"` + gh.URL + `"}`, cookie: cookie, csrf: csrf})
+	var r ipc.DoctorReport
+	if res.StatusCode != http.StatusOK || json.Unmarshal([]byte(out), &r) != nil {
+		t.Fatalf("POST /api/doctor: %s %s", res.Status, out)
+	}
+	last := r.Steps[len(r.Steps)-1]
+	if !r.Failed || last.Step != "registration" || !strings.Contains(last.Detail, "--client-id") {
+		t.Errorf("doctor report %+v; want a failure at registration", r)
+	}
+}

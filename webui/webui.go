@@ -117,6 +117,7 @@ func New(d *daemon.Daemon, origin string, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("GET /api/events", h.events)
 	h.mux.HandleFunc("POST /api/login", action(h.login))
 	h.mux.HandleFunc("POST /api/refresh", action(h.refresh))
+	h.mux.HandleFunc("POST /api/doctor", action(h.doctor))
 	h.mux.HandleFunc("POST /api/logout", action(h.logout))
 	h.mux.HandleFunc("POST /api/remove", action(h.remove))
 	h.mux.HandleFunc("POST /api/reveal", action(h.reveal))

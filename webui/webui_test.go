@@ -253,7 +253,7 @@ func TestPostNeedsCSRF(t *testing.T) {
 		"other session's token": {cookie: cookie, csrf: csrf2},
 		"foreign Origin":        {cookie: cookie, csrf: csrf, origin: "http://evil.example"},
 	} {
-		for _, p := range []string{"/api/login", "/api/refresh", "/api/logout", "/api/remove", "/api/reveal"} {
+		for _, p := range []string{"/api/login", "/api/refresh", "/api/logout", "/api/remove", "/api/reveal", "/api/doctor"} {
 			r.method, r.path, r.body = "POST", p, body
 			if res, _ := e.do(r); res.StatusCode != http.StatusForbidden {
 				t.Errorf("%s: POST %s: %s, want 403", name, p, res.Status)

@@ -15,7 +15,8 @@ import (
 // TestHostileServersThroughBinary: `mcpauthd login` against MCP servers whose
 // metadata is hostile. Each sign-in is refused, in bounded time, with a
 // message that names the offending URL and the check, and nothing is
-// fetched from the address the metadata pointed at.
+// fetched from the address the metadata pointed at. `mcpauthd doctor`
+// reports the same failure, naming the same, at its failing step.
 func TestHostileServersThroughBinary(t *testing.T) {
 	in := newInstance(t)
 	type doc struct {
@@ -123,6 +124,22 @@ func TestHostileServersThroughBinary(t *testing.T) {
 				w = strings.ReplaceAll(w, "{base}", srv.URL)
 				if !strings.Contains(string(out), w) {
 					t.Errorf("error does not name %q:\n%s", w, out)
+				}
+			}
+			// mcpauthd doctor explains the same failure at its step.
+			dout, _, code := in.run("doctor", url)
+			fail := ""
+			for _, line := range strings.Split(dout, "\n") {
+				if strings.Contains(line, "FAIL") {
+					fail = line
+				}
+			}
+			if code != 1 || fail == "" {
+				t.Errorf("doctor: exit %d, no failing step:\n%s", code, dout)
+			}
+			for _, w := range tt.want {
+				if w = strings.ReplaceAll(w, "{base}", srv.URL); w != "plain http" && !strings.Contains(fail, w) {
+					t.Errorf("doctor's failing step does not name %q:\n%s", w, dout)
 				}
 			}
 			mu.Lock()

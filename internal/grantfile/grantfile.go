@@ -58,6 +58,15 @@ var (
 	PrivateKey = Kind{name: "a PEM private key", check: func(b []byte) error { _, err := ParsePrivateKey(b); return err }}
 	// Secret is a client secret: non-empty printable text on one line.
 	Secret = Kind{name: "a client secret", trim: true, check: checkSecret}
+	// JSONObject is a JSON object (mcp-remote's static OAuth client
+	// information or metadata, which may hold a client secret).
+	JSONObject = Kind{name: "a JSON object", trim: true, check: func(b []byte) error {
+		var m map[string]any
+		if json.Unmarshal(b, &m) != nil || m == nil {
+			return errors.New("not a JSON object")
+		}
+		return nil
+	}}
 )
 
 // Read returns the content of the file at path, checked as k (and trimmed

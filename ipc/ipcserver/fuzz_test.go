@@ -62,7 +62,7 @@ func newHandlerWith(t testing.TB, hc *http.Client, loginTimeout time.Duration) *
 
 var fuzzRoutes = []string{
 	"/v1/login", "/v1/login/wait", "/v1/login/complete", "/v1/login/cancel",
-	"/v1/token", "/v1/challenge", "/v1/succeeded", "/v1/refresh", "/v1/logout",
+	"/v1/token", "/v1/challenge", "/v1/succeeded", "/v1/refresh", "/v1/provider", "/v1/doctor", "/v1/logout",
 }
 
 // FuzzIPCBodies sends fuzzed JSON bodies to every JSON route of the real

@@ -73,6 +73,8 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/challenge", call(h.challenge))
 	h.mux.HandleFunc("POST /v1/succeeded", call(h.succeeded))
 	h.mux.HandleFunc("POST /v1/refresh", call(h.refresh))
+	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
+	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	h.mux.HandleFunc("GET /v1/events", h.events)
@@ -276,6 +278,14 @@ func (h *Handler) succeeded(_ *http.Request, req *ipc.ServerRequest) (empty, err
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
 	return h.D.Refresh(r.Context(), req.URL)
+}
+
+func (h *Handler) doctor(r *http.Request, req *ipc.ServerRequest) (*ipc.DoctorReport, error) {
+	return h.D.Doctor(r.Context(), req.URL)
+}
+
+func (h *Handler) provider(r *http.Request, req *ipc.ProviderRequest) (*ipc.ServerInfo, error) {
+	return h.D.SetProvider(req)
 }
 
 func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {

@@ -121,6 +121,7 @@ function serverCard(s) {
       fact("Issuer", s.issuer ? el("span", { class: "url" }, s.issuer) : none("—")),
       fact("Client", s.registration ? (REGISTRATION[s.registration] || s.registration) : none("—")),
       fact("Sign-in", grantFact(s)),
+      s.provider ? fact("Provider", s.provider) : null,
       fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—"))),
     actions);
 }
@@ -208,6 +209,14 @@ async function runAction(b) {
 }
 
 function signingIn(url, res) {
+  const st = res && res.server && res.server.status;
+  if (res && !res.auth_url && !res.user_code && st !== "signed_in" && st !== "public") {
+    // It ended before a browser could open: say where it fails.
+    notice("The sign-in to " + url + " could not start.", "error");
+    showDoctor(url);
+    render();
+    return;
+  }
   pending = { url, seen: false };
   notice("Signing in to " + url + ": approve it in the browser tab that opened.", "", res && res.auth_url);
   render();
@@ -227,6 +236,7 @@ function signedInWithout(url, res) {
 // sign-in, "") for which sign-ins it is shown. Hidden fields are not sent.
 const FIELDS = {
   client_id: "add-client-id", client_secret: "add-client-secret", private_key: "add-private-key",
+  provider: "add-provider", authorize_params: "add-authorize-params",
   assertion: "add-assertion",
   idp_issuer: "add-idp-issuer", idp_client_id: "add-idp-client-id", idp_client_secret: "add-idp-client-secret", id_token: "add-id-token",
 };
@@ -288,6 +298,20 @@ function followSignIn() {
   else notice(s.status_message || "The sign-in to " + s.url + " did not finish.", "error");
 }
 
+// showDoctor explains, under the add form, what a sign-in to url needs and
+// the step where it fails (mcpauthd doctor), after a sign-in could not start.
+async function showDoctor(url) {
+  let r;
+  try { r = await post("/api/doctor", { url }); } catch { return; }
+  if (!r || !r.steps || !r.failed) return;
+  const mark = { ok: "✓", info: "·", warn: "!", fail: "✗" };
+  $("doctor").replaceChildren(
+    el("h3", null, "What signing in to " + r.url + " needs"),
+    el("ol", null, ...r.steps.map((s) => el("li", { class: "step " + s.outcome },
+      el("span", { class: "mark" }, mark[s.outcome] || ""), " ", el("b", null, s.step), ": ", s.detail))));
+  $("doctor").hidden = false;
+}
+
 function showToken(url, tok) {
   $("reveal-server").textContent = url;
   $("reveal-token").value = tok.access_token;
@@ -305,6 +329,7 @@ document.addEventListener("DOMContentLoaded", () => {
     const submit = $("add-submit");
     const url = $("add-url").value.trim();
     submit.disabled = true;
+    $("doctor").hidden = true;
     try {
       const grant = $("add-grant").value;
       const res = await post("/api/login", { url, scopes: $("add-scopes").value, grant, ...grantFields() });
@@ -314,6 +339,7 @@ document.addEventListener("DOMContentLoaded", () => {
       else signingIn(url, res);
     } catch (e) {
       notice(e.message, "error");
+      showDoctor(url);
     } finally {
       submit.disabled = false;
     }
