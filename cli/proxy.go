@@ -9,12 +9,14 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
+	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
 )
 
 func init() {
-	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--allow-http] [--debug]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
+	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
 }
 
 // headerList is a repeatable --header flag; it keeps the raw arguments and
@@ -33,6 +35,8 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "proxy", "URL [CALLBACK-PORT] [flags]")
 	var headers headerList
 	fs.Var(&headers, "header", "`K: V` added to every request to the server (repeatable; ${VAR} is read from the environment)")
+	var ignore headerList
+	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL)")
 	transport := fs.String("transport", "http-first", "http-first, sse-first, http-only or sse-only")
 	resource := fs.String("resource", "", "the server's canonical resource `URL`, to ask the daemon a token for, when it differs from the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
@@ -81,6 +85,11 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		h.Add(k, v)
 		log.Debug("extra header", "name", k)
 	}
+	for _, pat := range ignore {
+		if err := toolpolicy.CheckPattern(pat); err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--ignore-tool: %w", err)}
+		}
+	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
@@ -96,6 +105,14 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if *resource != "" {
 		src.URL = *resource
 	}
+	tools, err := serverToolPolicy(ctx, c, src.URL)
+	if err != nil {
+		return err
+	}
+	tools = tools.With(ignore...)
+	if !tools.IsZero() {
+		log.Debug("tool policy", "policy", tools.String())
+	}
 	in, ok := e.Stdin.(io.ReadCloser)
 	if !ok {
 		in = io.NopCloser(e.Stdin)
@@ -107,9 +124,31 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		Headers:  h,
 		Source:   src,
 		Logger:   log,
+		Tools:    tools,
+		Refused: func(tool string) {
+			// The audit record is best effort: the app already has its answer.
+			if err := c.ToolRefused(context.WithoutCancel(ctx), src.URL, tool); err != nil {
+				log.Warn("the refused tool call was not recorded in the audit log", "err", err)
+			}
+		},
 
 		AllowPrivateNetworks: st.Setting("allow_private_networks") == "true",
 	}, in, nopWriteCloser{e.Stdout})
+}
+
+// serverToolPolicy is the tool policy stored with the server the daemon
+// knows as url (none for a server it does not know yet).
+func serverToolPolicy(ctx context.Context, c *ipc.Client, url string) (toolpolicy.Policy, error) {
+	list, err := c.Servers(ctx)
+	if err != nil {
+		return toolpolicy.Policy{}, err
+	}
+	for _, s := range list {
+		if s.URL == url {
+			return s.ToolPolicy, nil
+		}
+	}
+	return toolpolicy.Policy{}, nil
 }
 
 type nopWriteCloser struct{ io.Writer }

@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -74,6 +75,14 @@ type Config struct {
 	// CGNAT address (the daemon's allow_private_networks setting); only
 	// used when Base is nil.
 	AllowPrivateNetworks bool
+	// Tools is the tool policy: the tools it refuses are removed from every
+	// tools/list result and a tools/call naming one is answered with a
+	// JSON-RPC error (toolpolicy.CodeRefused) without reaching the server.
+	Tools toolpolicy.Policy
+	// Refused, when set, is told of each tools/call Tools refused (the
+	// daemon's audit log); it runs in a goroutine of its own, and Run waits
+	// for it before returning.
+	Refused func(tool string)
 	// Logger gets the proxy's diagnostics (never a token, a header value
 	// or a message's content). Discarded when nil.
 	Logger *slog.Logger
@@ -168,6 +177,9 @@ type relay struct {
 	// answered is signalled each time one is (drain waits on it).
 	pending  map[jsonrpc.ID]bool
 	answered chan struct{}
+	// lists holds the IDs of the app's tools/list requests not yet
+	// answered: their results are filtered by cfg.Tools.
+	lists map[jsonrpc.ID]bool
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -241,6 +253,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 	if isReq && req.IsCall() {
 		r.track(req.ID)
+		if r.toolPolicy(req) {
+			return
+		}
 	}
 	r.mu.Lock()
 	up, ready := r.up, r.ready
@@ -273,6 +288,44 @@ func (r *relay) fromApp(msg mcpMessage) {
 	if isReq && req.Method == "notifications/initialized" {
 		r.startListening(up)
 	}
+}
+
+// toolPolicy applies cfg.Tools to the app's request req: it answers a
+// tools/call of a refused tool itself (and reports true: req goes no
+// further), and notes a tools/list so that its result is filtered.
+func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
+	if r.cfg.Tools.IsZero() {
+		return false
+	}
+	switch req.Method {
+	case "tools/list":
+		r.mu.Lock()
+		if r.lists == nil {
+			r.lists = map[jsonrpc.ID]bool{}
+		}
+		r.lists[req.ID] = true
+		r.mu.Unlock()
+	case "tools/call":
+		tool := toolpolicy.CallTool(req.Params)
+		if r.cfg.Tools.Allows(tool) {
+			return false
+		}
+		r.log.Warn("refused a tool call: the tool policy blocks this tool", "tool", tool)
+		werr := &jsonrpc.Error{Code: toolpolicy.CodeRefused, Message: toolpolicy.RefusalMessage(tool, r.cfg.resource()), Data: toolpolicy.RefusalData(tool)}
+		if err := r.down.Write(r.life, &jsonrpc.Response{ID: req.ID, Error: werr}); err != nil {
+			r.log.Debug("writing to the app", "err", err)
+		}
+		r.answer(req.ID)
+		if r.cfg.Refused != nil {
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.cfg.Refused(tool)
+			}()
+		}
+		return true
+	}
+	return false
 }
 
 func (r *relay) send(up mcp.Connection, msg mcpMessage) {
@@ -375,7 +428,15 @@ func (r *relay) toApp(msg mcpMessage) {
 		if isInit {
 			r.initID = jsonrpc.ID{}
 		}
+		isList := r.lists[m.ID]
+		delete(r.lists, m.ID)
 		r.mu.Unlock()
+		if isList && m.Error == nil {
+			var n int
+			if m.Result, n = r.cfg.Tools.FilterList(m.Result); n > 0 {
+				r.log.Debug("tools/list: tools hidden by the tool policy", "hidden", n)
+			}
+		}
 		if isInit && m.Error == nil {
 			var res struct {
 				ProtocolVersion string `json:"protocolVersion"`

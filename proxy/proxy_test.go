@@ -60,6 +60,7 @@ type upstream struct {
 	url      string
 	deletes  atomic.Int32
 	gets     atomic.Int32
+	greets   atomic.Int32 // tools/call greet that reached the server
 	mu       sync.Mutex
 	versions []string // MCP-Protocol-Version of each POST after initialize
 	custom   []string // X-Custom of each request
@@ -70,6 +71,7 @@ func newUpstream(t testing.TB, sse bool) *upstream {
 	mcp.AddTool(u.srv, &mcp.Tool{Name: "greet"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
 		Name string `json:"name"`
 	}) (*mcp.CallToolResult, any, error) {
+		u.greets.Add(1)
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Hello, " + in.Name + "!"}}}, nil, nil
 	})
 	mcp.AddTool(u.srv, &mcp.Tool{Name: "chatty"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {

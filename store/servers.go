@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"go.etcd.io/bbolt"
 )
 
@@ -40,6 +41,9 @@ type Server struct {
 	// Grant is the server's non-interactive grant without its secrets (those
 	// are sealed apart, see GrantSecrets); nil for browser sign-ins.
 	Grant *GrantConfig `json:"grant,omitempty"`
+	// ToolPolicy is the server's tool allow/deny list, applied by the
+	// stdio proxy and the reverse proxy (`mcpauthd tools URL`).
+	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
 }
 
 // Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the
