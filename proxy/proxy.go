@@ -134,6 +134,10 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
 	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1)}
+	r.quiet = &http.Client{Transport: &upstreamRT{
+		next:    &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: quietSource(cfg.Source), ServerURL: cfg.URL},
+		headers: cfg.Headers, resource: rt.resource,
+	}, CheckRedirect: oauth.CheckRedirect}
 	for {
 		msg, err := down.Read(ctx)
 		if err != nil {
@@ -158,13 +162,17 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 
 // relay is one running proxy.
 type relay struct {
-	cfg  Config
-	log  *slog.Logger
-	rt   *upstreamRT
-	hc   *http.Client
-	down mcp.Connection
-	life context.Context
-	wg   sync.WaitGroup
+	cfg Config
+	log *slog.Logger
+	rt  *upstreamRT
+	hc  *http.Client
+	// quiet carries the server/discover probe, which runs beside the app's
+	// initialize: with a token the server refuses it does not ask the
+	// daemon to act (the initialize does; the probe retries after it).
+	quiet *http.Client
+	down  mcp.Connection
+	life  context.Context
+	wg    sync.WaitGroup
 
 	mu         sync.Mutex
 	up         mcp.Connection
@@ -180,6 +188,7 @@ type relay struct {
 	// lists holds the IDs of the app's tools/list requests not yet
 	// answered: their results are filtered by cfg.Tools.
 	lists map[jsonrpc.ID]bool
+	br    bridge // protocol version bridging (bridge.go)
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -264,6 +273,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 	r.mu.Unlock()
 	if up == nil {
+		if isReq && req.IsCall() && req.Method == "initialize" {
+			r.startProbe(req)
+		}
 		conn, streamable, err := r.dial(r.life, msg)
 		if err != nil {
 			r.refuse(msg, err)
@@ -275,6 +287,13 @@ func (r *relay) fromApp(msg mcpMessage) {
 		r.wg.Add(1)
 		go r.fromServer(conn)
 		return
+	}
+	if isReq && r.bridged() {
+		out, answered := r.bridgeRequest(req)
+		if answered || out == nil {
+			return
+		}
+		msg, req = out, out
 	}
 	if isReq && req.IsCall() && ready {
 		r.wg.Add(1)
@@ -442,12 +461,19 @@ func (r *relay) toApp(msg mcpMessage) {
 				ProtocolVersion string `json:"protocolVersion"`
 			}
 			if json.Unmarshal(m.Result, &res) == nil && res.ProtocolVersion != "" {
-				r.rt.setVersion(res.ProtocolVersion)
+				if v := r.bridgeInit(res.ProtocolVersion); v != res.ProtocolVersion {
+					m.Result = setProtocolVersion(m.Result, v)
+				} else {
+					r.rt.setVersion(res.ProtocolVersion)
+				}
 				r.log.Debug("session initialized", "protocol_version", res.ProtocolVersion)
 			}
 			r.mu.Lock()
 			r.ready = true
 			r.mu.Unlock()
+		}
+		if !isInit && r.bridged() {
+			bridgeResponse(m)
 		}
 		r.log.Debug("server → app", "response", m.ID.Raw(), "error", m.Error != nil)
 	case *jsonrpc.Request:

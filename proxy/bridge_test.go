@@ -1,0 +1,134 @@
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// versionServer is a real MCP server (the Go SDK's) that speaks only
+// versions, behind a Streamable HTTP handler (stateless when asked: what a
+// 2026-07-28 server needs). Its tool "greet" answers "Hello, NAME!".
+func versionServer(t testing.TB, stateless bool, versions ...string) string {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "0"}, &mcp.ServerOptions{SupportedProtocolVersions: versions})
+	mcp.AddTool(srv, &mcp.Tool{Name: "greet"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+		Name string `json:"name"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Hello, " + in.Name + "!"}}}, nil, nil
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "log"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		if err := req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "logged"}); err != nil {
+			return nil, nil, err
+		}
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer good" {
+			w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+			http.Error(w, "refused", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL + "/mcp"
+}
+
+// TestBridgeStaleToken: when the first token is refused, the app's
+// initialize makes the daemon act once (one challenge, not one more for the
+// server/discover probe beside it), and the probe, asked again after it,
+// still finds the server speaks only 2026-07-28: the old app works.
+func TestBridgeStaleToken(t *testing.T) {
+	src := &source{tok: "stale"}
+	app, done := startProxy(t, Config{URL: versionServer(t, true, "2026-07-28"), Source: src})
+	ctx := context.Background()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, nil).Connect(ctx, app, &mcp.ClientSessionOptions{ProtocolVersion: "2025-06-18"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "x"}}); err != nil {
+		t.Errorf("tools/call: %v", err)
+	}
+	cs.Close()
+	if err := waitDone(t, done); err != nil {
+		t.Error(err)
+	}
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.challenged != 1 {
+		t.Errorf("challenged %d times, want 1", src.challenged)
+	}
+}
+
+// appVersions are the protocol versions apps speak, oldest first.
+var appVersions = []string{"2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"}
+
+// TestBridgeMatrix: the Go SDK's client at each protocol version, through
+// the proxy, lists and calls tools of servers that speak only 2026-07-28,
+// only the 2025 versions, or all of them, and gets the server's log
+// messages at the level it set. An old app keeps its own version (the
+// proxy bridges); a 2026-07-28 app falls back to 2025-11-25 with an older
+// server by itself.
+func TestBridgeMatrix(t *testing.T) {
+	servers := map[string]string{
+		"2026-only":   versionServer(t, true, "2026-07-28"),
+		"legacy-only": versionServer(t, false, "2025-11-25", "2025-06-18", "2025-03-26"),
+		"all":         versionServer(t, true),
+	}
+	for name, url := range servers {
+		for _, v := range appVersions {
+			t.Run(name+"/app="+v, func(t *testing.T) {
+				app, done := startProxy(t, Config{URL: url, Source: &source{tok: "good"}})
+				ctx := context.Background()
+				logs := make(chan string, 4)
+				c := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, &mcp.ClientOptions{
+					LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { logs <- fmt.Sprint(r.Params.Data) },
+				})
+				cs, err := c.Connect(ctx, app, &mcp.ClientSessionOptions{ProtocolVersion: v})
+				if err != nil {
+					t.Fatalf("connect: %v", err)
+				}
+				want := v
+				if name == "legacy-only" && v >= "2026" {
+					want = "2025-11-25"
+				}
+				if got := cs.InitializeResult().ProtocolVersion; got != want {
+					t.Errorf("the app's session speaks %s, want %s", got, want)
+				}
+				if _, err := cs.ListTools(ctx, nil); err != nil {
+					t.Errorf("tools/list: %v", err)
+				}
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "x"}})
+				if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "Hello, x!" {
+					t.Errorf("tools/call: %+v %v", res, err)
+				}
+				if v < "2026" { // 2026-07-28 sets the level per request
+					if err := cs.SetLoggingLevel(ctx, &mcp.SetLoggingLevelParams{Level: "info"}); err != nil {
+						t.Errorf("logging/setLevel: %v", err)
+					}
+					if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "log"}); err != nil {
+						t.Errorf("tools/call log: %v", err)
+					}
+					select {
+					case got := <-logs:
+						if got != "logged" {
+							t.Errorf("log message %q", got)
+						}
+					case <-time.After(5 * time.Second):
+						t.Error("the server's log message did not reach the app")
+					}
+				}
+				cs.Close()
+				if err := waitDone(t, done); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+	}
+}
