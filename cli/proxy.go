@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -101,10 +102,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := &ipcsource.Source{Client: c, URL: url}
+	src := &ipcsource.Source{Client: c, URL: url, Reuse: tokenReuse}
 	if *resource != "" {
 		src.URL = *resource
 	}
+	evctx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	go forgetOnChange(evctx, c, src, log)
 	tools, err := serverToolPolicy(ctx, c, src.URL)
 	if err != nil {
 		return err
@@ -149,6 +153,26 @@ func serverToolPolicy(ctx context.Context, c *ipc.Client, url string) (toolpolic
 		}
 	}
 	return toolpolicy.Policy{}, nil
+}
+
+// tokenReuse is how long the proxy uses a Bearer token again without
+// asking the daemon (one socket round trip per upstream request was most
+// of the hop's cost). The daemon's events make it ask again at once when
+// the server changes (a sign-out, a refresh, a new sign-in).
+const tokenReuse = 30 * time.Second
+
+// forgetOnChange drops src's reused token whenever the daemon reports a
+// change of its server, until ctx ends or the event stream does.
+func forgetOnChange(ctx context.Context, c *ipc.Client, src *ipcsource.Source, log *slog.Logger) {
+	err := c.Events(ctx, func(ev ipc.Event) error {
+		if ev.Server != nil && ev.Server.URL == src.URL && (ev.Type == ipc.EventServer || ev.Type == ipc.EventRemoved) {
+			src.Forget()
+		}
+		return nil
+	})
+	if ctx.Err() == nil {
+		log.Debug("the daemon's event stream ended; tokens are reused for at most "+tokenReuse.String(), "err", err)
+	}
 }
 
 type nopWriteCloser struct{ io.Writer }

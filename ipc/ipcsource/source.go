@@ -8,6 +8,7 @@ package ipcsource
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -23,6 +24,27 @@ type Source struct {
 	// MinValid is the validity a token handed out must have left; the
 	// daemon refreshes first otherwise. Zero means the daemon's default.
 	MinValid time.Duration
+	// Reuse, when > 0, lets a Bearer token the daemon handed out be used
+	// again without asking it for up to Reuse, and never closer to its
+	// expiry than MinValid (or 30 s); Challenged and Forget drop it. A
+	// DPoP-bound token is never reused: each request needs its own proof.
+	// Each hand-out is one audit record; reused tokens make none.
+	Reuse time.Duration
+
+	mu     sync.Mutex
+	cached *oauth.Credential
+	until  time.Time
+}
+
+// defaultMargin is how close to its expiry a reused token stops being
+// reused when MinValid is zero.
+const defaultMargin = 30 * time.Second
+
+// Forget drops the reused token, if any: the next request asks the daemon.
+func (s *Source) Forget() {
+	s.mu.Lock()
+	s.cached = nil
+	s.mu.Unlock()
 }
 
 var _ oauth.CredentialSource = (*Source)(nil)
@@ -50,6 +72,16 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 }
 
 func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.Credential, error) {
+	if s.Reuse > 0 {
+		now := time.Now()
+		s.mu.Lock()
+		c := s.cached
+		if c != nil && now.Before(s.until) {
+			s.mu.Unlock()
+			return c, nil
+		}
+		s.mu.Unlock()
+	}
 	t, err := s.Client.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, MinValid: ipc.Duration(s.MinValid), DPoP: dpop})
 	if IsNeedsSignIn(err) {
 		return &oauth.Credential{}, nil
@@ -57,7 +89,21 @@ func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.
 	if err != nil {
 		return nil, err
 	}
-	return &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}, nil
+	c := &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}
+	if s.Reuse > 0 && t.AccessToken != "" && t.DPoPProof == "" && t.TokenType != oauth.DPoPScheme && t.Warning == "" {
+		until := time.Now().Add(s.Reuse)
+		margin := s.MinValid
+		if margin <= 0 {
+			margin = defaultMargin
+		}
+		if !t.Expiry.IsZero() && t.Expiry.Add(-margin).Before(until) {
+			until = t.Expiry.Add(-margin)
+		}
+		s.mu.Lock()
+		s.cached, s.until = c, until
+		s.mu.Unlock()
+	}
+	return c, nil
 }
 
 // Challenged hands the server's refusal of token to the daemon, which may
@@ -66,6 +112,7 @@ func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.
 // succeed; an *ipc.Error with Code needs_sign_in means the user must run
 // `mcpauthd login URL` (its Error() says so).
 func (s *Source) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
+	s.Forget()
 	return s.Client.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
 }
 
