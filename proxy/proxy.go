@@ -4,8 +4,10 @@
 //
 // The proxy does not speak MCP: it relays JSON-RPC messages (requests,
 // responses, notifications, batches) unchanged between the app's stdio and
-// the server, with the Go SDK's transports on both sides (mcp.IOTransport;
-// mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
+// the server, but for the tool policy (Config.Tools) and protocol version
+// bridging (bridge.go): newline-delimited JSON on the app's side
+// (stdio.go), the Go SDK's transports on the server's
+// (mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
 // Mcp-Session-Id, resume response streams with Last-Event-ID, and DELETE the
 // session on close). It watches only what a transport needs: the protocol
 // version in the initialize result (sent back as MCP-Protocol-Version) and
@@ -126,10 +128,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 		headers:  cfg.Headers,
 		resource: cfg.resource(),
 	}
-	down, err := (&mcp.IOTransport{Reader: in, Writer: out}).Connect(ctx)
-	if err != nil {
-		return err
-	}
+	down := newStdioConn(in, out)
 	// life bounds everything upstream but the session's DELETE, which the
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)

@@ -429,3 +429,30 @@ func TestEOFDrain(t *testing.T) {
 		}
 	}
 }
+
+// TestStdioLines: the app's side reads CRLF line ends and a last line
+// without its newline, answers a line that is not JSON-RPC with a parse
+// error and goes on.
+func TestStdioLines(t *testing.T) {
+	u := newUpstream(t, false)
+	a := startRaw(t, Config{URL: u.url, Source: &source{tok: "good"}})
+	a.send(t, "not json")
+	if l := a.recv(t); !strings.Contains(l, `"code":-32700`) || !strings.Contains(l, `"id":null`) {
+		t.Fatalf("a malformed line: %s", l)
+	}
+	a.send(t, initLine+"\r")
+	if l := a.recv(t); !strings.Contains(l, `"result"`) {
+		t.Fatalf("initialize: %s", l)
+	}
+	a.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if _, err := io.WriteString(a.w, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); err != nil {
+		t.Fatal(err)
+	}
+	a.w.Close() // no newline after the last line
+	if l := a.recv(t); !strings.Contains(l, `"id":2`) || !strings.Contains(l, "greet") {
+		t.Fatalf("tools/list: %s", l)
+	}
+	if err := waitDone(t, a.done); err != nil {
+		t.Fatal(err)
+	}
+}
