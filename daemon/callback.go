@@ -4,14 +4,21 @@ import (
 	"context"
 	"html/template"
 	"net/http"
+	"sync"
 	"time"
 )
 
-var callbackPage = template.Must(template.New("cb").Parse(`<!doctype html>
+// callbackPage is parsed on first use: every mcpauthd command links the
+// daemon, and only the daemon serves this page.
+var callbackPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("cb").Parse(callbackHTML))
+})
+
+const callbackHTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>mcpauthd</title>
 <style>body{font:16px system-ui,sans-serif;margin:4em auto;max-width:36em;color:#222}</style></head>
 <body><h1>{{if .OK}}Signed in{{else}}Sign-in failed{{end}}</h1><p>{{.Msg}}</p>
-<p>You can close this tab.</p></body></html>`))
+<p>You can close this tab.</p></body></html>`
 
 // serveCallback receives the browser after the authorization server's
 // redirect and completes the sign-in waiting for it.
@@ -41,5 +48,5 @@ func (d *Daemon) serveCallback(w http.ResponseWriter, r *http.Request) {
 		}
 		data.Msg = "mcpauthd is now signed in to " + name + "."
 	}
-	_ = callbackPage.Execute(w, data)
+	_ = callbackPage().Execute(w, data)
 }
