@@ -124,11 +124,16 @@ func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
 }
 
 // client returns a client of the running daemon, starting one when none
-// answers on the socket.
+// answers on the socket. A socket the client refuses (served by another
+// user, a path the OS cannot bind) is an error, never a reason to start a
+// daemon.
 func (e *Env) client(ctx context.Context) (*ipc.Client, error) {
 	c := ipc.NewClient(e.Paths.Socket)
+	var refused *ipc.SocketError
 	if _, err := c.Status(ctx); err == nil {
 		return c, nil
+	} else if errors.As(err, &refused) {
+		return nil, refused
 	} else if !ipc.IsNotRunning(err) {
 		return nil, fmt.Errorf("the daemon at %s does not answer: %w", e.Paths.Socket, err)
 	}
@@ -140,7 +145,8 @@ func (e *Env) client(ctx context.Context) (*ipc.Client, error) {
 	if _, err := settings.Load(e.Paths.ConfigFile(), os.Getenv); err != nil {
 		return nil, fmt.Errorf("%w; mcpauthd cannot start until this is fixed", err)
 	}
-	if err := e.startDaemon(); err != nil {
+	exited, from, err := e.startDaemon()
+	if err != nil {
 		return nil, err
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -149,38 +155,74 @@ func (e *Env) client(ctx context.Context) (*ipc.Client, error) {
 		if err == nil {
 			return c, nil
 		}
+		if errors.As(err, &refused) {
+			return nil, refused
+		}
 		if time.Now().After(deadline) {
 			return nil, fmt.Errorf("started mcpauthd but it does not answer on %s; see %s", e.Paths.Socket, e.logFile())
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-exited:
+			// The daemon we started gave up. Unless it found another one
+			// starting at the same time (which will answer), say why now
+			// instead of after the deadline.
+			exited = nil
+			if why := e.startFailure(from); why != "" && !strings.Contains(why, "another mcpauthd is already") {
+				return nil, fmt.Errorf("mcpauthd could not start: %s (log: %s)", why, e.logFile())
+			}
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
+}
+
+// startFailure is the error a daemon that exited at start-up printed: the
+// last "mcpauthd: " line written to the log after offset from.
+func (e *Env) startFailure(from int64) string {
+	f, err := os.Open(e.logFile())
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(io.NewSectionReader(f, from, 64<<10))
+	why := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "mcpauthd: "); ok {
+			why = rest
+		}
+	}
+	return why
 }
 
 func (e *Env) logFile() string { return filepath.Join(e.Paths.State, "mcpauthd.log") }
 
 // startDaemon starts `mcpauthd --no-tray` in the background, in its own
-// session, logging to the state directory.
-func (e *Env) startDaemon() error {
+// session, logging to the state directory. exited is closed when that
+// process ends; from is where its output starts in the log.
+func (e *Env) startDaemon() (exited <-chan struct{}, from int64, err error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	if err := os.MkdirAll(e.Paths.State, 0o700); err != nil {
-		return err
+		return nil, 0, err
 	}
 	logf, err := os.OpenFile(e.logFile(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	defer logf.Close()
+	if fi, err := logf.Stat(); err == nil {
+		from = fi.Size()
+	}
 	cmd := exec.Command(exe, "--no-tray")
 	cmd.Stdout, cmd.Stderr = logf, logf
 	detach(cmd)
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("starting the daemon: %w", err)
+		return nil, 0, fmt.Errorf("starting the daemon: %w", err)
 	}
-	go func() { _ = cmd.Wait() }()
-	return nil
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	return done, from, nil
 }
 
 // needsSignIn reports whether err says the user must sign in.

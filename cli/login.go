@@ -162,6 +162,8 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 		if *noBrowser {
 			fmt.Fprintf(e.Stderr, "Open this URL in a browser to sign in:\n\n  %s\n\nThen wait here, or paste the URL the browser ends up on (if it cannot reach this machine) and press Enter.\n", res.AuthURL)
 			go pasteRedirect(ctx, e, c)
+		} else if res.BrowserError != "" {
+			fmt.Fprintf(e.Stderr, "mcpauthd could not open your browser: %s\nOpen this link in a browser on this machine to sign in to %s:\n  %s\nWaiting…\n", res.BrowserError, pos[0], res.AuthURL)
 		} else {
 			fmt.Fprintf(e.Stderr, "Opening your browser to sign in to %s…\nIf it does not open, visit:\n  %s\n", pos[0], res.AuthURL)
 		}
@@ -176,6 +178,9 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	}
 	if err != nil {
 		return err
+	}
+	if done.Server == nil {
+		return fmt.Errorf("the daemon's answer to the sign-in to %s names no server; it is not a mcpauthd this command understands (see mcpauthd status)", pos[0])
 	}
 	printServer(e, done.Server)
 	return nil

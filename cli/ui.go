@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 
 	"github.com/mcpauthd/mcpauthd/internal/browser"
+	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/webui/webentry"
 )
 
@@ -16,7 +18,9 @@ func init() {
 // runUI opens the daemon's web page in the browser, or prints a link to it.
 // Either way the link is a one-time one (webentry.OneTime, valid for
 // webentry.TTL): the daemon's reusable entry secret never reaches a command
-// line or a terminal.
+// line or a terminal, and the browser gets even the one-time link only
+// through a private redirect page (internal/browser), never on its command
+// line.
 func runUI(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "ui", "[--print]")
 	printOnly := fs.Bool("print", false, "print a one-time link instead of opening the browser")
@@ -43,7 +47,11 @@ func runUI(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "The link opens the page once, within %s.\n", webentry.TTL)
 		return nil
 	}
-	if err := browser.Open(link); err != nil {
+	set, err := settings.Load(e.Paths.ConfigFile(), os.Getenv) // the browser setting, as the daemon's
+	if err != nil {
+		return err
+	}
+	if err := browser.New(e.Paths.Runtime, set.Browser()).Open(link); err != nil {
 		return fmt.Errorf("%w; run mcpauthd ui --print and open the link yourself", err)
 	}
 	fmt.Fprintln(e.Stdout, "Opened the mcpauthd page in your browser.")

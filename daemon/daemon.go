@@ -41,7 +41,9 @@ type Config struct {
 	// ClientIDMetadataURL is mcpauthd's Client ID Metadata Document URL;
 	// empty: dynamic registration is the fallback.
 	ClientIDMetadataURL string
-	// OpenBrowser shows a URL to the user; internal/browser.Open in main.
+	// OpenBrowser shows a URL to the user; in main an internal/browser
+	// Opener's Open, which hands the browser a private redirect page,
+	// never the URL on its command line.
 	OpenBrowser func(url string) error
 	// LoginTimeout bounds one sign-in (default 10 minutes).
 	LoginTimeout time.Duration
@@ -86,6 +88,7 @@ type Daemon struct {
 	mu      sync.Mutex
 	servers map[string]*server
 	logins  map[string]*login // by state; pending authorizations
+	starts  map[string]*login // by start link id; pending browser sign-ins
 	subs    map[chan ipc.Event]struct{}
 	closed  bool
 }
@@ -121,6 +124,7 @@ func New(cfg Config) (*Daemon, error) {
 		started: time.Now(),
 		servers: map[string]*server{},
 		logins:  map[string]*login{},
+		starts:  map[string]*login{},
 		subs:    map[chan ipc.Event]struct{}{},
 
 		auditCh:   make(chan store.AuditRecord, auditQueue),
@@ -199,14 +203,23 @@ func (d *Daemon) Start() error {
 		return fmt.Errorf("callback listener on %s: %w (another program holds the port; set MCPAUTH_CALLBACK_ADDR)", d.cfg.CallbackAddr, err)
 	}
 	d.callback = l
+	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return nil
+}
+
+// Handler serves the loopback listener: sign-in start links (startPath),
+// the authorization callback, and the web page on every other path. Start
+// serves it on CallbackAddr; a caller without that listener (the
+// conformance adapter) can follow a start link through it.
+func (d *Daemon) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/callback", d.serveCallback)
+	mux.HandleFunc(startPath, d.serveStart)
 	if d.web != nil {
 		mux.Handle("/", d.web)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return nil
+	return mux
 }
 
 // CallbackURL is the redirect URI registered with authorization servers.

@@ -31,9 +31,19 @@ type login struct {
 	ready    chan struct{} // closed when authURL is known or the login ended
 	authURL  string
 	userCode string // device sign-ins: the code to enter at authURL
-	redirect chan string
-	done     chan struct{}
-	err      error
+	// browserErr: the browser could not be opened (set before ready).
+	browserErr string
+	redirect   chan string
+	done       chan struct{}
+	err        error
+
+	// A sign-in through the browser is bound to the browser that starts it
+	// (callback.go): the start link startID sets the cookie bindName =
+	// bindValue and forwards to authorizeURL; /callback takes a redirect
+	// only from a browser holding that cookie; authURL, what the user is
+	// shown, is then the start link. All empty for NoBrowser.
+	startID, authorizeURL string
+	bindName, bindValue   string
 }
 
 func newLogin(url string, noBrowser bool) *login {
@@ -110,7 +120,7 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if r.Wait {
 		return d.waitLogin(ctx, l)
 	}
-	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, Server: ptr(s.info())}, nil
+	return &ipc.LoginResponse{ID: l.id, AuthURL: l.authURL, UserCode: l.userCode, BrowserError: l.browserErr, Server: ptr(s.info())}, nil
 }
 
 func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []string) {
@@ -209,26 +219,38 @@ func (d *Daemon) CancelLogin(id string) error {
 
 // browse is the engine's Browser for s: it parks the authorization request
 // under its state, opens the user's browser (unless the sign-in asked not
-// to), and waits for Complete to bring the redirect back.
+// to) on the sign-in's start link, which binds the browser and forwards it
+// to the authorization request, and waits for Complete to bring the
+// redirect back.
 func (d *Daemon) browse(s *server) oauth.Browser {
 	return func(ctx context.Context, a *oauth.Authorization) (string, error) {
 		l, _ := ctx.Value(loginKey{}).(*login)
 		if l == nil {
 			return "", errors.New("internal: a sign-in started without a login record")
 		}
+		l.authURL = a.URL
+		if !l.noBrowser {
+			l.startID, l.authorizeURL = rand.Text(), a.URL
+			l.bindName, l.bindValue = bindCookiePrefix+rand.Text()[:8], rand.Text()
+			l.authURL = d.LoopbackURL() + startPath + l.startID
+		}
 		d.mu.Lock()
 		d.logins[a.State] = l
+		if l.startID != "" {
+			d.starts[l.startID] = l
+		}
 		d.mu.Unlock()
 		defer func() {
 			d.mu.Lock()
 			delete(d.logins, a.State)
+			delete(d.starts, l.startID)
 			d.mu.Unlock()
 		}()
-		l.authURL = a.URL
 		s.setState(ipc.StateSigningIn, "waiting for you to approve in the browser")
 		if !l.noBrowser {
-			if err := d.cfg.OpenBrowser(a.URL); err != nil {
+			if err := d.cfg.OpenBrowser(l.authURL); err != nil {
 				d.log.Warn("could not open a browser; open the sign-in URL yourself", "server", s.url, "err", err)
+				l.browserErr = err.Error()
 			}
 		}
 		l.markReady()
@@ -268,18 +290,16 @@ func (p devicePresenter) Present(ctx context.Context, da *oauth.DeviceAuthorizat
 
 // Complete hands the URL the authorization server redirected to to the
 // sign-in waiting for it (matched by state) and waits for the sign-in to end.
-// This is the one entry point for the loopback callback, a pasted URL, and
-// tests.
+// This is the one entry point for the loopback callback (after it checked
+// the browser's binding), a URL pasted over the socket (whose peer is the
+// user), and tests.
 func (d *Daemon) Complete(ctx context.Context, redirectURL string) (*ipc.LoginResponse, error) {
 	u, err := url.Parse(redirectURL)
 	if err != nil {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "that is not a URL"}
 	}
-	state := u.Query().Get("state")
-	d.mu.Lock()
-	l := d.logins[state]
-	d.mu.Unlock()
-	if state == "" || l == nil {
+	l := d.pending(u.Query().Get("state"))
+	if l == nil {
 		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: "no sign-in is waiting for this redirect (it expired, was already used, or belongs to another program)"}
 	}
 	select {
@@ -288,6 +308,16 @@ func (d *Daemon) Complete(ctx context.Context, redirectURL string) (*ipc.LoginRe
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "this sign-in already received its redirect"}
 	}
 	return d.waitLogin(ctx, l)
+}
+
+// pending is the sign-in waiting for a redirect with state, or nil.
+func (d *Daemon) pending(state string) *login {
+	if state == "" {
+		return nil
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.logins[state]
 }
 
 // ensureServer returns url's server, adding it to the registry when new.

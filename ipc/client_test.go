@@ -19,7 +19,7 @@ import (
 // the socket's path.
 func serveSocket(t *testing.T, h http.Handler) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "s.sock")
+	sock := filepath.Join(t.TempDir(), "run", "s.sock") // Listen wants its own 0700 directory
 	l, err := ipc.Listen(sock)
 	if err != nil {
 		t.Fatal(err)

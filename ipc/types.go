@@ -130,6 +130,11 @@ type GrantConfig struct {
 // LoginResponse reports a sign-in: started (AuthURL set, Server.Status
 // signing_in) or, with Wait, ended.
 //
+// For a sign-in through the browser AuthURL is the daemon's loopback start
+// link, which ties the browser that opens it to the sign-in and forwards it
+// to the authorization server (it works while the sign-in waits); with
+// NoBrowser it is the authorization request itself.
+//
 // For a device sign-in (RFC 8628, used with NoBrowser where the
 // authorization server offers it) AuthURL is the verification URL and
 // UserCode the code the user enters there.
@@ -138,6 +143,9 @@ type LoginResponse struct {
 	AuthURL  string      `json:"auth_url,omitempty"`
 	UserCode string      `json:"user_code,omitempty"`
 	Server   *ServerInfo `json:"server"`
+	// BrowserError: the daemon could not open the browser; the sign-in
+	// still waits, for AuthURL opened by hand.
+	BrowserError string `json:"browser_error,omitempty"`
 }
 
 // CompleteRequest finishes a sign-in with the URL the authorization server

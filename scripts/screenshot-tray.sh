@@ -51,10 +51,13 @@ trap cleanup EXIT
 
 go build -o "$tmp/mcpauthd" ./cmd/mcpauthd
 
-# The "browser": follows the redirects (with cookies) back to mcpauthd's callback.
+# The "browser": given the file:// URL of mcpauthd's redirect page, goes where
+# its meta refresh says and follows the redirects (with cookies: mcpauthd's
+# sign-in binding) back to mcpauthd's callback.
 cat >"$tmp/browser" <<'B'
 #!/bin/sh
-exec curl -fsSL -b '' -o /dev/null "$1"
+u=$(sed -n 's/.*http-equiv="refresh" content="0;url=\([^"]*\)".*/\1/p' "${1#file://}" | sed 's/&amp;/\&/g')
+exec curl -fsSL -b '' -o /dev/null "$u"
 B
 chmod +x "$tmp/browser"
 

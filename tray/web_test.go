@@ -24,7 +24,7 @@ func TestOpenWebDuringReconnect(t *testing.T) {
 	t.Setenv("DISPLAY", "") // no clipboard tool: checkClipboard gives up at once
 	t.Setenv("WAYLAND_DISPLAY", "")
 	entry := "http://127.0.0.1:53682/?" + webentry.SecretParam + "=s3cret"
-	sock := filepath.Join(t.TempDir(), "s.sock")
+	sock := filepath.Join(t.TempDir(), "run", "s.sock") // Listen wants its own 0700 directory
 	l, err := ipc.Listen(sock)
 	if err != nil {
 		t.Fatal(err)

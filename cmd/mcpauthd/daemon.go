@@ -54,13 +54,21 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	}
 	defer st.Close()
 
+	// Every URL the daemon and its tray open goes to the browser through a
+	// private redirect page, never on a command line; pages a previous run
+	// left behind go now, and those of CLIs that exited (mcpauthd ui) at
+	// the next sweep.
+	opener := browser.New(p.Runtime, set.Browser())
+	if err := opener.Sweep(); err != nil {
+		log.Warn("cannot clean the browser redirect pages", "err", err)
+	}
 	d, err := daemon.New(daemon.Config{
 		Store:               st,
 		Logger:              log,
 		HTTP:                oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}),
 		CallbackAddr:        set.CallbackAddr(),
 		ClientIDMetadataURL: set.ClientMetadataURL(),
-		OpenBrowser:         func(u string) error { return browser.OpenWith(set.Browser(), u) },
+		OpenBrowser:         opener.Open,
 		Version:             cli.Version,
 		Socket:              p.Socket,
 		SettingsFile:        set.File,
@@ -95,7 +103,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	if *noTray {
 		err = serve(ctx)
 	} else {
-		err = withTray(ctx, log, p.Socket, cancel, serve)
+		err = withTray(ctx, log, p.Socket, opener.Open, cancel, serve)
 	}
 	if err == nil && restart.Load() {
 		log.Info("restarting")

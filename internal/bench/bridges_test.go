@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,14 +56,15 @@ func tsServer(b *testing.B, root string) string {
 }
 
 // signedInTS runs an in-process daemon signed in to url (its "browser"
-// follows the authorization server's redirects to the callback) and serves
-// its API on a socket.
+// opens the sign-in's start link and follows the redirects, with the start
+// link's binding cookie, to the callback) and serves its API on a socket.
 func signedInTS(b *testing.B, url string) (sock, token string) {
 	d, sock := serveDaemon(b, daemon.Config{
 		CallbackAddr: "127.0.0.1:" + strconv.Itoa(freePort(b)),
 		OpenBrowser: func(u string) error {
+			jar, _ := cookiejar.New(nil)
 			go func() {
-				if res, err := http.Get(u); err == nil {
+				if res, err := (&http.Client{Jar: jar}).Get(u); err == nil {
 					res.Body.Close()
 				}
 			}()

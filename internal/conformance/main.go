@@ -8,9 +8,10 @@
 // daemon: its token hand-out, its challenge path (sign-in, refresh, step-up)
 // and its registration store. Pre-registered credentials go through the
 // daemon's login, as `mcpauthd login --client-id` does. Only the browser is
-// replaced: the suite's authorization endpoint redirects at once, so a GET
-// that does not follow the redirect yields the URL handed to
-// Daemon.Complete — the same entry point as the loopback callback.
+// replaced (noRedirectBrowser): it follows the sign-in's start link, and the
+// suite's authorization endpoint redirects at once, so a GET that does not
+// follow the redirect yields the URL handed to Daemon.Complete — the entry
+// point the loopback callback and a pasted redirect URL share.
 //
 //	go build -o bin/conformance-adapter ./internal/conformance
 package main
@@ -21,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -158,14 +160,23 @@ func run(ctx context.Context, logger *slog.Logger, serverURL, scenario, rawCtx s
 	return nil
 }
 
-// noRedirectBrowser stands in for the user's browser: the suite's
-// authorization endpoint answers with a redirect straight away, and its
-// Location is the URL the real browser would have landed on. It hands that
-// URL to the daemon as the loopback callback would.
+// noRedirectBrowser stands in for the user's browser: it opens the
+// sign-in's start link (in-process, through the daemon's loopback handler:
+// the adapter opens no listener), which forwards to the authorization
+// request; the suite's authorization endpoint answers with a redirect
+// straight away, and its Location is the URL the real browser would have
+// landed on. It hands that URL to Daemon.Complete, as a URL pasted into
+// `mcpauthd login --no-browser` is.
 func noRedirectBrowser(ctx context.Context, base *http.Client, d func() *daemon.Daemon) func(string) error {
 	c := *base
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	return func(authURL string) error {
+	return func(startLink string) error {
+		start := httptest.NewRecorder()
+		d().Handler().ServeHTTP(start, httptest.NewRequestWithContext(ctx, http.MethodGet, startLink, nil))
+		authURL := start.Header().Get("Location")
+		if start.Code != http.StatusFound || authURL == "" {
+			return fmt.Errorf("the sign-in's start link answered %d without a redirect", start.Code)
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, authURL, nil)
 		if err != nil {
 			return err

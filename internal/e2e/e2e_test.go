@@ -11,16 +11,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"html"
 	"io"
 	"net"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strconv"
 	"strings"
@@ -34,23 +37,110 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// browserMode makes this test binary act as the user's browser: it is given
-// the authorization URL, follows the redirects the way a browser would, and
-// so lands on mcpauthd's loopback callback.
+// browserMode makes this test binary act as the user's browser (see
+// actAsBrowser).
 const browserMode = "MCPAUTHD_E2E_BROWSER"
 
+// Settings of the browser stand-in, in its environment (all optional):
+// a delay before it reads the page it is given, a file to which it appends
+// the page's path and every URL it visits, and a file whose appearance it
+// waits for before it follows a redirect to mcpauthd's /callback.
+const (
+	browserDelay = "MCPAUTHD_E2E_BROWSER_DELAY"
+	browserLog   = "MCPAUTHD_E2E_BROWSER_LOG"
+	browserHold  = "MCPAUTHD_E2E_BROWSER_HOLD"
+	// browserRelay: only append the file:// URL to this file, for a real
+	// browser driven by the test to open.
+	browserRelay = "MCPAUTHD_E2E_BROWSER_RELAY"
+)
+
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperMode); mode != "" {
+		os.Exit(runHelper(mode))
+	}
 	if os.Getenv(browserMode) == "1" {
-		jar, _ := cookiejar.New(nil) // authorization servers keep their login state in cookies
-		res, err := (&http.Client{Jar: jar}).Get(os.Args[len(os.Args)-1])
-		if err != nil {
+		if err := actAsBrowser(os.Args[len(os.Args)-1]); err != nil {
 			fmt.Fprintln(os.Stderr, "e2e browser:", err)
 			os.Exit(1)
 		}
-		res.Body.Close()
 		os.Exit(0)
 	}
+	if os.Getenv(spyMode) == "1" {
+		os.Exit(spy())
+	}
 	os.Exit(m.Run())
+}
+
+// metaRefresh finds the target of a page's meta refresh.
+var metaRefresh = regexp.MustCompile(`<meta http-equiv="refresh" content="\d+;url=([^"]*)">`)
+
+// actAsBrowser opens arg the way a browser handed a file:// URL does: it
+// reads the file (as the user it runs as), follows its meta refresh, and
+// then every redirect, with a cookie jar (mcpauthd's start link sets the
+// sign-in's binding cookie; authorization servers keep their login state in
+// cookies). So it lands on mcpauthd's loopback callback or web page. It
+// accepts nothing but a file:// URL: mcpauthd must never hand the browser
+// the URL itself.
+func actAsBrowser(arg string) error {
+	if d, err := time.ParseDuration(os.Getenv(browserDelay)); err == nil {
+		time.Sleep(d)
+	}
+	logURL := func(u string) {
+		if p := os.Getenv(browserLog); p != "" {
+			f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+			if err == nil {
+				fmt.Fprintln(f, u)
+				f.Close()
+			}
+		}
+	}
+	u, err := url.Parse(arg)
+	if err != nil || u.Scheme != "file" {
+		return fmt.Errorf("given %q, not a file:// URL", arg)
+	}
+	if p := os.Getenv(browserRelay); p != "" {
+		f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(f, arg)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	}
+	logURL(u.Path)
+	page, err := os.ReadFile(u.Path)
+	if err != nil {
+		return err
+	}
+	m := metaRefresh.FindSubmatch(page)
+	if m == nil {
+		return fmt.Errorf("%s has no meta refresh:\n%s", u.Path, page)
+	}
+	target := html.UnescapeString(string(m[1]))
+	jar, _ := cookiejar.New(nil)
+	c := &http.Client{Jar: jar, CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		logURL(req.URL.String())
+		if hold := os.Getenv(browserHold); hold != "" && req.URL.Path == "/callback" {
+			for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+				if _, err := os.Stat(hold); err == nil {
+					break
+				}
+			}
+		}
+		if len(via) >= 10 {
+			return errors.New("stopped after 10 redirects")
+		}
+		return nil
+	}}
+	logURL(target)
+	res, err := c.Get(target)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	return nil
 }
 
 func need(t *testing.T, ok bool, what string) {
@@ -290,40 +380,19 @@ func waitGone(t *testing.T, socket string) {
 	t.Fatal("daemon did not stop")
 }
 
-// TestOtherUserRefused checks both walls: the socket directory is 0700, and
-// even with the permissions opened up the daemon refuses a peer with
-// another uid.
+// TestOtherUserRefused checks the walls between users: the socket
+// directory is 0700; with the permissions opened up, the other user's
+// client refuses a socket served by another uid (before sending anything),
+// and the daemon refuses a peer with another uid (a raw request that skips
+// the client's check).
 func TestOtherUserRefused(t *testing.T) {
-	if os.Getuid() != 0 {
-		need(t, false, "root (to create a second user)")
-	}
-	_, err := exec.LookPath("setpriv")
-	need(t, err == nil, "setpriv (util-linux)")
+	needRoot(t)
 	in := newInstance(t)
 	in.must("status")
-	name := "mcpauthd-e2e"
-	if _, err := user.Lookup(name); err != nil {
-		if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-			t.Fatalf("useradd: %v %s", err, out)
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
+	u := testUser(t, "mcpauthd-e2e")
+	helper := exposeForOthers(t, in)
 	asOther := func() (string, int) {
-		cmd := exec.Command("setpriv", "--reuid="+u.Uid, "--regid="+u.Gid, "--clear-groups", in.bin, "status")
-		cmd.Env = in.env
-		out, err := cmd.CombinedOutput()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		}
-		return string(out), code
-	}
-	// The binary must be reachable by the other user.
-	for _, p := range []string{filepath.Dir(in.dir), in.dir, filepath.Dir(in.bin)} {
-		_ = os.Chmod(p, 0o755)
+		return runCmd(t, asUser(u, in.env, in.bin, "status"))
 	}
 	if out, code := asOther(); code == 0 || !strings.Contains(out, "permission denied") {
 		t.Fatalf("other user through the 0700 directory: exit %d, %s", code, out)
@@ -331,8 +400,12 @@ func TestOtherUserRefused(t *testing.T) {
 	_ = os.Chmod(filepath.Dir(in.socket()), 0o755)
 	_ = os.Chmod(in.socket(), 0o666)
 	out, code := asOther()
-	if code == 0 || !strings.Contains(out, "belongs to another user") {
-		t.Fatalf("other user with open permissions: exit %d, %s", code, out)
+	if want := "it is served by uid 0, not by you (uid " + u.Uid + ")"; code == 0 || !strings.Contains(out, want) {
+		t.Fatalf("other user's client with open permissions: exit %d, %s; want %q", code, out, want)
+	}
+	out, _ = runCmd(t, asUser(u, []string{helperMode + "=raw", helperSocks + "=" + in.socket()}, helper))
+	if !strings.Contains(out, "403 Forbidden") || !strings.Contains(out, "belongs to another user") {
+		t.Fatalf("other user's raw request with open permissions: %s", out)
 	}
 }
 

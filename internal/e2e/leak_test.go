@@ -176,12 +176,16 @@ func TestNoSecretLeaks(t *testing.T) {
 	l.control = tsURL
 	capture := filepath.Join(t.TempDir(), "redirects")
 	browser := filepath.Join(t.TempDir(), "browser.sh")
-	// It follows every redirect (with cookies, for Hydra's login and consent
-	// app) and records the URL it ended on: the callback, with the code.
-	// The daemon keeps the environment it was started with: this browser
-	// serves every sign-in below.
+	// Like a browser, it is given the file:// URL of mcpauthd's redirect
+	// page, reads it and goes where its meta refresh says; from there it
+	// follows every redirect (with cookies: mcpauthd's binding cookie, and
+	// Hydra's login and consent app) and records the URL it ended on: the
+	// callback, with the code. The daemon keeps the environment it was
+	// started with: this browser serves every sign-in below.
 	jar := filepath.Join(t.TempDir(), "cookies")
-	script := "#!/bin/sh\ncurl -s -L -c " + jar + " -b " + jar + " -o /dev/null -w '%{url_effective}\\n' \"$1\" >> " + capture + "\n"
+	script := "#!/bin/sh\nset -e\ncase \"$1\" in file://*) ;; *) exit 1;; esac\n" +
+		"u=$(sed -n 's/.*http-equiv=\"refresh\" content=\"0;url=\\([^\"]*\\)\".*/\\1/p' \"${1#file://}\" | sed 's/&amp;/\\&/g')\n" +
+		"curl -s -L -c " + jar + " -b " + jar + " -o /dev/null -w '%{url_effective}\\n' \"$u\" >> " + capture + "\n"
 	if err := os.WriteFile(browser, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,18 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strconv"
 	"sync"
 	"testing"
 )
 
 // DeviceAS is an MCP server (at Srv.URL+"/mcp") and its authorization
 // server, which offers the RFC 8628 device authorization grant: the device
-// code is approved on the second poll. The exported fields record what it
-// was sent; hold Mu to read them.
+// code is approved on the second poll. It also serves the authorization
+// code grant: /authorize approves at once (302 to the redirect_uri with
+// code "auth-code-N", state and iss), and the token endpoint redeems any
+// code. The exported fields record what it was sent; hold Mu to read them.
 type DeviceAS struct {
 	Srv *httptest.Server
 
@@ -28,6 +32,10 @@ type DeviceAS struct {
 	// TokenProof is the DPoP header of the last token request.
 	DPoP       bool
 	TokenProof string
+	Codes      int // authorization codes issued
+	// NoDevice (set before the sign-in) leaves the device authorization
+	// endpoint out of the metadata: every sign-in takes the browser path.
+	NoDevice bool
 }
 
 func NewDeviceAS(t testing.TB) *DeviceAS {
@@ -51,10 +59,13 @@ func NewDeviceAS(t testing.TB) *DeviceAS {
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		md := map[string]any{
 			"issuer": u, "authorization_endpoint": u + "/authorize", "token_endpoint": u + "/token",
-			"registration_endpoint": u + "/register", "device_authorization_endpoint": u + "/device",
+			"registration_endpoint":            u + "/register",
 			"code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"},
 		}
 		d.Mu.Lock()
+		if !d.NoDevice {
+			md["device_authorization_endpoint"] = u + "/device"
+		}
 		if d.DPoP {
 			md["dpop_signing_alg_values_supported"] = []string{"ES256"}
 		}
@@ -79,8 +90,24 @@ func NewDeviceAS(t testing.TB) *DeviceAS {
 		writeJSON(w, 200, map[string]any{"device_code": "secret-device-code", "user_code": "WDJB-MJHT",
 			"verification_uri": u + "/activate", "expires_in": 60, "interval": 1})
 	})
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		d.Mu.Lock()
+		d.Codes++
+		code := "auth-code-" + strconv.Itoa(d.Codes)
+		d.Mu.Unlock()
+		back := url.Values{"code": {code}, "state": {q.Get("state")}, "iss": {u}}
+		http.Redirect(w, r, q.Get("redirect_uri")+"?"+back.Encode(), http.StatusFound)
+	})
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
+		if r.PostForm.Get("grant_type") == "authorization_code" {
+			d.Mu.Lock()
+			d.TokenForm = r.PostForm
+			d.Mu.Unlock()
+			writeJSON(w, 200, map[string]any{"access_token": "code-access", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "code-refresh", "scope": "mcp"})
+			return
+		}
 		d.Mu.Lock()
 		d.Polls++
 		first := d.Polls == 1
