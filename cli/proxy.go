@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 
@@ -106,14 +107,15 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if *resource != "" {
 		src.URL = *resource
 	}
-	evctx, stopEvents := context.WithCancel(ctx)
-	defer stopEvents()
-	go forgetOnChange(evctx, c, src, log)
 	tools, err := serverToolPolicy(ctx, c, src.URL)
 	if err != nil {
 		return err
 	}
 	tools = tools.With(ignore...)
+	evctx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	updates := make(chan toolpolicy.Policy)
+	go followServer(evctx, c, src, tools, ignore, updates, log)
 	if !tools.IsZero() {
 		log.Debug("tool policy", "policy", tools.String())
 	}
@@ -122,13 +124,14 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		in = io.NopCloser(e.Stdin)
 	}
 	return proxy.Run(ctx, proxy.Config{
-		URL:      url,
-		Resource: *resource,
-		Mode:     mode,
-		Headers:  h,
-		Source:   src,
-		Logger:   log,
-		Tools:    tools,
+		URL:         url,
+		Resource:    *resource,
+		Mode:        mode,
+		Headers:     h,
+		Source:      src,
+		Logger:      log,
+		Tools:       tools,
+		ToolUpdates: updates,
 		Refused: func(tool string) {
 			// The audit record is best effort: the app already has its answer.
 			if err := c.ToolRefused(context.WithoutCancel(ctx), src.URL, tool); err != nil {
@@ -161,17 +164,34 @@ func serverToolPolicy(ctx context.Context, c *ipc.Client, url string) (toolpolic
 // the server changes (a sign-out, a refresh, a new sign-in).
 const tokenReuse = 30 * time.Second
 
-// forgetOnChange drops src's reused token whenever the daemon reports a
-// change of its server, until ctx ends or the event stream does.
-func forgetOnChange(ctx context.Context, c *ipc.Client, src *ipcsource.Source, log *slog.Logger) {
+// followServer drops src's reused token whenever the daemon reports a
+// change of its server, and sends the server's tool policy (with the
+// --ignore-tool patterns) on tools when it changed, until ctx ends or the
+// event stream does.
+func followServer(ctx context.Context, c *ipc.Client, src *ipcsource.Source, cur toolpolicy.Policy, ignore []string, tools chan<- toolpolicy.Policy, log *slog.Logger) {
 	err := c.Events(ctx, func(ev ipc.Event) error {
-		if ev.Server != nil && ev.Server.URL == src.URL && (ev.Type == ipc.EventServer || ev.Type == ipc.EventRemoved) {
+		if ev.Server == nil || ev.Server.URL != src.URL {
+			return nil
+		}
+		switch ev.Type {
+		case ipc.EventServer, ipc.EventRemoved:
 			src.Forget()
+			p := toolpolicy.Policy{}
+			if ev.Type == ipc.EventServer {
+				p = ev.Server.ToolPolicy
+			}
+			if p = p.With(ignore...); !slices.Equal(p.Allow, cur.Allow) || !slices.Equal(p.Deny, cur.Deny) {
+				cur = p
+				select {
+				case tools <- p:
+				case <-ctx.Done():
+				}
+			}
 		}
 		return nil
 	})
 	if ctx.Err() == nil {
-		log.Debug("the daemon's event stream ended; tokens are reused for at most "+tokenReuse.String(), "err", err)
+		log.Warn("the daemon's event stream ended: tokens are reused for up to "+tokenReuse.String()+" and tool policy changes no longer reach this proxy", "err", err)
 	}
 }
 

@@ -14,8 +14,8 @@ func init() {
 
 // runTools is `mcpauthd tools URL`: without flags it shows the server's
 // tool policy; --allow and --deny add patterns to it, --clear empties it
-// first. The stdio proxy (started afterwards) and the reverse proxy apply
-// it: refused tools are hidden from tools/list and their calls refused
+// first. The stdio proxies (running ones too, through the daemon's events)
+// and the reverse proxy apply it: refused tools are hidden from tools/list and their calls refused
 // (and recorded in the audit log).
 func runTools(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]")

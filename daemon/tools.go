@@ -9,8 +9,9 @@ import (
 )
 
 // SetToolPolicy replaces the tool policy of the known server url (stored
-// with its record) and returns the server as it now is. The stdio proxies
-// started afterwards and every reverse-proxy request from now on apply it.
+// with its record) and returns the server as it now is. Every reverse-proxy
+// request from now on applies it, and running stdio proxies get it from the
+// server's event.
 func (d *Daemon) SetToolPolicy(url string, p toolpolicy.Policy) (*ipc.ServerInfo, error) {
 	if err := p.Check(); err != nil {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}

@@ -81,6 +81,10 @@ type Config struct {
 	// tools/list result and a tools/call naming one is answered with a
 	// JSON-RPC error (toolpolicy.CodeRefused) without reaching the server.
 	Tools toolpolicy.Policy
+	// ToolUpdates, when set, brings policies that replace Tools while the
+	// proxy runs (the server's policy changed in the daemon); each applies
+	// to the requests the app sends after it.
+	ToolUpdates <-chan toolpolicy.Policy
 	// Refused, when set, is told of each tools/call Tools refused (the
 	// daemon's audit log); it runs in a goroutine of its own, and Run waits
 	// for it before returning.
@@ -133,6 +137,27 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
 	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1)}
+	r.policy = cfg.Tools
+	if cfg.ToolUpdates != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			for {
+				select {
+				case p, ok := <-cfg.ToolUpdates:
+					if !ok {
+						return
+					}
+					r.mu.Lock()
+					r.policy = p
+					r.mu.Unlock()
+					log.Debug("tool policy changed", "policy", p.String())
+				case <-life.Done():
+					return
+				}
+			}
+		}()
+	}
 	r.quiet = &http.Client{Transport: &upstreamRT{
 		next:    &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: quietSource(cfg.Source), ServerURL: cfg.URL},
 		headers: cfg.Headers, resource: rt.resource,
@@ -185,9 +210,11 @@ type relay struct {
 	pending  map[jsonrpc.ID]bool
 	answered chan struct{}
 	// lists holds the IDs of the app's tools/list requests not yet
-	// answered: their results are filtered by cfg.Tools.
+	// answered: their results are filtered by the tool policy.
 	lists map[jsonrpc.ID]bool
-	br    bridge // protocol version bridging (bridge.go)
+	// policy is the tool policy in force (cfg.Tools, then ToolUpdates).
+	policy toolpolicy.Policy
+	br     bridge // protocol version bridging (bridge.go)
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -308,13 +335,17 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 }
 
-// toolPolicy applies cfg.Tools to the app's request req: it answers a
+// tools is the tool policy in force.
+func (r *relay) tools() toolpolicy.Policy {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.policy
+}
+
+// toolPolicy applies the tool policy to the app's request req: it answers a
 // tools/call of a refused tool itself (and reports true: req goes no
 // further), and notes a tools/list so that its result is filtered.
 func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
-	if r.cfg.Tools.IsZero() {
-		return false
-	}
 	switch req.Method {
 	case "tools/list":
 		r.mu.Lock()
@@ -324,8 +355,12 @@ func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
 		r.lists[req.ID] = true
 		r.mu.Unlock()
 	case "tools/call":
+		pol := r.tools()
+		if pol.IsZero() {
+			return false
+		}
 		tool := toolpolicy.CallTool(req.Params)
-		if r.cfg.Tools.Allows(tool) {
+		if pol.Allows(tool) {
 			return false
 		}
 		r.log.Warn("refused a tool call: the tool policy blocks this tool", "tool", tool)
@@ -451,7 +486,7 @@ func (r *relay) toApp(msg mcpMessage) {
 		r.mu.Unlock()
 		if isList && m.Error == nil {
 			var n int
-			if m.Result, n = r.cfg.Tools.FilterList(m.Result); n > 0 {
+			if m.Result, n = r.tools().FilterList(m.Result); n > 0 {
 				r.log.Debug("tools/list: tools hidden by the tool policy", "hidden", n)
 			}
 		}

@@ -82,6 +82,38 @@ func TestToolPolicy(t *testing.T) {
 	}
 }
 
+// TestToolPolicyUpdate: a policy sent on ToolUpdates while the proxy
+// runs applies to the app's next requests.
+func TestToolPolicyUpdate(t *testing.T) {
+	u := newUpstream(t, false)
+	updates := make(chan toolpolicy.Policy)
+	app, done := startProxy(t, Config{URL: u.url, Source: &source{tok: "good"}, ToolUpdates: updates})
+	ctx := context.Background()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, nil).Connect(ctx, app, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := toolNames(t, cs); !slices.Equal(got, []string{"chatty", "greet"}) {
+		t.Fatalf("tools/list: %v", got)
+	}
+	updates <- toolpolicy.Policy{Deny: []string{"greet"}}
+	deadline := time.Now().Add(10 * time.Second)
+	for !slices.Equal(toolNames(t, cs), []string{"chatty"}) {
+		if time.Now().After(deadline) {
+			t.Fatal("the updated policy does not filter tools/list")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "x"}}); err == nil {
+		t.Error("a tool the updated policy refuses was called")
+	}
+	close(updates)
+	cs.Close()
+	if err := waitDone(t, done); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
 	t.Helper()
 	res, err := cs.ListTools(context.Background(), nil)

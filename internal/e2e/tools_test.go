@@ -59,6 +59,17 @@ func TestProxyToolPolicy(t *testing.T) {
 	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "e2e"}}); err != nil || res.IsError {
 		t.Fatalf("greet: %+v %v", res, err)
 	}
+	// A change of the stored policy reaches the running proxy.
+	in.must("tools", target, "--deny", "greet")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "e2e"}})
+		if errors.As(err, &werr) && werr.Code == toolpolicy.CodeRefused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("greet after mcpauthd tools --deny greet: %v; want the policy's error", err)
+		}
+	}
 	pid := cmd.Process.Pid
 	if err := cs.Close(); err != nil {
 		t.Fatal(err)
