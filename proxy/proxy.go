@@ -83,7 +83,8 @@ type Config struct {
 	Tools toolpolicy.Policy
 	// ToolUpdates, when set, brings policies that replace Tools while the
 	// proxy runs (the server's policy changed in the daemon); each applies
-	// to the requests the app sends after it.
+	// to the requests the app sends after it, and the app is sent
+	// notifications/tools/list_changed so that it lists the tools again.
 	ToolUpdates <-chan toolpolicy.Policy
 	// Refused, when set, is told of each tools/call Tools refused (the
 	// daemon's audit log); it runs in a goroutine of its own, and Run waits
@@ -150,8 +151,14 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 					}
 					r.mu.Lock()
 					r.policy = p
+					ready := r.ready
 					r.mu.Unlock()
 					log.Debug("tool policy changed", "policy", p.String())
+					if ready { // the app's list of tools is out of date
+						if err := r.down.Write(life, &jsonrpc.Request{Method: "notifications/tools/list_changed"}); err != nil {
+							log.Debug("writing to the app", "err", err)
+						}
+					}
 				case <-life.Done():
 					return
 				}

@@ -83,13 +83,16 @@ func TestToolPolicy(t *testing.T) {
 }
 
 // TestToolPolicyUpdate: a policy sent on ToolUpdates while the proxy
-// runs applies to the app's next requests.
+// runs tells the app its tools changed and applies to its next requests.
 func TestToolPolicyUpdate(t *testing.T) {
 	u := newUpstream(t, false)
 	updates := make(chan toolpolicy.Policy)
 	app, done := startProxy(t, Config{URL: u.url, Source: &source{tok: "good"}, ToolUpdates: updates})
 	ctx := context.Background()
-	cs, err := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, nil).Connect(ctx, app, nil)
+	changed := make(chan struct{}, 4)
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	}).Connect(ctx, app, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,12 +100,13 @@ func TestToolPolicyUpdate(t *testing.T) {
 		t.Fatalf("tools/list: %v", got)
 	}
 	updates <- toolpolicy.Policy{Deny: []string{"greet"}}
-	deadline := time.Now().Add(10 * time.Second)
-	for !slices.Equal(toolNames(t, cs), []string{"chatty"}) {
-		if time.Now().After(deadline) {
-			t.Fatal("the updated policy does not filter tools/list")
-		}
-		time.Sleep(10 * time.Millisecond)
+	select {
+	case <-changed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notifications/tools/list_changed after the policy changed")
+	}
+	if got := toolNames(t, cs); !slices.Equal(got, []string{"chatty"}) {
+		t.Errorf("tools/list after the change: %v, want [chatty]", got)
 	}
 	if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "x"}}); err == nil {
 		t.Error("a tool the updated policy refuses was called")
