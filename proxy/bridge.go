@@ -36,10 +36,14 @@ import (
 // server/discover, which an older server refuses, and falls back to
 // initialize as the spec requires; the proxy passes both on.
 //
+// The change notifications an older app got on the standalone stream come,
+// from a 2026-07-28 server, on a subscriptions/listen stream: when the
+// server's capabilities offer list changes, the proxy opens one for the
+// session and passes the notifications on (not its acknowledgement).
+//
 // Not bridged (yet): results with resultType "input_required" (SEP-2322
-// multi-round-trip requests: the app gets a JSON-RPC error saying so),
-// and change notifications of a 2026-07-28 server (subscriptions/listen),
-// so an old app does not hear of list changes from such a server.
+// multi-round-trip requests: the app gets a JSON-RPC error saying so), and
+// resources/subscribe (resource updates, resourceSubscriptions).
 
 // modernVersion is the protocol version the proxy bridges older apps to.
 const modernVersion = "2026-07-28"
@@ -187,13 +191,13 @@ func (r *relay) discover(hc *http.Client, clientInfo json.RawMessage) (versions 
 // bridgeInit decides, on the server's answer to the app's initialize
 // (protocol version answered), whether the session is bridged, and
 // returns the version to tell the app.
-func (r *relay) bridgeInit(answered string) string {
+func (r *relay) bridgeInit(answered string) (string, bool) {
 	r.mu.Lock()
 	probe, app, initDone := r.br.probe, r.br.app, r.br.initDone
 	r.br.probe = nil
 	r.mu.Unlock()
 	if probe == nil {
-		return answered
+		return answered, false
 	}
 	close(initDone)
 	var supported []string
@@ -203,7 +207,7 @@ func (r *relay) bridgeInit(answered string) string {
 	case <-r.life.Done():
 	}
 	if slices.Contains(supported, answered) || !slices.Contains(supported, modernVersion) {
-		return answered
+		return answered, false
 	}
 	meta := map[string]json.RawMessage{metaProtocolVersion: json.RawMessage(`"` + modernVersion + `"`)}
 	if len(app.ClientInfo) > 0 {
@@ -218,7 +222,7 @@ func (r *relay) bridgeInit(answered string) string {
 	r.mu.Unlock()
 	r.rt.setVersion(modernVersion)
 	r.log.Info("bridging protocol versions: the server speaks only "+modernVersion, "app_version", app.ProtocolVersion)
-	return app.ProtocolVersion
+	return app.ProtocolVersion, true
 }
 
 // bridged reports whether the session is bridged.
@@ -274,6 +278,53 @@ func (r *relay) bridgeRequest(req *jsonrpc.Request) (send *jsonrpc.Request, answ
 	out := *req
 	out.Params, _ = json.Marshal(params)
 	return &out, false
+}
+
+// listenID is the ID of the proxy's own subscriptions/listen request.
+var listenID, _ = jsonrpc.MakeID("mcpauthd-subscriptions-listen")
+
+// startSubscription opens a subscriptions/listen stream for the list
+// changes the bridged server offers in its initialize result.
+func (r *relay) startSubscription(initResult json.RawMessage) {
+	var res struct {
+		Capabilities map[string]struct {
+			ListChanged bool `json:"listChanged"`
+		} `json:"capabilities"`
+	}
+	if json.Unmarshal(initResult, &res) != nil {
+		return
+	}
+	subs := map[string]bool{}
+	for capability, key := range map[string]string{"tools": "toolsListChanged", "prompts": "promptsListChanged", "resources": "resourcesListChanged"} {
+		if res.Capabilities[capability].ListChanged {
+			subs[key] = true
+		}
+	}
+	up := r.upstream()
+	if len(subs) == 0 || up == nil {
+		return
+	}
+	params, _ := json.Marshal(map[string]any{"notifications": subs})
+	req, _ := r.bridgeRequest(&jsonrpc.Request{ID: listenID, Method: "subscriptions/listen", Params: params})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		if err := up.Write(r.life, req); err != nil && r.life.Err() == nil {
+			r.log.Warn("subscriptions/listen failed: the app will not hear of list changes", "err", err)
+		}
+	}()
+}
+
+// ownMessage reports whether m belongs to the proxy's subscription, not
+// to the app.
+func ownMessage(m jsonrpc.Message) bool {
+	switch m := m.(type) {
+	case *jsonrpc.Response:
+		return m.ID == listenID
+	case *jsonrpc.Request:
+		return m.Method == "notifications/subscriptions/acknowledged"
+	}
+	return false
 }
 
 // setProtocolVersion returns an initialize result with its protocolVersion

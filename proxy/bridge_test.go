@@ -17,6 +17,12 @@ import (
 // versions, behind a Streamable HTTP handler (stateless when asked: what a
 // 2026-07-28 server needs). Its tool "greet" answers "Hello, NAME!".
 func versionServer(t testing.TB, stateless bool, versions ...string) string {
+	url, _ := versionServerAt(t, stateless, versions...)
+	return url
+}
+
+// versionServerAt is versionServer, and the server to change its tools.
+func versionServerAt(t testing.TB, stateless bool, versions ...string) (string, *mcp.Server) {
 	srv := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "0"}, &mcp.ServerOptions{SupportedProtocolVersions: versions})
 	mcp.AddTool(srv, &mcp.Tool{Name: "greet"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
 		Name string `json:"name"`
@@ -39,7 +45,7 @@ func versionServer(t testing.TB, stateless bool, versions ...string) string {
 		h.ServeHTTP(w, r)
 	}))
 	t.Cleanup(ts.Close)
-	return ts.URL + "/mcp"
+	return ts.URL + "/mcp", srv
 }
 
 // TestBridgeStaleToken: when the first token is refused, the app's
@@ -78,19 +84,33 @@ var appVersions = []string{"2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28
 // proxy bridges); a 2026-07-28 app falls back to 2025-11-25 with an older
 // server by itself.
 func TestBridgeMatrix(t *testing.T) {
-	servers := map[string]string{
-		"2026-only":   versionServer(t, true, "2026-07-28"),
-		"legacy-only": versionServer(t, false, "2025-11-25", "2025-06-18", "2025-03-26"),
-		"all":         versionServer(t, true),
+	type server struct {
+		url string
+		srv *mcp.Server
 	}
-	for name, url := range servers {
+	servers := map[string]server{}
+	for name, s := range map[string]struct {
+		stateless bool
+		versions  []string
+	}{
+		"2026-only":   {true, []string{"2026-07-28"}},
+		"legacy-only": {false, []string{"2025-11-25", "2025-06-18", "2025-03-26"}},
+		"all":         {true, nil},
+	} {
+		url, srv := versionServerAt(t, s.stateless, s.versions...)
+		servers[name] = server{url, srv}
+	}
+	for name, s := range servers {
+		url := s.url
 		for _, v := range appVersions {
 			t.Run(name+"/app="+v, func(t *testing.T) {
 				app, done := startProxy(t, Config{URL: url, Source: &source{tok: "good"}})
 				ctx := context.Background()
 				logs := make(chan string, 4)
+				changed := make(chan struct{}, 4)
 				c := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, &mcp.ClientOptions{
-					LoggingMessageHandler: func(_ context.Context, r *mcp.LoggingMessageRequest) { logs <- fmt.Sprint(r.Params.Data) },
+					LoggingMessageHandler:  func(_ context.Context, r *mcp.LoggingMessageRequest) { logs <- fmt.Sprint(r.Params.Data) },
+					ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
 				})
 				cs, err := c.Connect(ctx, app, &mcp.ClientSessionOptions{ProtocolVersion: v})
 				if err != nil {
@@ -124,6 +144,19 @@ func TestBridgeMatrix(t *testing.T) {
 						}
 					case <-time.After(5 * time.Second):
 						t.Error("the server's log message did not reach the app")
+					}
+				}
+				// The server's tools change: the app hears of it (the
+				// standalone stream, or subscriptions/listen).
+				mcp.AddTool(s.srv, &mcp.Tool{Name: "late-" + v}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
+					return &mcp.CallToolResult{}, nil, nil
+				})
+				// (A stateless server has no stream for a 2025 session.)
+				if !(name == "all" && v < "2026") {
+					select {
+					case <-changed:
+					case <-time.After(5 * time.Second):
+						t.Error("notifications/tools/list_changed did not reach the app")
 					}
 				}
 				cs.Close()

@@ -262,6 +262,20 @@ func (r *relay) track(id jsonrpc.ID) {
 	r.mu.Unlock()
 }
 
+// cancelled notes that the app gave up a request (notifications/cancelled):
+// the proxy waits for no answer to it when the app closes its end.
+func (r *relay) cancelled(params json.RawMessage) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	if id, err := jsonrpc.MakeID(p.RequestID); err == nil && id.IsValid() {
+		r.answer(id)
+	}
+}
+
 // answer notes that the app got the answer to id.
 func (r *relay) answer(id jsonrpc.ID) {
 	r.mu.Lock()
@@ -298,6 +312,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 		if r.toolPolicy(req) {
 			return
 		}
+	}
+	if isReq && req.Method == "notifications/cancelled" {
+		r.cancelled(req.Params)
 	}
 	r.mu.Lock()
 	up, ready := r.up, r.ready
@@ -481,6 +498,9 @@ func (r *relay) fromServer(conn mcp.Connection) {
 // toApp writes one server message to the app, noting the protocol version
 // when it is the initialize result.
 func (r *relay) toApp(msg mcpMessage) {
+	if r.bridged() && ownMessage(msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *jsonrpc.Response:
 		r.mu.Lock()
@@ -502,7 +522,8 @@ func (r *relay) toApp(msg mcpMessage) {
 				ProtocolVersion string `json:"protocolVersion"`
 			}
 			if json.Unmarshal(m.Result, &res) == nil && res.ProtocolVersion != "" {
-				if v := r.bridgeInit(res.ProtocolVersion); v != res.ProtocolVersion {
+				if v, bridged := r.bridgeInit(res.ProtocolVersion); bridged {
+					r.startSubscription(m.Result)
 					m.Result = setProtocolVersion(m.Result, v)
 				} else {
 					r.rt.setVersion(res.ProtocolVersion)
