@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/atomicfile"
+	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/tailscale/hujson"
 )
 
@@ -140,7 +140,7 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		if !serverNameRE().MatchString(n) {
 			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: a NAME is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", s)}
 		}
-		if pu, err := url.Parse(u); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+		if !ipc.IsHTTPURL(u) {
 			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: the URL must be http(s)", s)}
 		}
 		add = append(add, named{n, u})

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 func init() {
@@ -139,14 +140,14 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		delete(found, h)
 		req, err := readMCPRemote(d, h, mtime[h])
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "%s: %v\n", u, err)
+			fmt.Fprintf(e.Stderr, "%s: %s\n", u, sanitize.Error(err))
 			failed++
 			continue
 		}
 		req.URL, req.Replace = u, *replace
 		info, err := c.Import(ctx, req)
 		if err != nil {
-			fmt.Fprintf(e.Stderr, "%s: not imported: %v\n", u, err)
+			fmt.Fprintf(e.Stderr, "%s: not imported: %s\n", u, sanitize.Error(err))
 			failed++
 			continue
 		}
@@ -154,7 +155,7 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		if req.Tokens.RefreshToken != "" {
 			refresh = "with its refresh token"
 		}
-		fmt.Fprintf(e.Stdout, "Imported %s (issuer %s, client %s, %s; now %s)\n", u, info.Issuer, req.Client.ClientID, refresh, info.Status)
+		fmt.Fprintf(e.Stdout, "Imported %s (issuer %s, client %s, %s; now %s)\n", u, sanitize.Terminal(info.Issuer), sanitize.Terminal(req.Client.ClientID), refresh, sanitize.Terminal(string(info.Status)))
 		imported++
 		if req.Tokens.RefreshToken != "" {
 			retire(e, u, copies[h], *move, time.Now())

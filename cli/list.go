@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 func init() {
@@ -40,7 +41,7 @@ func runList(ctx context.Context, e *Env, args []string) error {
 	tw := tabwriter.NewWriter(e.Stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tNAME\tSTATE\tEXPIRES")
 	for _, s := range servers {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", s.URL, s.Name, state(s), expires(s))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", sanitize.Terminal(s.URL), sanitize.Terminal(s.Name), sanitize.Text(state(s), sanitize.ErrorLen), expires(s))
 	}
 	return tw.Flush()
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 func init() {
@@ -157,15 +158,15 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if res.UserCode != "" {
-		fmt.Fprintf(e.Stderr, "To sign in to %s, open this URL on any device:\n\n  %s\n\nand enter the code:  %s\n\nWaiting…\n", pos[0], res.AuthURL, res.UserCode)
+		fmt.Fprintf(e.Stderr, "To sign in to %s, open this URL on any device:\n\n  %s\n\nand enter the code:  %s\n\nWaiting…\n", pos[0], sanitize.Text(res.AuthURL, 0), sanitize.Terminal(res.UserCode))
 	} else if res.AuthURL != "" {
 		if *noBrowser {
-			fmt.Fprintf(e.Stderr, "Open this URL in a browser to sign in:\n\n  %s\n\nThen wait here, or paste the URL the browser ends up on (if it cannot reach this machine) and press Enter.\n", res.AuthURL)
+			fmt.Fprintf(e.Stderr, "Open this URL in a browser to sign in:\n\n  %s\n\nThen wait here, or paste the URL the browser ends up on (if it cannot reach this machine) and press Enter.\n", sanitize.Text(res.AuthURL, 0))
 			go pasteRedirect(ctx, e, c)
 		} else if res.BrowserError != "" {
 			fmt.Fprintf(e.Stderr, "mcpauthd could not open your browser: %s\nOpen this link in a browser on this machine to sign in to %s:\n  %s\nWaiting…\n", res.BrowserError, pos[0], res.AuthURL)
 		} else {
-			fmt.Fprintf(e.Stderr, "Opening your browser to sign in to %s…\nIf it does not open, visit:\n  %s\n", pos[0], res.AuthURL)
+			fmt.Fprintf(e.Stderr, "Opening your browser to sign in to %s…\nIf it does not open, visit:\n  %s\n", pos[0], sanitize.Text(res.AuthURL, 0))
 		}
 	}
 	done, err := c.WaitLogin(ctx, res.ID)
@@ -198,17 +199,20 @@ func pasteRedirect(ctx context.Context, e *Env, c *ipc.Client) {
 			continue
 		}
 		if _, err := c.Complete(ctx, line); err != nil {
-			fmt.Fprintln(e.Stderr, "mcpauthd:", err)
+			fmt.Fprintln(e.Stderr, "mcpauthd:", sanitize.Error(err))
 			continue
 		}
 		return
 	}
 }
 
+// printServer prints what the daemon says about s. Everything in it the
+// server controls (name, status message, scopes, tool names) goes through
+// sanitize.
 func printServer(e *Env, s *ipc.ServerInfo) {
-	name := s.URL
+	name := sanitize.Terminal(s.URL)
 	if s.Name != "" {
-		name = s.Name + " (" + s.URL + ")"
+		name = sanitize.Terminal(s.Name) + " (" + name + ")"
 	}
 	switch s.Status {
 	case ipc.StatePublic:
@@ -216,23 +220,41 @@ func printServer(e *Env, s *ipc.ServerInfo) {
 	case ipc.StateSignedIn:
 		fmt.Fprintf(e.Stdout, "Signed in to %s\n", name)
 		if len(s.ScopesGranted) > 0 {
-			fmt.Fprintf(e.Stdout, "  scopes:  %s\n", strings.Join(s.ScopesGranted, " "))
+			fmt.Fprintf(e.Stdout, "  scopes:  %s\n", sanitize.Terminal(strings.Join(s.ScopesGranted, " ")))
 		}
 		if !s.TokenExpiry.IsZero() {
 			fmt.Fprintf(e.Stdout, "  token:   expires in %s%s\n", time.Until(s.TokenExpiry).Round(time.Second), refreshNote(s))
 		}
 		if s.Grant != "" {
-			fmt.Fprintf(e.Stdout, "  grant:   %s (no browser)\n", s.Grant)
+			fmt.Fprintf(e.Stdout, "  grant:   %s (no browser)\n", sanitize.Terminal(s.Grant))
 		}
 		if s.DPoP {
 			fmt.Fprintf(e.Stdout, "  DPoP:    tokens are bound to a key only mcpauthd holds; apps must go through mcpauthd proxy (or headers --method --url)\n")
 		}
 		if len(s.Tools) > 0 {
-			fmt.Fprintf(e.Stdout, "  tools:   %s\n", strings.Join(s.Tools, ", "))
+			fmt.Fprintf(e.Stdout, "  tools:   %s\n", toolsLine(s))
 		}
 	default:
-		fmt.Fprintf(e.Stdout, "%s: %s %s\n", name, s.Status, s.StatusMessage)
+		fmt.Fprintf(e.Stdout, "%s: %s %s\n", name, sanitize.Terminal(string(s.Status)), sanitize.Text(s.StatusMessage, sanitize.ErrorLen))
 	}
+}
+
+// toolsLine is the summary of s's tools on one line: the names the daemon
+// kept, as many as fit, and how many there are in all.
+func toolsLine(s *ipc.ServerInfo) string {
+	names := make([]string, len(s.Tools))
+	for i, t := range s.Tools {
+		names[i] = sanitize.Text(t, 64)
+	}
+	line := sanitize.Terminal(strings.Join(names, ", "))
+	count := max(s.ToolCount, len(s.Tools))
+	switch {
+	case s.ToolsMore:
+		line += fmt.Sprintf(" (%d shown of more than %d)", len(s.Tools), count)
+	case count > len(s.Tools) || strings.HasSuffix(line, "…"):
+		line += fmt.Sprintf(" (%d in all)", count)
+	}
+	return line
 }
 
 func refreshNote(s *ipc.ServerInfo) string {

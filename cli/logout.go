@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 func init() {
@@ -47,7 +48,7 @@ func runLogout(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "warning: the authorization server offers no way to revoke tokens: an access token an app already has keeps working %s.\n", until)
 	case ipc.RevocationFailed:
 		fmt.Fprintf(e.Stdout, "%s; mcpauthd no longer holds its tokens.\n", what)
-		fmt.Fprintf(e.Stderr, "warning: revocation failed (%s): the tokens may keep working at the server %s.\n", res.RevocationError, until)
+		fmt.Fprintf(e.Stderr, "warning: revocation failed (%s): the tokens may keep working at the server %s.\n", sanitize.Text(res.RevocationError, sanitize.ErrorLen), until)
 	default: // none, or an older daemon
 		fmt.Fprintf(e.Stdout, "%s.\n", what)
 	}

@@ -103,7 +103,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := &ipcsource.Source{Client: c, URL: url, Reuse: tokenReuse}
+	src := &ipcsource.Source{Daemon: c, URL: url, Reuse: tokenReuse}
 	if *resource != "" {
 		src.URL = *resource
 	}

@@ -1,18 +1,17 @@
 package daemon
 
 import (
-	"context"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
 	"fmt"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
 )
@@ -95,7 +94,7 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if !appNameRE().MatchString(r.Name) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("app name %q: use letters, digits, '.', '_' and '-' (at most 64)", r.Name)}
 	}
-	if u, err := url.Parse(r.Server); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil {
+	if !ipc.IsHTTPURL(r.Server) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.Server)}
 	}
 	d.apps.mu.Lock()
@@ -180,48 +179,11 @@ func (d *Daemon) App(name, key string) (server string, ok bool, err error) {
 	return a.Server, true, nil
 }
 
-// AppSource is the in-process oauth.CredentialSource for requests the local
-// reverse proxy forwards to server for an app: the same hand-out (recorded
-// in the audit log with caller, which names the app), DPoP proofs and
-// challenge policy as the socket's /v1/token and /v1/challenge.
-func (d *Daemon) AppSource(server string, caller ipc.Peer) oauth.CredentialSource {
-	return &appSource{d: d, url: server, caller: caller}
+// AppSource is the token source for requests the local reverse proxy
+// forwards to server for an app: ipcsource.Source over the daemon
+// in-process (For caller, which names the app), so the hand-out (recorded
+// in the audit log), DPoP proofs and challenge policy are those every
+// client of the socket gets.
+func (d *Daemon) AppSource(server string, caller ipc.Peer) oauth.TokenSource {
+	return &ipcsource.Source{Daemon: d.For(caller), URL: server}
 }
-
-type appSource struct {
-	d      *Daemon
-	url    string
-	caller ipc.Peer
-}
-
-// Token: "" while there is no sign-in, so the request goes out bare and
-// the server's challenge starts one (as ipcsource.Source does).
-func (s *appSource) Token(ctx context.Context) (string, error) {
-	c, err := s.Credential(ctx, "", "", "")
-	if err != nil {
-		return "", err
-	}
-	return c.Token, nil
-}
-
-func (s *appSource) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
-	req := &ipc.TokenRequest{URL: s.url}
-	if method != "" {
-		req.DPoP = &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}
-	}
-	t, err := s.d.TokenFor(ctx, req, s.caller)
-	var ie *ipc.Error
-	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
-		return &oauth.Credential{}, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}, nil
-}
-
-func (s *appSource) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
-	return s.d.Challenge(ctx, &ipc.ChallengeRequest{URL: s.url, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
-}
-
-func (s *appSource) Succeeded() { s.d.Succeeded(s.url) }

@@ -5,8 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -22,17 +20,12 @@ import (
 // that is closed with the test.
 func openDaemon(t *testing.T) (*daemon.Daemon, *store.Store) {
 	t.Helper()
-	dir := t.TempDir()
-	log := slog.New(slog.DiscardHandler)
-	st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, log)})
+	st := openStore(t)
+	d, err := daemon.New(daemon.Config{Store: st, CallbackAddr: "127.0.0.1:1", LoginTimeout: 30 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, err := daemon.New(daemon.Config{Store: st, Logger: log, CallbackAddr: "127.0.0.1:1", LoginTimeout: 30 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close(); st.Close() })
+	t.Cleanup(func() { d.Close() })
 	return d, st
 }
 

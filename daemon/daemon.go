@@ -56,6 +56,9 @@ type Config struct {
 	// settings main read at start-up, each with its source.
 	SettingsFile string
 	Settings     []ipc.Setting
+	// Now is the wall clock the scheduler compares expiries with (Resync,
+	// timers); time.Now when nil. A seam for tests that move the clock.
+	Now func() time.Time
 }
 
 // DefaultCallbackAddr is where authorization servers redirect the browser.
@@ -113,6 +116,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	if cfg.RefreshAhead == 0 {
 		cfg.RefreshAhead = 2 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	if cfg.OpenBrowser == nil {
 		cfg.OpenBrowser = func(string) error { return errors.New("no browser configured") }

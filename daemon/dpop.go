@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -19,7 +17,7 @@ import (
 // describes every request, also to an endpoint other than the canonical
 // resource (mcpauthd proxy --resource).
 func (d *Daemon) TokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.Peer) (*ipc.TokenResponse, error) {
-	if r.DPoP != nil && !sameOrigin(r.DPoP.URL, r.URL) {
+	if r.DPoP != nil && !oauth.SameOrigin(r.DPoP.URL, r.URL) {
 		if s := d.server(r.URL); s != nil {
 			if g := s.sess.Grant(); g != nil && g.DPoPKey != nil {
 				return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}
@@ -51,11 +49,4 @@ func tokenType(g *oauth.Grant) string {
 		return oauth.DPoPScheme
 	}
 	return "Bearer"
-}
-
-func sameOrigin(a, b string) bool {
-	ua, err1 := url.Parse(a)
-	ub, err2 := url.Parse(b)
-	return err1 == nil && err2 == nil && ua.Host != "" &&
-		strings.EqualFold(ua.Scheme, ub.Scheme) && strings.EqualFold(ua.Host, ub.Host)
 }

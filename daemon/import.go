@@ -2,7 +2,6 @@ package daemon
 
 import (
 	"context"
-	"net/url"
 	"strings"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -22,7 +21,7 @@ import (
 // The imported client serves refreshes and revocation of these tokens
 // only; a later interactive sign-in uses mcpauthd's own client.
 func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Peer) (*ipc.ServerInfo, error) {
-	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+	if !ipc.IsHTTPURL(r.URL) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "import: not an http(s) URL"}
 	}
 	if r.Client.ClientID == "" || (r.Tokens.AccessToken == "" && r.Tokens.RefreshToken == "") {
@@ -105,7 +104,7 @@ func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Pe
 	if old != nil {
 		old.stopTimer()
 	}
-	d.audit(store.AuditRecord{Server: r.URL, Action: "import", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
+	d.audit(store.AuditRecord{Server: r.URL, Action: "import", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
 	d.log.Info("imported a sign-in", "server", r.URL, "issuer", md.Issuer, "refresh_token", r.Tokens.RefreshToken != "")
 	if r.Tokens.AccessToken != "" {
 		d.describe(s)

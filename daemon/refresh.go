@@ -15,20 +15,27 @@ import (
 // schedule arms the timer from the current grant.
 func (s *server) schedule() { s.scheduleFor(s.sess.Grant()) }
 
-// scheduleFor arms the timer for g: RefreshAhead before expiry (at most
-// half the token's lifetime, so short-lived tokens refresh at mid-life, not
-// in a loop) when there is a refresh token; at expiry (to show "needs
-// sign-in") when there is not.
+// scheduleFor arms the timer for g (see dueAt); none when nothing is due.
 func (s *server) scheduleFor(g *oauth.Grant) {
 	s.stopTimer()
-	if g == nil || g.Token == nil || g.Token.Expiry.IsZero() {
-		return
+	if at := s.dueAt(g); !at.IsZero() {
+		s.arm(at.Sub(s.d.cfg.Now()))
+	}
+}
+
+// dueAt is the wall-clock time g needs attention: RefreshAhead before
+// expiry (at most half the token's lifetime, so short-lived tokens refresh
+// at mid-life, not in a loop) when there is a refresh token; at expiry (to
+// show "needs sign-in") when there is not. Zero: never.
+func (s *server) dueAt(g *oauth.Grant) time.Time {
+	if g == nil || g.Public || g.Token == nil || g.Token.Expiry.IsZero() {
+		return time.Time{}
 	}
 	at := g.Token.Expiry
 	if g.Token.RefreshToken != "" || s.sess.Strategy() != nil { // renewable: refresh or re-acquire
 		at = at.Add(-g.Token.Margin(s.d.cfg.RefreshAhead))
 	}
-	s.arm(time.Until(at))
+	return at
 }
 
 func (s *server) arm(after time.Duration) {
@@ -49,10 +56,16 @@ func (s *server) stopTimer() {
 	}
 }
 
-// due runs when the timer fires.
+// due runs when the timer fires (or Resync finds the server due). A grant
+// renewed meanwhile (by a hand-out, or a timer and a Resync racing) is not
+// refreshed again: the timer is armed for its own due time.
 func (s *server) due() {
 	g := s.sess.Grant()
 	if g == nil || g.Token == nil {
+		return
+	}
+	if at, now := s.dueAt(g), s.d.cfg.Now(); now.Before(at) {
+		s.arm(at.Sub(now))
 		return
 	}
 	if g.Token.RefreshToken == "" && s.sess.Strategy() == nil {

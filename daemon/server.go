@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
@@ -175,7 +176,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	rec.TokenExpiry = g.Token.Expiry
 	rec.Status, rec.StatusMessage = string(ipc.StateSignedIn), ""
 	if g.Metadata.Protected != nil && rec.Name == "" {
-		rec.Name = g.Metadata.Protected.ResourceName
+		rec.Name = budget.Text(g.Metadata.Protected.ResourceName, budget.ServerName)
 	}
 	tok := &store.Tokens{
 		AccessToken: g.Token.AccessToken, RefreshToken: g.Token.RefreshToken, TokenType: g.Token.TokenType,
@@ -193,8 +194,10 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	if bound != nil {
 		s.sess.SetStrategy(bound) // a leaf lock: safe in save, which runs with the session locked
 	}
-	s.setRecord(rec)
+	// The timer is armed before the new state is published: whoever acts
+	// on the publication finds it armed.
 	s.scheduleFor(g)
+	s.setRecord(rec)
 	return nil
 }
 
@@ -226,7 +229,8 @@ func (s *server) info() ipc.ServerInfo {
 	in := ipc.ServerInfo{
 		URL: rec.URL, Name: rec.Name, Status: ipc.State(rec.Status), StatusMessage: rec.StatusMessage,
 		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
-		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt, Tools: rec.Tools,
+		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt,
+		Tools: rec.Tools, ToolCount: rec.ToolCount, ToolsMore: rec.ToolsMore,
 		ToolPolicy: rec.ToolPolicy,
 	}
 	if rec.Grant != nil {
@@ -236,7 +240,7 @@ func (s *server) info() ipc.ServerInfo {
 		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
 	}
 	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant
-	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && time.Now().After(rec.TokenExpiry) && !renewable {
+	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && s.d.cfg.Now().After(rec.TokenExpiry) && !renewable {
 		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
 	}
 	return in

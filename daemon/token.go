@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/mcpauthd/mcpauthd/store"
 )
@@ -91,7 +92,7 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	case g.Public || g.Token == nil:
 		return &ipc.TokenResponse{}, nil, nil
 	}
-	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
+	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
 	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes, Warning: warning}, g, nil
 }
 
@@ -135,6 +136,29 @@ func (d *Daemon) Succeeded(url string) {
 	if s := d.server(url); s != nil {
 		s.sess.Succeeded()
 	}
+}
+
+// For is the daemon as ipcsource.Daemon, in-process, for caller: what
+// the socket's /v1/token, /v1/challenge and /v1/succeeded routes answer a
+// client, with caller as the identity the audit log records.
+func (d *Daemon) For(caller ipc.Peer) ipcsource.Daemon { return callerView{d, caller} }
+
+type callerView struct {
+	d      *Daemon
+	caller ipc.Peer
+}
+
+func (v callerView) TokenFor(ctx context.Context, r *ipc.TokenRequest) (*ipc.TokenResponse, error) {
+	return v.d.TokenFor(ctx, r, v.caller)
+}
+
+func (v callerView) Challenge(ctx context.Context, r *ipc.ChallengeRequest) error {
+	return v.d.Challenge(ctx, r)
+}
+
+func (v callerView) Succeeded(_ context.Context, url string) error {
+	v.d.Succeeded(url)
+	return nil
 }
 
 // Refresh refreshes url's token now.

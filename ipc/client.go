@@ -155,6 +155,15 @@ func (c *Client) Challenge(ctx context.Context, r *ChallengeRequest) error {
 	return c.do(ctx, http.MethodPost, "challenge", r, nil)
 }
 
+// Succeeded tells the daemon that url's server accepted a request made
+// with a token it handed out, which ends the server's run of sign-ins: a
+// challenge-driven sign-in loop is cut after oauth.MaxAuthorizations
+// attempts between two successes. A daemon older than revision 2 refuses
+// it (an *Error saying to restart mcpauthd).
+func (c *Client) Succeeded(ctx context.Context, url string) error {
+	return c.do(ctx, http.MethodPost, "succeeded", &ServerRequest{URL: url}, nil)
+}
+
 // Refresh refreshes url's token now.
 func (c *Client) Refresh(ctx context.Context, url string) (*ServerInfo, error) {
 	var out ServerInfo

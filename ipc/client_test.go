@@ -117,3 +117,16 @@ func TestErrNeedsSignIn(t *testing.T) {
 		}
 	}
 }
+
+// TestIsHTTPURL: the one check of a server or issuer URL the API accepts.
+func TestIsHTTPURL(t *testing.T) {
+	for raw, want := range map[string]bool{
+		"https://mcp.example/mcp": true, "http://127.0.0.1:8080/mcp": true, "HTTPS://mcp.example": true,
+		"": false, "mcp.example/mcp": false, "/mcp": false, "ftp://mcp.example": false, "https://": false,
+		"https://user:secret@mcp.example/mcp": false, "javascript:alert(1)": false, "http://[::1": false,
+	} {
+		if got := ipc.IsHTTPURL(raw); got != want {
+			t.Errorf("IsHTTPURL(%q) = %v; want %v", raw, got, want)
+		}
+	}
+}

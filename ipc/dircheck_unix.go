@@ -5,8 +5,7 @@ package ipc
 import (
 	"fmt"
 	"os"
-
-	"github.com/mcpauthd/mcpauthd/internal/paths"
+	"syscall"
 )
 
 // checkDir refuses a socket directory that is a symbolic link (Lstat: the
@@ -25,7 +24,10 @@ func checkDir(dir string) error {
 	case !fi.IsDir():
 		return fmt.Errorf("socket directory %s is not a directory: %s", dir, fix)
 	}
-	if uid, ok := paths.Owner(fi); ok && uid != os.Getuid() {
+	// ipc imports no project package (DESIGN.md), so the owner is read
+	// here rather than through internal/paths.
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Getuid() {
+		uid := int(st.Uid)
 		return fmt.Errorf("socket directory %s belongs to uid %d, not to you (uid %d): another user may have created it to pose as mcpauthd; %s", dir, uid, os.Getuid(), fix)
 	}
 	if perm := fi.Mode().Perm(); perm != 0o700 {

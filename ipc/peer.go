@@ -8,12 +8,16 @@ import (
 // Peer is the identity the OS reports for the other end of a socket
 // connection. PID and Exe are best effort (zero when the OS does not say).
 // App names the registered app a request came through the daemon's local
-// reverse proxy for (the key it presented); empty for socket callers.
+// reverse proxy for (the key it presented); empty for socket callers. Via
+// says where a socket caller came from when it is not a local program
+// (Origin: an SSH forward or login, a container); set by the daemon's
+// socket server.
 type Peer struct {
 	UID int
 	PID int
 	Exe string
 	App string
+	Via string
 }
 
 // PeerOf returns the peer credentials of a Unix socket connection.

@@ -91,6 +91,7 @@ type SocketError struct {
 	msg string
 }
 
+// Error says which socket was refused and why.
 func (e *SocketError) Error() string { return e.msg }
 
 // maxPathLen is the longest socket path the OS binds: sun_path holds 108

@@ -7,6 +7,7 @@ package ipc
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
@@ -16,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 2
+const Revision = 3 // 2: /v1/succeeded; 3: /v1/tools, /v1/tools/refused
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -49,7 +50,12 @@ type ServerInfo struct {
 	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
 	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
 	UpdatedAt       time.Time `json:"updated_at,omitzero"`
-	Tools           []string  `json:"tools,omitempty"`
+	// Tools are the first tool names the server listed (at most 100, each
+	// at most 128 bytes), ToolCount how many it listed, and ToolsMore that
+	// it listed more than the daemon counted (ToolCount is a lower bound).
+	Tools     []string `json:"tools,omitempty"`
+	ToolCount int      `json:"tool_count,omitempty"`
+	ToolsMore bool     `json:"tools_more,omitempty"`
 	// Grant is the non-interactive grant the server's tokens come from
 	// (GrantClientCredentials, GrantJWTBearer, GrantEnterprise); "" for
 	// browser sign-ins.
@@ -201,14 +207,14 @@ type ChallengeRequest struct {
 }
 
 // ServerRequest names a server.
-// ToolPolicyRequest replaces a known server's tool policy (revision 2).
+// ToolPolicyRequest replaces a known server's tool policy (revision 3).
 type ToolPolicyRequest struct {
 	URL    string            `json:"url"`
 	Policy toolpolicy.Policy `json:"policy"`
 }
 
 // ToolRefusedRequest records in the audit log that a proxy refused a
-// tools/call to URL under its tool policy (revision 2). The caller is the
+// tools/call to URL under its tool policy (revision 3). The caller is the
 // peer of the socket connection (the stdio proxy's process).
 type ToolRefusedRequest struct {
 	URL  string `json:"url"`
@@ -357,6 +363,8 @@ var ErrNeedsSignIn = errors.New("ipc: needs sign-in")
 // Is makes errors.Is(err, ErrNeedsSignIn) hold for a needs_sign_in error.
 func (e *Error) Is(target error) bool { return target == ErrNeedsSignIn && e.Code == CodeNeedsSignIn }
 
+// Error returns Message; for needs_sign_in with SignInURL, followed by the
+// command that signs in.
 func (e *Error) Error() string {
 	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {
 		return fmt.Sprintf("%s; run: mcpauthd login %s", e.Message, e.SignInURL)
@@ -364,11 +372,22 @@ func (e *Error) Error() string {
 	return e.Message
 }
 
+// IsHTTPURL reports whether raw is what the API accepts as a server (or
+// issuer) URL: an absolute http or https URL with a host and without
+// user:password@ (credentials in a URL would be stored and shown with it).
+// Whether plain http is allowed is the network policy's decision, later.
+func IsHTTPURL(raw string) bool {
+	u, err := url.Parse(raw)
+	return err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil
+}
+
 // Duration is a time.Duration written as a Go duration string ("5m").
 type Duration time.Duration
 
+// MarshalText encodes d as time.Duration.String does ("1m30s").
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 
+// UnmarshalText decodes what time.ParseDuration accepts.
 func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {

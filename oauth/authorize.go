@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // OfflineAccess is the scope that asks an OpenID-style authorization server
@@ -130,7 +132,7 @@ func oauthConfig(md *Metadata, reg *Registration, redirectURI string, scopes []s
 }
 
 // maxErrorText bounds error text copied from an authorization response.
-const maxErrorText = 200
+const maxErrorText = budget.ErrorText
 
 // Complete finishes the request with the URL the authorization server
 // redirected the browser to: it checks state, applies the RFC 9207 iss rules

@@ -18,7 +18,7 @@ func publicReg(f *fake, md *oauth.Metadata) *oauth.Registration {
 
 func TestAuthorizePKCE(t *testing.T) {
 	f := newFake(t)
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	reg := publicReg(f, md)
 	a, err := oauth.Authorize(md, reg, testRedirect, []string{"read", "offline_access"})
 	if err != nil {
@@ -110,7 +110,7 @@ func TestAuthorizePKCE(t *testing.T) {
 
 func TestAuthorizeRefusals(t *testing.T) {
 	f := newFake(t)
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	t.Run("registration for another issuer", func(t *testing.T) {
 		reg := &oauth.Registration{Issuer: "https://other.example.com", ClientID: "x", AuthMethod: oauth.AuthNone}
 		_, err := oauth.Authorize(md, reg, testRedirect, nil)
@@ -234,7 +234,7 @@ func TestCompleteAgainstFakeIssuer(t *testing.T) {
 	for _, issuerPath := range []string{"", "/tenant1"} {
 		t.Run("issuer path "+issuerPath, func(t *testing.T) {
 			f := newFakeWith(t, fakeOptions{IssuerPath: issuerPath})
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			reg := publicReg(f, md)
 			a, _ := oauth.Authorize(md, reg, testRedirect, nil)
 			redirected, err := f.Browser(nil)(ctxT(t), a)
@@ -271,7 +271,7 @@ func TestCompleteTokenErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			reg := publicReg(f, md)
 			f.Configure(tt.set)
 			a, _ := oauth.Authorize(md, reg, testRedirect, nil)

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // Challenge is what an MCP server said when it refused a request: the
@@ -90,7 +92,7 @@ func Probe(ctx context.Context, c *http.Client, serverURL string) (*ProbeResult,
 		return nil, netErr("discovery", serverURL, err)
 	}
 	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 	switch {
 	case res.StatusCode == http.StatusUnauthorized || res.StatusCode == http.StatusForbidden:
 		ch, _ := ParseChallenge(res.StatusCode, res.Header)

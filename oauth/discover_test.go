@@ -70,7 +70,7 @@ func errorIsAny(err error, targets ...error) bool {
 
 func TestDiscoverHappy(t *testing.T) {
 	f := newFake(t)
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	if md.Legacy || md.Resource != f.ServerURL || md.Issuer != f.Issuer ||
 		md.ResourceMetadataURL != f.MCP.URL+"/.well-known/oauth-protected-resource/mcp" ||
 		md.AuthServer.TokenEndpoint != f.AS.URL+"/token" || md.Protected == nil {
@@ -289,7 +289,7 @@ func TestDiscoverPRMAccepted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, tt.set)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			if md.ResourceMetadataURL != f.MCP.URL+tt.wantPath || md.Resource != tt.wantResource(f) || md.Legacy {
 				t.Errorf("metadata from %s, resource %s, legacy %v; want %s, %s",
 					md.ResourceMetadataURL, md.Resource, md.Legacy, tt.wantPath, tt.wantResource(f))
@@ -301,7 +301,7 @@ func TestDiscoverPRMAccepted(t *testing.T) {
 func TestDiscoverPRMOrder(t *testing.T) {
 	t.Run("challenge, then path-inserted, then root", func(t *testing.T) {
 		f := newFake(t, func(f *fake) { f.PRMPath = "/custom/prm"; f.PRM = nil })
-		md := f.discover(t)
+		md := discoverFake(t, f)
 		got := f.Paths("mcp")
 		want := []string{
 			"POST /mcp",
@@ -321,7 +321,7 @@ func TestDiscoverPRMOrder(t *testing.T) {
 	})
 	t.Run("without challenge URL", func(t *testing.T) {
 		f := newFake(t, func(f *fake) { f.ChallengeRM = false; f.PRMPath = "/.well-known/oauth-protected-resource" })
-		f.discover(t)
+		discoverFake(t, f)
 		// The engine GETs the root document once per accepted resource form
 		// (origin, then server URL); the order is what matters here.
 		got := slices.Compact(f.Paths("mcp"))
@@ -332,7 +332,7 @@ func TestDiscoverPRMOrder(t *testing.T) {
 	})
 	t.Run("challenge URL found first stops the search", func(t *testing.T) {
 		f := newFake(t, func(f *fake) { f.PRMPath = "/custom/prm" })
-		f.discover(t)
+		discoverFake(t, f)
 		got := f.Paths("mcp")
 		want := []string{"POST /mcp", "GET /custom/prm"}
 		if !slices.Equal(got, want) {
@@ -535,7 +535,7 @@ func TestDiscoverASOrder(t *testing.T) {
 func TestDiscoverLegacy(t *testing.T) {
 	t.Run("default endpoints", func(t *testing.T) {
 		f := newFakeWith(t, fakeOptions{Combined: true}, func(f *fake) { f.PRM = nil; f.ASMeta = nil })
-		md := f.discover(t)
+		md := discoverFake(t, f)
 		base := f.MCP.URL
 		if !md.Legacy || md.Issuer != base || md.Resource != f.ServerURL || md.Protected != nil ||
 			md.AuthServer.AuthorizationEndpoint != base+"/authorize" ||
@@ -550,14 +550,14 @@ func TestDiscoverLegacy(t *testing.T) {
 			f.PRM = nil
 			f.ASMeta["token_endpoint"] = f.MCP.URL + "/token"
 		})
-		md := f.discover(t)
+		md := discoverFake(t, f)
 		if !md.Legacy || md.AuthServer.TokenEndpoint != f.MCP.URL+"/token" || md.Issuer != f.MCP.URL {
 			t.Errorf("legacy metadata = %+v", md)
 		}
 	})
 	t.Run("full login with defaults", func(t *testing.T) {
 		f := newFakeWith(t, fakeOptions{Combined: true}, func(f *fake) { f.PRM = nil; f.ASMeta = nil })
-		g := f.login(t, newMemRegs())
+		g := loginFake(t, f, newMemRegs())
 		if !g.Metadata.Legacy || g.Token.AccessToken == "" || g.Registration.Method != oauth.MethodDynamic {
 			t.Errorf("grant = %+v", g)
 		}

@@ -17,7 +17,11 @@
 //
 // [Flow] strings the steps together for callers (the daemon, the conformance
 // adapter) and takes its persistence and its browser as arguments: this package
-// stores nothing itself.
+// stores nothing itself. A [Session] keeps one server's grant and decides what
+// a refusal means (refresh, sign in again, step up); a [Transport] with a
+// [SessionSource] sends requests with its tokens. The package example signs in
+// and calls a server with nothing else. To take tokens from a running mcpauthd
+// instead, use the ipc package and ipcsource.Source.
 //
 // Errors are [*Error] values that name the step, the check that failed and the
 // URL involved. No error, and no log line, produced here contains a token, an

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // DPoP (RFC 9449): a per-server key pair proves possession of the access
@@ -233,7 +235,7 @@ func (t *dpopTokenTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	// Peek at the error code; hand the body on unchanged when it is not
 	// use_dpop_nonce.
-	b, rerr := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	b, rerr := io.ReadAll(io.LimitReader(res.Body, budget.ErrorBody))
 	res.Body.Close()
 	if rerr != nil {
 		return nil, rerr

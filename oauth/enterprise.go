@@ -42,6 +42,7 @@ type Enterprise struct {
 	Client ClientAuth
 }
 
+// Name implements Strategy: "enterprise".
 func (s *Enterprise) Name() string { return "enterprise" }
 
 // Obtain implements Strategy.
@@ -72,7 +73,7 @@ func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, s
 		Scope:              scopes,
 		SubjectToken:       idToken,
 		SubjectTokenType:   oauthex.TokenTypeIDToken,
-	}, creds, c)
+	}, creds, tokenClient(c))
 	if err != nil {
 		return nil, nil, tokenErr("token exchange", ep, err, idToken, s.IdPClientSecret)
 	}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // Check names the validation that failed. Callers match with errors.Is
@@ -46,6 +48,7 @@ type Error struct {
 	Err   error // underlying cause, already free of secrets
 }
 
+// Error reads "step (URL): Msg: cause", without the parts that are empty.
 func (e *Error) Error() string {
 	var b strings.Builder
 	b.WriteString(e.Step)
@@ -63,6 +66,7 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
+// Unwrap returns the underlying error, if any.
 func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports whether target is an *Error with the same Check, so that
@@ -132,7 +136,7 @@ func scrub(err error) error {
 }
 
 // maxCauseText bounds the text kept from a library's error.
-const maxCauseText = 300
+const maxCauseText = budget.ErrorText
 
 type plainError string
 

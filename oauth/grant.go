@@ -255,6 +255,7 @@ type ClientCredentials struct {
 	Client ClientAuth
 }
 
+// Name implements Strategy: "client_credentials".
 func (s *ClientCredentials) Name() string { return "client_credentials" }
 
 // Obtain implements Strategy.
@@ -283,6 +284,7 @@ type JWTBearer struct {
 	Assertion AssertionSource
 }
 
+// Name implements Strategy: "jwt_bearer".
 func (s *JWTBearer) Name() string { return "jwt_bearer" }
 
 // Obtain implements Strategy.

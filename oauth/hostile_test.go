@@ -171,7 +171,7 @@ func TestFaultsServerDown(t *testing.T) {
 	}
 
 	g := newFake(t)
-	md := g.discover(t)
+	md := discoverFake(t, g)
 	g.AS.Close()
 	err = bounded(t, func() error {
 		_, _, err := oauth.Register(ctxT(t), shortClient(), testClientConfig(), md, nil, nil)
@@ -216,7 +216,7 @@ func TestFaultsTokenEndpoint(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t)
 			regs := newMemRegs()
-			g := f.login(t, regs)
+			g := loginFake(t, f, regs)
 			f.Handle("as", "/token", tt.h)
 			err := bounded(t, func() error {
 				_, err := oauth.Refresh(ctxT(t), shortClient(), g.Metadata, g.Registration, g.Token.RefreshToken, nil)
@@ -264,7 +264,7 @@ func TestFaultsRegistration(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			f.Handle("as", "/register", tt.h)
 			err := bounded(t, func() error {
 				_, _, err := oauth.Register(ctxT(t), shortClient(), testClientConfig(), md, nil, nil)
@@ -290,7 +290,7 @@ func TestFaultsRevocation(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t)
-			g := f.login(t, newMemRegs())
+			g := loginFake(t, f, newMemRegs())
 			f.Handle("as", "/revoke", tt.h)
 			err := bounded(t, func() error {
 				_, err := oauth.Revoke(ctxT(t), shortClient(), g.Metadata, g.Registration, g.Token.RefreshToken, "refresh_token")
@@ -375,7 +375,7 @@ func TestHostileSSRFEndpoints(t *testing.T) {
 			// Metadata stored before that rule, used for registration: the
 			// dial guard refuses it.
 			g := newFake(t)
-			md := g.discover(t)
+			md := discoverFake(t, g)
 			asm := *md.AuthServer
 			asm.RegistrationEndpoint = p + "/register"
 			md.AuthServer = &asm
@@ -390,7 +390,7 @@ func TestHostileSSRFEndpoints(t *testing.T) {
 		for _, p := range private {
 			f := newFake(t)
 			regs := newMemRegs()
-			g := f.login(t, regs)
+			g := loginFake(t, f, regs)
 			md := *g.Metadata
 			asm := *md.AuthServer
 			asm.TokenEndpoint = p + "/token"
@@ -482,7 +482,7 @@ func TestHostileChallenges(t *testing.T) {
 				h.Add("WWW-Authenticate", v)
 			}
 			ch, _ := oauth.ParseChallenge(401, h)
-			fl := f.flow(newMemRegs())
+			fl := fakeFlow(newMemRegs())
 			g, err := fl.Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Challenge: ch, Browser: f.Browser(nil)})
 			if tt.sentinel == nil {
 				if strings.Contains(ch.ResourceMetadata, "10.0.0.7") {
@@ -522,7 +522,7 @@ func TestFaultsContextCancel(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
 	defer cancel()
 	err := bounded(t, func() error {
-		_, err := f.flow(newMemRegs()).Login(ctx, oauth.LoginRequest{ServerURL: f.ServerURL, Browser: f.Browser(nil)})
+		_, err := fakeFlow(newMemRegs()).Login(ctx, oauth.LoginRequest{ServerURL: f.ServerURL, Browser: f.Browser(nil)})
 		return err
 	})
 	wantErr(t, err, oauth.ErrNetwork, f.Issuer)

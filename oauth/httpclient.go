@@ -15,6 +15,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
 // Limits on what the engine will wait for and read.
@@ -134,7 +137,7 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if onLoopback(server) {
 		return g.loopback.RoundTrip(req)
 	}
-	if isLoopbackHost(req.URL.Hostname()) {
+	if loopback.Host(req.URL.Hostname()) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
@@ -163,7 +166,7 @@ func withServer(ctx context.Context, serverURL string) context.Context {
 // onLoopback reports whether raw is a URL whose host is loopback.
 func onLoopback(raw string) bool {
 	u, err := url.Parse(raw)
-	return err == nil && isLoopbackHost(u.Hostname())
+	return err == nil && loopback.Host(u.Hostname())
 }
 
 // PinOrigin wraps base (NewTransport's, normally) for a client that talks
@@ -308,7 +311,7 @@ func checkEndpoint(step, name, raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopbackHost(u.Hostname()) {
+		if loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return newErr(step, CheckInsecureEndpoint, raw, "%s uses plain http on a non-loopback host; only https is allowed", name)
@@ -317,19 +320,13 @@ func checkEndpoint(step, name, raw string) error {
 	}
 }
 
-func isLoopbackHost(h string) bool {
-	if strings.EqualFold(h, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(h)
-	return err == nil && ip.IsLoopback()
-}
-
 // statusRecorder remembers the status of the last response it carried, so a
 // caller can tell "not found here" (try the next well-known URL) from "found
 // but invalid" (stop) when a library hides the status inside its error.
-// With keepBody it also keeps the last 200 response's body (up to 1 MiB),
-// for metadata fields the library does not decode.
+// It bounds every 200 response's body at budget.Metadata (all it carries
+// are metadata documents): a larger one fails with a *budget.ExceededError,
+// status 200 recorded. With keepBody it also keeps the last 200 response's
+// body, for metadata fields the library does not decode.
 type statusRecorder struct {
 	base     http.RoundTripper
 	keepBody bool
@@ -341,21 +338,34 @@ type statusRecorder struct {
 func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	res, err := r.base.RoundTrip(req)
 	var body []byte
-	if err == nil && r.keepBody && res.StatusCode == http.StatusOK {
-		body, err = io.ReadAll(io.LimitReader(res.Body, 1<<20+1))
-		res.Body.Close()
-		if err != nil {
-			return nil, err
+	code := 0
+	if err == nil {
+		code = res.StatusCode
+	}
+	if err == nil && res.StatusCode == http.StatusOK {
+		if r.keepBody {
+			body, err = budget.ReadAll(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL))
+			res.Body.Close()
+			var over *budget.ExceededError
+			if err == nil {
+				res.Body = io.NopCloser(bytes.NewReader(body))
+			} else if !errors.As(err, &over) {
+				code = 0 // a network failure, not a bad document
+			}
+		} else {
+			res.Body = struct {
+				io.Reader
+				io.Closer
+			}{budget.Reader(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL)), res.Body}
 		}
-		res.Body = io.NopCloser(bytes.NewReader(body))
 	}
 	r.mu.Lock()
-	r.code, r.body = 0, body
-	if err == nil {
-		r.code = res.StatusCode
-	}
+	r.code, r.body = code, body
 	r.mu.Unlock()
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
 }
 
 func (r *statusRecorder) lastBody() []byte {

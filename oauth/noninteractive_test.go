@@ -63,7 +63,7 @@ func TestNonInteractiveDiscoveryNeedsNoPKCE(t *testing.T) {
 			})
 			regs := newMemRegs()
 			st := &oauth.ClientCredentials{Client: oauth.ClientAuth{ClientID: "robot", ClientSecret: "robot-secret"}}
-			g, err := f.flow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Strategy: st})
+			g, err := fakeFlow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Strategy: st})
 			if err != nil {
 				t.Fatalf("client credentials login: %v", err)
 			}
@@ -73,7 +73,7 @@ func TestNonInteractiveDiscoveryNeedsNoPKCE(t *testing.T) {
 
 			// The same server refuses a browser sign-in, at discovery: no
 			// registration, no browser.
-			_, err = f.flow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL,
+			_, err = fakeFlow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL,
 				Browser: func(context.Context, *oauth.Authorization) (string, error) {
 					t.Error("the browser was used")
 					return "", context.Canceled
@@ -124,7 +124,7 @@ func TestNonInteractiveDiscoveryStillChecks(t *testing.T) {
 				t.Error("a token request was sent")
 			})
 			st := &oauth.ClientCredentials{Client: oauth.ClientAuth{ClientID: "robot", ClientSecret: "robot-secret"}}
-			_, err := f.flow(newMemRegs()).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Strategy: st})
+			_, err := fakeFlow(newMemRegs()).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Strategy: st})
 			wantErr(t, err, tc.want)
 			if strings.Contains(err.Error(), "robot-secret") {
 				t.Fatalf("error holds the secret: %v", err)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // Registration methods, in the spec's priority order.
@@ -211,7 +213,7 @@ func (f jwksObjectFix) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || res.StatusCode/100 != 2 {
 		return res, err
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	body, err := budget.ReadAll(res.Body, budget.Registration, "registration answer", budget.Where(req.URL))
 	res.Body.Close()
 	if err != nil {
 		return nil, err

@@ -99,7 +99,7 @@ func TestRegisterPriority(t *testing.T) {
 					delete(f.ASMeta, "registration_endpoint")
 				}
 			})
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			cfg := testClientConfig()
 			cfg.ClientIDMetadataURL = tt.cimdCfg
 			in := tt.in(md.Issuer)
@@ -140,7 +140,7 @@ func TestRegisterPriority(t *testing.T) {
 
 func TestRegisterPreregisteredOtherIssuer(t *testing.T) {
 	f := newFake(t)
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	pre := &oauth.Registration{Issuer: "https://old-as.example.com", ClientID: "pre-id", ClientSecret: "pre-secret-XYZ"}
 	_, _, err := oauth.Register(ctxT(t), newClient(), testClientConfig(), md, pre, nil)
 	wantErr(t, err, oauth.ErrClientMismatch, md.Issuer, "https://old-as.example.com")
@@ -154,7 +154,7 @@ func TestRegisterPreregisteredOtherIssuer(t *testing.T) {
 
 func TestRegisterDCRRequest(t *testing.T) {
 	f := newFake(t)
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	cfg := testClientConfig()
 	reg, created, err := oauth.Register(ctxT(t), newClient(), cfg, md, nil, nil)
 	if err != nil || !created {
@@ -295,7 +295,7 @@ func TestRegisterErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t, tt.set)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			cfg := testClientConfig()
 			if tt.cfg != nil {
 				tt.cfg(&cfg)
@@ -349,7 +349,7 @@ func TestRegisterAuthMethodChoice(t *testing.T) {
 					f.RegSecret = tt.secret
 					f.RegAuthMethod = tt.regMethod
 				})
-				md := f.discover(t)
+				md := discoverFake(t, f)
 				var pre *oauth.Registration
 				if how == "preregistered" {
 					pre = &oauth.Registration{ClientID: "pre-id"}
@@ -389,7 +389,7 @@ func TestRegisterDCRStatus(t *testing.T) {
 			writeJSON(w, http.StatusOK, map[string]any{"client_id": "ok-200"})
 		}
 	})
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	reg, _, err := oauth.Register(ctxT(t), newClient(), testClientConfig(), md, nil, nil)
 	if err != nil || reg.ClientID != "ok-200" {
 		t.Fatalf("Register = %+v, %v", reg, err)

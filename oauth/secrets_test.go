@@ -48,7 +48,7 @@ func TestNoSecretsInLogsOrErrors(t *testing.T) {
 			var logs syncBuffer
 			logger := slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 			regs := newMemRegs()
-			fl := f.flow(regs)
+			fl := fakeFlow(regs)
 			fl.Logger = logger
 			ctx := ctxT(t)
 			var errs []error

@@ -67,8 +67,8 @@ func (s *saver) count() int {
 func TestSessionConcurrentRefresh(t *testing.T) {
 	f := newFake(t)
 	regs := newMemRegs()
-	g := expired(f.login(t, regs))
-	s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+	g := expired(loginFake(t, f, regs))
+	s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 	s.Browser = noBrowser(t)
 	sv := &saver{}
 	s.Save = sv.Save
@@ -121,8 +121,8 @@ func TestSessionConcurrentRefresh(t *testing.T) {
 func TestSessionSaveFails(t *testing.T) {
 	f := newFake(t, func(f *fake) { f.RotateRefresh = false })
 	regs := newMemRegs()
-	g := expired(f.login(t, regs))
-	s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+	g := expired(loginFake(t, f, regs))
+	s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 	s.Browser = noBrowser(t)
 	diskFull := errors.New("disk full")
 	sv := &saver{fail: diskFull}
@@ -160,8 +160,8 @@ func TestSessionToken(t *testing.T) {
 	t.Run("valid token: no refresh", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		g := f.login(t, regs)
-		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+		g := loginFake(t, f, regs)
+		s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 		tok, err := accessToken(s.Token(ctxT(t), time.Minute))
 		if err != nil || tok != g.Token.AccessToken {
 			t.Errorf("Token = %q, %v", tok, err)
@@ -173,9 +173,9 @@ func TestSessionToken(t *testing.T) {
 	t.Run("expired, refresh refused", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		g := expired(f.login(t, regs))
+		g := expired(loginFake(t, f, regs))
 		f.Configure(func(f *fake) { f.RefreshError = "invalid_grant" })
-		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+		s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 		_, err := s.Token(ctxT(t), time.Minute)
 		wantErr(t, err, oauth.ErrInvalidGrant, f.AS.URL+"/token")
 		if s.Grant() != g {
@@ -208,8 +208,8 @@ func (h *holdPost) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestSessionReadsDoNotWaitForRefresh(t *testing.T) {
 	f := newFake(t)
 	regs := newMemRegs()
-	g := f.login(t, regs) // valid for an hour
-	fl := f.flow(regs)
+	g := loginFake(t, f, regs) // valid for an hour
+	fl := fakeFlow(regs)
 	h := &holdPost{base: fl.HTTP.Transport, path: "/token", arrived: make(chan struct{}, 1), release: make(chan struct{})}
 	hc := *fl.HTTP
 	hc.Transport = h
@@ -271,9 +271,9 @@ func callMCP(t *testing.T, c *http.Client, url, body string) (*http.Response, er
 func TestSession401RefreshThenRetry(t *testing.T) {
 	f := newFake(t)
 	regs := newMemRegs()
-	g := f.login(t, regs)
+	g := loginFake(t, f, regs)
 	f.ForgetAccess(g.Token.AccessToken) // the server no longer accepts it
-	s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+	s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 	s.Browser = noBrowser(t)
 	sv := &saver{}
 	s.Save = sv.Save
@@ -317,12 +317,12 @@ func TestSession401RefreshThenRetry(t *testing.T) {
 func TestSessionStepUp(t *testing.T) {
 	f := newFake(t)
 	regs := newMemRegs()
-	g := f.login(t, regs) // requested: read offline_access
+	g := loginFake(t, f, regs) // requested: read offline_access
 	if !slices.Equal(g.Requested, []string{"read", "offline_access"}) {
 		t.Fatalf("initial scopes %q", g.Requested)
 	}
 	f.Configure(func(f *fake) { f.MCPScopes = []string{"read", "write"} })
-	s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+	s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 	s.Browser = f.Browser(nil)
 	sv := &saver{}
 	s.Save = sv.Save
@@ -382,8 +382,8 @@ func TestSessionChallenged(t *testing.T) {
 	t.Run("403 for scopes already requested", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		g := f.login(t, regs)
-		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+		g := loginFake(t, f, regs)
+		s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 		s.Browser = noBrowser(t)
 		err := s.Challenged(ctxT(t), g.Token.AccessToken, insufficient("read"))
 		wantErr(t, err, oauth.ErrStepUpLimit, f.ServerURL)
@@ -394,8 +394,8 @@ func TestSessionChallenged(t *testing.T) {
 	t.Run("401 with a stale token", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		g := f.login(t, regs)
-		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+		g := loginFake(t, f, regs)
+		s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 		s.Browser = noBrowser(t)
 		before := len(f.Log())
 		if err := s.Challenged(ctxT(t), "an-older-token", &oauth.Challenge{Status: 401}); err != nil {
@@ -410,8 +410,8 @@ func TestSessionChallenged(t *testing.T) {
 		// so the second only needs to retry with the current token.
 		f := newFake(t)
 		regs := newMemRegs()
-		g := f.login(t, regs)
-		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+		g := loginFake(t, f, regs)
+		s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 		s.Browser = f.Browser(nil)
 		err := s.Challenged(ctxT(t), "an-older-token", insufficient("read"))
 		if n := len(f.AuthRequests()); n != 1 {
@@ -424,8 +424,8 @@ func TestSessionChallenged(t *testing.T) {
 	t.Run("other refusals", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		g := f.login(t, regs)
-		s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+		g := loginFake(t, f, regs)
+		s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 		s.Browser = noBrowser(t)
 		for _, ch := range []*oauth.Challenge{{Status: 403, Error: "forbidden"}, {Status: 400}, {Status: 403}} {
 			err := s.Challenged(ctxT(t), g.Token.AccessToken, ch)
@@ -443,9 +443,9 @@ func TestSessionMaxAuthorizations(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newFake(t, func(f *fake) { f.NoRefreshToken = !refresh })
 			regs := newMemRegs()
-			g := f.login(t, regs)
+			g := loginFake(t, f, regs)
 			f.Configure(func(f *fake) { f.MCPRejectAll = true })
-			s := oauth.NewSession(f.flow(regs), f.ServerURL, g)
+			s := oauth.NewSession(fakeFlow(regs), f.ServerURL, g)
 			s.Browser = f.Browser(nil)
 			base := len(f.AuthRequests())
 			ch := &oauth.Challenge{Status: 401}
@@ -488,7 +488,7 @@ func TestSessionMaxAuthorizations(t *testing.T) {
 func TestSessionLogin(t *testing.T) {
 	f := newFake(t)
 	regs := newMemRegs()
-	s := oauth.NewSession(f.flow(regs), f.ServerURL, nil)
+	s := oauth.NewSession(fakeFlow(regs), f.ServerURL, nil)
 	s.Browser = f.Browser(nil)
 	sv := &saver{}
 	s.Save = sv.Save
@@ -516,7 +516,7 @@ func TestSessionLogin(t *testing.T) {
 func TestFlowLogin(t *testing.T) {
 	t.Run("public server", func(t *testing.T) {
 		f := newFake(t, func(f *fake) { f.MCPPublic = true })
-		g, err := f.flow(newMemRegs()).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: noBrowser(t)})
+		g, err := fakeFlow(newMemRegs()).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: noBrowser(t)})
 		if err != nil || !g.Public || g.Token != nil {
 			t.Fatalf("Login = %+v, %v", g, err)
 		}
@@ -524,8 +524,8 @@ func TestFlowLogin(t *testing.T) {
 	t.Run("registration saved and reused", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		g1 := f.login(t, regs)
-		g2 := f.login(t, regs)
+		g1 := loginFake(t, f, regs)
+		g2 := loginFake(t, f, regs)
 		if regs.saves != 1 || len(f.RegRequests()) != 1 || g1.Registration.ClientID != g2.Registration.ClientID {
 			t.Errorf("saves %d, registrations %d", regs.saves, len(f.RegRequests()))
 		}
@@ -533,11 +533,11 @@ func TestFlowLogin(t *testing.T) {
 	t.Run("invalid_client: drop and register again once", func(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
-		md := f.discover(t)
+		md := discoverFake(t, f)
 		regs.regs[md.Issuer] = &oauth.Registration{Issuer: md.Issuer, ClientID: "stale", AuthMethod: oauth.AuthNone, Method: oauth.MethodDynamic}
 		f.AddClient("stale", "", oauth.AuthNone)
 		f.Configure(func(f *fake) { f.InvalidClients["stale"] = true })
-		g := f.login(t, regs)
+		g := loginFake(t, f, regs)
 		if g.Registration.ClientID != "dcr-1" || regs.drops != 1 || regs.saves != 1 || len(f.AuthRequests()) != 2 {
 			t.Errorf("client %q, drops %d, saves %d, authorizations %d", g.Registration.ClientID, regs.drops, regs.saves, len(f.AuthRequests()))
 		}
@@ -545,7 +545,7 @@ func TestFlowLogin(t *testing.T) {
 	t.Run("invalid_client twice", func(t *testing.T) {
 		f := newFake(t, func(f *fake) { f.InvalidClients["dcr-1"] = true; f.InvalidClients["dcr-2"] = true })
 		regs := newMemRegs()
-		_, err := f.flow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: f.Browser(nil)})
+		_, err := fakeFlow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: f.Browser(nil)})
 		wantErr(t, err, oauth.ErrInvalidClient, f.AS.URL+"/token")
 		if n := len(f.AuthRequests()); n != 2 {
 			t.Errorf("%d authorizations; want 2", n)
@@ -556,7 +556,7 @@ func TestFlowLogin(t *testing.T) {
 		f.AddClient("pre", "", oauth.AuthNone)
 		f.Configure(func(f *fake) { f.InvalidClients["pre"] = true })
 		regs := newMemRegs()
-		_, err := f.flow(regs).Login(ctxT(t), oauth.LoginRequest{
+		_, err := fakeFlow(regs).Login(ctxT(t), oauth.LoginRequest{
 			ServerURL: f.ServerURL, Browser: f.Browser(nil),
 			Preregistered: &oauth.Registration{ClientID: "pre"},
 		})
@@ -569,7 +569,7 @@ func TestFlowLogin(t *testing.T) {
 		f := newFake(t)
 		regs := newMemRegs()
 		regs.saveErr = errors.New("store down")
-		_, err := f.flow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: noBrowser(t)})
+		_, err := fakeFlow(regs).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: noBrowser(t)})
 		if !errors.Is(err, regs.saveErr) {
 			t.Errorf("err = %v", err)
 		}
@@ -577,7 +577,7 @@ func TestFlowLogin(t *testing.T) {
 	t.Run("browser error", func(t *testing.T) {
 		f := newFake(t)
 		closed := errors.New("user closed the window")
-		_, err := f.flow(newMemRegs()).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL,
+		_, err := fakeFlow(newMemRegs()).Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL,
 			Browser: func(context.Context, *oauth.Authorization) (string, error) { return "", closed }})
 		if !errors.Is(err, closed) {
 			t.Errorf("err = %v", err)
@@ -588,7 +588,7 @@ func TestFlowLogin(t *testing.T) {
 	})
 	t.Run("CIMD", func(t *testing.T) {
 		f := newFake(t, func(f *fake) { f.ASMeta["client_id_metadata_document_supported"] = true })
-		fl := f.flow(newMemRegs())
+		fl := fakeFlow(newMemRegs())
 		fl.Client.ClientIDMetadataURL = cimdURL
 		g, err := fl.Login(ctxT(t), oauth.LoginRequest{ServerURL: f.ServerURL, Browser: f.Browser(nil)})
 		if err != nil {

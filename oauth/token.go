@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // Token is a token response. AccessToken, RefreshToken and IDToken are
@@ -52,6 +54,12 @@ func newTokenFrom(t *oauth2.Token, requested []string, endpoint string, proofSen
 	if t.AccessToken == "" {
 		return nil, newErr("token", CheckToken, endpoint, "token response has no access_token")
 	}
+	// RFC 6749 Appendix A.12, A.17: tokens are printable ASCII. Anything
+	// else (an escape sequence for the terminal `mcpauthd token` prints
+	// to, a line break for a header) is refused, not passed on.
+	if !vschar(t.AccessToken) || !vschar(t.RefreshToken) {
+		return nil, newErr("token", CheckToken, endpoint, "token response has a token with characters RFC 6749 does not allow (only printable ASCII)")
+	}
 	tt := t.Type()
 	switch {
 	case strings.EqualFold(tt, "bearer"):
@@ -80,8 +88,29 @@ func newTokenFrom(t *oauth2.Token, requested []string, endpoint string, proofSen
 	return out, nil
 }
 
+// vschar reports whether s is only RFC 6749 VSCHARs (0x20–0x7E).
+func vschar(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// withClient hands c to x/oauth2 with its answers bounded at
+// budget.TokenAnswer: a larger one fails with an error naming the endpoint
+// and the limit (x/oauth2 would silently cut it at 1 MiB).
 func withClient(ctx context.Context, c *http.Client) context.Context {
-	return context.WithValue(ctx, oauth2.HTTPClient, c)
+	return context.WithValue(ctx, oauth2.HTTPClient, tokenClient(c))
+}
+
+// tokenClient is c with its answers bounded at budget.TokenAnswer, for
+// every token endpoint request.
+func tokenClient(c *http.Client) *http.Client {
+	bc := *c
+	bc.Transport = budget.Answers(transportOf(c), budget.TokenAnswer, "token answer")
+	return &bc
 }
 
 // tokenErr turns an x/oauth2 error into an engine error without the response
@@ -221,7 +250,7 @@ func Revoke(ctx context.Context, c *http.Client, md *Metadata, reg *Registration
 		return false, netErr("revocation", ep, err)
 	}
 	defer res.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 	if res.StatusCode != http.StatusOK {
 		return false, newErr("revocation", CheckRevocation, ep, "revocation endpoint answered %s", res.Status)
 	}

@@ -43,7 +43,7 @@ func TestClientAuthentication(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.method, func(t *testing.T) {
 			f := newFake(t)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			f.AddClient(tt.id, tt.secret, tt.method)
 			reg := &oauth.Registration{Issuer: md.Issuer, ClientID: tt.id, ClientSecret: tt.secret, AuthMethod: tt.method, Method: oauth.MethodPreregistered}
 			ctx := ctxT(t)
@@ -87,7 +87,7 @@ func TestClientAuthentication(t *testing.T) {
 // grantFor logs in a public client and returns what Refresh needs.
 func grantFor(t *testing.T, f *fake) (*oauth.Metadata, *oauth.Registration, *oauth.Token) {
 	t.Helper()
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	reg := publicReg(f, md)
 	a, _ := oauth.Authorize(md, reg, testRedirect, []string{"read"})
 	redirected, err := f.Browser(nil)(ctxT(t), a)
@@ -144,7 +144,7 @@ func TestRefresh(t *testing.T) {
 		f := newFake(t, func(f *fake) {
 			f.Handlers["as:/token"] = rawHandler(200, "application/json", `{"access_token":"a","token_type":"bearer","expires_in":60}`)
 		})
-		md, reg := f.discover(t), &oauth.Registration{ClientID: "x", AuthMethod: oauth.AuthNone}
+		md, reg := discoverFake(t, f), &oauth.Registration{ClientID: "x", AuthMethod: oauth.AuthNone}
 		got, err := oauth.Refresh(ctxT(t), newClient(), md, reg, "rt", []string{"read", "write"})
 		if err != nil {
 			t.Fatal(err)
@@ -155,7 +155,7 @@ func TestRefresh(t *testing.T) {
 	})
 	t.Run("no refresh token", func(t *testing.T) {
 		f := newFake(t)
-		md := f.discover(t)
+		md := discoverFake(t, f)
 		_, err := oauth.Refresh(ctxT(t), newClient(), md, &oauth.Registration{ClientID: "x"}, "", nil)
 		wantErr(t, err, oauth.ErrInvalidGrant, md.AuthServer.TokenEndpoint)
 		if n, _, _ := f.Counts(); n != 0 {
@@ -174,7 +174,7 @@ func TestRefreshErrors(t *testing.T) {
 		{"invalid_grant", func(f *fake) { f.RefreshError = "invalid_grant"; f.RefreshErrDesc = "expired" }, oauth.ErrInvalidGrant},
 		{"invalid_client", func(f *fake) { f.RefreshError = "invalid_client" }, oauth.ErrInvalidClient},
 		{"unauthorized_client", func(f *fake) { f.RefreshError = "unauthorized_client" }, oauth.ErrInvalidClient},
-		{"client auth fails", func(f *fake) { f.clients["conf-id"] = fakeClient{secret: "other", method: oauth.AuthPost} }, oauth.ErrInvalidClient},
+		{"client auth fails", func(f *fake) { f.Clients["conf-id"] = fakeClient{Secret: "other", Method: oauth.AuthPost} }, oauth.ErrInvalidClient},
 		{"server_error", func(f *fake) { f.RefreshError = "server_error" }, oauth.ErrToken},
 		{"HTTP 502 echoing the request", func(f *fake) {
 			f.Handlers["as:/token"] = func(w http.ResponseWriter, r *http.Request) {
@@ -200,7 +200,7 @@ func TestRefreshErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFake(t)
-			md := f.discover(t)
+			md := discoverFake(t, f)
 			f.AddClient("conf-id", secret, oauth.AuthPost)
 			_, rt := f.SeedGrant("conf-id", []string{"read"})
 			f.Configure(tt.set)
@@ -220,7 +220,7 @@ func TestRefreshErrors(t *testing.T) {
 // refresh token in error_description must not get it into the error text.
 func TestRefreshErrorDescriptionEcho(t *testing.T) {
 	f := newFake(t)
-	md := f.discover(t)
+	md := discoverFake(t, f)
 	f.AddClient("conf-id", "", oauth.AuthNone)
 	_, rt := f.SeedGrant("conf-id", []string{"read"})
 	f.Configure(func(f *fake) {

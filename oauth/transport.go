@@ -11,36 +11,60 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
-// TokenSource is what a [Transport] asks for tokens. The daemon's sessions
-// implement it in-process; the ipc client implements it over the socket.
-// Implementations must be safe for concurrent use.
+// TokenSource is what a [Transport] asks for the credential of each
+// request, and tells how the server answered. There is one implementation
+// per place the tokens live: [SessionSource] over a [Session] in this
+// process (the engine alone), and ipcsource.Source over the mcpauthd daemon
+// (its socket, or in-process). Implementations must be safe for concurrent
+// use.
 type TokenSource interface {
-	// Token returns the access token to send, or "" to send none.
-	Token(ctx context.Context) (string, error)
-	// Challenged reports that the server refused a request made with token;
-	// nil means a retry may succeed.
+	// Credential returns the credential for one request (method to target,
+	// with the resource server's last DPoP nonce, "" when none): the access
+	// token, valid for it, and, when the token is DPoP-bound (RFC 9449), the
+	// DPoP scheme and a fresh proof for that request. A Credential with no
+	// Token sends the request without Authorization (not signed in yet: the
+	// server's challenge starts the sign-in). The DPoP key stays with the
+	// source.
+	Credential(ctx context.Context, method, target, nonce string) (*Credential, error)
+	// Challenged reports that the server refused a request made with token
+	// ("" for none); nil means a retry with a fresh Credential may succeed.
 	Challenged(ctx context.Context, token string, ch *Challenge) error
-	// Succeeded reports that the server accepted a request.
-	Succeeded()
+	// Succeeded reports that the server accepted a request, which ends a
+	// run of sign-ins (see [MaxAuthorizations]). Best effort: it returns
+	// nothing and must not block for long.
+	Succeeded(ctx context.Context)
 }
 
-// SessionSource adapts a *Session to TokenSource; tokens expiring within
-// Margin are refreshed before use.
+// SessionSource is the [TokenSource] over a *Session: tokens expiring
+// within Margin are refreshed before use, Margin being capped at half the
+// token's lifetime ([Token.Margin]) so that a short-lived token is not
+// refreshed for every request. Challenged is [Session.Challenged]: it may
+// refresh, sign in again or step up.
 type SessionSource struct {
 	S      *Session
 	Margin time.Duration
 }
 
-func (s SessionSource) Token(ctx context.Context) (string, error) {
-	g, err := s.S.Token(ctx, s.Margin)
-	return g.AccessToken(), err
+// Credential implements [TokenSource]: see [Session.Credential].
+func (s SessionSource) Credential(ctx context.Context, method, target, nonce string) (*Credential, error) {
+	margin := s.Margin
+	if g := s.S.Grant(); g != nil {
+		margin = g.Token.Margin(margin)
+	}
+	return s.S.Credential(ctx, margin, method, target, nonce)
 }
+
+// Challenged implements [TokenSource]: see [Session.Challenged].
 func (s SessionSource) Challenged(ctx context.Context, token string, ch *Challenge) error {
 	return s.S.Challenged(ctx, token, ch)
 }
-func (s SessionSource) Succeeded() { s.S.Succeeded() }
+
+// Succeeded implements [TokenSource]: see [Session.Succeeded].
+func (s SessionSource) Succeeded(context.Context) { s.S.Succeeded() }
 
 // Transport is an http.RoundTripper that carries one MCP server's token: it
 // sets Authorization on requests to that server's origin, and on a 401, or a
@@ -48,9 +72,9 @@ func (s SessionSource) Succeeded() { s.S.Succeeded() }
 // the request once. Requests to other origins pass through untouched. Safe for
 // concurrent use.
 //
-// When Source is a CredentialSource, the token may be DPoP-bound (RFC 9449):
-// the source signs a proof for each request, sent in the DPoP header with
-// the Authorization scheme the source names; a 401 use_dpop_nonce is
+// The token may be DPoP-bound (RFC 9449): the source signs a proof for each
+// request, sent in the DPoP header with the Authorization scheme the source
+// names (Bearer when it names none); a 401 use_dpop_nonce is
 // answered by one retry with the server's nonce, which is remembered for
 // later requests (§9), and is not handed to the source as a challenge.
 type Transport struct {
@@ -71,6 +95,9 @@ func (t *Transport) base() http.RoundTripper {
 	return http.DefaultTransport
 }
 
+// RoundTrip implements http.RoundTripper as the type's doc says. A request
+// body is buffered (at most 16 MiB) so that the request can be sent again
+// after a challenge or a nonce demand.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !sameOrigin(req.URL, t.ServerURL) {
 		return t.base().RoundTrip(req)
@@ -117,7 +144,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	if proofs && wantsNonce(res) {
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 		res.Body.Close()
 		if res, tok, err = send(); err != nil {
 			return nil, err
@@ -126,18 +153,18 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	ch := refusal(res)
 	if ch == nil {
 		if res.StatusCode < 400 {
-			t.Source.Succeeded()
+			t.Source.Succeeded(req.Context())
 		}
 		return res, nil
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 	res.Body.Close()
 	if err := t.Source.Challenged(req.Context(), tok, ch); err != nil {
 		return nil, err
 	}
 	res, _, err = send()
 	if err == nil && res.StatusCode < 400 {
-		t.Source.Succeeded()
+		t.Source.Succeeded(req.Context())
 	}
 	return res, err
 }
@@ -155,11 +182,19 @@ func refusal(res *http.Response) *Challenge {
 	return ch
 }
 
-// sameOrigin reports whether u has the origin (RFC 6454: scheme, host,
-// port, with the scheme's default port made explicit) of the URL server.
+// SameOrigin reports whether the URLs a and b have one origin (RFC 6454:
+// scheme and host compared without case, the port with the scheme's
+// default made explicit, so https://h and https://H:443 are one). A URL
+// that does not parse or has no host has no origin: false.
+func SameOrigin(a, b string) bool {
+	u, err := url.Parse(a)
+	return err == nil && u.Host != "" && sameOrigin(u, b)
+}
+
+// sameOrigin is SameOrigin for a parsed u.
 func sameOrigin(u *url.URL, server string) bool {
 	s, err := url.Parse(server)
-	return err == nil && originKey(u) == originKey(s)
+	return err == nil && s.Host != "" && originKey(u) == originKey(s)
 }
 
 func originKey(u *url.URL) string {
@@ -185,34 +220,18 @@ type Credential struct {
 	Proof  string // the DPoP header value, when Scheme is DPoP
 }
 
-// CredentialSource is a TokenSource whose tokens may be DPoP-bound. For
-// each request, Credential returns the token valid for it and, when the
-// token is DPoP-bound, a fresh proof for method and target with the
-// resource server's nonce (may be ""). The DPoP key stays with the source.
-type CredentialSource interface {
-	TokenSource
-	Credential(ctx context.Context, method, target, nonce string) (*Credential, error)
-}
-
 func (t *Transport) credential(req *http.Request) (*Credential, error) {
-	if cs, ok := t.Source.(CredentialSource); ok {
-		t.mu.Lock()
-		nonce := t.nonce
-		t.mu.Unlock()
-		c, err := cs.Credential(req.Context(), req.Method, req.URL.String(), nonce)
-		if err != nil {
-			return nil, err
-		}
-		if c.Scheme == "" {
-			c.Scheme = "Bearer"
-		}
-		return c, nil
-	}
-	tok, err := t.Source.Token(req.Context())
+	t.mu.Lock()
+	nonce := t.nonce
+	t.mu.Unlock()
+	c, err := t.Source.Credential(req.Context(), req.Method, req.URL.String(), nonce)
 	if err != nil {
 		return nil, err
 	}
-	return &Credential{Scheme: "Bearer", Token: tok}, nil
+	if c.Scheme == "" {
+		c.Scheme = "Bearer"
+	}
+	return c, nil
 }
 
 func (t *Transport) setNonce(n string) {
@@ -232,9 +251,4 @@ func wantsNonce(res *http.Response) bool {
 	}
 	ch, _ := ParseChallenge(res.StatusCode, res.Header)
 	return ch.Error == "use_dpop_nonce"
-}
-
-// Credential implements CredentialSource.
-func (s SessionSource) Credential(ctx context.Context, method, target, nonce string) (*Credential, error) {
-	return s.S.Credential(ctx, s.Margin, method, target, nonce)
 }

@@ -25,11 +25,11 @@ type stubSource struct {
 	err        error // returned by Challenged
 }
 
-func (s *stubSource) Token(context.Context) (string, error) {
+func (s *stubSource) Credential(context.Context, string, string, string) (*oauth.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokenCalls++
-	return s.tokens[s.i], nil
+	return &oauth.Credential{Token: s.tokens[s.i]}, nil
 }
 
 func (s *stubSource) Challenged(_ context.Context, tok string, ch *oauth.Challenge) error {
@@ -46,7 +46,7 @@ func (s *stubSource) Challenged(_ context.Context, tok string, ch *oauth.Challen
 	return nil
 }
 
-func (s *stubSource) Succeeded() {
+func (s *stubSource) Succeeded(context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.succeeded++
@@ -264,5 +264,31 @@ func TestTransportNoToken(t *testing.T) {
 	res.Body.Close()
 	if auths, _ := srv.seen(); auths[0] != "" {
 		t.Errorf("Authorization %q; want none when the source has no token", auths[0])
+	}
+}
+
+// TestSameOrigin: one origin is scheme, host and port, without case, the
+// scheme's default port made explicit; anything that is not an absolute URL
+// has none.
+func TestSameOrigin(t *testing.T) {
+	for _, tt := range []struct {
+		a, b string
+		want bool
+	}{
+		{"https://mcp.example/mcp", "https://mcp.example/other?x", true},
+		{"https://mcp.example:443/mcp", "https://MCP.example/mcp", true},
+		{"HTTP://127.0.0.1:80/mcp", "http://127.0.0.1/mcp", true},
+		{"http://[::1]:8080/a", "http://[::1]:8080/b", true},
+		{"https://mcp.example/mcp", "http://mcp.example/mcp", false},
+		{"https://mcp.example/mcp", "https://mcp.example:8443/mcp", false},
+		{"https://mcp.example/mcp", "https://evil.example/mcp", false},
+		{"https://mcp.example.evil/mcp", "https://mcp.example/mcp", false},
+		{"/mcp", "/mcp", false},
+		{"", "", false},
+		{"https://mcp.example/mcp", "://bad", false},
+	} {
+		if got := oauth.SameOrigin(tt.a, tt.b); got != tt.want {
+			t.Errorf("SameOrigin(%q, %q) = %v; want %v", tt.a, tt.b, got, tt.want)
+		}
 	}
 }

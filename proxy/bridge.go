@@ -107,22 +107,13 @@ func (r *relay) startProbe(req *jsonrpc.Request) {
 }
 
 // quietSource is src whose Challenged asks the daemon nothing.
-func quietSource(src oauth.TokenSource) oauth.TokenSource {
-	if cs, ok := src.(oauth.CredentialSource); ok {
-		return quietCredentials{cs}
-	}
-	return quietTokens{src}
-}
+func quietSource(src oauth.TokenSource) oauth.TokenSource { return quietTokens{src} }
 
 var errQuiet = errors.New("proxy: the probe's token was refused")
 
 type quietTokens struct{ oauth.TokenSource }
 
 func (quietTokens) Challenged(context.Context, string, *oauth.Challenge) error { return errQuiet }
-
-type quietCredentials struct{ oauth.CredentialSource }
-
-func (quietCredentials) Challenged(context.Context, string, *oauth.Challenge) error { return errQuiet }
 
 // discover asks the server server/discover over hc and returns the
 // versions it supports, nil when it does not answer it; refused when the
@@ -169,7 +160,7 @@ func (r *relay) discover(hc *http.Client, clientInfo json.RawMessage) (versions 
 			answer, _ = m.(*jsonrpc.Response)
 		}
 	case "text/event-stream":
-		readEvents(io.LimitReader(res.Body, 1<<20), func(m jsonrpc.Message) {
+		_, _, _, _ = readEvents(io.LimitReader(res.Body, 1<<20), 1<<20, func(m jsonrpc.Message) {
 			if resp, ok := m.(*jsonrpc.Response); ok && answer == nil {
 				answer = resp
 			}

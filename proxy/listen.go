@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 )
 
@@ -64,10 +65,13 @@ func (r *relay) listen(ctx context.Context, sessionID string, deliver func(jsonr
 			r.log.Debug("the server offers no standalone stream", "status", res.StatusCode)
 			return
 		}
-		got, id, retry := readEvents(res.Body, deliver)
+		got, id, retry, err := readEvents(res.Body, budget.SSEEvent, deliver)
 		res.Body.Close()
 		if ctx.Err() != nil {
 			return
+		}
+		if err != nil {
+			r.log.Warn("standalone stream: dropped", "server", r.cfg.URL, "err", err)
 		}
 		progress := got || id != "" && id != lastID
 		if id != "" {
@@ -92,20 +96,43 @@ func backoff(fails int) time.Duration {
 	return min(max(d, 100*time.Millisecond), 10*time.Second)
 }
 
-// maxEvent bounds one server-sent event.
-const maxEvent = 16 << 20
-
 // readEvents reads a text/event-stream body and hands each "message"
 // event's JSON-RPC message to deliver. It reports whether any message came,
-// the last event id, and the server's retry delay.
-func readEvents(body io.Reader, deliver func(jsonrpc.Message)) (got bool, lastID string, retry time.Duration) {
-	sc := bufio.NewScanner(body)
-	sc.Buffer(make([]byte, 64<<10), maxEvent)
-	var data bytes.Buffer
+// the last event id, the server's retry delay, and why it stopped (nil at
+// the body's end).
+//
+// Each event — all its lines together, whatever their fields, up to the
+// blank line that ends it — may be at most maxEvent bytes: a longer line,
+// or data: lines that never end in a blank line, stop the reading with a
+// *budget.ExceededError, holding no more than maxEvent bytes meanwhile.
+func readEvents(body io.Reader, maxEvent int, deliver func(jsonrpc.Message)) (got bool, lastID string, retry time.Duration, err error) {
+	br := bufio.NewReaderSize(body, 64<<10)
+	var data, line bytes.Buffer
 	name := ""
-	for sc.Scan() {
-		line := sc.Bytes()
-		if len(line) == 0 { // dispatch
+	size := 0 // bytes of the event so far
+	for {
+		line.Reset()
+		var rerr error
+		for {
+			frag, e := br.ReadSlice('\n')
+			size += len(frag)
+			if size > maxEvent {
+				return got, lastID, retry, &budget.ExceededError{What: "a server-sent event", Limit: int64(maxEvent)}
+			}
+			line.Write(frag)
+			if e != bufio.ErrBufferFull {
+				rerr = e
+				break
+			}
+		}
+		if rerr != nil && line.Len() == 0 {
+			if rerr == io.EOF {
+				rerr = nil
+			}
+			return got, lastID, retry, rerr
+		}
+		l := bytes.TrimSuffix(bytes.TrimSuffix(line.Bytes(), []byte("\n")), []byte("\r"))
+		if len(l) == 0 { // dispatch
 			if data.Len() > 0 && (name == "" || name == "message") {
 				if msg, err := jsonrpc.DecodeMessage(bytes.TrimSuffix(data.Bytes(), []byte("\n"))); err == nil {
 					got = true
@@ -113,10 +140,10 @@ func readEvents(body io.Reader, deliver func(jsonrpc.Message)) (got bool, lastID
 				}
 			}
 			data.Reset()
-			name = ""
+			name, size = "", 0
 			continue
 		}
-		field, value, _ := bytes.Cut(line, []byte(":"))
+		field, value, _ := bytes.Cut(l, []byte(":"))
 		value = bytes.TrimPrefix(value, []byte(" "))
 		switch string(field) {
 		case "data":
@@ -131,6 +158,11 @@ func readEvents(body io.Reader, deliver func(jsonrpc.Message)) (got bool, lastID
 				retry = time.Duration(n) * time.Millisecond
 			}
 		}
+		if rerr != nil { // the last line had no newline
+			if rerr == io.EOF {
+				rerr = nil
+			}
+			return got, lastID, retry, rerr
+		}
 	}
-	return got, lastID, retry
 }

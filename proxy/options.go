@@ -2,13 +2,14 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"regexp"
 	"strings"
 	"sync"
+
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
 // Mode says which upstream transports to try, in mcp-remote's words.
@@ -79,18 +80,10 @@ func CheckURL(raw string, allowHTTP bool) error {
 	case "https":
 		return nil
 	case "http":
-		if allowHTTP || isLoopback(u.Hostname()) {
+		if allowHTTP || loopback.Host(u.Hostname()) {
 			return nil
 		}
 		return fmt.Errorf("%s is plain http to a host that is not this machine; use https, or --allow-http", u.Redacted())
 	}
 	return fmt.Errorf("%s: want an http or https URL", u.Redacted())
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }

@@ -32,6 +32,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
@@ -128,8 +129,8 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	rt := &upstreamRT{
 		// The network policy: nothing leaves cfg.URL's origin (neither a
 		// redirect nor a legacy SSE endpoint elsewhere), so the token and
-		// Headers reach that origin only.
-		next:     &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: cfg.Source, ServerURL: cfg.URL},
+		// Headers reach that origin only. Every answer is bounded.
+		next:     &oauth.Transport{Base: budget.Answers(oauth.PinOrigin(base, cfg.URL), budget.MCPAnswer, "an MCP answer"), Source: cfg.Source, ServerURL: cfg.URL},
 		headers:  cfg.Headers,
 		resource: cfg.resource(),
 	}
@@ -435,8 +436,7 @@ func (r *relay) refuse(msg mcpMessage, err error) {
 // a transport error. None holds a token: the ipc and oauth errors never
 // do, and no HTTP body of a refusal is read into one.
 func (r *relay) rpcError(err error) *jsonrpc.Error {
-	var ie *ipc.Error
-	if isAuth(err) || errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn {
+	if isAuth(err) || errors.Is(err, ipc.ErrNeedsSignIn) {
 		u := r.cfg.resource()
 		return &jsonrpc.Error{Code: CodeSignInNeeded, Message: fmt.Sprintf("mcpauthd: sign-in to %s needed; run: mcpauthd login %s", u, u)}
 	}

@@ -35,10 +35,10 @@ type source struct {
 	fail       error
 }
 
-func (s *source) Token(context.Context) (string, error) {
+func (s *source) Credential(context.Context, string, string, string) (*oauth.Credential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.tok, nil
+	return &oauth.Credential{Token: s.tok}, nil
 }
 
 func (s *source) Challenged(_ context.Context, _ string, _ *oauth.Challenge) error {
@@ -52,7 +52,7 @@ func (s *source) Challenged(_ context.Context, _ string, _ *oauth.Challenge) err
 	return nil
 }
 
-func (s *source) Succeeded() {}
+func (s *source) Succeeded(context.Context) {}
 
 // upstream is a protected MCP server that records what reached it.
 type upstream struct {
@@ -325,11 +325,13 @@ func TestSignInNeeded(t *testing.T) {
 // refusal must end as a sign-in error.
 type refuseAll struct{}
 
-func (refuseAll) Token(context.Context) (string, error) { return "bad", nil }
+func (refuseAll) Credential(context.Context, string, string, string) (*oauth.Credential, error) {
+	return &oauth.Credential{Token: "bad"}, nil
+}
 func (refuseAll) Challenged(context.Context, string, *oauth.Challenge) error {
 	return nil
 }
-func (refuseAll) Succeeded() {}
+func (refuseAll) Succeeded(context.Context) {}
 
 // TestBatch: a batch from the app is answered by one batch.
 func TestBatch(t *testing.T) {

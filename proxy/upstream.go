@@ -10,6 +10,8 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // The MCP headers the proxy itself sets.
@@ -71,7 +73,7 @@ func (t *upstreamRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	t.lastStatus.Store(int32(res.StatusCode))
 	if refused(res) {
-		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody))
 		res.Body.Close()
 		return nil, &SignInError{URL: t.resource, Status: res.StatusCode}
 	}
@@ -133,9 +135,9 @@ func (r *relay) dialOne(ctx context.Context, streamable bool, first mcpMessage) 
 	if streamable {
 		// The standalone GET stream is opened by the relay: the SDK opens
 		// it only for its own mcp.Client.
-		t = &mcp.StreamableClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, DisableStandaloneSSE: true}
+		t = &mcp.StreamableClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, DisableStandaloneSSE: true, MaxEventSize: budget.SSEEvent}
 	} else {
-		t = &mcp.SSEClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc}
+		t = &mcp.SSEClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, MaxEventSize: budget.SSEEvent}
 	}
 	conn, err := t.Connect(ctx)
 	if err != nil {

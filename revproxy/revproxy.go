@@ -50,6 +50,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
@@ -66,7 +67,7 @@ type Apps interface {
 	// App returns the server the app name may reach when key is its key.
 	App(name, key string) (server string, ok bool, err error)
 	// AppSource hands out server's tokens to caller.
-	AppSource(server string, caller ipc.Peer) oauth.CredentialSource
+	AppSource(server string, caller ipc.Peer) oauth.TokenSource
 	// ToolPolicy is the tool policy stored with server.
 	ToolPolicy(server string) toolpolicy.Policy
 	// ToolRefused records in the audit log that caller's tools/call of
@@ -253,11 +254,7 @@ func (h *Handler) hostAllowed(host string) bool {
 	if err != nil || port != h.port {
 		return false
 	}
-	if strings.EqualFold(hn, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(hn)
-	return err == nil && ip.IsLoopback()
+	return loopback.Host(hn)
 }
 
 func refuse(w http.ResponseWriter, status int, msg string) {
@@ -347,7 +344,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if pol.IsZero() {
 				return nil
 			}
-			return policeResponse(pol, lists, method, res)
+			return policeResponse(pol, lists, method, server, res)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {

@@ -54,20 +54,19 @@ func (f *fakeApps) App(name, key string) (string, bool, error) {
 	return f.server, name == "cursor" && key == testKey, nil
 }
 
-func (f *fakeApps) AppSource(server string, caller ipc.Peer) oauth.CredentialSource {
+func (f *fakeApps) AppSource(server string, caller ipc.Peer) oauth.TokenSource {
 	return tokenSource{}
 }
 
 type tokenSource struct{}
 
-func (tokenSource) Token(context.Context) (string, error) { return testToken, nil }
 func (tokenSource) Credential(context.Context, string, string, string) (*oauth.Credential, error) {
 	return &oauth.Credential{Scheme: "Bearer", Token: testToken}, nil
 }
 func (tokenSource) Challenged(context.Context, string, *oauth.Challenge) error {
 	return errors.New("no sign-in here")
 }
-func (tokenSource) Succeeded() {}
+func (tokenSource) Succeeded(context.Context) {}
 
 // upstream is the MCP server: it records what reaches it.
 type upstream struct {

@@ -4,13 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
@@ -25,8 +25,8 @@ import (
 // that holds a "tools" array is filtered. Notifications (tools/list_changed)
 // pass unchanged: the app's next tools/list is filtered.
 
-// maxPolicedBody bounds a request body read to apply the policy, and a
-// JSON answer read to filter it.
+// maxPolicedBody bounds an app's request body read to apply the policy
+// (what the server answers is bounded by internal/budget).
 const maxPolicedBody = 32 << 20
 
 // rpcRequest is what the policy reads of one JSON-RPC request.
@@ -195,7 +195,7 @@ func filterMessages(pol toolpolicy.Policy, lists map[string]bool, data []byte) [
 // policeResponse filters res's body as the package comment says: lists
 // are the POST's tools/list IDs (policeRequest), and a GET stream is
 // filtered whatever the IDs.
-func policeResponse(pol toolpolicy.Policy, lists map[string]bool, method string, res *http.Response) error {
+func policeResponse(pol toolpolicy.Policy, lists map[string]bool, method, server string, res *http.Response) error {
 	if method == http.MethodGet {
 		lists = nil
 	} else if len(lists) == 0 {
@@ -207,20 +207,17 @@ func policeResponse(pol toolpolicy.Policy, lists map[string]bool, method string,
 		if method == http.MethodGet {
 			return nil
 		}
-		body, err := io.ReadAll(io.LimitReader(res.Body, maxPolicedBody+1))
+		body, err := budget.ReadAll(res.Body, budget.MCPAnswer, "MCP answer", server)
 		res.Body.Close()
 		if err != nil {
 			return err
-		}
-		if len(body) > maxPolicedBody {
-			return errors.New("the server's answer is too large to apply the tool policy to")
 		}
 		body = filterMessages(pol, lists, body)
 		res.Body = io.NopCloser(bytes.NewReader(body))
 		res.ContentLength = int64(len(body))
 		res.Header.Set("Content-Length", strconv.Itoa(len(body)))
 	case "text/event-stream":
-		res.Body = &sseFilter{src: res.Body, r: bufio.NewReader(res.Body), filter: func(data []byte) []byte {
+		res.Body = &sseFilter{src: res.Body, r: bufio.NewReader(res.Body), server: server, filter: func(data []byte) []byte {
 			return filterMessages(pol, lists, data)
 		}}
 		res.ContentLength = -1
@@ -229,14 +226,12 @@ func policeResponse(pol toolpolicy.Policy, lists map[string]bool, method string,
 	return nil
 }
 
-// maxEvent bounds one server-sent event the filter holds.
-const maxEvent = 16 << 20
-
 // sseFilter rewrites the data of each event of a text/event-stream with
 // filter, event by event (each is passed on as soon as it is complete).
 type sseFilter struct {
 	src    io.Closer
 	r      *bufio.Reader
+	server string
 	filter func([]byte) []byte
 	out    bytes.Buffer
 	err    error
@@ -263,8 +258,8 @@ func (f *sseFilter) next() error {
 	for {
 		line, err := f.r.ReadBytes('\n')
 		size += len(line)
-		if size > maxEvent {
-			return errors.New("a server-sent event is larger than 16 MiB")
+		if size > budget.SSEEvent {
+			return &budget.ExceededError{What: "server-sent event", From: f.server, Limit: budget.SSEEvent}
 		}
 		if len(line) > 0 {
 			trimmed := bytes.TrimRight(line, "\r\n")

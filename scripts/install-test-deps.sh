@@ -20,11 +20,13 @@ STATICCHECK_VERSION=v0.8.2
 # Debian packages. dbus-x11 is deliberately absent: with it, godbus starts a
 # stray session bus via dbus-launch and the keyring reports a locked collection.
 APT_PACKAGES=(gnome-keyring dbus libglib2.0-bin libsecret-tools xvfb xdotool
-	imagemagick xfce4-panel openbox chromium jq xclip curl systemd desktop-file-utils iproute2)
+	imagemagick xfce4-panel openbox chromium jq xclip curl systemd desktop-file-utils iproute2
+	openssh-server openssh-client)
 # Commands the tests call, checked after the install.
 REQUIRED_COMMANDS=(dbus-run-session gnome-keyring-daemon gdbus secret-tool Xvfb
 	xdotool import xfce4-panel openbox chromium jq xclip curl systemd-analyze
-	desktop-file-validate dpkg-deb go gofmt git ip unshare)
+	desktop-file-validate dpkg-deb go gofmt git ip unshare
+	/usr/sbin/sshd ssh ssh-keygen)
 
 log() { printf 'install-test-deps: %s\n' "$*" >&2; }
 die() {

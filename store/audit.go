@@ -21,6 +21,7 @@ type AuditRecord struct {
 	UID    int       `json:"uid"`
 	Exe    string    `json:"exe,omitempty"`
 	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
+	Via    string    `json:"via,omitempty"` // where a forwarded caller came from (ipc.Origin); empty for local ones
 	// Tool is the tool of a tools/call the tool policy refused (Action
 	// "tool_refused"), as the app named it.
 	Tool string `json:"tool,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/internal/toolpolicy"
 	"go.etcd.io/bbolt"
 )
@@ -15,8 +16,9 @@ import (
 // for byte. It holds no secrets; the server's tokens are a separate sealed record (see Tokens).
 //
 // The store writes a Server only when asked (PutServer, CommitLogin) and interprets none of its
-// fields except URL and the timestamps it sets. Values returned by the store are copies the caller
-// owns.
+// fields except URL and the timestamps it sets. A record whose JSON is larger than budget.Record
+// is refused (a *budget.ExceededError), so no server holds more than that in the registry. Values
+// returned by the store are copies the caller owns.
 type Server struct {
 	URL                string          `json:"url"`  // canonical resource URL: the key
 	Name               string          `json:"name"` // display name
@@ -29,7 +31,9 @@ type Server struct {
 	StatusMessage      string          `json:"status_message,omitempty"`
 	Public             bool            `json:"public,omitempty"`      // the server needs no sign-in
 	ServerInfo         json.RawMessage `json:"server_info,omitempty"` // MCP initialize result
-	Tools              []string        `json:"tools,omitempty"`
+	Tools              []string        `json:"tools,omitempty"`       // the first tool names (a summary; see ToolCount)
+	ToolCount          int             `json:"tool_count,omitempty"`  // how many tools the server listed
+	ToolsMore          bool            `json:"tools_more,omitempty"`  // the server listed more than were counted
 	TokenExpiry        time.Time       `json:"token_expiry,omitzero"` // copy of the access token's expiry, for display
 	CreatedAt          time.Time       `json:"created_at,omitzero"`   // set by the store on first write
 	UpdatedAt          time.Time       `json:"updated_at,omitzero"`   // set by the store on every write
@@ -116,6 +120,9 @@ func putServer(tx *bbolt.Tx, srv *Server, now time.Time) error {
 	v, err := json.Marshal(&rec)
 	if err != nil {
 		return fmt.Errorf("store: encoding server %s: %w", srv.URL, err)
+	}
+	if len(v) > budget.Record {
+		return fmt.Errorf("store: %w", &budget.ExceededError{What: "the registry record", From: srv.URL, Limit: budget.Record})
 	}
 	return b.Put([]byte(srv.URL), v)
 }

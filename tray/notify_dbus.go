@@ -11,6 +11,7 @@ import (
 	"github.com/godbus/dbus/v5"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 // Desktop notifications through org.freedesktop.Notifications (the Desktop
@@ -97,7 +98,10 @@ func (n *notifier) notify(replaces uint32, summary, body string, actions []strin
 	}
 	hints := map[string]dbus.Variant{"urgency": dbus.MakeVariant(urgency)}
 	var id uint32
-	// The body may be read as markup: escape it.
+	// Summary and body may hold what a server chose (its name, an
+	// error_description): made safe to show, and the body, which may be
+	// read as markup, escaped.
+	summary, body = sanitize.Label(summary), sanitize.Notification(body)
 	err := n.conn.Object(notifyName, notifyPath).Call(notifyName+".Notify", 0,
 		"mcpauthd", replaces, "dialog-password", summary, html.EscapeString(body), actions, hints, int32(-1)).Store(&id)
 	if err != nil {

@@ -9,21 +9,31 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/assets"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 // This file is the tray's model: pure functions from the daemon's server
 // list to what the menu shows, testable on every platform without a tray.
 
-// displayName is the server's display name, else its URL without the scheme.
+// displayName is the server's display name, else its URL without the
+// scheme, made safe to show (sanitize.Label): the server chooses its name.
 func displayName(s ipc.ServerInfo) string {
-	if n := strings.TrimSpace(s.Name); n != "" {
+	if n := strings.TrimSpace(sanitize.Label(s.Name)); n != "" {
 		return n
 	}
 	u, err := url.Parse(s.URL)
 	if err != nil || u.Host == "" {
-		return s.URL
+		return sanitize.Label(s.URL)
 	}
-	return u.Host + strings.TrimSuffix(u.EscapedPath(), "/")
+	return sanitize.Label(u.Host + strings.TrimSuffix(u.EscapedPath(), "/"))
+}
+
+// tooltip is a menu entry's tooltip: lines of text, each made safe.
+func tooltip(lines ...string) string {
+	for i, l := range lines {
+		lines[i] = sanitize.Notification(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // stateText describes s's state in a few words ("signed in · expires in
@@ -52,9 +62,9 @@ func stateText(s ipc.ServerInfo, now time.Time) string {
 		if s.StatusMessage == "" {
 			return "error"
 		}
-		return "error: " + shorten(s.StatusMessage, 48)
+		return "error: " + shorten(sanitize.Text(s.StatusMessage, 0), 48)
 	}
-	return string(s.Status)
+	return sanitize.Label(string(s.Status))
 }
 
 // approx writes d the way a person would glance at it: "<1 min", "42 min",
@@ -184,10 +194,10 @@ func serverURL(text string) (string, bool) {
 	if text == "" || strings.ContainsAny(text, " \t\r\n") {
 		return "", false
 	}
-	u, err := url.Parse(text)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil {
+	if !ipc.IsHTTPURL(text) {
 		return "", false
 	}
+	u, _ := url.Parse(text)
 	return u.String(), true
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/assets"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 	"github.com/mcpauthd/mcpauthd/webui/webentry"
 )
 
@@ -259,9 +260,9 @@ func (t *tray) render() {
 	now := time.Now()
 	for _, s := range servers {
 		e := t.entries[s.URL]
-		tip := s.URL
+		tip := tooltip(s.URL)
 		if s.StatusMessage != "" {
-			tip += "\n" + s.StatusMessage
+			tip = tooltip(s.URL, s.StatusMessage)
 		}
 		t.label(e.item, entryLabel(s, now), tip)
 		t.label(e.info, signInInfo(s), "")
@@ -299,7 +300,7 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	}
 	for _, s := range servers {
 		url := s.URL
-		e := &entry{item: systray.AddMenuItem(displayName(s), url)}
+		e := &entry{item: systray.AddMenuItem(displayName(s), tooltip(url))}
 		e.info = e.item.AddSubMenuItem(signInInfo(s), "")
 		e.info.Disable()
 		e.signIn = t.sub(e.item, url, "Sign in", "Sign in again in your browser", func(context.Context) error { t.signIn(url); return nil })
@@ -340,8 +341,10 @@ func (t *tray) sub(parent *systray.MenuItem, url, title, tip string, do func(con
 	return it
 }
 
-// label sets it's title and tooltip; only a change reaches the bus.
+// label sets it's title and tooltip; only a change reaches the bus. The
+// title is made safe to show here, whatever it was built from.
 func (t *tray) label(it *systray.MenuItem, title, tip string) {
+	title = sanitize.Text(title, 0)
 	if t.shown[it] == [2]string{title, tip} {
 		return
 	}

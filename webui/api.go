@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -259,7 +258,7 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		if id == "" || issuer == "" || idpID == "" || idToken == "" {
 			return nil, bad("company SSO needs the client ID, the IdP issuer, mcpauthd's client ID at the IdP and your ID token")
 		}
-		if iu, err := url.Parse(issuer); err != nil || (iu.Scheme != "https" && iu.Scheme != "http") || iu.Host == "" {
+		if !ipc.IsHTTPURL(issuer) {
 			return nil, bad("the IdP issuer is not an http(s) URL")
 		}
 		g = &ipc.GrantConfig{Type: ipc.GrantEnterprise, IdPIssuer: issuer, IdPClientID: idpID, IdPClientSecret: req.IdPClientSecret, IDToken: idToken}

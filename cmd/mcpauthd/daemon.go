@@ -91,6 +91,11 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	defer os.Remove(p.Socket)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		if err := d.WatchWake(ctx); err != nil {
+			log.Info("not listening for sleep/wake signals: after the machine sleeps, refresh timers fire late (tokens are still refreshed on use)", "err", err)
+		}
+	}()
 	startApps(ctx, d, set.AppsAddr(), oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}), log)
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "settings", set.File, "pid", os.Getpid())
 	var restart atomic.Bool
@@ -98,6 +103,15 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		restart.Store(again)
 		cancel()
 	})
+	api.ForwardedReadOnly = set.ForwardedReadOnly()
+	// The read-only socket (for `ssh-config --read-only` forwards): best
+	// effort, the daemon works without it.
+	if ro, err := ipc.Listen(ipc.ReadOnlySocket(p.Socket)); err != nil {
+		log.Warn("no read-only socket", "path", ipc.ReadOnlySocket(p.Socket), "err", err)
+	} else {
+		defer os.Remove(ipc.ReadOnlySocket(p.Socket))
+		go func() { _ = api.ServeReadOnly(ctx, ro) }()
+	}
 	go watchSocket(ctx, log, p.Socket, func(l net.Listener) { _ = api.Serve(ctx, l) })
 	serve := func(ctx context.Context) error { return api.Serve(ctx, l) }
 	if *noTray {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/cli"
 	"github.com/mcpauthd/mcpauthd/internal/paths"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 func main() {
@@ -25,7 +26,7 @@ func main() {
 		err = reexec()
 	}
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "mcpauthd:", err)
+		fmt.Fprintln(os.Stderr, "mcpauthd:", sanitize.Error(err))
 		var ee *cli.ExitError
 		if errors.As(err, &ee) {
 			os.Exit(ee.Code)

@@ -83,25 +83,8 @@ type attacker struct {
 // newAttacker creates (once per machine) the second user and gives it this
 // test binary. It needs root and setpriv.
 func newAttacker(t *testing.T) *attacker {
-	if os.Getuid() != 0 {
-		need(t, false, "root (to create a second user)")
-	}
-	_, err := exec.LookPath("setpriv")
-	need(t, err == nil, "setpriv (util-linux)")
-	name := "mcpauthd-e2e"
-	if _, err := user.Lookup(name); err != nil {
-		if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-			t.Fatalf("useradd: %v %s", err, out)
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	self, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
+	needRoot(t)
+	u := testUser(t, "mcpauthd-e2e")
 	// Not under TMPDIR: the test run's private TMPDIR is 0700 all the way up.
 	dir, err := os.MkdirTemp("/tmp", "mcpauthd-e2e-attacker-")
 	if err != nil {
@@ -111,21 +94,11 @@ func newAttacker(t *testing.T) *attacker {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	bin := filepath.Join(dir, "e2e-attacker")
-	b, err := os.ReadFile(self)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return &attacker{t: t, u: u, bin: bin}
+	return &attacker{t: t, u: u, bin: copySelf(t, dir)}
 }
 
 func (a *attacker) command(args ...string) *exec.Cmd {
-	cmd := exec.Command("setpriv", append([]string{"--reuid=" + a.u.Uid, "--regid=" + a.u.Gid, "--clear-groups", a.bin}, args...)...)
-	cmd.Env = []string{otherUIDHelper + "=1", "PATH=/usr/bin:/bin"}
-	return cmd
+	return asUser(a.u, []string{otherUIDHelper + "=1", "PATH=/usr/bin:/bin"}, a.bin, args...)
 }
 
 // squat listens on addr as the attacker until the test ends.

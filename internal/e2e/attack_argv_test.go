@@ -67,50 +67,17 @@ type otherUser struct {
 
 func newOtherUser(t *testing.T) *otherUser {
 	t.Helper()
-	if os.Getuid() != 0 {
-		need(t, false, "root (to create a second user)")
-	}
-	_, err := exec.LookPath("setpriv")
-	need(t, err == nil, "setpriv (util-linux)")
-	name := "mcpauthd-e2e"
-	if _, err := user.Lookup(name); err != nil {
-		if out, err := exec.Command("useradd", "--no-create-home", "--shell", "/usr/sbin/nologin", name).CombinedOutput(); err != nil {
-			t.Fatalf("useradd: %v %s", err, out)
-		}
-	}
-	u, err := user.Lookup(name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &otherUser{t: t, u: u}
+	needRoot(t)
+	return &otherUser{t: t, u: testUser(t, "mcpauthd-e2e")}
 }
 
 // command runs name with args as the other user, with only env.
 func (o *otherUser) command(env []string, name string, args ...string) *exec.Cmd {
-	cmd := exec.Command("setpriv", append([]string{"--reuid=" + o.u.Uid, "--regid=" + o.u.Gid, "--clear-groups", name}, args...)...)
-	cmd.Env = env
-	return cmd
+	return asUser(o.u, env, name, args...)
 }
 
 // reachable copies this test binary to where the other user can run it.
-func (o *otherUser) reachable(in *instance) string {
-	bin := filepath.Join(in.dir, "e2e-as-other")
-	self, err := os.Executable()
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	b, err := os.ReadFile(self)
-	if err != nil {
-		o.t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, b, 0o755); err != nil {
-		o.t.Fatal(err)
-	}
-	for _, p := range []string{filepath.Dir(in.dir), in.dir} {
-		_ = os.Chmod(p, 0o755)
-	}
-	return bin
-}
+func (o *otherUser) reachable(in *instance) string { return exposeForOthers(o.t, in) }
 
 // startSpy starts the other user's /proc scanner; stop ends it and returns
 // what it read.

@@ -163,6 +163,13 @@ func exposeForOthers(t *testing.T, in *instance) string {
 			t.Fatal(err)
 		}
 	}
+	return copySelf(t, in.dir)
+}
+
+// copySelf copies this test binary into dir (which other users can reach)
+// as a 0755 file, for another user to run its helper modes.
+func copySelf(t *testing.T, dir string) string {
+	t.Helper()
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +178,7 @@ func exposeForOthers(t *testing.T, in *instance) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	helper := filepath.Join(in.dir, "e2e-helper")
+	helper := filepath.Join(dir, "e2e-helper")
 	if err := os.WriteFile(helper, b, 0o755); err != nil {
 		t.Fatal(err)
 	}

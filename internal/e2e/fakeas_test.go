@@ -31,6 +31,7 @@ const (
 	modeHuge      = "huge"   // a 10 MB answer
 	modeEndless   = "endless"
 	modeInvalid   = "invalid_grant"
+	modeEscapes   = "escapes" // an error_description full of terminal escapes (hostileText)
 )
 
 // flakyAS is an MCP server and its authorization server in one httptest
@@ -55,6 +56,8 @@ type flakyAS struct {
 	// redirect, when set, picks requests to answer with a 307 to the
 	// Location it returns ("": serve the request).
 	redirect atomic.Pointer[func(*http.Request) string]
+	mcp      atomic.Pointer[http.Handler] // replaces the MCP server (after the token check) when set
+	resName  atomic.Value                 // string: resource_name of the protected-resource metadata
 
 	mu       sync.Mutex
 	access   map[string]bool
@@ -70,6 +73,7 @@ func newFlakyAS(t *testing.T) *flakyAS {
 	a := &flakyAS{t: t, access: map[string]bool{}, refresh: map[string]bool{}, codes: map[string]string{}, clients: map[string]string{}}
 	a.tokenMode.Store(modeOK)
 	a.killAt.Store("")
+	a.resName.Store("")
 	a.expiresIn.Store(3600)
 	srv := mcp.NewServer(&mcp.Implementation{Name: "flaky-e2e", Version: "1"}, nil)
 	mcp.AddTool(srv, &mcp.Tool{Name: "ping"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
@@ -101,6 +105,10 @@ func newFlakyAS(t *testing.T) *flakyAS {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
 		}
+		if h := a.mcp.Load(); h != nil {
+			(*h).ServeHTTP(w, r)
+			return
+		}
 		mcpHandler.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
@@ -108,7 +116,11 @@ func newFlakyAS(t *testing.T) *flakyAS {
 			http.Error(w, "down", 500)
 			return
 		}
-		writeJSONe2e(w, 200, map[string]any{"resource": a.url, "authorization_servers": []string{base}, "scopes_supported": []string{"mcp"}})
+		prm := map[string]any{"resource": a.url, "authorization_servers": []string{base}, "scopes_supported": []string{"mcp"}}
+		if n := a.resName.Load().(string); n != "" {
+			prm["resource_name"] = n
+		}
+		writeJSONe2e(w, 200, prm)
 	})
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		if a.allDown.Load() {
@@ -275,6 +287,8 @@ func (a *flakyAS) fault(w http.ResponseWriter, r *http.Request, mode string) boo
 		}
 	case modeInvalid:
 		writeJSONe2e(w, 400, map[string]any{"error": "invalid_grant", "error_description": "revoked"})
+	case modeEscapes:
+		writeJSONe2e(w, 400, map[string]any{"error": "invalid_grant", "error_description": hostileText})
 	}
 	return true
 }

@@ -11,7 +11,6 @@
 package paths
 
 import (
-	"io/fs"
 	"os"
 	"os/user"
 	"path/filepath"
@@ -123,13 +122,9 @@ func socketDir(s system, p Paths) string {
 	}
 	rt := filepath.Join(s.runUser, strconv.Itoa(s.uid))
 	if fi, err := os.Lstat(rt); err == nil && fi.IsDir() && fi.Mode().Perm()&0o022 == 0 {
-		if owner, ok := Owner(fi); ok && owner == s.uid {
+		if owner, ok := owner(fi); ok && owner == s.uid {
 			return filepath.Join(rt, app)
 		}
 	}
 	return filepath.Join(s.home, ".local", "state", app, "run")
 }
-
-// Owner returns the uid that owns the file fi describes; ok is false where
-// the OS has no uids (Windows).
-func Owner(fi fs.FileInfo) (uid int, ok bool) { return owner(fi) }

@@ -26,6 +26,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
 // FileName is the settings file's name inside the config directory.
@@ -71,6 +73,8 @@ var defs = []def{
 		"command that opens sign-in pages, given one argument (empty: the OS opener)", command},
 	{"allow_private_networks", "MCPAUTH_ALLOW_PRIVATE_NETWORKS", "false",
 		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
+	{"forwarded", "MCPAUTH_FORWARDED", "full",
+		"what connections from elsewhere (an ssh -R forward, an SSH login, a container) may do: full, or read-only (tokens yes; sign-in, sign-out, apps, import, stop no)", oneOf("full", "read-only")},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
@@ -96,6 +100,10 @@ func (s *Settings) AppsAddr() string          { return s.Get("apps_addr") }
 func (s *Settings) ClientMetadataURL() string { return s.Get("client_metadata_url") }
 func (s *Settings) SecretBackend() string     { return s.Get("secret_backend") }
 func (s *Settings) Browser() string           { return s.Get("browser") }
+
+// ForwardedReadOnly is the forwarded setting: connections from elsewhere
+// are read-only.
+func (s *Settings) ForwardedReadOnly() bool { return s.Get("forwarded") == "read-only" }
 
 // AllowPrivateNetworks is the allow_private_networks setting.
 func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_networks") == "true" }
@@ -252,7 +260,7 @@ func loopbackAddr(v string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%q is not host:port (for example 127.0.0.1:53682)", v)
 	}
-	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" {
+	if !loopback.Host(host) {
 		return "", fmt.Errorf("%q is not a loopback address: mcpauthd listens only on 127.0.0.1, ::1 or localhost", v)
 	}
 	var p int

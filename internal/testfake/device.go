@@ -1,6 +1,9 @@
 // Package testfake holds fakes for the corner cases no real peer here can
 // produce. DeviceAS: no authorization server available to the tests (Ory
 // Hydra v2.3 included) implements the RFC 8628 device authorization grant.
+// OAuth: an MCP server and authorization server configurable into every
+// misbehaviour the engine must refuse, for the unit tests of oauth and
+// daemon (served in-process for testing/synctest with its Transport).
 package testfake
 
 import (

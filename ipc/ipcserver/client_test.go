@@ -101,6 +101,8 @@ func TestClientCalls(t *testing.T) {
 		{"Challenge 403 unknown server", func() error {
 			return c.Challenge(ctx, &ipc.ChallengeRequest{URL: unknown, Status: http.StatusForbidden})
 		}, ipc.CodeNeedsSignIn},
+		{"Succeeded", func() error { return c.Succeeded(ctx, known) }, ""},
+		{"Succeeded unknown server", func() error { return c.Succeeded(ctx, unknown) }, ""},
 		{"Refresh unknown", func() error { _, err := c.Refresh(ctx, unknown); return err }, ipc.CodeNotFound},
 		{"Refresh not signed in", func() error { _, err := c.Refresh(ctx, known); return err }, ipc.CodeNeedsSignIn},
 		{"Logout unknown", func() error { _, err := c.Logout(ctx, unknown, false); return err }, ipc.CodeNotFound},

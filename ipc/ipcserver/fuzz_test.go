@@ -32,6 +32,13 @@ func (offline) RoundTrip(r *http.Request) (*http.Response, error) {
 // newTestHandler builds the real handler around a daemon with a temporary
 // registry and the file secret backend.
 func newTestHandler(t testing.TB) *Handler {
+	return newHandlerWith(t, &http.Client{Transport: offline{}, Timeout: 2 * time.Second}, 2*time.Second)
+}
+
+// newHandlerWith is newTestHandler whose daemon reaches servers through hc
+// (nil: the daemon's default client, loopback servers included) and gives
+// sign-ins loginTimeout.
+func newHandlerWith(t testing.TB, hc *http.Client, loginTimeout time.Duration) *Handler {
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
 	st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, log)})
@@ -41,10 +48,10 @@ func newTestHandler(t testing.TB) *Handler {
 	d, err := daemon.New(daemon.Config{
 		Store:        st,
 		Logger:       log,
-		HTTP:         &http.Client{Transport: offline{}, Timeout: 2 * time.Second},
+		HTTP:         hc,
 		CallbackAddr: "127.0.0.1:1",
 		OpenBrowser:  func(string) error { return nil },
-		LoginTimeout: 2 * time.Second,
+		LoginTimeout: loginTimeout,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +62,7 @@ func newTestHandler(t testing.TB) *Handler {
 
 var fuzzRoutes = []string{
 	"/v1/login", "/v1/login/wait", "/v1/login/complete", "/v1/login/cancel",
-	"/v1/token", "/v1/challenge", "/v1/refresh", "/v1/logout",
+	"/v1/token", "/v1/challenge", "/v1/succeeded", "/v1/refresh", "/v1/logout",
 }
 
 // FuzzIPCBodies sends fuzzed JSON bodies to every JSON route of the real

@@ -4,18 +4,26 @@
 // (SO_PEERCRED / LOCAL_PEERCRED), and every request on a connection whose
 // peer is not the daemon's own user is refused. Requests that carry Origin or
 // Referer come from a browser page and are refused too.
+//
+// A connection from elsewhere (ipc.Origin: an ssh -R forward, an SSH login,
+// a container) has Peer.Via set, which the audit log records. Connections on
+// the read-only socket (ServeReadOnly), and connections from elsewhere when
+// Handler.ForwardedReadOnly is set, are read-only: readOnlyRoutes are
+// refused.
 package ipcserver
 
 import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
@@ -25,8 +33,17 @@ import (
 type peerKey struct{}
 
 type peerResult struct {
-	peer ipc.Peer
-	err  error
+	peer     ipc.Peer
+	err      error
+	readOnly bool // came in on the read-only socket
+}
+
+// readOnlyRoutes are what a read-only connection may not do: sign in (a
+// challenge may start a step-up sign-in), sign out, change apps, import,
+// stop the daemon. Everything else reads, or hands out tokens.
+var readOnlyRoutes = map[string]bool{
+	"/v1/login": true, "/v1/login/complete": true, "/v1/login/cancel": true, "/v1/challenge": true,
+	"/v1/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
 }
 
 // Handler routes /v1/ requests to the daemon.
@@ -36,8 +53,11 @@ type Handler struct {
 	// Shutdown is called by POST /v1/shutdown; restart asks the daemon to
 	// start again in place once it has shut down (ipc.ShutdownRequest).
 	Shutdown func(restart bool)
-	uid      int
-	mux      *http.ServeMux
+	// ForwardedReadOnly makes every connection from elsewhere (Peer.Via
+	// set) read-only: the forwarded = "read-only" setting.
+	ForwardedReadOnly bool
+	uid               int
+	mux               *http.ServeMux
 }
 
 // New returns the handler for d.
@@ -51,6 +71,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/login/cancel", call(h.loginCancel))
 	h.mux.HandleFunc("POST /v1/token", call(h.token))
 	h.mux.HandleFunc("POST /v1/challenge", call(h.challenge))
+	h.mux.HandleFunc("POST /v1/succeeded", call(h.succeeded))
 	h.mux.HandleFunc("POST /v1/refresh", call(h.refresh))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
@@ -65,13 +86,24 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 }
 
 // Serve serves the API on l until ctx ends.
-func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
+func (h *Handler) Serve(ctx context.Context, l net.Listener) error { return h.serve(ctx, l, false) }
+
+// ServeReadOnly serves the API on l, every connection read-only (the
+// socket `mcpauthd ssh-config --read-only` forwards), until ctx ends.
+func (h *Handler) ServeReadOnly(ctx context.Context, l net.Listener) error {
+	return h.serve(ctx, l, true)
+}
+
+func (h *Handler) serve(ctx context.Context, l net.Listener, readOnly bool) error {
 	srv := &http.Server{
 		Handler:           h,
 		ReadHeaderTimeout: 10 * time.Second,
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			p, err := ipc.PeerOf(c)
-			return context.WithValue(ctx, peerKey{}, peerResult{p, err})
+			if err == nil {
+				p.Via = ipc.Origin(p.PID)
+			}
+			return context.WithValue(ctx, peerKey{}, peerResult{p, err, readOnly})
 		},
 	}
 	go func() {
@@ -87,12 +119,30 @@ func (h *Handler) Serve(ctx context.Context, l net.Listener) error {
 	return err
 }
 
+// ServeHTTP refuses peers of another user and requests from web pages,
+// then routes the request.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set(ipc.HeaderRevision, strconv.Itoa(ipc.Revision))
 	pr, _ := r.Context().Value(peerKey{}).(peerResult)
-	if pr.err != nil || pr.peer.UID != h.uid {
-		h.Log.Warn("refused a connection from another user", "uid", pr.peer.UID, "pid", pr.peer.PID, "err", pr.err)
-		writeErr(w, http.StatusForbidden, &ipc.Error{Code: ipc.CodeForbidden, Message: "this mcpauthd belongs to another user"})
+	if pr.err != nil {
+		h.Log.Warn("refused a connection whose user the OS does not name", "err", pr.err)
+		writeErr(w, http.StatusForbidden, &ipc.Error{Code: ipc.CodeForbidden, Message: "this mcpauthd belongs to another user; the OS did not say which user connected"})
+		return
+	}
+	if pr.peer.UID != h.uid {
+		h.Log.Warn("refused a connection from another user", "uid", pr.peer.UID, "pid", pr.peer.PID, "via", pr.peer.Via)
+		writeErr(w, http.StatusForbidden, &ipc.Error{Code: ipc.CodeForbidden, Message: fmt.Sprintf("this mcpauthd belongs to another user (uid %d); "+
+			"the connection came from uid %d as this machine sees it. A process in a container or user namespace must run as a uid its namespace maps to %d", h.uid, pr.peer.UID, h.uid)})
+		return
+	}
+	if (pr.readOnly || h.ForwardedReadOnly && pr.peer.Via != "") && readOnlyRoutes[r.URL.Path] {
+		via := pr.peer.Via
+		if pr.readOnly {
+			via = "the read-only socket; " + via
+		}
+		h.Log.Warn("refused a read-only connection's request", "path", r.URL.Path, "pid", pr.peer.PID, "via", via)
+		writeErr(w, http.StatusForbidden, &ipc.Error{Code: ipc.CodeForbidden, Message: "this connection is read-only (" + strings.TrimSuffix(via, "; ") +
+			"): it gets tokens, but cannot sign in, sign out, change apps or stop mcpauthd; do that on the machine mcpauthd runs on"})
 		return
 	}
 	if r.Header.Get("Origin") != "" || r.Header.Get("Referer") != "" {
@@ -219,6 +269,11 @@ func (h *Handler) token(r *http.Request, req *ipc.TokenRequest) (*ipc.TokenRespo
 
 func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, error) {
 	return empty{}, h.D.Challenge(r.Context(), req)
+}
+
+func (h *Handler) succeeded(_ *http.Request, req *ipc.ServerRequest) (empty, error) {
+	h.D.Succeeded(req.URL)
+	return empty{}, nil
 }
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {

@@ -1,25 +1,48 @@
-// Package ipcsource is oauth.TokenSource over the daemon's socket: the one
-// way a client process (the stdio proxy, a reverse proxy, a probe) gets the
-// tokens for an oauth.Transport. The daemon keeps the refresh tokens and
-// decides what a refusal means (refresh, sign in again, step up); this
-// package only carries the questions and answers.
+// Package ipcsource is the oauth.TokenSource over the mcpauthd daemon: the
+// one way everything outside the engine gets the tokens for an
+// oauth.Transport — the stdio proxy and other client processes over the
+// socket (*ipc.Client), the daemon's own reverse proxy for apps in-process.
+// The daemon keeps the refresh tokens and the DPoP keys and decides what a
+// refusal means (refresh, sign in again, step up); this package only
+// carries the questions and answers, so every client limits sign-in loops
+// the same way.
 package ipcsource
 
 import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 )
 
-// Source asks the daemon behind Client for URL's access token. URL is the
-// server as the daemon knows it: the canonical resource, which may differ
-// from the endpoint the requests go to. Safe for concurrent use.
+// Daemon is what a Source asks: the daemon's token hand-out, challenge and
+// success routes (/v1/token, /v1/challenge, /v1/succeeded). *ipc.Client
+// implements it over the socket; the daemon implements it in-process for a
+// caller (daemon.Daemon.For).
+type Daemon interface {
+	// TokenFor hands out r.URL's token; with r.DPoP set and a DPoP-bound
+	// token, with a proof for that request. An error wrapping
+	// ipc.ErrNeedsSignIn means there is no sign-in to hand out yet.
+	TokenFor(ctx context.Context, r *ipc.TokenRequest) (*ipc.TokenResponse, error)
+	// Challenge hands the server's refusal to the daemon's policy; nil
+	// means a retry may succeed.
+	Challenge(ctx context.Context, r *ipc.ChallengeRequest) error
+	// Succeeded tells the daemon that url's server accepted a request,
+	// which ends its run of sign-ins.
+	Succeeded(ctx context.Context, url string) error
+}
+
+var _ Daemon = (*ipc.Client)(nil)
+
+// Source asks Daemon for URL's tokens. URL is the server as the daemon
+// knows it: the canonical resource, which may differ from the endpoint the
+// requests go to. Safe for concurrent use; do not copy it after first use.
 type Source struct {
-	Client *ipc.Client
+	Daemon Daemon
 	URL    string
 	// MinValid is the validity a token handed out must have left; the
 	// daemon refreshes first otherwise. Zero means the daemon's default.
@@ -30,6 +53,10 @@ type Source struct {
 	// DPoP-bound token is never reused: each request needs its own proof.
 	// Each hand-out is one audit record; reused tokens make none.
 	Reuse time.Duration
+
+	// challenged: a challenge was handed over since the last success was
+	// reported, so the next success is worth telling the daemon.
+	challenged atomic.Bool
 
 	mu     sync.Mutex
 	cached *oauth.Credential
@@ -47,31 +74,22 @@ func (s *Source) Forget() {
 	s.mu.Unlock()
 }
 
-var _ oauth.CredentialSource = (*Source)(nil)
+var _ oauth.TokenSource = (*Source)(nil)
 
-// Token returns URL's access token. When the daemon has no sign-in for URL
-// yet (needs_sign_in), it returns "" and no error: the request goes out
-// without a token and the server's challenge, handed to Challenged, is what
-// makes the daemon add the server and sign in. Other errors (the daemon is
-// gone, the server is in error) are returned as they are.
-func (s *Source) Token(ctx context.Context) (string, error) {
-	c, err := s.credential(ctx, nil)
-	if err != nil {
-		return "", err
-	}
-	return c.Token, nil
-}
+// succeededTimeout bounds the report of a success: the request it follows
+// has its answer already and must not wait for a stalled daemon.
+const succeededTimeout = 5 * time.Second
 
-// Credential implements oauth.CredentialSource: URL's token, as Token
-// returns it, for one request (method to target, with the resource
-// server's last nonce). When the token is DPoP-bound the daemon signs the
-// proof for that request (the key never leaves the daemon) and the
-// credential's Scheme is DPoP; otherwise it is Bearer.
+// Credential implements oauth.TokenSource: URL's token for one request
+// (method to target, with the resource server's last nonce). When the token
+// is DPoP-bound the daemon signs the proof for that request (the key never
+// leaves the daemon) and the credential's Scheme is DPoP; otherwise it is
+// Bearer. When the daemon has no sign-in for URL yet (ipc.ErrNeedsSignIn),
+// the credential is empty and the error nil: the request goes out without
+// a token and the server's challenge, handed to Challenged, is what makes
+// the daemon add the server and sign in. Other errors (the daemon is gone,
+// the server is in error) are returned as they are.
 func (s *Source) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
-	return s.credential(ctx, &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce})
-}
-
-func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.Credential, error) {
 	if s.Reuse > 0 {
 		now := time.Now()
 		s.mu.Lock()
@@ -82,8 +100,9 @@ func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.
 		}
 		s.mu.Unlock()
 	}
-	t, err := s.Client.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, MinValid: ipc.Duration(s.MinValid), DPoP: dpop})
-	if IsNeedsSignIn(err) {
+	t, err := s.Daemon.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, MinValid: ipc.Duration(s.MinValid),
+		DPoP: &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}})
+	if errors.Is(err, ipc.ErrNeedsSignIn) {
 		return &oauth.Credential{}, nil
 	}
 	if err != nil {
@@ -106,25 +125,26 @@ func (s *Source) credential(ctx context.Context, dpop *ipc.DPoPRequest) (*oauth.
 	return c, nil
 }
 
-// Challenged hands the server's refusal of token to the daemon, which may
-// refresh, open a sign-in in the browser, or ask the user to step up, and
-// returns when that is done. nil means a retry with a fresh Token may
-// succeed; an *ipc.Error with Code needs_sign_in means the user must run
-// `mcpauthd login URL` (its Error() says so).
+// Challenged implements oauth.TokenSource: it hands the server's refusal of
+// token to the daemon, which may refresh, open a sign-in in the browser, or
+// ask the user to step up, and returns when that is done. nil means a retry
+// with a fresh Credential may succeed; an error wrapping ipc.ErrNeedsSignIn
+// means the user must run `mcpauthd login URL` (its Error() says so).
 func (s *Source) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
 	s.Forget()
-	return s.Client.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
+	s.challenged.Store(true)
+	return s.Daemon.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
 }
 
-// Succeeded does nothing yet: the local API has no route for it. Until it
-// has, the daemon's count of sign-ins since the last success is reset only
-// by a sign-out, so a challenge-driven sign-in loop stops after
-// oauth.MaxAuthorizations in the daemon's lifetime and the user is told to
-// run `mcpauthd login`.
-func (s *Source) Succeeded() {}
-
-// IsNeedsSignIn reports whether err is the daemon saying the user must
-// sign in.
-func IsNeedsSignIn(err error) bool {
-	return errors.Is(err, ipc.ErrNeedsSignIn)
+// Succeeded implements oauth.TokenSource: after a challenge this Source
+// handed over, the first success is reported to the daemon, which ends the
+// server's run of sign-ins (oauth.MaxAuthorizations); other successes cost
+// nothing. A daemon that cannot be told (gone, or too old for the route)
+// only means the run ends after a quiet minute instead.
+func (s *Source) Succeeded(ctx context.Context) {
+	if s.challenged.Swap(false) {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), succeededTimeout)
+		defer cancel()
+		_ = s.Daemon.Succeeded(ctx, s.URL)
+	}
 }

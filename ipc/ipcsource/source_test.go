@@ -1,91 +1,87 @@
-package ipcsource
+package ipcsource_test
 
 import (
 	"context"
-	"encoding/json"
-	"net"
-	"net/http"
-	"path/filepath"
-	"sync/atomic"
+	"errors"
+	"fmt"
+	"sync"
 	"testing"
-	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/oauth"
 )
 
-// fakeDaemon answers /v1/token over a Unix socket with tok and counts the
-// requests.
-func fakeDaemon(t *testing.T, tok *ipc.TokenResponse) (*ipc.Client, *atomic.Int32) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var n atomic.Int32
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case "/v1/token":
-			n.Add(1)
-			_ = json.NewEncoder(w).Encode(tok)
-		case "/v1/challenge":
-			_, _ = w.Write([]byte("{}"))
-		}
-	})}
-	go func() { _ = srv.Serve(l) }()
-	t.Cleanup(func() { srv.Close() })
-	return ipc.NewClient(sock), &n
+// fakeDaemon records what a Source asks. The real daemon behind the real
+// socket is in ipcserver's TestSourceSucceededEndsSignInRun.
+type fakeDaemon struct {
+	mu        sync.Mutex
+	tokenErr  error
+	requests  []*ipc.TokenRequest
+	succeeded []string
 }
 
-// TestReuse: with Reuse a Bearer token is asked of the daemon once, and
-// again after Forget, after a challenge, and once it nears its expiry; a
-// DPoP-bound token, and any token without Reuse, is asked for every time.
-func TestReuse(t *testing.T) {
+func (f *fakeDaemon) TokenFor(_ context.Context, r *ipc.TokenRequest) (*ipc.TokenResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r)
+	if f.tokenErr != nil {
+		return nil, f.tokenErr
+	}
+	return &ipc.TokenResponse{AccessToken: "tok", TokenType: "DPoP", DPoPProof: "proof"}, nil
+}
+
+func (f *fakeDaemon) Challenge(context.Context, *ipc.ChallengeRequest) error { return nil }
+
+func (f *fakeDaemon) Succeeded(_ context.Context, url string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.succeeded = append(f.succeeded, url)
+	return nil
+}
+
+// TestCredential: the request each credential is for reaches the daemon
+// (which signs the DPoP proof); "needs sign-in" is an empty credential, so
+// the request goes out bare and its challenge starts the sign-in; any other
+// error is returned.
+func TestCredential(t *testing.T) {
 	ctx := context.Background()
-	get := func(s *Source) {
-		t.Helper()
-		if _, err := s.Credential(ctx, "POST", "https://x/mcp", ""); err != nil {
-			t.Fatal(err)
-		}
+	f := &fakeDaemon{}
+	src := &ipcsource.Source{Daemon: f, URL: "https://mcp.example/mcp"}
+	c, err := src.Credential(ctx, "POST", "https://mcp.example/mcp?x", "n-1")
+	if err != nil || c.Scheme != "DPoP" || c.Token != "tok" || c.Proof != "proof" {
+		t.Fatalf("Credential = %+v, %v", c, err)
 	}
-	c, n := fakeDaemon(t, &ipc.TokenResponse{AccessToken: "a", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)})
-	s := &Source{Client: c, URL: "https://x/mcp", Reuse: time.Minute}
-	get(s)
-	get(s)
-	if n.Load() != 1 {
-		t.Fatalf("%d token requests for two uses, want 1", n.Load())
+	if r := f.requests[0]; r.URL != src.URL || r.DPoP == nil || *r.DPoP != (ipc.DPoPRequest{Method: "POST", URL: "https://mcp.example/mcp?x", Nonce: "n-1"}) {
+		t.Fatalf("asked the daemon %+v", r)
 	}
-	s.Forget()
-	get(s)
-	if err := s.Challenged(ctx, "a", &oauth.Challenge{Status: 401}); err != nil {
+	f.tokenErr = fmt.Errorf("wrapped: %w", &ipc.Error{Code: ipc.CodeNeedsSignIn, Message: "not signed in"})
+	if c, err := src.Credential(ctx, "POST", src.URL, ""); err != nil || *c != (oauth.Credential{}) {
+		t.Fatalf("Credential while not signed in = %+v, %v; want an empty credential", c, err)
+	}
+	f.tokenErr = errors.New("daemon gone")
+	if _, err := src.Credential(ctx, "POST", src.URL, ""); err == nil {
+		t.Fatal("Credential hid the daemon's error")
+	}
+}
+
+// TestSucceededAfterChallenge: a success is reported to the daemon once
+// after each challenge, and not at all otherwise (a round trip per request
+// would be paid by every request through the stdio proxy).
+func TestSucceededAfterChallenge(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeDaemon{}
+	src := &ipcsource.Source{Daemon: f, URL: "https://mcp.example/mcp"}
+	src.Succeeded(ctx)
+	if len(f.succeeded) != 0 {
+		t.Fatalf("reported %v without a challenge", f.succeeded)
+	}
+	if err := src.Challenged(ctx, "tok", &oauth.Challenge{Status: 401}); err != nil {
 		t.Fatal(err)
 	}
-	get(s)
-	if n.Load() != 3 {
-		t.Fatalf("%d token requests, want 3 (after Forget and after Challenged)", n.Load())
-	}
-
-	c, n = fakeDaemon(t, &ipc.TokenResponse{AccessToken: "a", TokenType: "Bearer", Expiry: time.Now().Add(20 * time.Second)})
-	s = &Source{Client: c, URL: "https://x/mcp", Reuse: time.Minute}
-	get(s)
-	get(s)
-	if n.Load() != 2 {
-		t.Errorf("a token within 30 s of its expiry was reused: %d requests, want 2", n.Load())
-	}
-
-	c, n = fakeDaemon(t, &ipc.TokenResponse{AccessToken: "a", TokenType: oauth.DPoPScheme, DPoPProof: "p", Expiry: time.Now().Add(time.Hour)})
-	s = &Source{Client: c, URL: "https://x/mcp", Reuse: time.Minute}
-	get(s)
-	get(s)
-	if n.Load() != 2 {
-		t.Errorf("a DPoP-bound token was reused: %d requests, want 2", n.Load())
-	}
-
-	c, n = fakeDaemon(t, &ipc.TokenResponse{AccessToken: "a", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)})
-	s = &Source{Client: c, URL: "https://x/mcp"}
-	get(s)
-	get(s)
-	if n.Load() != 2 {
-		t.Errorf("without Reuse: %d requests, want 2", n.Load())
+	src.Succeeded(ctx)
+	src.Succeeded(ctx)
+	if len(f.succeeded) != 1 || f.succeeded[0] != src.URL {
+		t.Fatalf("reported %v; want %s once", f.succeeded, src.URL)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build !linux
+
+package ipc
+
+func origin(int) string { return "" }
