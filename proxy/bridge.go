@@ -24,8 +24,10 @@ import (
 // _meta triple (protocolVersion, clientInfo, clientCapabilities; SEP-2575),
 // and the Mcp-Method/Mcp-Name headers (SEP-2243). So, alongside the app's
 // initialize, the proxy asks the server server/discover (SEP-2575). When
-// the server's supported versions hold 2026-07-28 and not the version its
-// initialize answered, the relay bridges for the rest of the session: the
+// the initialize opened no session (a server with sessions serves older
+// versions: the app's answer then waits for nothing), and the server's
+// supported versions hold 2026-07-28 and not the version its initialize
+// answered, the relay bridges for the rest of the session: the
 // app is told its own version, notifications/initialized is not sent on
 // (there is no session to initialize), logging/setLevel is answered by the
 // proxy and its level rides in each request's _meta, every request gets
@@ -191,6 +193,12 @@ func (r *relay) bridgeInit(answered string) (string, bool) {
 		return answered, false
 	}
 	close(initDone)
+	if up := r.upstream(); up != nil && up.SessionID() != "" {
+		// The server opened a session: it serves this version statefully,
+		// so it is no 2026-07-28-only server (SEP-2567 has no sessions).
+		// The app's answer does not wait for the probe.
+		return answered, false
+	}
 	var supported []string
 	select {
 	case supported = <-probe:
