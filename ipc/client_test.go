@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -19,7 +20,12 @@ import (
 // the socket's path.
 func serveSocket(t *testing.T, h http.Handler) string {
 	t.Helper()
-	sock := filepath.Join(t.TempDir(), "run", "s.sock") // Listen wants its own 0700 directory
+	dir, err := os.MkdirTemp("/tmp", "ipc") // short: a socket path has at most 107 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "run", "s.sock") // Listen wants its own 0700 directory
 	l, err := ipc.Listen(sock)
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ import (
 // directory of its own user with mode 0700.
 func TestListenRefusesSocketDirectory(t *testing.T) {
 	t.Run("created 0700, socket 0600", func(t *testing.T) {
-		sock := filepath.Join(t.TempDir(), "run", "mcpauthd.sock")
+		sock := filepath.Join(shortTempDir(t), "run", "mcpauthd.sock")
 		l, err := Listen(sock)
 		if err != nil {
 			t.Fatal(err)
@@ -30,7 +30,7 @@ func TestListenRefusesSocketDirectory(t *testing.T) {
 		}
 	})
 	t.Run("mode 0750", func(t *testing.T) {
-		dir := filepath.Join(t.TempDir(), "run")
+		dir := filepath.Join(shortTempDir(t), "run")
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestListenRefusesSocketDirectory(t *testing.T) {
 		wantRefused(t, filepath.Join(dir, "mcpauthd.sock"), "has mode 0750", "chmod 700 "+dir)
 	})
 	t.Run("symbolic link", func(t *testing.T) {
-		tmp := t.TempDir()
+		tmp := shortTempDir(t)
 		real := filepath.Join(tmp, "real")
 		if err := os.Mkdir(real, 0o700); err != nil {
 			t.Fatal(err)
@@ -55,7 +55,7 @@ func TestListenRefusesSocketDirectory(t *testing.T) {
 		if os.Getuid() != 0 {
 			t.Skip("needs root to give a directory to another uid") // the e2e attack test covers it too
 		}
-		dir := filepath.Join(t.TempDir(), "run")
+		dir := filepath.Join(shortTempDir(t), "run")
 		if err := os.Mkdir(dir, 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -86,7 +86,7 @@ func wantRefused(t *testing.T, sock string, want ...string) {
 // TestSocketPathLength: a path the OS can bind works on both sides; one
 // byte more is refused by both with a message naming MCPAUTH_SOCK.
 func TestSocketPathLength(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "run")
+	dir := filepath.Join(shortTempDir(t), "run")
 	pad := maxPathLen() - len(dir) - len("/.sock")
 	if pad < 1 {
 		t.Skipf("temp directory %s too long for this test", dir)
@@ -129,7 +129,7 @@ func TestSocketPathLength(t *testing.T) {
 // socket closes the connection without sending a byte and says which uid it
 // found where. (The e2e attack test does the same with a real second uid.)
 func TestDialRefusesAnotherUID(t *testing.T) {
-	sock := filepath.Join(t.TempDir(), "run", "mcpauthd.sock")
+	sock := filepath.Join(shortTempDir(t), "run", "mcpauthd.sock")
 	l, err := Listen(sock)
 	if err != nil {
 		t.Fatal(err)
@@ -172,4 +172,17 @@ func TestDialRefusesAnotherUID(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
+}
+
+// shortTempDir is t.TempDir() outside TMPDIR: a test's temp path (the run's
+// TMPDIR plus the test's name) can pass the 107 bytes a socket path may
+// have, and the length check would answer before the check under test.
+func shortTempDir(t *testing.T) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("/tmp", "ipc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	return dir
 }
