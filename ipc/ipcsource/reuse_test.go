@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
@@ -17,7 +18,14 @@ import (
 // reuseDaemon answers /v1/token over a Unix socket with tok and counts the
 // requests.
 func reuseDaemon(t *testing.T, tok *ipc.TokenResponse) (*ipc.Client, *atomic.Int32) {
-	sock := filepath.Join(t.TempDir(), "s.sock")
+	// A short directory: a socket path may have at most 107 bytes, and
+	// t.TempDir under a CI's TMPDIR can be longer.
+	dir, err := os.MkdirTemp("/tmp", "ipcsrc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s.sock")
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
