@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/atomicfile"
@@ -21,7 +22,9 @@ import (
 
 // serverNameRE is what a server entry's NAME may be: what every app accepts
 // as a key and a person can type.
-var serverNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// (Compiled on first use, as every regexp of the CLI: a command pays only
+// for what it uses.)
+var serverNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 func init() {
 	register(command{"config", "claude-desktop|cursor|claude-code|vscode [--server NAME=URL]… [--write [--file F]]   app config for mcpauthd", runConfig})
@@ -134,7 +137,7 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		if !ok || n == "" || u == "" {
 			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: want NAME=URL", s)}
 		}
-		if !serverNameRE.MatchString(n) {
+		if !serverNameRE().MatchString(n) {
 			return &ExitError{Code: 2, Err: fmt.Errorf("config: --server %q: a NAME is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", s)}
 		}
 		if !ipc.IsHTTPURL(u) {

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
@@ -89,7 +90,7 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	return enc.Encode(map[string]any{key: out})
 }
 
-var labelUnsafe = regexp.MustCompile(`[^A-Za-z0-9_-]+`)
+var labelUnsafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_-]+`) })
 
 // exportLabel names a server for an API (letters, digits, '_' and '-'):
 // its display name, else its host; repeated names get a numeric suffix.
@@ -99,7 +100,7 @@ func exportLabel(name, server string, used map[string]int) string {
 			name = u.Hostname()
 		}
 	}
-	l := strings.Trim(labelUnsafe.ReplaceAllString(name, "-"), "-")
+	l := strings.Trim(labelUnsafe().ReplaceAllString(name, "-"), "-")
 	if l == "" {
 		l = "mcp"
 	}

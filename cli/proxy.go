@@ -10,17 +10,20 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
 )
 
 func init() {
-	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
+	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
 }
 
 // headerList is a repeatable --header flag; it keeps the raw arguments and
@@ -39,6 +42,8 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "proxy", "URL [CALLBACK-PORT] [flags]")
 	var headers headerList
 	fs.Var(&headers, "header", "`K: V` added to every request to the server (repeatable; ${VAR} is read from the environment)")
+	var ignore headerList
+	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL)")
 	transport := fs.String("transport", "http-first", "http-first, sse-first, http-only or sse-only")
 	resource := fs.String("resource", "", "the server's canonical resource `URL`, to ask the daemon a token for, when it differs from the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
@@ -90,6 +95,11 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		h.Add(k, v)
 		log.Debug("extra header", "name", k)
 	}
+	for _, pat := range ignore {
+		if err := toolpolicy.CheckPattern(pat); err != nil {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--ignore-tool: %w", err)}
+		}
+	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
@@ -101,7 +111,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := &ipcsource.Source{Daemon: c, URL: url}
+	src := &ipcsource.Source{Daemon: c, URL: url, Reuse: tokenReuse}
 	if *resource != "" {
 		src.URL = *resource
 	}
@@ -112,20 +122,92 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
+	tools, err := serverToolPolicy(ctx, c, src.URL)
+	if err != nil {
+		return err
+	}
+	tools = tools.With(ignore...)
+	evctx, stopEvents := context.WithCancel(ctx)
+	defer stopEvents()
+	updates := make(chan toolpolicy.Policy)
+	go followServer(evctx, c, src, tools, ignore, updates, log)
+	if !tools.IsZero() {
+		log.Debug("tool policy", "policy", tools.String())
+	}
 	in, ok := e.Stdin.(io.ReadCloser)
 	if !ok {
 		in = io.NopCloser(e.Stdin)
 	}
 	return proxy.Run(ctx, proxy.Config{
-		URL:      url,
-		Resource: *resource,
-		Mode:     mode,
-		Headers:  h,
-		Source:   src,
-		Logger:   log,
+		URL:         url,
+		Resource:    *resource,
+		Mode:        mode,
+		Headers:     h,
+		Source:      src,
+		Logger:      log,
+		Tools:       tools,
+		ToolUpdates: updates,
+		Refused: func(tool string) {
+			// The audit record is best effort: the app already has its answer.
+			if err := c.ToolRefused(context.WithoutCancel(ctx), src.URL, tool); err != nil {
+				log.Warn("the refused tool call was not recorded in the audit log", "err", err)
+			}
+		},
 
 		AllowPrivateNetworks: st.Setting("allow_private_networks") == "true",
 	}, in, nopWriteCloser{e.Stdout})
+}
+
+// serverToolPolicy is the tool policy stored with the server the daemon
+// knows as url (none for a server it does not know yet).
+func serverToolPolicy(ctx context.Context, c *ipc.Client, url string) (toolpolicy.Policy, error) {
+	list, err := c.Servers(ctx)
+	if err != nil {
+		return toolpolicy.Policy{}, err
+	}
+	for _, s := range list {
+		if s.URL == url {
+			return s.ToolPolicy, nil
+		}
+	}
+	return toolpolicy.Policy{}, nil
+}
+
+// tokenReuse is how long the proxy uses a Bearer token again without
+// asking the daemon (one socket round trip per upstream request was most
+// of the hop's cost). The daemon's events make it ask again at once when
+// the server changes (a sign-out, a refresh, a new sign-in).
+const tokenReuse = 30 * time.Second
+
+// followServer drops src's reused token whenever the daemon reports a
+// change of its server, and sends the server's tool policy (with the
+// --ignore-tool patterns) on tools when it changed, until ctx ends or the
+// event stream does.
+func followServer(ctx context.Context, c *ipc.Client, src *ipcsource.Source, cur toolpolicy.Policy, ignore []string, tools chan<- toolpolicy.Policy, log *slog.Logger) {
+	err := c.Events(ctx, func(ev ipc.Event) error {
+		if ev.Server == nil || ev.Server.URL != src.URL {
+			return nil
+		}
+		switch ev.Type {
+		case ipc.EventServer, ipc.EventRemoved:
+			src.Forget()
+			p := toolpolicy.Policy{}
+			if ev.Type == ipc.EventServer {
+				p = ev.Server.ToolPolicy
+			}
+			if p = p.With(ignore...); !slices.Equal(p.Allow, cur.Allow) || !slices.Equal(p.Deny, cur.Deny) {
+				cur = p
+				select {
+				case tools <- p:
+				case <-ctx.Done():
+				}
+			}
+		}
+		return nil
+	})
+	if ctx.Err() == nil {
+		log.Warn("the daemon's event stream ended: tokens are reused for up to "+tokenReuse.String()+" and tool policy changes no longer reach this proxy", "err", err)
+	}
 }
 
 type nopWriteCloser struct{ io.Writer }

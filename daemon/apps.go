@@ -27,7 +27,8 @@ type appRegistry struct {
 }
 
 // appNameRE is what an app name may be: it is a path segment of its URL.
-var appNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// (Compiled on first use: every mcpauthd command links the daemon.)
+var appNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 // AppsListener is how the local reverse proxy for HTTP apps came up.
 type AppsListener struct {
@@ -90,7 +91,7 @@ func (d *Daemon) appInfoLocked(a *store.App) ipc.AppInfo {
 // While the reverse proxy could not listen (SetApps with Err) it refuses
 // with that reason: the app's URL would reach another program.
 func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
-	if !appNameRE.MatchString(r.Name) {
+	if !appNameRE().MatchString(r.Name) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("app name %q: use letters, digits, '.', '_' and '-' (at most 64)", r.Name)}
 	}
 	if !ipc.IsHTTPURL(r.Server) {

@@ -6,6 +6,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,11 +19,15 @@ const startPath = "/start/"
 // browser do not overwrite each other's.
 const bindCookiePrefix = "mcpauthd_signin_"
 
-var callbackPage = template.Must(template.New("cb").Parse(`<!doctype html>
+// callbackPage is parsed on first use: every mcpauthd command links the
+// daemon, and only the daemon serves this page.
+var callbackPage = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("cb").Parse(`<!doctype html>
 <html><head><meta charset="utf-8"><title>mcpauthd</title>
 <style>body{font:16px system-ui,sans-serif;margin:4em auto;max-width:36em;color:#222}</style></head>
 <body><h1>{{.Title}}</h1><p>{{.Msg}}</p>
 <p>You can close this tab.</p></body></html>`))
+})
 
 // Texts of the loopback pages that refuse a browser.
 const (
@@ -43,7 +48,7 @@ func loopbackHeaders(w http.ResponseWriter) {
 func writePage(w http.ResponseWriter, status int, title, msg string) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	_ = callbackPage.Execute(w, struct{ Title, Msg string }{title, msg})
+	_ = callbackPage().Execute(w, struct{ Title, Msg string }{title, msg})
 }
 
 // serveStart is a sign-in's start link, opened by the browser through the

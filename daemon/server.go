@@ -175,6 +175,7 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 		return err
 	}
 	s.mu.Lock()
+	rec.ToolPolicy = s.rec.ToolPolicy // set meanwhile (SetToolPolicy): keep it
 	if g.Metadata != s.lastMD {
 		rec.SignedInAt = now // a login; a refresh keeps the metadata it started from
 	}
@@ -267,6 +268,7 @@ func (s *server) info() ipc.ServerInfo {
 		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
 		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt,
 		Tools: rec.Tools, ToolCount: rec.ToolCount, ToolsMore: rec.ToolsMore,
+		ToolPolicy: rec.ToolPolicy,
 	}
 	if rec.Grant != nil {
 		in.Grant = rec.Grant.Type

@@ -190,6 +190,17 @@ func (c *Client) Logout(ctx context.Context, url string, remove bool) (*LogoutRe
 	return &out, c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, &out)
 }
 
+// SetToolPolicy replaces a known server's tool policy.
+func (c *Client) SetToolPolicy(ctx context.Context, r *ToolPolicyRequest) (*ServerInfo, error) {
+	var out ServerInfo
+	return &out, c.do(ctx, http.MethodPost, "tools", r, &out)
+}
+
+// ToolRefused records a refused tools/call in the daemon's audit log.
+func (c *Client) ToolRefused(ctx context.Context, url, tool string) error {
+	return c.do(ctx, http.MethodPost, "tools/refused", &ToolRefusedRequest{URL: url, Tool: tool}, nil)
+}
+
 // Shutdown asks the daemon to exit.
 func (c *Client) Shutdown(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "shutdown", &ShutdownRequest{}, nil)

@@ -9,13 +9,15 @@ import (
 	"fmt"
 	"net/url"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // Revision is this package's revision of the API under /v1/: it grows by
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 3 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider
+const Revision = 4 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -67,6 +69,8 @@ type ServerInfo struct {
 	// `mcpauthd proxy`, the local reverse proxy, or ask /v1/token with
 	// TokenRequest.DPoP.
 	DPoP bool `json:"dpop,omitempty"`
+	// ToolPolicy is the tools the proxies let apps see and call.
+	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
 }
 
 // LoginRequest starts a sign-in. ClientSecret is a secret: it travels only
@@ -259,6 +263,21 @@ type ChallengeRequest struct {
 	Token           string   `json:"token,omitempty"`
 	Status          int      `json:"status"`
 	WWWAuthenticate []string `json:"www_authenticate,omitempty"`
+}
+
+// ServerRequest names a server.
+// ToolPolicyRequest replaces a known server's tool policy (revision 4).
+type ToolPolicyRequest struct {
+	URL    string            `json:"url"`
+	Policy toolpolicy.Policy `json:"policy"`
+}
+
+// ToolRefusedRequest records in the audit log that a proxy refused a
+// tools/call to URL under its tool policy (revision 4). The caller is the
+// peer of the socket connection (the stdio proxy's process).
+type ToolRefusedRequest struct {
+	URL  string `json:"url"`
+	Tool string `json:"tool"`
 }
 
 // ServerRequest names a server.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
@@ -36,7 +37,8 @@ func ParseMode(s string) (Mode, error) {
 	return "", fmt.Errorf("--transport %q: want http-first, sse-first, http-only or sse-only", s)
 }
 
-var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+// envRef is compiled on first use (a --header with a value).
+var envRef = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`) })
 
 // ParseHeader reads one --header argument, "Name: value", as mcp-remote
 // does: ${VAR} in the value is replaced by the environment variable VAR
@@ -54,8 +56,9 @@ func ParseHeader(arg string, getenv func(string) string) (name, value string, er
 	if strings.EqualFold(name, "Authorization") {
 		return "", "", fmt.Errorf("--header %s: mcpauthd supplies Authorization from your sign-in; drop this header", name)
 	}
-	value = envRef.ReplaceAllStringFunc(strings.TrimSpace(value), func(ref string) string {
-		return getenv(envRef.FindStringSubmatch(ref)[1])
+	re := envRef()
+	value = re.ReplaceAllStringFunc(strings.TrimSpace(value), func(ref string) string {
+		return getenv(re.FindStringSubmatch(ref)[1])
 	})
 	if strings.ContainsAny(value, "\r\n") {
 		return "", "", fmt.Errorf("--header %s: the value holds a line break", name)

@@ -4,8 +4,10 @@
 //
 // The proxy does not speak MCP: it relays JSON-RPC messages (requests,
 // responses, notifications, batches) unchanged between the app's stdio and
-// the server, with the Go SDK's transports on both sides (mcp.IOTransport;
-// mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
+// the server, but for the tool policy (Config.Tools) and protocol version
+// bridging (bridge.go): newline-delimited JSON on the app's side
+// (stdio.go), the Go SDK's transports on the server's
+// (mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
 // Mcp-Session-Id, resume response streams with Last-Event-ID, and DELETE the
 // session on close). It watches only what a transport needs: the protocol
 // version in the initialize result (sent back as MCP-Protocol-Version) and
@@ -31,6 +33,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -75,6 +78,19 @@ type Config struct {
 	// CGNAT address (the daemon's allow_private_networks setting); only
 	// used when Base is nil.
 	AllowPrivateNetworks bool
+	// Tools is the tool policy: the tools it refuses are removed from every
+	// tools/list result and a tools/call naming one is answered with a
+	// JSON-RPC error (toolpolicy.CodeRefused) without reaching the server.
+	Tools toolpolicy.Policy
+	// ToolUpdates, when set, brings policies that replace Tools while the
+	// proxy runs (the server's policy changed in the daemon); each applies
+	// to the requests the app sends after it, and the app is sent
+	// notifications/tools/list_changed so that it lists the tools again.
+	ToolUpdates <-chan toolpolicy.Policy
+	// Refused, when set, is told of each tools/call Tools refused (the
+	// daemon's audit log); it runs in a goroutine of its own, and Run waits
+	// for it before returning.
+	Refused func(tool string)
 	// Logger gets the proxy's diagnostics (never a token, a header value
 	// or a message's content). Discarded when nil.
 	Logger *slog.Logger
@@ -118,14 +134,42 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 		headers:  cfg.Headers,
 		resource: cfg.resource(),
 	}
-	down, err := (&mcp.IOTransport{Reader: in, Writer: out}).Connect(ctx)
-	if err != nil {
-		return err
-	}
+	down := newStdioConn(in, out)
 	// life bounds everything upstream but the session's DELETE, which the
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
 	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1)}
+	r.policy = cfg.Tools
+	if cfg.ToolUpdates != nil {
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			for {
+				select {
+				case p, ok := <-cfg.ToolUpdates:
+					if !ok {
+						return
+					}
+					r.mu.Lock()
+					r.policy = p
+					ready := r.ready
+					r.mu.Unlock()
+					log.Debug("tool policy changed", "policy", p.String())
+					if ready { // the app's list of tools is out of date
+						if err := r.down.Write(life, &jsonrpc.Request{Method: "notifications/tools/list_changed"}); err != nil {
+							log.Debug("writing to the app", "err", err)
+						}
+					}
+				case <-life.Done():
+					return
+				}
+			}
+		}()
+	}
+	r.quiet = &http.Client{Transport: &upstreamRT{
+		next:    &oauth.Transport{Base: oauth.PinOrigin(base, cfg.URL), Source: quietSource(cfg.Source), ServerURL: cfg.URL},
+		headers: cfg.Headers, resource: rt.resource,
+	}, CheckRedirect: oauth.CheckRedirect}
 	for {
 		msg, err := down.Read(ctx)
 		if err != nil {
@@ -150,13 +194,17 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 
 // relay is one running proxy.
 type relay struct {
-	cfg  Config
-	log  *slog.Logger
-	rt   *upstreamRT
-	hc   *http.Client
-	down mcp.Connection
-	life context.Context
-	wg   sync.WaitGroup
+	cfg Config
+	log *slog.Logger
+	rt  *upstreamRT
+	hc  *http.Client
+	// quiet carries the server/discover probe, which runs beside the app's
+	// initialize: with a token the server refuses it does not ask the
+	// daemon to act (the initialize does; the probe retries after it).
+	quiet *http.Client
+	down  mcp.Connection
+	life  context.Context
+	wg    sync.WaitGroup
 
 	mu         sync.Mutex
 	up         mcp.Connection
@@ -169,6 +217,12 @@ type relay struct {
 	// answered is signalled each time one is (drain waits on it).
 	pending  map[jsonrpc.ID]bool
 	answered chan struct{}
+	// lists holds the IDs of the app's tools/list requests not yet
+	// answered: their results are filtered by the tool policy.
+	lists map[jsonrpc.ID]bool
+	// policy is the tool policy in force (cfg.Tools, then ToolUpdates).
+	policy toolpolicy.Policy
+	br     bridge // protocol version bridging (bridge.go)
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -209,6 +263,20 @@ func (r *relay) track(id jsonrpc.ID) {
 	r.mu.Unlock()
 }
 
+// cancelled notes that the app gave up a request (notifications/cancelled):
+// the proxy waits for no answer to it when the app closes its end.
+func (r *relay) cancelled(params json.RawMessage) {
+	var p struct {
+		RequestID any `json:"requestId"`
+	}
+	if json.Unmarshal(params, &p) != nil {
+		return
+	}
+	if id, err := jsonrpc.MakeID(p.RequestID); err == nil && id.IsValid() {
+		r.answer(id)
+	}
+}
+
 // answer notes that the app got the answer to id.
 func (r *relay) answer(id jsonrpc.ID) {
 	r.mu.Lock()
@@ -242,6 +310,12 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 	if isReq && req.IsCall() {
 		r.track(req.ID)
+		if r.toolPolicy(req) {
+			return
+		}
+	}
+	if isReq && req.Method == "notifications/cancelled" {
+		r.cancelled(req.Params)
 	}
 	r.mu.Lock()
 	up, ready := r.up, r.ready
@@ -250,6 +324,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 	r.mu.Unlock()
 	if up == nil {
+		if isReq && req.IsCall() && req.Method == "initialize" {
+			r.startProbe(req)
+		}
 		conn, streamable, err := r.dial(r.life, msg)
 		if err != nil {
 			r.refuse(msg, err)
@@ -261,6 +338,13 @@ func (r *relay) fromApp(msg mcpMessage) {
 		r.wg.Add(1)
 		go r.fromServer(conn)
 		return
+	}
+	if isReq && r.bridged() {
+		out, answered := r.bridgeRequest(req)
+		if answered || out == nil {
+			return
+		}
+		msg, req = out, out
 	}
 	if isReq && req.IsCall() && ready {
 		r.wg.Add(1)
@@ -274,6 +358,52 @@ func (r *relay) fromApp(msg mcpMessage) {
 	if isReq && req.Method == "notifications/initialized" {
 		r.startListening(up)
 	}
+}
+
+// tools is the tool policy in force.
+func (r *relay) tools() toolpolicy.Policy {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.policy
+}
+
+// toolPolicy applies the tool policy to the app's request req: it answers a
+// tools/call of a refused tool itself (and reports true: req goes no
+// further), and notes a tools/list so that its result is filtered.
+func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
+	switch req.Method {
+	case "tools/list":
+		r.mu.Lock()
+		if r.lists == nil {
+			r.lists = map[jsonrpc.ID]bool{}
+		}
+		r.lists[req.ID] = true
+		r.mu.Unlock()
+	case "tools/call":
+		pol := r.tools()
+		if pol.IsZero() {
+			return false
+		}
+		tool := toolpolicy.CallTool(req.Params)
+		if pol.Allows(tool) {
+			return false
+		}
+		r.log.Warn("refused a tool call: the tool policy blocks this tool", "tool", tool)
+		werr := &jsonrpc.Error{Code: toolpolicy.CodeRefused, Message: toolpolicy.RefusalMessage(tool, r.cfg.resource()), Data: toolpolicy.RefusalData(tool)}
+		if err := r.down.Write(r.life, &jsonrpc.Response{ID: req.ID, Error: werr}); err != nil {
+			r.log.Debug("writing to the app", "err", err)
+		}
+		r.answer(req.ID)
+		if r.cfg.Refused != nil {
+			r.wg.Add(1)
+			go func() {
+				defer r.wg.Done()
+				r.cfg.Refused(tool)
+			}()
+		}
+		return true
+	}
+	return false
 }
 
 func (r *relay) send(up mcp.Connection, msg mcpMessage) {
@@ -368,6 +498,9 @@ func (r *relay) fromServer(conn mcp.Connection) {
 // toApp writes one server message to the app, noting the protocol version
 // when it is the initialize result.
 func (r *relay) toApp(msg mcpMessage) {
+	if r.bridged() && ownMessage(msg) {
+		return
+	}
 	switch m := msg.(type) {
 	case *jsonrpc.Response:
 		r.mu.Lock()
@@ -375,18 +508,34 @@ func (r *relay) toApp(msg mcpMessage) {
 		if isInit {
 			r.initID = jsonrpc.ID{}
 		}
+		isList := r.lists[m.ID]
+		delete(r.lists, m.ID)
 		r.mu.Unlock()
+		if isList && m.Error == nil {
+			var n int
+			if m.Result, n = r.tools().FilterList(m.Result); n > 0 {
+				r.log.Debug("tools/list: tools hidden by the tool policy", "hidden", n)
+			}
+		}
 		if isInit && m.Error == nil {
 			var res struct {
 				ProtocolVersion string `json:"protocolVersion"`
 			}
 			if json.Unmarshal(m.Result, &res) == nil && res.ProtocolVersion != "" {
-				r.rt.setVersion(res.ProtocolVersion)
+				if v, bridged := r.bridgeInit(res.ProtocolVersion); bridged {
+					r.startSubscription(m.Result)
+					m.Result = setProtocolVersion(m.Result, v)
+				} else {
+					r.rt.setVersion(res.ProtocolVersion)
+				}
 				r.log.Debug("session initialized", "protocol_version", res.ProtocolVersion)
 			}
 			r.mu.Lock()
 			r.ready = true
 			r.mu.Unlock()
+		}
+		if !isInit && r.bridged() {
+			bridgeResponse(m)
 		}
 		r.log.Debug("server → app", "response", m.ID.Raw(), "error", m.Error != nil)
 	case *jsonrpc.Request:

@@ -60,6 +60,7 @@ type upstream struct {
 	url      string
 	deletes  atomic.Int32
 	gets     atomic.Int32
+	greets   atomic.Int32 // tools/call greet that reached the server
 	mu       sync.Mutex
 	versions []string // MCP-Protocol-Version of each POST after initialize
 	custom   []string // X-Custom of each request
@@ -70,6 +71,7 @@ func newUpstream(t testing.TB, sse bool) *upstream {
 	mcp.AddTool(u.srv, &mcp.Tool{Name: "greet"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
 		Name string `json:"name"`
 	}) (*mcp.CallToolResult, any, error) {
+		u.greets.Add(1)
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Hello, " + in.Name + "!"}}}, nil, nil
 	})
 	mcp.AddTool(u.srv, &mcp.Tool{Name: "chatty"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
@@ -427,5 +429,32 @@ func TestEOFDrain(t *testing.T) {
 		if !strings.Contains(out.String(), "Hello, EOF!") {
 			t.Errorf("sse=%v: the tool call's answer is missing", sse)
 		}
+	}
+}
+
+// TestStdioLines: the app's side reads CRLF line ends and a last line
+// without its newline, answers a line that is not JSON-RPC with a parse
+// error and goes on.
+func TestStdioLines(t *testing.T) {
+	u := newUpstream(t, false)
+	a := startRaw(t, Config{URL: u.url, Source: &source{tok: "good"}})
+	a.send(t, "not json")
+	if l := a.recv(t); !strings.Contains(l, `"code":-32700`) || !strings.Contains(l, `"id":null`) {
+		t.Fatalf("a malformed line: %s", l)
+	}
+	a.send(t, initLine+"\r")
+	if l := a.recv(t); !strings.Contains(l, `"result"`) {
+		t.Fatalf("initialize: %s", l)
+	}
+	a.send(t, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	if _, err := io.WriteString(a.w, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); err != nil {
+		t.Fatal(err)
+	}
+	a.w.Close() // no newline after the last line
+	if l := a.recv(t); !strings.Contains(l, `"id":2`) || !strings.Contains(l, "greet") {
+		t.Fatalf("tools/list: %s", l)
+	}
+	if err := waitDone(t, a.done); err != nil {
+		t.Fatal(err)
 	}
 }

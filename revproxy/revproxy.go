@@ -51,6 +51,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 )
@@ -67,6 +68,11 @@ type Apps interface {
 	App(name, key string) (server string, ok bool, err error)
 	// AppSource hands out server's tokens to caller.
 	AppSource(server string, caller ipc.Peer) oauth.TokenSource
+	// ToolPolicy is the tool policy stored with server.
+	ToolPolicy(server string) toolpolicy.Policy
+	// ToolRefused records in the audit log that caller's tools/call of
+	// tool on server was refused under the tool policy.
+	ToolRefused(server, tool string, caller ipc.Peer)
 }
 
 // Handler is the reverse proxy. Safe for concurrent use.
@@ -311,6 +317,15 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.RawQuery != "":
 		target.RawQuery += "&" + r.URL.RawQuery
 	}
+	pol := h.apps.ToolPolicy(server)
+	var lists map[string]bool
+	if !pol.IsZero() {
+		var answered bool
+		if lists, answered = h.policeRequest(w, r, pol, name, server); answered {
+			return
+		}
+	}
+	method := r.Method
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			pr.Out.URL = target
@@ -326,7 +341,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			res.Header.Del("WWW-Authenticate") // the app must not start a sign-in of its own
 			res.Header.Set("X-Content-Type-Options", "nosniff")
 			res.Header.Set("Content-Security-Policy", "sandbox")
-			return nil
+			if pol.IsZero() {
+				return nil
+			}
+			return policeResponse(pol, lists, method, server, res)
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			if errors.Is(err, context.Canceled) {

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
 )
@@ -31,6 +32,18 @@ type fakeApps struct {
 	server string
 	err    error
 	calls  atomic.Int32 // key checks
+	policy toolpolicy.Policy
+
+	mu      sync.Mutex
+	refused []string // "app tool" of each ToolRefused
+}
+
+func (f *fakeApps) ToolPolicy(string) toolpolicy.Policy { return f.policy }
+
+func (f *fakeApps) ToolRefused(_, tool string, caller ipc.Peer) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.refused = append(f.refused, caller.App+" "+tool)
 }
 
 func (f *fakeApps) App(name, key string) (string, bool, error) {

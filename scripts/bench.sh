@@ -10,4 +10,5 @@ go test -run '^$' -bench 'TokenHandout' -benchtime "${HANDOUT_N:-20000}x" -count
 go test -run '^$' -bench 'TokenCommand' -benchtime "${COMMAND_N:-200}x" -count "${COUNT:-3}" ./internal/bench
 go test -run '^$' -bench 'Scale' -benchtime 3x ./internal/bench
 go test -run '^$' -bench 'Bridges' -benchtime 1x -count "${COUNT:-3}" ./internal/bench
+go test -run '^$' -bench 'PlainHop' -benchtime 1x -count "${COUNT:-3}" ./internal/bench
 go test -run '^$' -bench 'CallTool' -benchtime 2s ./proxy

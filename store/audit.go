@@ -22,6 +22,9 @@ type AuditRecord struct {
 	Exe    string    `json:"exe,omitempty"`
 	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
 	Via    string    `json:"via,omitempty"` // where a forwarded caller came from (ipc.Origin); empty for local ones
+	// Tool is the tool of a tools/call the tool policy refused (Action
+	// "tool_refused"), as the app named it.
+	Tool string `json:"tool,omitempty"`
 	// Count is how many identical hand-outs this record stands for (0 and 1
 	// both mean one): a caller asking many times within one write is
 	// recorded once, with the time of its latest request.

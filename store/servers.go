@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"go.etcd.io/bbolt"
 )
 
@@ -47,6 +48,9 @@ type Server struct {
 	// Provider is the server's own sign-in settings (the engine's
 	// oauth.Overrides as JSON), kept for every later sign-in; opaque here.
 	Provider json.RawMessage `json:"provider,omitempty"`
+	// ToolPolicy is the server's tool allow/deny list, applied by the
+	// stdio proxy and the reverse proxy (`mcpauthd tools URL`).
+	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
 }
 
 // Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the

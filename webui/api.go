@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -284,6 +285,18 @@ func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: sign-out requested", "server", req.URL)
 	_, err := h.d.Logout(r.Context(), req.URL, false)
 	return empty{}, err
+}
+
+// toolsRequest replaces a server's tool policy.
+type toolsRequest struct {
+	URL   string   `json:"url"`
+	Allow []string `json:"allow"`
+	Deny  []string `json:"deny"`
+}
+
+func (h *Handler) tools(_ *http.Request, req *toolsRequest) (*ipc.ServerInfo, error) {
+	h.log.Info("web page: tool policy change requested", "server", req.URL)
+	return h.d.SetToolPolicy(req.URL, toolpolicy.Policy{Allow: req.Allow, Deny: req.Deny})
 }
 
 func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {

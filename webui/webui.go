@@ -52,7 +52,8 @@ import (
 //go:embed static index.html
 var files embed.FS
 
-var page = template.Must(template.ParseFS(files, "index.html"))
+// page is parsed on first use: every mcpauthd command links the web page.
+var page = sync.OnceValue(func() *template.Template { return template.Must(template.ParseFS(files, "index.html")) })
 
 // SessionLifetime bounds one browser session; open the page again with
 // `mcpauthd ui` after it.
@@ -121,6 +122,7 @@ func New(d *daemon.Daemon, origin string, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /api/logout", action(h.logout))
 	h.mux.HandleFunc("POST /api/remove", action(h.remove))
 	h.mux.HandleFunc("POST /api/reveal", action(h.reveal))
+	h.mux.HandleFunc("POST /api/tools", action(h.tools))
 	return h
 }
 
@@ -253,5 +255,5 @@ func (h *Handler) checkPost(r *http.Request, s *session) string {
 func (h *Handler) page(w http.ResponseWriter, r *http.Request) {
 	s := r.Context().Value(sessionKey{}).(*session)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = page.Execute(w, struct{ CSRF, Version string }{s.csrf, h.d.Status().Version})
+	_ = page().Execute(w, struct{ CSRF, Version string }{s.csrf, h.d.Status().Version})
 }

@@ -33,6 +33,7 @@ var forbidden = map[string][]string{
 
 	// Leaves every layer uses: they import nothing of the project.
 	"sanitize":        {"daemon", "store", "oauth", "ipc", "cli", "tray", "internal", "proxy", "revproxy", "webui", "assets"},
+	"toolpolicy":      {"daemon", "store", "oauth", "ipc", "cli", "tray", "internal", "proxy", "revproxy", "webui", "assets", "sanitize"},
 	"internal/budget": {"daemon", "store", "oauth", "ipc", "cli", "tray", "proxy", "revproxy", "webui", "assets", "sanitize"},
 }
 

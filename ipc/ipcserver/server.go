@@ -82,6 +82,8 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/apps", call(h.addApp))
 	h.mux.HandleFunc("POST /v1/apps/remove", call(h.removeApp))
 	h.mux.HandleFunc("POST /v1/import", call(h.importGrant))
+	h.mux.HandleFunc("POST /v1/tools", call(h.setToolPolicy))
+	h.mux.HandleFunc("POST /v1/tools/refused", call(h.toolRefused))
 	return h
 }
 
@@ -290,6 +292,15 @@ func (h *Handler) provider(r *http.Request, req *ipc.ProviderRequest) (*ipc.Serv
 
 func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {
 	return h.D.Logout(r.Context(), req.URL, req.Remove)
+}
+
+func (h *Handler) setToolPolicy(_ *http.Request, req *ipc.ToolPolicyRequest) (*ipc.ServerInfo, error) {
+	return h.D.SetToolPolicy(req.URL, req.Policy)
+}
+
+func (h *Handler) toolRefused(r *http.Request, req *ipc.ToolRefusedRequest) (empty, error) {
+	h.D.ToolRefused(req.URL, req.Tool, peer(r))
+	return empty{}, nil
 }
 
 func (h *Handler) shutdown(w http.ResponseWriter, r *http.Request) {

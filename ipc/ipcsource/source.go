@@ -11,6 +11,7 @@ package ipcsource
 import (
 	"context"
 	"errors"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -46,10 +47,31 @@ type Source struct {
 	// MinValid is the validity a token handed out must have left; the
 	// daemon refreshes first otherwise. Zero means the daemon's default.
 	MinValid time.Duration
+	// Reuse, when > 0, lets a Bearer token the daemon handed out be used
+	// again without asking it for up to Reuse, and never closer to its
+	// expiry than MinValid (or 30 s); Challenged and Forget drop it. A
+	// DPoP-bound token is never reused: each request needs its own proof.
+	// Each hand-out is one audit record; reused tokens make none.
+	Reuse time.Duration
 
 	// challenged: a challenge was handed over since the last success was
 	// reported, so the next success is worth telling the daemon.
 	challenged atomic.Bool
+
+	mu     sync.Mutex
+	cached *oauth.Credential
+	until  time.Time
+}
+
+// defaultMargin is how close to its expiry a reused token stops being
+// reused when MinValid is zero.
+const defaultMargin = 30 * time.Second
+
+// Forget drops the reused token, if any: the next request asks the daemon.
+func (s *Source) Forget() {
+	s.mu.Lock()
+	s.cached = nil
+	s.mu.Unlock()
 }
 
 var _ oauth.TokenSource = (*Source)(nil)
@@ -68,6 +90,16 @@ const succeededTimeout = 5 * time.Second
 // the daemon add the server and sign in. Other errors (the daemon is gone,
 // the server is in error) are returned as they are.
 func (s *Source) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
+	if s.Reuse > 0 {
+		now := time.Now()
+		s.mu.Lock()
+		c := s.cached
+		if c != nil && now.Before(s.until) {
+			s.mu.Unlock()
+			return c, nil
+		}
+		s.mu.Unlock()
+	}
 	t, err := s.Daemon.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, MinValid: ipc.Duration(s.MinValid),
 		DPoP: &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}})
 	if errors.Is(err, ipc.ErrNeedsSignIn) {
@@ -76,7 +108,21 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 	if err != nil {
 		return nil, err
 	}
-	return &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}, nil
+	c := &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}
+	if s.Reuse > 0 && t.AccessToken != "" && t.DPoPProof == "" && t.TokenType != oauth.DPoPScheme && t.Warning == "" {
+		until := time.Now().Add(s.Reuse)
+		margin := s.MinValid
+		if margin <= 0 {
+			margin = defaultMargin
+		}
+		if !t.Expiry.IsZero() && t.Expiry.Add(-margin).Before(until) {
+			until = t.Expiry.Add(-margin)
+		}
+		s.mu.Lock()
+		s.cached, s.until = c, until
+		s.mu.Unlock()
+	}
+	return c, nil
 }
 
 // Challenged implements oauth.TokenSource: it hands the server's refusal of
@@ -85,6 +131,7 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 // with a fresh Credential may succeed; an error wrapping ipc.ErrNeedsSignIn
 // means the user must run `mcpauthd login URL` (its Error() says so).
 func (s *Source) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
+	s.Forget()
 	s.challenged.Store(true)
 	return s.Daemon.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
 }

@@ -105,6 +105,7 @@ function serverCard(s) {
     b.disabled = busy;
     actions.append(b);
   }
+  actions.append(button("Tools…", "tools", s.url));
   actions.append(button("Remove", "remove", s.url, "danger"));
   for (const b of actions.querySelectorAll("button")) if (busy && b.dataset.action !== "remove") b.disabled = true;
 
@@ -122,8 +123,32 @@ function serverCard(s) {
       fact("Client", s.registration ? (REGISTRATION[s.registration] || s.registration) : none("—")),
       fact("Sign-in", grantFact(s)),
       s.provider ? fact("Provider", s.provider) : null,
-      fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—"))),
+      fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—")),
+      fact("Tool policy", policyFact(s.tool_policy))),
     actions);
+}
+
+// policyFact shows the tools apps may not see or call (mcpauthd tools URL).
+function policyFact(p) {
+  if (!p || (!(p.allow || []).length && !(p.deny || []).length)) return none("all tools allowed");
+  const parts = [];
+  if ((p.allow || []).length) parts.push("allow " + p.allow.join(", "));
+  if ((p.deny || []).length) parts.push("deny " + p.deny.join(", "));
+  return parts.join("; ");
+}
+
+// editTools asks for the server's allow and deny patterns ('*' is a
+// wildcard) and stores them.
+async function editTools(url) {
+  const s = last && last.servers.find((x) => x.url === url);
+  const p = (s && s.tool_policy) || {};
+  const deny = prompt("Tools apps may not see or call, comma-separated ('*' is a wildcard, e.g. delete*):", (p.deny || []).join(", "));
+  if (deny === null) return;
+  const allow = prompt("Only these tools (empty: all but the denied ones), comma-separated:", (p.allow || []).join(", "));
+  if (allow === null) return;
+  const list = (v) => v.split(",").map((x) => x.trim()).filter((x) => x);
+  await post("/api/tools", { url, allow: list(allow), deny: list(deny) });
+  notice("Tool policy of " + url + " saved.", "ok");
 }
 
 // grantFact shows how the server's tokens are obtained, and whether they
@@ -194,6 +219,7 @@ async function runAction(b) {
   }
   b.disabled = true;
   try {
+    if (act === "tools") { await editTools(url); return; }
     const res = await post("/api/" + act, { url });
     if (act === "login") {
       const s = last && last.servers.find((x) => x.url === url);

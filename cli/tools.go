@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
+	"github.com/mcpauthd/mcpauthd/ipc"
+)
+
+func init() {
+	register(command{"tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]   show or set the tools apps may see and call", runTools})
+}
+
+// runTools is `mcpauthd tools URL`: without flags it shows the server's
+// tool policy; --allow and --deny add patterns to it, --clear empties it
+// first. The stdio proxies (running ones too, through the daemon's events)
+// and the reverse proxy apply it: refused tools are hidden from tools/list and their calls refused
+// (and recorded in the audit log).
+func runTools(ctx context.Context, e *Env, args []string) error {
+	fs := flags(e, "tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]")
+	var allow, deny headerList
+	fs.Var(&allow, "allow", "let only tools matching `PATTERN` through ('*' is a wildcard, case is ignored; repeatable)")
+	fs.Var(&deny, "deny", "hide and refuse tools matching `PATTERN` (wins over --allow; repeatable)")
+	clearAll := fs.Bool("clear", false, "drop the server's current patterns first (alone: allow every tool)")
+	pos, err := parse(fs, args, 1)
+	if err != nil {
+		return err
+	}
+	url := pos[0]
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	list, err := c.Servers(ctx)
+	if err != nil {
+		return err
+	}
+	var cur *ipc.ServerInfo
+	for i := range list {
+		if list[i].URL == url {
+			cur = &list[i]
+		}
+	}
+	if cur == nil {
+		return &ExitError{Code: 1, Err: fmt.Errorf("mcpauthd does not know %s; add it first: mcpauthd login %s", url, url)}
+	}
+	p := cur.ToolPolicy
+	if len(allow) > 0 || len(deny) > 0 || *clearAll {
+		if *clearAll {
+			p = toolpolicy.Policy{}
+		}
+		p.Allow = append(p.Allow, allow...)
+		p.Deny = append(p.Deny, deny...)
+		if err := p.Check(); err != nil {
+			return &ExitError{Code: 2, Err: err}
+		}
+		if cur, err = c.SetToolPolicy(ctx, &ipc.ToolPolicyRequest{URL: url, Policy: p}); err != nil {
+			return err
+		}
+		p = cur.ToolPolicy
+	}
+	fmt.Fprintf(e.Stdout, "%s: %s\n", url, p.String())
+	if len(cur.Tools) > 0 {
+		var shown, hidden []string
+		for _, t := range cur.Tools {
+			if p.Allows(t) {
+				shown = append(shown, t)
+			} else {
+				hidden = append(hidden, t)
+			}
+		}
+		fmt.Fprintf(e.Stdout, "  allowed: %d of the %d tools last seen; refused: %v\n", len(shown), len(cur.Tools), hidden)
+	}
+	return nil
+}

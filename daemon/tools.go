@@ -1,0 +1,58 @@
+package daemon
+
+import (
+	"fmt"
+
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/store"
+)
+
+// SetToolPolicy replaces the tool policy of the known server url (stored
+// with its record) and returns the server as it now is. Every reverse-proxy
+// request from now on applies it, and running stdio proxies get it from the
+// server's event.
+func (d *Daemon) SetToolPolicy(url string, p toolpolicy.Policy) (*ipc.ServerInfo, error) {
+	if err := p.Check(); err != nil {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
+	}
+	s := d.server(url)
+	if s == nil {
+		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: fmt.Sprintf("mcpauthd does not know %s; add it first: mcpauthd login %s", url, url)}
+	}
+	s.mu.Lock()
+	rec := s.rec
+	rec.ToolPolicy = p
+	s.mu.Unlock()
+	if err := d.st.PutServer(&rec); err != nil {
+		return nil, &ipc.Error{Code: ipc.CodeInternal, Message: "storing the tool policy: " + err.Error()}
+	}
+	s.setRecord(rec)
+	d.log.Info("tool policy changed", "server", url, "policy", p.String())
+	info := s.info()
+	return &info, nil
+}
+
+// ToolPolicy is url's tool policy (the zero Policy for an unknown server).
+func (d *Daemon) ToolPolicy(url string) toolpolicy.Policy {
+	s := d.server(url)
+	if s == nil {
+		return toolpolicy.Policy{}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rec.ToolPolicy
+}
+
+// maxAuditedTool bounds the tool name an audit record keeps: the app
+// chooses it.
+const maxAuditedTool = 256
+
+// ToolRefused records in the audit log that a proxy refused caller's
+// tools/call of tool on url under the tool policy.
+func (d *Daemon) ToolRefused(url, tool string, caller ipc.Peer) {
+	if len(tool) > maxAuditedTool {
+		tool = tool[:maxAuditedTool]
+	}
+	d.audit(store.AuditRecord{Server: url, Action: "tool_refused", Tool: tool, PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App})
+}

@@ -1,0 +1,243 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkPlainHop measures what `mcpauthd proxy` adds for a plain
+// newline-JSON client (no MCP SDK on the app's side: one line written, one
+// line read, as apps written in any language do), side by side, in one
+// run, with the fastest direct client: plain HTTP POSTs with a keep-alive
+// connection and a bearer header. Against the TypeScript SDK example
+// server with OAuth: cold start to the initialize reply (the proxy's
+// includes starting the process), 200 sequential tools/call, 30
+// concurrent, and the proxy's CPU time per call and peak RSS. Calls
+// alternate between the clients, so that load on the machine hits them
+// alike. MCPAUTHD_BENCH_BASE names another mcpauthd binary (an older
+// build) to measure beside this one, as "base".
+//
+//	go test -run '^$' -bench PlainHop -benchtime 1x -count 5 ./internal/bench
+func BenchmarkPlainHop(b *testing.B) {
+	_, file, _, _ := runtimeCaller()
+	root := strings.TrimSuffix(file, "/internal/bench/plainhop_test.go")
+	url := tsServer(b, root)
+	sock, token := signedInTS(b, url)
+	mcpauthd := build(b, "./cmd/mcpauthd", b.TempDir())
+
+	bins := map[string]string{"proxy": mcpauthd}
+	if base := os.Getenv("MCPAUTHD_BENCH_BASE"); base != "" {
+		bins["base"] = base // another build of mcpauthd, measured beside this one
+	}
+	for b.Loop() {
+		t0 := time.Now()
+		d := newDirect(b, url, token)
+		b.ReportMetric(ms(time.Since(t0)), "direct-cold-ms")
+		lat := map[string][]time.Duration{}
+		calls := map[string]func(string, string) string{"direct": d.call}
+		var pipes []*piped
+		cpu0 := map[string]time.Duration{}
+		for name, bin := range bins {
+			t0 := time.Now()
+			cmd := exec.Command(bin, "proxy", url)
+			cmd.Env = append(os.Environ(), "MCPAUTH_SOCK="+sock)
+			p := newPiped(b, cmd)
+			b.ReportMetric(ms(time.Since(t0)), name+"-cold-ms")
+			calls[name] = p.call
+			pipes = append(pipes, p)
+			_, cpu0[name] = procStat(b, cmd.Process.Pid)
+		}
+		names := slices.Sorted(maps.Keys(calls))
+		for i := range 200 {
+			args := fmt.Sprintf(`{"name":"greet","arguments":{"name":"b%d"}}`, i)
+			for _, name := range names {
+				t := time.Now()
+				calls[name]("tools/call", args)
+				lat[name] = append(lat[name], time.Since(t))
+			}
+		}
+		for _, l := range lat {
+			slices.Sort(l)
+		}
+		for _, name := range names {
+			t := time.Now()
+			var wg sync.WaitGroup
+			for range 30 {
+				wg.Go(func() { calls[name]("tools/call", `{"name":"greet","arguments":{"name":"c"}}`) })
+			}
+			wg.Wait()
+			b.ReportMetric(ms(time.Since(t)), name+"-30conc-ms")
+			l := lat[name]
+			b.ReportMetric(ms(l[100]), name+"-p50-ms")
+			b.ReportMetric(ms(l[198]), name+"-p99-ms")
+			if name != "direct" {
+				b.ReportMetric(ms(l[100]-lat["direct"][100]), name+"-added-p50-ms")
+			}
+		}
+		for _, p := range pipes {
+			name := "proxy"
+			if p.cmd.Path != mcpauthd {
+				name = "base"
+			}
+			_, cpu1 := procStat(b, p.cmd.Process.Pid)
+			b.ReportMetric(ms(cpu1-cpu0[name])/230, name+"-cpu-ms/call")
+			b.ReportMetric(float64(peakRSS(b, p.cmd.Process.Pid))/1024, name+"-peak-rss-MB")
+			p.close()
+		}
+	}
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// direct is a plain Streamable HTTP client: one keep-alive connection
+// pool, the session id and protocol version headers, nothing else.
+type direct struct {
+	b       *testing.B
+	url     string
+	token   string
+	hc      *http.Client
+	session string
+	mu      sync.Mutex
+	id      int
+}
+
+func newDirect(b *testing.B, url, token string) *direct {
+	d := &direct{b: b, url: url, token: token, hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}}
+	d.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain","version":"0"}}`)
+	d.post(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return d
+}
+
+func (d *direct) call(method, params string) string {
+	d.mu.Lock()
+	d.id++
+	id := d.id
+	d.mu.Unlock()
+	return d.post(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":%q,"params":%s}`, id, method, params))
+}
+
+// post sends one message and returns the JSON of the answer (from a JSON
+// body or the first event of a stream); "" for a notification.
+func (d *direct) post(msg string) string {
+	req, _ := http.NewRequest(http.MethodPost, d.url, strings.NewReader(msg))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer "+d.token)
+	if d.session != "" {
+		req.Header.Set("Mcp-Session-Id", d.session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	res, err := d.hc.Do(req)
+	if err != nil {
+		d.b.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil || res.StatusCode/100 != 2 {
+		d.b.Fatalf("direct %s: %d %v %s", msg, res.StatusCode, err, body)
+	}
+	if s := res.Header.Get("Mcp-Session-Id"); s != "" {
+		d.session = s
+	}
+	for line := range bytes.Lines(body) {
+		if data, ok := bytes.CutPrefix(line, []byte("data: ")); ok {
+			return string(bytes.TrimSpace(data))
+		}
+	}
+	return string(body)
+}
+
+// piped is a plain newline-JSON app: it writes one line per message and
+// reads the proxy's stdout line by line, matching answers by id.
+type piped struct {
+	b     *testing.B
+	cmd   *exec.Cmd
+	in    io.WriteCloser
+	mu    sync.Mutex
+	id    int
+	waits map[string]chan string
+}
+
+func newPiped(b *testing.B, cmd *exec.Cmd) *piped {
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	p := &piped{b: b, cmd: cmd, in: in, waits: map[string]chan string{}}
+	go func() {
+		r := bufio.NewReaderSize(out, 1<<16)
+		for {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			i := strings.Index(line, `"id":`)
+			if i < 0 {
+				continue
+			}
+			id := line[i+5:]
+			id = id[:strings.IndexAny(id, ",}")]
+			p.mu.Lock()
+			ch := p.waits[id]
+			delete(p.waits, id)
+			p.mu.Unlock()
+			if ch != nil {
+				ch <- line
+			}
+		}
+	}()
+	p.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain","version":"0"}}`)
+	p.write(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return p
+}
+
+func (p *piped) write(line string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := io.WriteString(p.in, line+"\n"); err != nil {
+		p.b.Fatal(err)
+	}
+}
+
+func (p *piped) call(method, params string) string {
+	ch := make(chan string, 1)
+	p.mu.Lock()
+	p.id++
+	id := fmt.Sprint(p.id)
+	p.waits[id] = ch
+	p.mu.Unlock()
+	p.write(fmt.Sprintf(`{"jsonrpc":"2.0","id":%s,"method":%q,"params":%s}`, id, method, params))
+	select {
+	case line := <-ch:
+		if strings.Contains(line, `"error"`) {
+			p.b.Fatalf("proxy %s: %s", method, line)
+		}
+		return line
+	case <-time.After(30 * time.Second):
+		p.b.Fatalf("proxy %s: no answer", method)
+		return ""
+	}
+}
+
+func (p *piped) close() {
+	p.in.Close()
+	_ = p.cmd.Wait()
+}

@@ -1,0 +1,66 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestProxyProtocolMatrix is the README's table: an app (the Go SDK
+// client) at each MCP protocol version runs the real `mcpauthd proxy`
+// against a server that speaks only 2026-07-28 (the Go SDK, stateless,
+// SupportedProtocolVersions limited to it; public) and one that speaks
+// only 2025-11-25 and older (the TypeScript SDK example server, with
+// OAuth), and lists and calls a tool.
+func TestProxyProtocolMatrix(t *testing.T) {
+	in := newInstance(t)
+	legacy := tsServer(t)
+	in.must("login", legacy)
+	srv := mcp.NewServer(&mcp.Implementation{Name: "modern", Version: "0"}, &mcp.ServerOptions{SupportedProtocolVersions: []string{"2026-07-28"}})
+	mcp.AddTool(srv, &mcp.Tool{Name: "greet"}, func(_ context.Context, _ *mcp.CallToolRequest, in struct {
+		Name string `json:"name"`
+	}) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "Hello, " + in.Name + "!"}}}, nil, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true}))
+	t.Cleanup(ts.Close)
+
+	for _, server := range []struct{ name, url, fallback string }{
+		{"2026-only", ts.URL + "/mcp", ""},
+		{"typescript-legacy", legacy, "2025-11-25"},
+	} {
+		for _, v := range []string{"2025-03-26", "2025-06-18", "2025-11-25", "2026-07-28"} {
+			t.Run(server.name+"/app="+v, func(t *testing.T) {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				defer cancel()
+				cmd := exec.Command(in.bin, "proxy", server.url)
+				cmd.Env = in.env
+				c := mcp.NewClient(&mcp.Implementation{Name: "e2e-app", Version: "0"}, nil)
+				cs, err := c.Connect(ctx, &mcp.CommandTransport{Command: cmd}, &mcp.ClientSessionOptions{ProtocolVersion: v})
+				if err != nil {
+					t.Fatalf("connect: %v", err)
+				}
+				defer cs.Close()
+				want := v
+				if server.fallback != "" && v > server.fallback {
+					want = server.fallback
+				}
+				if got := cs.InitializeResult().ProtocolVersion; got != want {
+					t.Errorf("the app's session speaks %s, want %s", got, want)
+				}
+				if _, err := cs.ListTools(ctx, nil); err != nil {
+					t.Fatalf("tools/list: %v", err)
+				}
+				res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "x"}})
+				if err != nil || res.IsError || res.Content[0].(*mcp.TextContent).Text != "Hello, x!" {
+					t.Fatalf("tools/call greet: %+v %v", res, err)
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package e2e
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
+	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/store"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// TestProxyToolPolicy: `mcpauthd tools URL --deny` stores the policy with
+// the server; `mcpauthd proxy URL --ignore-tool` (mcp-remote's flag and
+// wildcards) adds to it; the app (the Go SDK client) then sees neither
+// kind of tool in tools/list of the TypeScript server, its call of one is
+// answered with the policy's error, and the daemon's audit log records the
+// refusal with the proxy's process.
+func TestProxyToolPolicy(t *testing.T) {
+	target := tsServer(t)
+	in := newInstance(t)
+	in.must("login", target)
+	if out := in.must("tools", target, "--deny", "multi*"); !strings.Contains(out, "deny multi*") {
+		t.Fatalf("tools --deny: %s", out)
+	}
+	if _, stderr, code := in.run("tools", target, "--deny", ""); code != 2 || !strings.Contains(stderr, "empty tool pattern") {
+		t.Fatalf("tools --deny '': exit %d, %s", code, stderr)
+	}
+	if _, stderr, code := in.run("tools", "https://unknown.example/mcp", "--deny", "x"); code == 0 || !strings.Contains(stderr, "mcpauthd login https://unknown.example/mcp") {
+		t.Fatalf("tools for an unknown server: exit %d, %s", code, stderr)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var logs atomic.Int32
+	cs, cmd, _ := in.startProxy(t, ctx, &logs, nil, target, "--ignore-tool", "START-*")
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, tl := range tools.Tools {
+		names[tl.Name] = true
+	}
+	if !names["greet"] || names["multi-greet"] || names["start-notification-stream"] {
+		t.Fatalf("tools/list through the policy: %v; want greet, without multi-greet and start-notification-stream", names)
+	}
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "multi-greet", Arguments: map[string]any{"name": "x"}})
+	var werr *jsonrpc.Error
+	if !errors.As(err, &werr) || werr.Code != toolpolicy.CodeRefused || !strings.Contains(werr.Message, "mcpauthd tools "+target) {
+		t.Fatalf("tools/call multi-greet: %v; want the policy's error", err)
+	}
+	if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "e2e"}}); err != nil || res.IsError {
+		t.Fatalf("greet: %+v %v", res, err)
+	}
+	// A change of the stored policy reaches the running proxy.
+	in.must("tools", target, "--deny", "greet")
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "e2e"}})
+		if errors.As(err, &werr) && werr.Code == toolpolicy.CodeRefused {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("greet after mcpauthd tools --deny greet: %v; want the policy's error", err)
+		}
+	}
+	pid := cmd.Process.Pid
+	if err := cs.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// The audit log: read with the daemon stopped (it flushes first).
+	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	waitGone(t, in.socket())
+	st, err := store.Open(filepath.Join(in.dir, "data", "mcpauthd", "registry.db"), store.Options{Secrets: store.KeyringBackend{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := st.ListAudit(target, 0)
+	st.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if r.Action == "tool_refused" && r.Tool == "multi-greet" && r.PID == pid {
+			return
+		}
+	}
+	t.Fatalf("no audit record of the refused call by the proxy (pid %d): %+v", pid, recs)
+}

@@ -1,0 +1,97 @@
+package toolpolicy
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestMatch pins mcp-remote's --ignore-tool syntax (its README's examples
+// and its patternToRegex: '*' is any run, the rest literal, whole name,
+// case-insensitive).
+func TestMatch(t *testing.T) {
+	for _, c := range []struct {
+		pat, name string
+		want      bool
+	}{
+		{"delete*", "deleteTask", true},
+		{"delete*", "DELETE_USER", true},
+		{"delete*", "undelete", false},
+		{"*account", "getAccount", true},
+		{"*account", "accounts", false},
+		{"exactTool", "exactTool", true},
+		{"exactTool", "exactTool2", false},
+		{"exactTool", "exacttool", true},
+		{"*", "", true},
+		{"*", "anything", true},
+		{"a*b*c", "abc", true},
+		{"a*b*c", "aXbYc", true},
+		{"a*b*c", "aXcYb", false},
+		{"a*b*c", "ab", false},
+		{"a**b", "ab", true},
+		{"a.b", "aXb", false}, // '.' is literal, not a regexp
+		{"a.b", "a.b", true},
+		{"[x]", "[x]", true},
+		{"ab*ab", "ab", false}, // prefix and suffix must not overlap
+		{"ab*ab", "abab", true},
+	} {
+		if got := Match(c.pat, c.name); got != c.want {
+			t.Errorf("Match(%q, %q) = %v, want %v", c.pat, c.name, got, c.want)
+		}
+	}
+}
+
+func TestAllows(t *testing.T) {
+	p := Policy{Allow: []string{"get*", "list*"}, Deny: []string{"*secret*"}}
+	for name, want := range map[string]bool{
+		"getUser": true, "listFiles": true, "deleteUser": false, "getSecretKey": false, "": false,
+	} {
+		if got := p.Allows(name); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", name, got, want)
+		}
+	}
+	if !(Policy{}).Allows("anything") {
+		t.Error("the zero policy refuses a tool")
+	}
+	if q := (Policy{Deny: []string{"a"}}).With("b"); q.Allows("b") || q.Allows("a") || !q.Allows("c") {
+		t.Errorf("With: %+v", q)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, bad := range []Policy{{Deny: []string{""}}, {Allow: []string{"a\nb"}}, {Deny: []string{strings.Repeat("x", MaxPattern+1)}}} {
+		if bad.Check() == nil {
+			t.Errorf("Check(%q) accepted", bad)
+		}
+	}
+	if err := (Policy{Allow: []string{"get*"}, Deny: []string{"*"}}).Check(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestFilterList(t *testing.T) {
+	p := Policy{Deny: []string{"delete*"}}
+	in := json.RawMessage(`{"tools":[{"name":"echo","inputSchema":{}},{"name":"deleteAll"},{"name":"DeleteOne"}],"nextCursor":"c2"}`)
+	out, n := p.FilterList(in)
+	if n != 2 {
+		t.Fatalf("removed %d, want 2: %s", n, out)
+	}
+	var got struct {
+		Tools []struct {
+			Name string `json:"name"`
+		} `json:"tools"`
+		NextCursor string `json:"nextCursor"`
+	}
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Tools) != 1 || got.Tools[0].Name != "echo" || got.NextCursor != "c2" {
+		t.Errorf("filtered result: %s", out)
+	}
+	// Nothing to remove, or not a tools/list result: unchanged, byte for byte.
+	for _, same := range []string{`{"tools":[{"name":"echo"}]}`, `{"content":[]}`, `[1]`, `null`} {
+		if out, n := p.FilterList(json.RawMessage(same)); n != 0 || string(out) != same {
+			t.Errorf("FilterList(%s) = %s, %d", same, out, n)
+		}
+	}
+}
