@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 func init() {

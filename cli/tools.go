@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 func init() {

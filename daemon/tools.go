@@ -3,9 +3,9 @@ package daemon
 import (
 	"fmt"
 
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/store"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // SetToolPolicy replaces the tool policy of the known server url (stored

@@ -33,9 +33,9 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )

@@ -51,9 +51,9 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/oauth"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // DefaultAddr is where the reverse proxy listens unless MCPAUTH_APPS_ADDR

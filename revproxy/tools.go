@@ -11,8 +11,8 @@ import (
 	"strconv"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // The reverse proxy applies the server's tool policy (toolpolicy, the same

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // WebPageCaller is the executable name the audit log records for a token
