@@ -117,7 +117,7 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 			return nil, usage("--enterprise needs --idp-issuer, --idp-client-id and --id-token-file")
 		}
 	}
-	return c, nil
+	return c, c.Validate()
 }
 
 // providerFlags are login's per-server sign-in settings (kept with the

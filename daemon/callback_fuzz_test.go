@@ -50,7 +50,6 @@ func FuzzCallback(f *testing.F) {
 		f.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
 	d, err := daemon.New(daemon.Config{
 		Store: st, Logger: log, CallbackAddr: addr,
 		HTTP:         &http.Client{Transport: offline{}, Timeout: time.Second},
@@ -60,10 +59,9 @@ func FuzzCallback(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	if err := d.Start(); err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { d.Close(); st.Close() })
+	srv := &http.Server{Handler: d.Handler()}
+	go func() { _ = srv.Serve(l) }()
+	f.Cleanup(func() { srv.Close(); d.Close(); st.Close() })
 	c := &http.Client{Timeout: 20 * time.Second}
 	f.Fuzz(func(t *testing.T, q string) {
 		if strings.ContainsAny(q, "\r\n") {

@@ -35,7 +35,6 @@ func boundDaemon(t *testing.T) (*daemon.Daemon, <-chan string) {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-	l.Close()
 	opened := make(chan string, 4)
 	d, err := daemon.New(daemon.Config{
 		Store: st, Logger: log, CallbackAddr: addr, LoginTimeout: time.Minute,
@@ -44,10 +43,9 @@ func boundDaemon(t *testing.T) (*daemon.Daemon, <-chan string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close(); st.Close() })
+	srv := &http.Server{Handler: d.Handler()}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); d.Close(); st.Close() })
 	return d, opened
 }
 

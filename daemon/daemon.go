@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"slices"
@@ -64,8 +63,11 @@ type Config struct {
 // DefaultCallbackAddr is where authorization servers redirect the browser.
 const DefaultCallbackAddr = "127.0.0.1:53682"
 
-// Daemon is the running service. Create it with New, start the callback
-// listener with Start, stop with Close.
+// Daemon is the running service. Create it with New, serve its loopback
+// routes (Mount, Handler) on CallbackAddr, stop with Close. The daemon
+// does not listen on the network itself: its caller (cmd/mcpauthd) builds
+// the loopback listener and the mux that serves these routes beside the
+// web page.
 type Daemon struct {
 	cfg     Config
 	log     *slog.Logger
@@ -73,11 +75,9 @@ type Daemon struct {
 	flow    *oauth.Flow
 	started time.Time
 
-	callback    net.Listener
 	callbackURL string
-	web         http.Handler // the local web page, served beside /callback
-	webURL      string       // its entry URL (with the per-start secret)
-	apps        appRegistry  // the local reverse proxy's apps (apps.go)
+	webURL      string      // the web page's entry URL (with the per-start secret)
+	apps        appRegistry // the local reverse proxy's apps (apps.go)
 
 	auditCh   chan store.AuditRecord
 	auditDone chan struct{}
@@ -192,47 +192,36 @@ func New(cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
-// SetWeb mounts the local web page on the loopback listener (every path but
-// /callback) and records its entry URL for Status. Call it before Start.
-func (d *Daemon) SetWeb(h http.Handler, entryURL string) {
-	d.web, d.webURL = h, entryURL
-}
+// SetWebURL records the web page's entry URL for Status (the page is
+// served by the caller beside Mount's routes). Call it before serving.
+func (d *Daemon) SetWebURL(entryURL string) { d.webURL = entryURL }
 
 // LoopbackURL is the origin of the loopback listener (callback and web page).
 func (d *Daemon) LoopbackURL() string { return "http://" + d.cfg.CallbackAddr }
 
-// Start listens for authorization redirects (and serves the web page) on
-// the loopback callback address.
-func (d *Daemon) Start() error {
-	l, err := net.Listen("tcp", d.cfg.CallbackAddr)
-	if err != nil {
-		return fmt.Errorf("callback listener on %s: %w (another program holds the port; set MCPAUTH_CALLBACK_ADDR)", d.cfg.CallbackAddr, err)
-	}
-	d.callback = l
-	srv := &http.Server{Handler: d.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(l) }()
-	return nil
-}
-
-// Handler serves the loopback listener: sign-in start links (startPath),
-// the authorization callback, and the web page on every other path. Start
-// serves it on CallbackAddr; a caller without that listener (the
-// conformance adapter) can follow a start link through it.
-func (d *Daemon) Handler() http.Handler {
-	mux := http.NewServeMux()
+// Mount registers the daemon's loopback routes on mux: sign-in start links
+// (under /start/, see LoginResponse.AuthURL) and the authorization
+// callback (/callback, CallbackURL). The caller serves mux on CallbackAddr,
+// which only this user's browser reaches; every other path is the
+// caller's (the web page).
+func (d *Daemon) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("/callback", d.serveCallback)
 	mux.HandleFunc(startPath, d.serveStart)
-	if d.web != nil {
-		mux.Handle("/", d.web)
-	}
+}
+
+// Handler serves Mount's routes alone: for a caller that follows a start
+// link or delivers a redirect in-process (the conformance adapter, tests).
+func (d *Daemon) Handler() http.Handler {
+	mux := http.NewServeMux()
+	d.Mount(mux)
 	return mux
 }
 
 // CallbackURL is the redirect URI registered with authorization servers.
 func (d *Daemon) CallbackURL() string { return d.callbackURL }
 
-// Close stops timers, pending sign-ins and the callback listener, and
-// writes the queued audit records.
+// Close stops timers and pending sign-ins, and writes the queued audit
+// records. The loopback listener is its caller's to close.
 func (d *Daemon) Close() error {
 	d.flushAudit()
 	d.mu.Lock()
@@ -248,9 +237,6 @@ func (d *Daemon) Close() error {
 		delete(d.subs, ch)
 	}
 	d.mu.Unlock()
-	if d.callback != nil {
-		return d.callback.Close()
-	}
 	return nil
 }
 

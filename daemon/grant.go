@@ -2,9 +2,9 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -17,37 +17,45 @@ import (
 // runs the strategy for sign-ins and to re-acquire expired tokens, so
 // persistence, refresh scheduling and hand-out are those of any server.
 //
-// The configuration is persisted: its non-secret part in the server's
-// record (store.Server.Grant), its secrets sealed like tokens
-// (store.GrantSecrets), so a restarted daemon restores the strategy in
+// The configuration is persisted: its non-secret part (GrantConfig.Public)
+// in the server's record (store.Server.Grant), its secrets
+// (GrantConfig.Secrets) sealed like tokens, both in ipc.GrantConfig's
+// JSON, so a restarted daemon restores the strategy in
 // load and re-acquires expired tokens without a browser. A sign-out keeps
 // the configuration (the next `mcpauthd login URL` runs the grant again);
 // removing the server deletes it.
 
 // SetGrant makes url's sign-ins use the grant c describes, adding url when
 // new, and stores c (secrets sealed) before it takes effect. It validates c
-// first (checkGrant: keys are parsed, tokens and secrets checked, a token
-// file read once) and returns an ipc bad_request error naming what is
+// first (GrantConfig.Validate, then checkGrant: keys are parsed, tokens
+// and secrets checked, a token file read once) and returns an ipc bad_request error naming what is
 // wrong, never a secret. The grant is url's alone, and binds itself to the
 // authorization server of its first sign-in (see save).
 func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
-	st, err := strategyFor(c)
+	err := c.Validate()
 	if err == nil {
 		err = checkGrant(c)
 	}
+	var st oauth.Strategy
+	if err == nil {
+		st, err = strategyFor(c)
+	}
 	if err != nil {
 		return &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
+	}
+	public, err := json.Marshal(c.Public())
+	if err != nil {
+		return toIPC(url, err)
 	}
 	s, err := d.ensureServer(url)
 	if err != nil {
 		return toIPC(url, err)
 	}
-	gc, sec := splitGrant(c)
 	s.mu.Lock()
 	rec := s.rec
 	s.mu.Unlock()
-	rec.Grant = gc
-	if err := d.st.CommitGrant(&rec, sec); err != nil {
+	rec.Grant = public
+	if err := d.st.CommitGrant(&rec, c.Secrets()); err != nil {
 		return toIPC(url, err)
 	}
 	s.sess.SetStrategy(st)
@@ -81,10 +89,7 @@ func checkGrant(c *ipc.GrantConfig) error {
 			return err
 		}
 	}
-	if f := c.AssertionFile; f != "" {
-		if !filepath.IsAbs(f) {
-			return fmt.Errorf("the workload JWT file %s is not an absolute path", f)
-		}
+	if f := c.AssertionFile; f != "" { // absolute: Validate
 		if _, err := grantfile.Read(f, grantfile.JWT); err != nil {
 			return fmt.Errorf("the workload JWT file: %w", err)
 		}
@@ -92,46 +97,31 @@ func checkGrant(c *ipc.GrantConfig) error {
 	return nil
 }
 
-// splitGrant separates c into the part kept in the server's record and the
-// secrets kept sealed.
-func splitGrant(c *ipc.GrantConfig) (*store.GrantConfig, *store.GrantSecrets) {
-	return &store.GrantConfig{
-			Type: c.Type, ClientID: c.ClientID, SigningAlg: c.SigningAlg, ClientIssuer: c.ClientIssuer,
-			AssertionFile: c.AssertionFile, IdPIssuer: c.IdPIssuer, IdPTokenEndpoint: c.IdPTokenEndpoint, IdPClientID: c.IdPClientID,
-		}, &store.GrantSecrets{
-			ClientSecret: c.ClientSecret, PrivateKey: c.PrivateKey, Assertion: c.Assertion,
-			IdPClientSecret: c.IdPClientSecret, IDToken: c.IDToken,
-		}
+// grantOf decodes a server record's grant (GrantConfig.Public).
+func grantOf(raw json.RawMessage) (*ipc.GrantConfig, error) {
+	var gc ipc.GrantConfig
+	if err := json.Unmarshal(raw, &gc); err != nil {
+		return nil, fmt.Errorf("the stored grant configuration: %w", err)
+	}
+	return &gc, nil
 }
 
-// joinGrant is the inverse of splitGrant.
-func joinGrant(gc *store.GrantConfig, sec *store.GrantSecrets) *ipc.GrantConfig {
-	return &ipc.GrantConfig{
-		Type: gc.Type, ClientID: gc.ClientID, SigningAlg: gc.SigningAlg, ClientIssuer: gc.ClientIssuer,
-		AssertionFile: gc.AssertionFile, IdPIssuer: gc.IdPIssuer, IdPTokenEndpoint: gc.IdPTokenEndpoint, IdPClientID: gc.IdPClientID,
-		ClientSecret: sec.ClientSecret, PrivateKey: sec.PrivateKey, Assertion: sec.Assertion,
-		IdPClientSecret: sec.IdPClientSecret, IDToken: sec.IDToken,
-	}
-}
-
-// loadStrategy rebuilds the Strategy of a stored grant configuration,
-// reading its sealed secrets.
-func (d *Daemon) loadStrategy(url string, gc *store.GrantConfig) (oauth.Strategy, error) {
-	sec, err := d.st.GetGrantSecrets(url)
-	if errors.Is(err, store.ErrNotFound) {
-		sec, err = &store.GrantSecrets{}, nil
-	}
-	if err != nil {
+// loadStrategy rebuilds the Strategy of a server record's grant gc (its
+// public part, see grantOf), reading its sealed secrets.
+func (d *Daemon) loadStrategy(url string, gc *ipc.GrantConfig) (oauth.Strategy, error) {
+	var sec ipc.GrantConfig
+	if err := d.st.GetGrantSecrets(url, &sec); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err
 	}
-	return strategyFor(joinGrant(gc, sec))
+	c := gc.Join(&sec)
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("the stored grant configuration: %w", err)
+	}
+	return strategyFor(c)
 }
 
-// strategyFor builds the engine's Strategy from c.
+// strategyFor builds the engine's Strategy from c, which Validate accepted.
 func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
-	if c == nil {
-		return nil, fmt.Errorf("no grant configured")
-	}
 	client := oauth.ClientAuth{ClientID: c.ClientID, ClientSecret: c.ClientSecret, SigningAlg: c.SigningAlg, Issuer: c.ClientIssuer}
 	if c.PrivateKey != "" {
 		k, err := oauth.ParsePrivateKey([]byte(c.PrivateKey))
@@ -142,14 +132,8 @@ func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 	}
 	switch c.Type {
 	case ipc.GrantClientCredentials:
-		if c.ClientID == "" || (c.ClientSecret == "" && c.PrivateKey == "") {
-			return nil, fmt.Errorf("client_credentials needs a client id and a client secret or private key")
-		}
 		return &oauth.ClientCredentials{Client: client}, nil
 	case ipc.GrantJWTBearer:
-		if c.Assertion == "" && c.AssertionFile == "" {
-			return nil, fmt.Errorf("jwt_bearer needs the workload JWT or a file holding it")
-		}
 		// The JWT is checked before every grant, so an expired or replaced
 		// one is refused here rather than sent.
 		assertion, file := c.Assertion, c.AssertionFile
@@ -160,9 +144,6 @@ func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 			return grantfile.Read(file, grantfile.JWT)
 		}}, nil
 	case ipc.GrantEnterprise:
-		if c.IDToken == "" {
-			return nil, fmt.Errorf("enterprise needs the user's ID token from the IdP")
-		}
 		idToken := c.IDToken
 		return &oauth.Enterprise{
 			IdPIssuer: c.IdPIssuer, IdPTokenEndpoint: c.IdPTokenEndpoint,
@@ -171,6 +152,6 @@ func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 			Client:  client,
 		}, nil
 	default:
-		return nil, fmt.Errorf("unknown grant type %q (want %s, %s or %s)", c.Type, ipc.GrantClientCredentials, ipc.GrantJWTBearer, ipc.GrantEnterprise)
+		return nil, c.Validate() // an unknown type
 	}
 }

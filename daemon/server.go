@@ -90,12 +90,14 @@ func (s *server) load() error {
 	rec := s.rec
 	s.mu.Unlock()
 	var strategy oauth.Strategy
-	if rec.Grant != nil {
-		st, err := s.d.loadStrategy(rec.URL, rec.Grant)
+	if len(rec.Grant) > 0 {
+		gc, err := grantOf(rec.Grant)
 		if err != nil {
 			return err
 		}
-		strategy = st
+		if strategy, err = s.d.loadStrategy(rec.URL, gc); err != nil {
+			return err
+		}
 	}
 	if rec.Public {
 		s.sess.Restore(&oauth.Grant{Public: true}, strategy)
@@ -120,7 +122,7 @@ func (s *server) load() error {
 	var reg *oauth.Registration
 	switch {
 	case strategy != nil:
-		reg = oauth.RegistrationFor(strategy, &md)
+		reg = strategy.Registration(&md)
 	case tok.Client != nil:
 		reg = importedRegistration(tok.Client)
 	default:
@@ -192,13 +194,20 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 	// is sent (oauth.ClientAuth.Issuer). Configuring the grant again
 	// (SetGrant) unbinds it.
 	var bound oauth.Strategy
-	if rec.Grant != nil && rec.Grant.ClientIssuer == "" {
-		gc := *rec.Grant
-		gc.ClientIssuer = g.Metadata.Issuer
-		if bound, err = s.d.loadStrategy(rec.URL, &gc); err != nil {
+	if len(rec.Grant) > 0 {
+		gc, err := grantOf(rec.Grant)
+		if err != nil {
 			return err
 		}
-		rec.Grant = &gc
+		if gc.ClientIssuer == "" {
+			gc.ClientIssuer = g.Metadata.Issuer
+			if bound, err = s.d.loadStrategy(rec.URL, gc); err != nil {
+				return err
+			}
+			if rec.Grant, err = json.Marshal(gc); err != nil {
+				return err
+			}
+		}
 	}
 	rec.Discovery = md
 	rec.ResourceMetadata, _ = json.Marshal(g.Metadata.Protected)
@@ -270,8 +279,10 @@ func (s *server) info() ipc.ServerInfo {
 		Tools: rec.Tools, ToolCount: rec.ToolCount, ToolsMore: rec.ToolsMore,
 		ToolPolicy: rec.ToolPolicy,
 	}
-	if rec.Grant != nil {
-		in.Grant = rec.Grant.Type
+	if len(rec.Grant) > 0 {
+		if gc, err := grantOf(rec.Grant); err == nil {
+			in.Grant = gc.Type
+		}
 	}
 	if in.Status != ipc.StateSignedOut {
 		in.HasRefreshToken, in.Registration, in.DPoP = hasRefresh, method, dpop
@@ -279,7 +290,7 @@ func (s *server) info() ipc.ServerInfo {
 			in.Provider = md.Quirk.Summary()
 		}
 	}
-	renewable := in.HasRefreshToken || rec.Grant != nil // refresh, or re-acquire with the grant
+	renewable := in.HasRefreshToken || len(rec.Grant) > 0 // refresh, or re-acquire with the grant
 	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && s.d.cfg.Now().After(rec.TokenExpiry) && !renewable {
 		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
 	}

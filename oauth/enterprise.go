@@ -45,6 +45,10 @@ type Enterprise struct {
 // Name implements Strategy: "enterprise".
 func (s *Enterprise) Name() string { return "enterprise" }
 
+// Registration implements Strategy: mcpauthd's client at the MCP server's
+// authorization server (not the IdP's).
+func (s *Enterprise) Registration(md *Metadata) *Registration { return s.Client.registration(md) }
+
 // Obtain implements Strategy.
 func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, scopes []string) (*Token, *Registration, error) {
 	ctx = withServer(ctx, md.ServerURL) // the network policy: loopback only for a local server

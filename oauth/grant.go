@@ -39,6 +39,11 @@ type Strategy interface {
 	// Registration returned is the client identity used (kept in the grant
 	// for refresh and revocation; its ClientSecret is a secret).
 	Obtain(ctx context.Context, c *http.Client, md *Metadata, scopes []string) (*Token, *Registration, error)
+	// Registration is the client identity the grant authenticates with at
+	// md's authorization server, the Registration Obtain returns, without
+	// running the grant: for a grant rebuilt from storage (a restarted
+	// daemon) to refresh and revoke its tokens.
+	Registration(md *Metadata) *Registration
 }
 
 // Grant type URNs.
@@ -127,22 +132,6 @@ func (a *ClientAuth) registration(md *Metadata) *Registration {
 		Issuer: md.Issuer, ClientID: a.ClientID, ClientSecret: a.ClientSecret,
 		AuthMethod: a.method(md), Method: MethodPreregistered, CreatedAt: time.Now(), auth: a,
 	}
-}
-
-// RegistrationFor is the client identity st authenticates with at md's
-// authorization server — the Registration its Obtain returns — for a grant
-// rebuilt from storage (a restarted daemon). nil for a Strategy this
-// package does not define.
-func RegistrationFor(st Strategy, md *Metadata) *Registration {
-	switch st := st.(type) {
-	case *ClientCredentials:
-		return st.Client.registration(md)
-	case *JWTBearer:
-		return st.Client.registration(md)
-	case *Enterprise:
-		return st.Client.registration(md)
-	}
-	return nil
 }
 
 // tokenRequest sends one token request for grantType with params (plus
@@ -258,6 +247,11 @@ type ClientCredentials struct {
 // Name implements Strategy: "client_credentials".
 func (s *ClientCredentials) Name() string { return "client_credentials" }
 
+// Registration implements Strategy.
+func (s *ClientCredentials) Registration(md *Metadata) *Registration {
+	return s.Client.registration(md)
+}
+
 // Obtain implements Strategy.
 func (s *ClientCredentials) Obtain(ctx context.Context, c *http.Client, md *Metadata, scopes []string) (*Token, *Registration, error) {
 	if err := s.Client.check("token", md); err != nil {
@@ -286,6 +280,9 @@ type JWTBearer struct {
 
 // Name implements Strategy: "jwt_bearer".
 func (s *JWTBearer) Name() string { return "jwt_bearer" }
+
+// Registration implements Strategy.
+func (s *JWTBearer) Registration(md *Metadata) *Registration { return s.Client.registration(md) }
 
 // Obtain implements Strategy.
 func (s *JWTBearer) Obtain(ctx context.Context, c *http.Client, md *Metadata, scopes []string) (*Token, *Registration, error) {

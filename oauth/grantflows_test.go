@@ -74,9 +74,9 @@ func TestRevokePrivateKeyJWT(t *testing.T) {
 	defer srv.Close()
 	md := &oauth.Metadata{Issuer: srv.URL, AuthServer: &oauthex.AuthServerMeta{Issuer: srv.URL, TokenEndpoint: srv.URL + "/token", RevocationEndpoint: srv.URL + "/revoke"}}
 	st := &oauth.ClientCredentials{Client: oauth.ClientAuth{ClientID: "robot", PrivateKey: key}}
-	reg := oauth.RegistrationFor(st, md)
+	reg := st.Registration(md)
 	if reg == nil || reg.AuthMethod != oauth.AuthPrivateKeyJWT || reg.ClientID != "robot" || reg.Method != oauth.MethodPreregistered {
-		t.Fatalf("RegistrationFor: %+v", reg)
+		t.Fatalf("Registration: %+v", reg)
 	}
 	if ok, err := oauth.Revoke(context.Background(), srv.Client(), md, reg, "the-token", "access_token"); !ok || err != nil {
 		t.Fatalf("Revoke: %v %v", ok, err)
@@ -84,8 +84,5 @@ func TestRevokePrivateKeyJWT(t *testing.T) {
 	if got.err != nil || got.assertionType != "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" || got.clientID != "robot" ||
 		got.claims.Issuer != "robot" || got.claims.Subject != "robot" || len(got.claims.Audience) != 1 || got.claims.Audience[0] != srv.URL {
 		t.Fatalf("revocation request: client_id %q, assertion type %q, claims %+v, err %v", got.clientID, got.assertionType, got.claims, got.err)
-	}
-	if oauth.RegistrationFor(nil, md) != nil {
-		t.Fatal("RegistrationFor(nil) is not nil")
 	}
 }

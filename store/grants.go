@@ -7,37 +7,13 @@ import (
 	"go.etcd.io/bbolt"
 )
 
-// GrantConfig is the non-secret part of a server's non-interactive grant
-// (client credentials, JWT bearer, enterprise), kept in its Server record.
-// The store does not interpret it.
-type GrantConfig struct {
-	Type         string `json:"type"`
-	ClientID     string `json:"client_id,omitempty"`
-	SigningAlg   string `json:"signing_alg,omitempty"`
-	ClientIssuer string `json:"client_issuer,omitempty"`
-	// AssertionFile is read anew for every grant (a projected workload token).
-	AssertionFile    string `json:"assertion_file,omitempty"`
-	IdPIssuer        string `json:"idp_issuer,omitempty"`
-	IdPTokenEndpoint string `json:"idp_token_endpoint,omitempty"`
-	IdPClientID      string `json:"idp_client_id,omitempty"`
-}
-
-// GrantSecrets are the secrets of a server's non-interactive grant. They are
-// stored only sealed, under "grant:"+server URL, and are written by
-// CommitGrant.
-type GrantSecrets struct {
-	ClientSecret    string `json:"client_secret,omitempty"`
-	PrivateKey      string `json:"private_key,omitempty"` // PEM
-	Assertion       string `json:"assertion,omitempty"`   // a static workload JWT
-	IdPClientSecret string `json:"idp_client_secret,omitempty"`
-	IDToken         string `json:"id_token,omitempty"`
-}
-
 // CommitGrant writes srv (as PutServer does; srv.Grant is the grant's
-// non-secret part) and seals sec as its grant secrets, in one transaction:
-// a record never names a grant whose secrets are missing or stale. A nil
-// sec deletes the stored grant secrets.
-func (s *Store) CommitGrant(srv *Server, sec *GrantSecrets) error {
+// non-secret part) and seals sec, marshalled as JSON, as its grant secrets
+// under "grant:"+server URL, in one transaction: a record never names a
+// grant whose secrets are missing or stale. A nil sec (an untyped nil)
+// deletes the stored grant secrets. The store does not interpret sec: the
+// daemon's ipc.GrantConfig.Secrets is the one layout.
+func (s *Store) CommitGrant(srv *Server, sec any) error {
 	var key []byte
 	if sec != nil {
 		var err error
@@ -56,19 +32,16 @@ func (s *Store) CommitGrant(srv *Server, sec *GrantSecrets) error {
 	})
 }
 
-// GetGrantSecrets returns the grant secrets of the server at url, or
-// ErrNotFound. It fetches the data key only if there is a record to open.
-func (s *Store) GetGrantSecrets(url string) (*GrantSecrets, error) {
+// GetGrantSecrets unseals the grant secrets of the server at url into sec
+// (as json.Unmarshal does), or returns ErrNotFound. It fetches the data key
+// only if there is a record to open.
+func (s *Store) GetGrantSecrets(url string, sec any) error {
 	blob, err := s.sealedBlob(grantKey(url))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if blob == nil {
-		return nil, fmt.Errorf("store: grant secrets for %s: %w", url, ErrNotFound)
+		return fmt.Errorf("store: grant secrets for %s: %w", url, ErrNotFound)
 	}
-	var sec GrantSecrets
-	if err := s.openSealed(grantKey(url), blob, &sec); err != nil {
-		return nil, err
-	}
-	return &sec, nil
+	return s.openSealed(grantKey(url), blob, sec)
 }

@@ -1,6 +1,7 @@
 package store
 
 import (
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"os"
@@ -22,11 +23,12 @@ func TestGrantRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	const url = "https://mcp.example.com/mcp"
-	if _, err := s.GetGrantSecrets(url); !errors.Is(err, ErrNotFound) {
+	var gs grantSecrets
+	if err := s.GetGrantSecrets(url, &gs); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("GetGrantSecrets before any: %v", err)
 	}
-	sec := &GrantSecrets{ClientSecret: "cs-SECRET-1", PrivateKey: "-----BEGIN PRIVATE KEY-----\nKEY-SECRET-2\n", Assertion: "jwt-SECRET-3", IdPClientSecret: "idp-SECRET-4", IDToken: "idt-SECRET-5"}
-	srv := &Server{URL: url, Grant: &GrantConfig{Type: "client_credentials", ClientID: "robot", AssertionFile: "/run/token"}}
+	sec := &grantSecrets{ClientSecret: "cs-SECRET-1", PrivateKey: "-----BEGIN PRIVATE KEY-----\nKEY-SECRET-2\n", Assertion: "jwt-SECRET-3", IdPClientSecret: "idp-SECRET-4", IDToken: "idt-SECRET-5"}
+	srv := &Server{URL: url, Grant: json.RawMessage(`{"type":"client_credentials","client_id":"robot","assertion_file":"/run/token"}`)}
 	if err := s.CommitGrant(srv, sec); err != nil {
 		t.Fatal(err)
 	}
@@ -51,17 +53,16 @@ func TestGrantRoundTrip(t *testing.T) {
 	}
 	defer s.Close()
 	got, err := s.GetServer(url)
-	if err != nil || got.Grant == nil || *got.Grant != *srv.Grant {
+	if err != nil || string(got.Grant) != string(srv.Grant) {
 		t.Fatalf("server after reopen: %+v %v", got, err)
 	}
-	gs, err := s.GetGrantSecrets(url)
-	if err != nil || *gs != *sec {
+	if err := s.GetGrantSecrets(url, &gs); err != nil || gs != *sec {
 		t.Fatalf("grant secrets after reopen: %v", err)
 	}
 	if err := s.CommitGrant(&Server{URL: url}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetGrantSecrets(url); !errors.Is(err, ErrNotFound) {
+	if err := s.GetGrantSecrets(url, &gs); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after CommitGrant(nil): %v", err)
 	}
 	if err := s.CommitGrant(srv, sec); err != nil {
@@ -70,7 +71,17 @@ func TestGrantRoundTrip(t *testing.T) {
 	if err := s.DeleteServer(url); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.GetGrantSecrets(url); !errors.Is(err, ErrNotFound) {
+	if err := s.GetGrantSecrets(url, &gs); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("after DeleteServer: %v", err)
 	}
+}
+
+// grantSecrets is a grant's sealed record as the daemon writes it (the
+// secret fields of ipc.GrantConfig, which the store does not import).
+type grantSecrets struct {
+	ClientSecret    string `json:"client_secret,omitempty"`
+	PrivateKey      string `json:"private_key,omitempty"`
+	Assertion       string `json:"assertion,omitempty"`
+	IdPClientSecret string `json:"idp_client_secret,omitempty"`
+	IDToken         string `json:"id_token,omitempty"`
 }

@@ -42,9 +42,10 @@ type Server struct {
 	// Discovery is the engine's whole discovery result (oauth.Metadata), from
 	// which a restarted daemon refreshes without discovering again.
 	Discovery json.RawMessage `json:"discovery,omitempty"`
-	// Grant is the server's non-interactive grant without its secrets (those
-	// are sealed apart, see GrantSecrets); nil for browser sign-ins.
-	Grant *GrantConfig `json:"grant,omitempty"`
+	// Grant is the server's non-interactive grant without its secrets (the
+	// daemon's ipc.GrantConfig.Public as JSON; the secrets are sealed apart,
+	// see CommitGrant); nil for browser sign-ins. Opaque here.
+	Grant json.RawMessage `json:"grant,omitempty"`
 	// Provider is the server's own sign-in settings (the engine's
 	// oauth.Overrides as JSON), kept for every later sign-in; opaque here.
 	Provider json.RawMessage `json:"provider,omitempty"`

@@ -201,12 +201,6 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		return nil, bad("a client secret needs its client ID")
 	}
 	key := strings.TrimSpace(req.PrivateKey) != ""
-	if req.Grant != ipc.GrantJWTBearer && req.Assertion != "" {
-		return nil, bad("a workload JWT is for the workload identity sign-in: choose that sign-in")
-	}
-	if req.Grant != ipc.GrantEnterprise && (req.IdPIssuer != "" || req.IdPClientID != "" || req.IdPClientSecret != "" || req.IDToken != "") {
-		return nil, bad("the IdP fields are for the company SSO sign-in: choose that sign-in")
-	}
 	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes)}
 	if req.Provider != "" || strings.TrimSpace(req.AuthorizeParams) != "" {
 		p := &ipc.ProviderOverrides{Provider: req.Provider}
@@ -222,48 +216,27 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		}
 		lr.Provider = p // checked by the daemon
 	}
-	var g *ipc.GrantConfig
-	switch req.Grant {
-	case "":
-		if key {
+	if req.Grant == "" { // through the browser
+		switch {
+		case key:
 			return nil, bad("a private key is for a sign-in without a browser: choose one")
+		case req.Assertion != "":
+			return nil, bad("a workload JWT is for the workload identity sign-in: choose that sign-in")
+		case req.IdPIssuer != "" || req.IdPClientID != "" || req.IdPClientSecret != "" || req.IDToken != "":
+			return nil, bad("the IdP fields are for the company SSO sign-in: choose that sign-in")
 		}
 		lr.ClientID, lr.ClientSecret = id, req.ClientSecret
-	case ipc.GrantClientCredentials:
-		if id == "" || (req.ClientSecret == "") == !key {
-			return nil, bad("client credentials need the client ID and either its secret or its private key")
-		}
-		g = &ipc.GrantConfig{Type: ipc.GrantClientCredentials}
-	case ipc.GrantJWTBearer:
-		// The daemon checks that it is a JWT (SetGrant), before anything
-		// is stored or sent.
-		assertion := strings.TrimSpace(req.Assertion)
-		switch {
-		case id == "":
-			return nil, bad("workload identity needs the client ID")
-		case assertion == "":
-			return nil, bad("workload identity needs the workload JWT: paste it or upload its file")
-		}
-		g = &ipc.GrantConfig{Type: ipc.GrantJWTBearer, Assertion: assertion}
-	case ipc.GrantEnterprise:
-		issuer, idpID, idToken := strings.TrimSpace(req.IdPIssuer), strings.TrimSpace(req.IdPClientID), strings.TrimSpace(req.IDToken)
-		if id == "" || issuer == "" || idpID == "" || idToken == "" {
-			return nil, bad("company SSO needs the client ID, the IdP issuer, mcpauthd's client ID at the IdP and your ID token")
-		}
-		if !ipc.IsHTTPURL(issuer) {
-			return nil, bad("the IdP issuer is not an http(s) URL")
-		}
-		g = &ipc.GrantConfig{Type: ipc.GrantEnterprise, IdPIssuer: issuer, IdPClientID: idpID, IdPClientSecret: req.IdPClientSecret, IDToken: idToken}
-	default:
-		return nil, bad("unknown sign-in type")
-	}
-	if g != nil {
-		if req.ClientSecret != "" && key {
-			return nil, bad("give the client's secret or its private key, not both")
-		}
-		g.ClientID, g.ClientSecret = id, req.ClientSecret
+	} else {
+		// Checked as every grant is (Validate), then by the daemon, which
+		// checks that the tokens are JWTs before anything is stored or sent.
+		g := &ipc.GrantConfig{Type: req.Grant, ClientID: id, ClientSecret: req.ClientSecret, Assertion: strings.TrimSpace(req.Assertion),
+			IdPIssuer: strings.TrimSpace(req.IdPIssuer), IdPClientID: strings.TrimSpace(req.IdPClientID),
+			IdPClientSecret: req.IdPClientSecret, IDToken: strings.TrimSpace(req.IDToken)}
 		if key {
 			g.PrivateKey = req.PrivateKey
+		}
+		if err := g.Validate(); err != nil {
+			return nil, bad(err.Error())
 		}
 		lr.Grant = g
 	}

@@ -47,17 +47,20 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	l.Close()
 	d, err := daemon.New(daemon.Config{Store: st, Logger: log, CallbackAddr: addr})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Served as cmd/mcpauthd serves it: the daemon's routes and the page
+	// on one loopback listener.
 	h := webui.New(d, d.LoopbackURL(), log)
-	d.SetWeb(h, h.EntryURL())
-	if err := d.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d.SetWebURL(h.EntryURL())
+	mux := http.NewServeMux()
+	d.Mount(mux)
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux}
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { srv.Close(); d.Close() })
 	if got := d.Status().WebURL; got != h.EntryURL() {
 		t.Fatalf("Status().WebURL = %q, want the entry URL", got)
 	}

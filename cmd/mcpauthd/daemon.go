@@ -78,12 +78,11 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		return err
 	}
 	defer d.Close()
-	if h, entry := webUI(d, log); h != nil {
-		d.SetWeb(h, entry)
-	}
-	if err := d.Start(); err != nil {
+	web, err := serveLoopback(d, set.CallbackAddr(), log)
+	if err != nil {
 		return err
 	}
+	defer web.Close()
 	l, err := ipc.Listen(p.Socket)
 	if err != nil {
 		return err

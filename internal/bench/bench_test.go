@@ -46,9 +46,13 @@ func serveDaemon(b *testing.B, cfg daemon.Config, r *ipc.LoginRequest) (*daemon.
 	}
 	b.Cleanup(func() { d.Close() })
 	if cfg.OpenBrowser != nil {
-		if err := d.Start(); err != nil {
+		cl, err := net.Listen("tcp", cfg.CallbackAddr)
+		if err != nil {
 			b.Fatal(err)
 		}
+		srv := &http.Server{Handler: d.Handler()}
+		go func() { _ = srv.Serve(cl) }()
+		b.Cleanup(func() { srv.Close() })
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
