@@ -77,7 +77,8 @@ func Run(ctx context.Context, e *Env, args []string) error {
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains(rootFlags, args[0]) {
 		return e.RunDaemon(ctx, args)
 	}
-	root := newRoot(ctx, e)
+	var ran bool // a registered command ran: its errors are its own
+	root := newRoot(ctx, e, &ran)
 	root.InitDefaultHelpCmd()
 	root.InitDefaultCompletionCmd()
 	if !strings.HasPrefix(args[0], "-") && !strings.HasPrefix(args[0], "__complete") {
@@ -87,8 +88,13 @@ func Run(ctx context.Context, e *Env, args []string) error {
 	}
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
-	if errors.Is(err, errHelpShown) {
+	var ee *ExitError
+	switch {
+	case errors.Is(err, errHelpShown):
 		return nil
+	case err != nil && !errors.As(err, &ee) && !ran:
+		// cobra's own (mcpauthd version extra): a usage error.
+		return &ExitError{Code: 2, Err: fmt.Errorf("%w (run 'mcpauthd --help')", err)}
 	}
 	return err
 }
@@ -105,9 +111,10 @@ func unknownCommand(root *cobra.Command, name string) error {
 	return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q (%s)", name, hint)}
 }
 
-// newRoot builds the command tree. It only fills in structs (no flag sets,
+// newRoot builds the command tree; *ran is set when a registered command
+// runs. It only fills in structs (no flag sets,
 // no I/O): every mcpauthd token call pays for it.
-func newRoot(ctx context.Context, e *Env) *cobra.Command {
+func newRoot(ctx context.Context, e *Env, ran *bool) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mcpauthd",
 		Short: "mcpauthd signs you in to MCP servers once, for every app on this machine.",
@@ -133,7 +140,10 @@ func newRoot(ctx context.Context, e *Env) *cobra.Command {
 			Short: c.summary,
 			// The command's own file parses its flags (flags, parse).
 			DisableFlagParsing: true,
-			RunE:               func(_ *cobra.Command, args []string) error { return run(ctx, e, args) },
+			RunE: func(_ *cobra.Command, args []string) error {
+				*ran = true
+				return run(ctx, e, args)
+			},
 			ValidArgsFunction: func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
 				if !strings.HasPrefix(toComplete, "-") {
 					return nil, cobra.ShellCompDirectiveDefault
