@@ -1,5 +1,7 @@
 // Package cli implements mcpauthd's command line: one file per subcommand,
 // each a func(ctx, *Env, args) error, so tests can run them in-process.
+// cobra dispatches, prints help, suggests and completes; each command
+// parses its own flags with pflag (flags, parse), -h included.
 // Every subcommand but the daemon itself is a client of the daemon's socket,
 // and starts the daemon first when none is running.
 package cli
@@ -112,8 +114,8 @@ func unknownCommand(root *cobra.Command, name string) error {
 }
 
 // newRoot builds the command tree; *ran is set when a registered command
-// runs. It only fills in structs (no flag sets,
-// no I/O): every mcpauthd token call pays for it.
+// runs. Every mcpauthd token call pays for it, so it only fills in structs:
+// a command's flags are defined when it runs (or is described).
 func newRoot(ctx context.Context, e *Env, ran *bool) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "mcpauthd",
