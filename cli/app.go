@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"app", "add NAME --server URL | list [--json] | remove NAME   apps of the local reverse proxy (HTTP apps)", runApp})
+	register(command{"app", "add NAME --server URL | list [--json] | remove NAME", "apps of the local reverse proxy (HTTP apps)", runApp})
 }
 
 // runApp manages the apps of the daemon's local reverse proxy. `app add`
@@ -20,6 +20,10 @@ func runApp(ctx context.Context, e *Env, args []string) error {
 		return &ExitError{Code: 2, Err: fmt.Errorf("app: want add, list or remove")}
 	}
 	switch args[0] {
+	case "-h", "--help", "help":
+		fs := flags(e, "app", "add NAME --server URL | list [--json] | remove NAME")
+		_, err := parse(fs, []string{"--help"}, 0)
+		return err
 	case "add":
 		return runAppAdd(ctx, e, args[1:])
 	case "list":
@@ -38,7 +42,6 @@ func runAppAdd(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if *server == "" {
-		fs.Usage()
 		return &ExitError{Code: 2, Err: fmt.Errorf("app add: --server URL is required")}
 	}
 	c, err := e.client(ctx)

@@ -1,5 +1,7 @@
 // Package cli implements mcpauthd's command line: one file per subcommand,
 // each a func(ctx, *Env, args) error, so tests can run them in-process.
+// cobra dispatches, prints help, suggests and completes; each command
+// parses its own flags with pflag (flags, parse), -h included.
 // Every subcommand but the daemon itself is a client of the daemon's socket,
 // and starts the daemon first when none is running.
 package cli
@@ -7,18 +9,20 @@ package cli
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/paths"
 	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 // Version is set at build time (-ldflags "-X …/cli.Version=…").
@@ -35,10 +39,18 @@ type Env struct {
 	// RunDaemon runs the daemon in this process (wired by main, which may
 	// import the daemon; this package talks only to its socket).
 	RunDaemon func(ctx context.Context, args []string) error
+
+	// describe, when set, receives a command's flag set instead of the
+	// command running (see describe).
+	describe func(*pflag.FlagSet)
 }
 
+// command is one subcommand: its file registers it from init, and run
+// parses its own flags with flags and parse, so that each file keeps its
+// flags next to the code that reads them.
 type command struct {
 	name    string
+	args    string // the arguments after the name, for the one-line usage
 	summary string
 	run     func(ctx context.Context, e *Env, args []string) error
 }
@@ -56,69 +68,187 @@ type ExitError struct {
 func (e *ExitError) Error() string { return e.Err.Error() }
 func (e *ExitError) Unwrap() error { return e.Err }
 
-// Run runs the subcommand named by args[0]; no arguments runs the daemon.
+// errHelpShown is what parse returns after printing a command's help for
+// -h or --help: Run turns it into success.
+var errHelpShown = errors.New("help shown")
+
+// Run runs the subcommand named by args[0]; no arguments, or flags only
+// (mcpauthd --no-tray), runs the daemon. An unknown command is a usage
+// error (ExitError 2) naming the closest commands.
 func Run(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && args[0] != "-h" && args[0] != "--help" {
+	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains(rootFlags, args[0]) {
 		return e.RunDaemon(ctx, args)
 	}
-	for _, c := range commands {
-		if c.name == args[0] {
-			return c.run(ctx, e, args[1:])
+	var ran bool // a registered command ran: its errors are its own
+	root := newRoot(ctx, e, &ran)
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	if !strings.HasPrefix(args[0], "-") && !strings.HasPrefix(args[0], "__complete") {
+		if c, _, err := root.Find(args[:1]); err != nil || c == root {
+			return unknownCommand(root, args[0])
 		}
 	}
-	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
-		usage(e.Stdout)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	var ee *ExitError
+	switch {
+	case errors.Is(err, errHelpShown):
 		return nil
+	case err != nil && !errors.As(err, &ee) && !ran:
+		// cobra's own (mcpauthd version extra): a usage error.
+		return &ExitError{Code: 2, Err: fmt.Errorf("%w (run 'mcpauthd --help')", err)}
 	}
-	usage(e.Stderr)
-	return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q", args[0])}
+	return err
 }
 
-func usage(w io.Writer) {
-	fmt.Fprintln(w, "mcpauthd signs you in to MCP servers once, for every app on this machine.")
-	fmt.Fprintln(w, "\nUsage:\n  mcpauthd [--no-tray]        run the daemon (with its tray where there is a desktop)")
+// rootFlags are the arguments cobra handles on the root command; any other
+// leading flag belongs to the daemon.
+var rootFlags = []string{"-h", "--help", "-v", "--version"}
+
+func unknownCommand(root *cobra.Command, name string) error {
+	hint := "run 'mcpauthd --help' for the commands"
+	if s := root.SuggestionsFor(name); len(s) > 0 {
+		return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q. Did you mean %q? (%s)", name, strings.Join(s, `" or "`), hint)}
+	}
+	return &ExitError{Code: 2, Err: fmt.Errorf("unknown command %q (%s)", name, hint)}
+}
+
+// newRoot builds the command tree; *ran is set when a registered command
+// runs. Every mcpauthd token call pays for it, so it only fills in structs:
+// a command's flags are defined when it runs (or is described).
+func newRoot(ctx context.Context, e *Env, ran *bool) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "mcpauthd",
+		Short: "mcpauthd signs you in to MCP servers once, for every app on this machine.",
+		Long: "mcpauthd signs you in to MCP servers once, for every app on this machine.\n\n" +
+			"mcpauthd alone (or mcpauthd --no-tray) runs the daemon, with its tray where there is a desktop;\n" +
+			"the commands below talk to it, and start it when none is running.",
+		Version:       Version,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		// Never reached (Run hands these to the daemon); it makes the
+		// usage line show that mcpauthd alone is a command.
+		RunE: func(*cobra.Command, []string) error { return e.RunDaemon(ctx, nil) },
+	}
+	root.SetIn(e.Stdin)
+	root.SetOut(e.Stdout)
+	root.SetErr(e.Stderr)
+	root.SetVersionTemplate("mcpauthd {{.Version}}\n")
+	root.Flags().Bool("no-tray", false, "run the daemon without its tray icon")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  mcpauthd %-19s %s\n", c.name, c.summary)
+		run := c.run
+		cmd := &cobra.Command{
+			Use:   strings.TrimSpace(c.name + " " + c.args),
+			Short: c.summary,
+			// The command's own file parses its flags (flags, parse).
+			DisableFlagParsing: true,
+			RunE: func(_ *cobra.Command, args []string) error {
+				*ran = true
+				return run(ctx, e, args)
+			},
+			ValidArgsFunction: func(_ *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+				if !strings.HasPrefix(toComplete, "-") {
+					return nil, cobra.ShellCompDirectiveDefault
+				}
+				var out []cobra.Completion
+				for _, f := range describe(ctx, e, run) {
+					if strings.HasPrefix("--"+f.Name, toComplete) {
+						out = append(out, cobra.CompletionWithDesc("--"+f.Name, f.Usage))
+					}
+				}
+				return out, cobra.ShellCompDirectiveNoFileComp
+			},
+		}
+		cmd.SetHelpFunc(func(*cobra.Command, []string) { _ = run(ctx, e, []string{"--help"}) })
+		root.AddCommand(cmd)
 	}
-	fmt.Fprintln(w, "\nRun 'mcpauthd COMMAND -h' for a command's flags.")
+	root.AddCommand(&cobra.Command{
+		Use:   "version",
+		Short: "print mcpauthd's version",
+		Args:  cobra.NoArgs,
+		Run:   func(*cobra.Command, []string) { fmt.Fprintf(e.Stdout, "mcpauthd %s\n", Version) },
+	})
+	return root
 }
 
-// flags returns a FlagSet that writes its usage to e.Stderr.
-func flags(e *Env, name, args string) *flag.FlagSet {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.Stderr)
+// describe returns the flags run defines, without running it: run is
+// called with --help and an Env that records its flag set and prints
+// nothing.
+func describe(ctx context.Context, e *Env, run func(context.Context, *Env, []string) error) []*pflag.Flag {
+	var flags []*pflag.Flag
+	d := *e
+	d.Stdout, d.Stderr = io.Discard, io.Discard
+	d.describe = func(fs *pflag.FlagSet) { fs.VisitAll(func(f *pflag.Flag) { flags = append(flags, f) }) }
+	_ = run(ctx, &d, []string{"--help"})
+	return flags
+}
+
+// flags returns the flag set of the command name (as typed: "token",
+// "app add"); args is its usage after the name. Its Usage prints the
+// command's help to stdout.
+func flags(e *Env, name, args string) *pflag.FlagSet {
+	fs := pflag.NewFlagSet(name, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard) // parse reports errors, once
+	fs.SortFlags = false
+	if e.describe != nil {
+		fs.Usage = func() { e.describe(fs) }
+		return fs
+	}
 	fs.Usage = func() {
-		fmt.Fprintf(e.Stderr, "Usage: mcpauthd %s %s\n", name, args)
-		fs.PrintDefaults()
+		fmt.Fprintf(e.Stdout, "Usage: mcpauthd %s %s\n", name, args)
+		if s := summary(name); s != "" {
+			fmt.Fprintf(e.Stdout, "\n%s\n", s)
+		}
+		fmt.Fprintf(e.Stdout, "\nFlags:\n%s", fs.FlagUsages())
 	}
 	return fs
 }
 
-// parsePositional parses args, allowing flags after positional arguments
-// (mcpauthd token URL --format raw), and returns the positional ones.
-func parsePositional(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, &ExitError{Code: 2, Err: err}
+// summary is the one-line description of the command name is part of.
+func summary(name string) string {
+	top, _, _ := strings.Cut(name, " ")
+	for _, c := range commands {
+		if c.name == top {
+			return c.summary
 		}
-		if fs.NArg() == 0 {
-			return pos, nil
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
 	}
+	return ""
+}
+
+// usageError is a usage error of the command of fs: one line, pointing to
+// its help.
+func usageError(fs *pflag.FlagSet, err error) error {
+	return &ExitError{Code: 2, Err: fmt.Errorf("%s: %w (see 'mcpauthd %s --help')", fs.Name(), err, fs.Name())}
+}
+
+// parsePositional parses args, allowing flags after positional arguments
+// (mcpauthd token URL --format raw), and returns the positional ones. On -h
+// or --help it prints the command's help to stdout and returns
+// errHelpShown; a bad flag is one error line (ExitError 2).
+func parsePositional(fs *pflag.FlagSet, args []string) ([]string, error) {
+	if fs.Lookup("help") == nil {
+		fs.BoolP("help", "h", false, "show this help")
+	}
+	err := fs.Parse(args)
+	help, _ := fs.GetBool("help")
+	if errors.Is(err, pflag.ErrHelp) || err == nil && help {
+		fs.Usage()
+		return nil, errHelpShown
+	}
+	if err != nil {
+		return nil, usageError(fs, err)
+	}
+	return fs.Args(), nil
 }
 
 // parse parses args and wants exactly n positional arguments.
-func parse(fs *flag.FlagSet, args []string, n int) ([]string, error) {
+func parse(fs *pflag.FlagSet, args []string, n int) ([]string, error) {
 	pos, err := parsePositional(fs, args)
 	if err != nil {
 		return nil, err
 	}
 	if len(pos) != n {
-		fs.Usage()
-		return nil, &ExitError{Code: 2, Err: fmt.Errorf("%s: want %d argument(s), got %d", fs.Name(), n, len(pos))}
+		return nil, usageError(fs, fmt.Errorf("want %d argument(s), got %d", n, len(pos)))
 	}
 	return pos, nil
 }

@@ -27,7 +27,7 @@ import (
 var serverNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`) })
 
 func init() {
-	register(command{"config", "claude-desktop|cursor|claude-code|vscode [--server NAME=URL]… [--write [--file F]]   app config for mcpauthd", runConfig})
+	register(command{"config", "claude-desktop|cursor|claude-code|vscode [--server NAME=URL]… [--write [--file F]]", "app config for mcpauthd", runConfig})
 }
 
 // appConfig is where one app keeps its MCP servers and how it runs one.

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{"doctor", "URL [--json]   explain what signing in to URL needs, and where it would fail (signs nothing in)", runDoctor})
+	register(command{"doctor", "URL [--json]", "explain what signing in to URL needs, and where it would fail (signs nothing in)", runDoctor})
 }
 
 // doctorMarks prefix each step of the human report.

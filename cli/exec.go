@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{"exec", "URL [--env NAME] -- CMD ARGS…   run CMD with the access token in $MCP_ACCESS_TOKEN", runExec})
+	register(command{"exec", "URL [--env NAME] -- CMD ARGS…", "run CMD with the access token in $MCP_ACCESS_TOKEN", runExec})
 }
 
 // runExec runs a command with URL's access token in its environment
@@ -24,7 +24,9 @@ func runExec(ctx context.Context, e *Env, args []string) error {
 	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
 	dash := slices.Index(args, "--")
 	if dash < 0 || dash == len(args)-1 {
-		fs.Usage()
+		if _, err := parsePositional(fs, args); err != nil {
+			return err // --help, or a bad flag
+		}
 		return &ExitError{Code: 2, Err: errors.New("exec: want URL -- CMD ARGS…")}
 	}
 	pos, err := parse(fs, args[:dash], 1)

@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{"export", "--format anthropic|openai [--server URL]…   MCP connector blocks for the Anthropic / OpenAI APIs, with fresh tokens", runExport})
+	register(command{"export", "--format anthropic|openai [--server URL]…", "MCP connector blocks for the Anthropic / OpenAI APIs, with fresh tokens", runExport})
 }
 
 // runExport prints the block an API request names remote MCP servers with:

@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{"headers", "URL [--method M --url U]   print {\"Authorization\":\"Bearer …\"} (Claude Code headersHelper); DPoP-bound tokens need --method/--url and add \"DPoP\"", runHeaders})
+	register(command{"headers", "URL [--method M --url U]", "print {\"Authorization\":\"Bearer …\"} (Claude Code headersHelper); DPoP-bound tokens need --method/--url and add \"DPoP\"", runHeaders})
 }
 
 // runHeaders prints the HTTP headers that authorize a request to URL, as

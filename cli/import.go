@@ -18,7 +18,7 @@ import (
 )
 
 func init() {
-	register(command{"import", "mcp-remote [URL]… [--dir D] [--replace] [--move]   take over mcp-remote's sign-ins", runImport})
+	register(command{"import", "mcp-remote [URL]… [--dir D] [--replace] [--move]", "take over mcp-remote's sign-ins", runImport})
 }
 
 // mcp-remote (0.15.x) keeps each server's state in
@@ -70,7 +70,6 @@ func runImport(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if len(pos) == 0 || pos[0] != "mcp-remote" {
-		fs.Usage()
 		return &ExitError{Code: 2, Err: errors.New("import: only mcp-remote is supported: mcpauthd import mcp-remote [URL]…")}
 	}
 	if *dir == "" {

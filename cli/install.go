@@ -11,7 +11,7 @@ import (
 )
 
 func init() {
-	register(command{"install", "[--print FILE [--exe PATH]]   start mcpauthd at login (systemd, XDG autostart, launchd or Run key)", runInstall})
+	register(command{"install", "[--print FILE [--exe PATH]]", "start mcpauthd at login (systemd, XDG autostart, launchd or Run key)", runInstall})
 }
 
 // runInstall sets up autostart for this user and this binary (see

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{"list", "[--json]   list servers and their state", runList})
+	register(command{"list", "[--json]", "list servers and their state", runList})
 }
 
 func runList(ctx context.Context, e *Env, args []string) error {

@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -13,16 +12,18 @@ import (
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/sanitize"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"login", "URL   sign in to an MCP server", runLogin})
+	register(command{"login", "URL", "sign in to an MCP server", runLogin})
 }
 
 type multi []string
 
 func (m *multi) String() string     { return strings.Join(*m, " ") }
 func (m *multi) Set(v string) error { *m = append(*m, strings.Fields(v)...); return nil }
+func (m *multi) Type() string       { return "strings" }
 
 // grantFlags are login's flags for non-interactive grants. Secrets are
 // only ever named by file, and every file is read by grantfile.Read:
@@ -34,7 +35,7 @@ type grantFlags struct {
 	idpIssuer, idpClientID, idpSecretFile, idTokenFile *string
 }
 
-func addGrantFlags(fs *flag.FlagSet) *grantFlags {
+func addGrantFlags(fs *pflag.FlagSet) *grantFlags {
 	return &grantFlags{
 		clientCredentials: fs.Bool("client-credentials", false, "no browser: the client_credentials grant with --client-id and --client-secret-file or --private-key-file (CI machines)"),
 		jwtBearer:         fs.Bool("jwt-bearer", false, "no browser: exchange the workload JWT in --assertion-file (re-read for every grant) for tokens"),
@@ -131,7 +132,13 @@ type providerFlags struct {
 // params is a repeatable key=value flag.
 type params map[string]string
 
-func (p params) String() string { return strconv.Itoa(len(p)) + " parameter(s)" }
+func (p params) String() string {
+	if len(p) == 0 {
+		return "" // no "(default …)" in the help
+	}
+	return strconv.Itoa(len(p)) + " parameter(s)"
+}
+func (p params) Type() string { return "key=value" }
 func (p params) Set(v string) error {
 	k, val, ok := strings.Cut(v, "=")
 	if !ok || k == "" {
@@ -141,7 +148,7 @@ func (p params) Set(v string) error {
 	return nil
 }
 
-func addProviderFlags(fs *flag.FlagSet) *providerFlags {
+func addProviderFlags(fs *pflag.FlagSet) *providerFlags {
 	p := &providerFlags{params: params{}}
 	p.provider = fs.String("provider", "", "treat the authorization server as this provider of the quirks table (google, entra, auth0, slack, cognito, github, keycloak), none, or auto (recognise it from the issuer, and drop every setting kept for the server)")
 	fs.Var(p.params, "authorize-param", "`key=value` added to the authorization request (repeatable; kept for this server)")
@@ -154,9 +161,9 @@ func addProviderFlags(fs *flag.FlagSet) *providerFlags {
 
 // overrides are the settings the flags set, nil when none was given (the
 // server keeps the ones it has).
-func (p *providerFlags) overrides(fs *flag.FlagSet) (*ipc.ProviderOverrides, error) {
+func (p *providerFlags) overrides(fs *pflag.FlagSet) (*ipc.ProviderOverrides, error) {
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	fs.Visit(func(f *pflag.Flag) { set[f.Name] = true })
 	o := &ipc.ProviderOverrides{Provider: *p.provider, Resource: *p.resource, TokenAuthMethod: *p.authMethod}
 	if o.Provider == "auto" {
 		o.Provider = "" // and o replaces the kept settings even when it is otherwise empty

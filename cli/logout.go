@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"logout", "URL [--remove]   revoke and forget a server's tokens", runLogout})
+	register(command{"logout", "URL [--remove]", "revoke and forget a server's tokens", runLogout})
 }
 
 // runLogout signs out of a server and says what the authorization server

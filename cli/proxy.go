@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -20,18 +19,25 @@ import (
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
 	"github.com/mcpauthd/mcpauthd/toolpolicy"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]   stdio MCP bridge (mcp-remote drop-in)", runProxy})
+	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]", "stdio MCP bridge (mcp-remote drop-in)", runProxy})
 }
 
 // headerList is a repeatable --header flag; it keeps the raw arguments and
 // is parsed after the flags, so an error names the header, not its value.
 type headerList []string
 
-func (h *headerList) String() string     { return strconv.Itoa(len(*h)) + " header(s)" }
 func (h *headerList) Set(v string) error { *h = append(*h, v); return nil }
+func (h *headerList) Type() string       { return "strings" }
+func (h *headerList) String() string {
+	if len(*h) == 0 {
+		return "" // no "(default …)" in the help
+	}
+	return strconv.Itoa(len(*h)) + " value(s)"
+}
 
 // runProxy is `mcpauthd proxy URL`: it takes mcp-remote's common arguments,
 // so an app's config only swaps the command. The optional positional
@@ -59,7 +65,6 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if len(pos) < 1 || len(pos) > 2 {
-		fs.Usage()
 		return &ExitError{Code: 2, Err: fmt.Errorf("proxy: want URL and an optional callback port, got %d argument(s)", len(pos))}
 	}
 	level := slog.LevelInfo
@@ -218,7 +223,7 @@ func (nopWriteCloser) Close() error { return nil }
 // for url, nil when none is given. mcp-remote's static client information
 // and metadata are JSON or @FILE; a client secret is taken from a file
 // only (an argument is visible to every local user).
-func (p *providerFlags) proxyRequest(fs *flag.FlagSet, url, clientInfo, clientMeta string) (*ipc.ProviderRequest, error) {
+func (p *providerFlags) proxyRequest(fs *pflag.FlagSet, url, clientInfo, clientMeta string) (*ipc.ProviderRequest, error) {
 	o, err := p.overrides(fs)
 	if err != nil {
 		return nil, err

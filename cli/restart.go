@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"restart", " restart the daemon (reads the settings file again)", runRestart})
+	register(command{"restart", "", "restart the daemon (reads the settings file again)", runRestart})
 }
 
 // runRestart restarts the running daemon in place: it shuts down cleanly

@@ -13,8 +13,8 @@ import (
 )
 
 func init() {
-	register(command{"socket", "  print the socket path clients of this machine use", runSocket})
-	register(command{"ssh-config", "print ~/.ssh/config lines that lend this daemon to an SSH host", runSSHConfig})
+	register(command{"socket", "[--mkdir]", "print the socket path clients of this machine use", runSocket})
+	register(command{"ssh-config", "HOST [--remote-socket PATH] [--read-only]", "print ~/.ssh/config lines that lend this daemon to an SSH host", runSSHConfig})
 }
 
 // runSocket prints the socket path mcpauthd uses here; with --mkdir it also

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"status", "  show the daemon's state, listeners and settings", runStatus})
+	register(command{"status", "", "show the daemon's state, listeners and settings", runStatus})
 }
 
 // runStatus prints the daemon's pid, listeners, secret backend (checked:

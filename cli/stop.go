@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{"stop", "    stop the daemon", runStop})
+	register(command{"stop", "", "stop the daemon", runStop})
 }
 
 // runStop asks the running daemon to shut down and waits until its socket

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"token", "URL [--format raw|header|json] [--min-valid D]   print an access token (json says token_type Bearer or DPoP)", runToken})
+	register(command{"token", "URL [--format raw|header|json] [--min-valid D]", "print an access token (json says token_type Bearer or DPoP)", runToken})
 }
 
 func runToken(ctx context.Context, e *Env, args []string) error {

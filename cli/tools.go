@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{"tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]   show or set the tools apps may see and call", runTools})
+	register(command{"tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]", "show or set the tools apps may see and call", runTools})
 }
 
 // runTools is `mcpauthd tools URL`: without flags it shows the server's

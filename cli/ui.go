@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{"ui", "[--print]   open the web page (--print: print a link to it)", runUI})
+	register(command{"ui", "[--print]", "open the web page (--print: print a link to it)", runUI})
 }
 
 // runUI opens the daemon's web page in the browser, or prints a link to it.

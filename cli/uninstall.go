@@ -7,7 +7,7 @@ import (
 )
 
 func init() {
-	register(command{"uninstall", "  stop starting mcpauthd at login (undoes install)", runUninstall})
+	register(command{"uninstall", "", "stop starting mcpauthd at login (undoes install)", runUninstall})
 }
 
 // runUninstall removes what install set up (see autostart.Uninstall); a

@@ -111,14 +111,38 @@ func TestDist(t *testing.T) {
 			t.Errorf("the package lacks %s: %v", p, err)
 		}
 	}
+	// The shell completions are the packaged binary's own scripts.
+	for _, c := range []struct{ shell, path string }{
+		{"bash", "/usr/share/bash-completion/completions/mcpauthd"},
+		{"zsh", "/usr/share/zsh/vendor-completions/_mcpauthd"},
+		{"fish", "/usr/share/fish/vendor_completions.d/mcpauthd.fish"},
+	} {
+		got, err := os.ReadFile(in(c.path))
+		if err != nil {
+			t.Errorf("the package lacks the %s completion: %v", c.shell, err)
+			continue
+		}
+		if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
+			if want := run(t, in(exe), "completion", c.shell); string(got) != want {
+				t.Errorf("%s is not what mcpauthd completion %s prints", c.path, c.shell)
+			}
+		}
+	}
 	if runtime.GOOS == "linux" && runtime.GOARCH == "amd64" {
 		help := run(t, in(exe), "help")
 		manPage, err := os.ReadFile("mcpauthd.1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, c := range regexp.MustCompile(`(?m)^  mcpauthd ([a-z]+)\s`).FindAllStringSubmatch(help, -1) {
-			if !regexp.MustCompile(`(?m)^\.(B|BI) "?` + c[1] + `\b`).Match(manPage) {
+		_, list, _ := strings.Cut(help, "Available Commands:\n")
+		list, _, _ = strings.Cut(list, "\n\n")
+		cmds := regexp.MustCompile(`(?m)^  ([a-z][a-z-]*)  `).FindAllStringSubmatch(list, -1)
+		if len(cmds) < 20 {
+			t.Fatalf("mcpauthd help lists %d commands, want the 20-odd of the CLI:\n%s", len(cmds), help)
+		}
+		for _, c := range cmds {
+			name := strings.ReplaceAll(c[1], "-", `\\?-`)
+			if !regexp.MustCompile(`(?m)^\.(B|BI) "?` + name + `\b`).Match(manPage) {
 				t.Errorf("the man page does not describe %q, which mcpauthd help lists", c[1])
 			}
 		}

@@ -10,6 +10,8 @@
 # binary built for this machine: the same templates (packaging/) and code
 # (internal/autostart) that `mcpauthd install` uses. nfpm is the version that
 # packaging/tools/go.mod pins (a module of its own, outside the main go.mod).
+# The shell completions (bash, zsh, fish) are `mcpauthd completion SHELL` of
+# that binary too.
 # The icon is the tray's "ok" icon, assets/icons/tray-ok.png (32x32).
 set -euo pipefail
 
@@ -46,6 +48,10 @@ mkdir -p "$work/files"
 for f in mcpauthd.service mcpauthd.desktop mcpauthd-autostart.desktop; do
 	"$work/host-mcpauthd" install --print "$f" --exe /usr/bin/mcpauthd >"$work/files/$f"
 done
+# Shell completions: cobra's scripts, which ask the installed binary itself.
+"$work/host-mcpauthd" completion bash >"$work/files/mcpauthd.bash"
+"$work/host-mcpauthd" completion zsh >"$work/files/_mcpauthd"
+"$work/host-mcpauthd" completion fish >"$work/files/mcpauthd.fish"
 gzip -9n <packaging/mcpauthd.1 >"$work/files/mcpauthd.1.gz"
 cp "$icon" "$work/files/mcpauthd.png"
 cp README.md "$work/files/"
