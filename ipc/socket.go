@@ -116,8 +116,9 @@ func checkLen(path string) error {
 // IsNotRunning reports whether err from a first request means no daemon is
 // serving: nothing listens on the socket, or the one that did is dying (a
 // killed daemon's listener can still take a connection while its process is
-// torn down, and then resets it).
+// torn down, and then resets it, or closes it under the request being
+// written: a broken pipe).
 func IsNotRunning(err error) bool {
 	return errors.Is(err, syscall.ENOENT) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, os.ErrNotExist) ||
-		errors.Is(err, syscall.ECONNRESET)
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }

@@ -263,7 +263,13 @@ func newInstance(t *testing.T) *instance {
 	t.Cleanup(func() {
 		_, _, _ = in.run("status") // make sure one answers, then stop it
 		c := ipc.NewClient(in.socket())
+		st, err := c.Status(context.Background())
 		_ = c.Shutdown(context.Background())
+		if err == nil {
+			// Gone before t.TempDir's removal, which a daemon still
+			// closing its registry and log would race.
+			waitPIDGone(t, st.PID)
+		}
 		if t.Failed() {
 			b, _ := os.ReadFile(filepath.Join(dir, "state", "mcpauthd", "mcpauthd.log"))
 			t.Logf("daemon log:\n%s", b)

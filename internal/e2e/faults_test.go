@@ -342,7 +342,7 @@ func waitPIDGone(t *testing.T, pid int) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Fatalf("daemon %d still runs after SIGKILL", pid)
+	t.Fatalf("daemon %d still runs 10 s after it was killed or told to stop", pid)
 }
 
 func (in *instance) hasUsableToken(a *flakyAS) bool {
