@@ -18,6 +18,21 @@ import (
 
 // openDaemon returns a daemon over a fresh store (file-backed secrets)
 // that is closed with the test.
+// signedInDPoP is a daemon signed in, with client credentials, to the DPoP
+// fake (its tokens DPoP-bound), and a context bounded to a minute.
+func signedInDPoP(t *testing.T) (*testfake.DPoPAS, *daemon.Daemon, context.Context) {
+	t.Helper()
+	a := testfake.NewDPoPAS(t)
+	d, _ := openDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	t.Cleanup(cancel)
+	grant := &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: a.ClientID, ClientSecret: a.ClientSecret}
+	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: a.URL, Grant: grant, Wait: true}); err != nil {
+		t.Fatal(err)
+	}
+	return a, d, ctx
+}
+
 func openDaemon(t *testing.T) (*daemon.Daemon, *store.Store) {
 	t.Helper()
 	st := openStore(t)
@@ -55,14 +70,8 @@ func proofATH(proof string) string {
 // silent fall-back to Bearer), and set the session's strategy without its
 // lock (a data race under -race).
 func TestTokenDuringRefresh(t *testing.T) {
-	a := testfake.NewDPoPAS(t)
-	d, _ := openDaemon(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	a, d, ctx := signedInDPoP(t)
 	grant := &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: a.ClientID, ClientSecret: a.ClientSecret}
-	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: a.URL, Grant: grant, Wait: true}); err != nil {
-		t.Fatal(err)
-	}
 
 	const refreshes, readers = 10, 2
 	done := make(chan struct{})
@@ -128,14 +137,7 @@ func TestTokenDuringRefresh(t *testing.T) {
 // after Close (the server's shutdown grace period is over) is served and
 // audited, not a panic on the closed audit queue.
 func TestHandOutAfterClose(t *testing.T) {
-	a := testfake.NewDPoPAS(t)
-	d, _ := openDaemon(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	grant := &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: a.ClientID, ClientSecret: a.ClientSecret}
-	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: a.URL, Grant: grant, Wait: true}); err != nil {
-		t.Fatal(err)
-	}
+	a, d, ctx := signedInDPoP(t)
 	if err := d.Close(); err != nil {
 		t.Fatal(err)
 	}

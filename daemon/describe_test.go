@@ -1,12 +1,9 @@
 package daemon_test
 
 import (
-	"context"
 	"slices"
 	"testing"
-	"time"
 
-	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -17,15 +14,8 @@ import (
 // without a proof: the server refused every request and the server kept
 // no description (issue #14).
 func TestDescribeDPoP(t *testing.T) {
-	a := testfake.NewDPoPAS(t)
-	d, _ := openDaemon(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	grant := &ipc.GrantConfig{Type: ipc.GrantClientCredentials, ClientID: a.ClientID, ClientSecret: a.ClientSecret}
-	// Login with Wait returns after the describe step.
-	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: a.URL, Grant: grant, Wait: true}); err != nil {
-		t.Fatal(err)
-	}
+	// signedInDPoP returns after the describe step (Login with Wait).
+	a, d, _ := signedInDPoP(t)
 	a.Mu.Lock()
 	refused, accepted := slices.Clone(a.Refused), a.Accepted
 	a.Mu.Unlock()
