@@ -5,9 +5,11 @@
 // The registry file holds buckets:
 //
 //	meta           schema version, instance id, audit record count
-//	servers        canonical resource URL -> Server (JSON)
+//	servers        canonical resource URL -> Server (JSON): the server and its own sign-in
+//	accounts       URL + "\x00" + account name -> Server (JSON): a further sign-in (accounts.go)
 //	registrations  issuer -> Registration (JSON, without the client secret)
-//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL -> sealed JSON
+//	secrets        "token:"+URL / "token:"+URL+"\x00"+account / "client-secret:"+issuer /
+//	               "grant:"+URL -> sealed JSON
 //	audit          big-endian time (ns) + sequence -> AuditRecord (JSON)
 //
 // Keys are used byte for byte: the store never normalizes a URL or an issuer, and never matches by
@@ -54,6 +56,7 @@ var (
 	bucketRegistrations = []byte("registrations")
 	bucketSecrets       = []byte("secrets")
 	bucketAudit         = []byte("audit")
+	bucketAccounts      = []byte("accounts")
 
 	metaSchemaVersion = []byte("schema_version")
 	metaInstanceID    = []byte("instance_id")
@@ -63,7 +66,8 @@ var (
 // migrations[v] upgrades a registry from schema version v to v+1. They all run in one
 // transaction at Open. Append here; never edit a migration that has shipped.
 var migrations = []func(tx *bbolt.Tx) error{
-	migrateCreate, // 0 -> 1
+	migrateCreate,   // 0 -> 1
+	migrateAccounts, // 1 -> 2: servers' further accounts (accounts.go)
 }
 
 // schemaCurrent is the registry schema version this binary writes.
