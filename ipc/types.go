@@ -17,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 4 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused
+const Revision = 5 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: accounts (Account fields, /v1/accounts/default)
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -71,6 +71,53 @@ type ServerInfo struct {
 	DPoP bool `json:"dpop,omitempty"`
 	// ToolPolicy is the tools the proxies let apps see and call.
 	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
+	// Account names the server's default account, the sign-in the fields
+	// above describe (Status, Issuer, scopes, expiry, …) and requests that
+	// name no account get. Accounts lists every account of the server,
+	// the default among them, by name (revision 5).
+	Account  string        `json:"account,omitempty"`
+	Accounts []AccountInfo `json:"accounts,omitempty"`
+}
+
+// DefaultAccount is the name of a server's own sign-in: the one every
+// server had before accounts, and the default account unless another is
+// chosen.
+const DefaultAccount = "default"
+
+// AccountInfo is one sign-in (account) of a server. It holds no secret.
+type AccountInfo struct {
+	Name            string    `json:"name"`
+	Default         bool      `json:"default,omitempty"`
+	Status          State     `json:"status"`
+	StatusMessage   string    `json:"status_message,omitempty"`
+	Issuer          string    `json:"issuer,omitempty"`
+	ScopesGranted   []string  `json:"scopes_granted,omitempty"`
+	TokenExpiry     time.Time `json:"token_expiry,omitzero"`
+	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
+	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
+	DPoP            bool      `json:"dpop,omitempty"`
+	// LoginHint is the login_hint the account's sign-ins send, if any.
+	LoginHint string `json:"login_hint,omitempty"`
+}
+
+// CheckAccountName reports whether name can name an account: 1 to 64
+// letters, digits and '.', '_', '-', '@', '+', starting with a letter or
+// digit (a label shown in menus and typed in commands; no separators, no
+// spaces). "" is not a name: it means "the default account" in requests.
+func CheckAccountName(name string) error {
+	ok := len(name) > 0 && len(name) <= 64
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && (r == '.' || r == '_' || r == '-' || r == '@' || r == '+'):
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("account name %q: use 1 to 64 letters, digits, '.', '_', '-', '@' and '+', starting with a letter or digit", name)}
+	}
+	return nil
 }
 
 // LoginRequest starts a sign-in. ClientSecret is a secret: it travels only
@@ -99,6 +146,15 @@ type LoginRequest struct {
 	// Provider, when set, replaces the server's own sign-in settings
 	// (kept with the server for every later sign-in); nil keeps them.
 	Provider *ProviderOverrides `json:"provider,omitempty"`
+	// Account names the sign-in to make or renew ("": the default
+	// account); MakeDefault makes it the server's default account once it
+	// succeeds (the first account of a new server becomes the default
+	// anyway). LoginHint is sent as login_hint (the identity the
+	// authorization server should offer); account names are labels, never
+	// sent. Revision 5.
+	Account     string `json:"account,omitempty"`
+	MakeDefault bool   `json:"make_default,omitempty"`
+	LoginHint   string `json:"login_hint,omitempty"`
 }
 
 // DoctorReport is `mcpauthd doctor URL`: each step of a sign-in to URL as
@@ -227,6 +283,9 @@ type TokenRequest struct {
 	URL      string       `json:"url"`
 	MinValid Duration     `json:"min_valid,omitempty"`
 	DPoP     *DPoPRequest `json:"dpop,omitempty"`
+	// Account names the sign-in whose token is wanted; "" lets the daemon
+	// choose (an app key's account, else the server's default). Revision 5.
+	Account string `json:"account,omitempty"`
 }
 
 // DPoPRequest is the HTTP request a DPoP proof is for (RFC 9449 §4.2):
@@ -263,6 +322,8 @@ type ChallengeRequest struct {
 	Token           string   `json:"token,omitempty"`
 	Status          int      `json:"status"`
 	WWWAuthenticate []string `json:"www_authenticate,omitempty"`
+	// Account is the sign-in Token came from, as in TokenRequest.
+	Account string `json:"account,omitempty"`
 }
 
 // ServerRequest names a server.
@@ -285,6 +346,10 @@ type ServerRequest struct {
 	URL string `json:"url"`
 	// Remove (logout) also forgets the server, not just its tokens.
 	Remove bool `json:"remove,omitempty"`
+	// Account names one of the server's sign-ins ("": the default
+	// account); All (logout) signs out every account. Revision 5.
+	Account string `json:"account,omitempty"`
+	All     bool   `json:"all,omitempty"`
 }
 
 // Status describes the running daemon.
@@ -414,6 +479,9 @@ type Error struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	SignInURL string `json:"sign_in_url,omitempty"`
+	// SignInAccount is the account of SignInURL to sign in to, when it is
+	// not the server's own ("default") sign-in.
+	SignInAccount string `json:"sign_in_account,omitempty"`
 }
 
 // ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is
@@ -426,6 +494,9 @@ func (e *Error) Is(target error) bool { return target == ErrNeedsSignIn && e.Cod
 // Error returns Message; for needs_sign_in with SignInURL, followed by the
 // command that signs in.
 func (e *Error) Error() string {
+	if e.Code == CodeNeedsSignIn && e.SignInURL != "" && e.SignInAccount != "" {
+		return fmt.Sprintf("%s; run: mcpauthd login %s --account %s", e.Message, e.SignInURL, e.SignInAccount)
+	}
 	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {
 		return fmt.Sprintf("%s; run: mcpauthd login %s", e.Message, e.SignInURL)
 	}

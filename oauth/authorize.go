@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -88,6 +89,17 @@ func (a *Authorization) Registration() *Registration { return a.reg }
 // it unless the request has prompt=consent — without it a stock OpenID
 // provider (oidc-provider's default policy) issues no refresh token, and the
 // user signs in again every hour. The MCP Python SDK does the same.
+//
+// A sign-in whose quirk has SelectAccount (a further account of a server)
+// asks the user to choose the identity with prompt=select_account (OpenID
+// Connect Core §3.1.2.1; "select_account consent" with offline_access)
+// where the authorization server supports it: when its metadata lists
+// prompt_values_supported, only if select_account is among them; when it
+// does not, only for an OpenID provider (metadata found at
+// /.well-known/openid-configuration, or "openid" in scopes_supported) — a
+// plain OAuth server may refuse a prompt value it does not know. A quirk's
+// LoginHint is sent as login_hint whatever the server (the user asked for
+// it; a server that does not know it ignores it, RFC 6749 §3.1).
 func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
 	if reg.Issuer != md.Issuer {
 		return nil, newErr("authorization", CheckClientMismatch, md.Issuer, "client registration belongs to %q", reg.Issuer)
@@ -114,8 +126,20 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 			opts = append(opts, oauth2.SetAuthURLParam(k, q.AuthParams[k]))
 		}
 	}
-	if _, set := md.Quirk.authParam("prompt"); !set && slices.Contains(scopes, OfflineAccess) {
-		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	if _, set := md.Quirk.authParam("prompt"); !set {
+		var prompt []string
+		if md.Quirk != nil && md.Quirk.SelectAccount && md.supportsPrompt("select_account") {
+			prompt = append(prompt, "select_account")
+		}
+		if slices.Contains(scopes, OfflineAccess) {
+			prompt = append(prompt, "consent")
+		}
+		if len(prompt) > 0 {
+			opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(prompt, " ")))
+		}
+	}
+	if _, set := md.Quirk.authParam("login_hint"); !set && md.Quirk != nil && md.Quirk.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", md.Quirk.LoginHint))
 	}
 	a.URL = a.config().AuthCodeURL(a.State, opts...)
 	return a, nil

@@ -65,6 +65,10 @@ type Quirk struct {
 	// allows no registration mcpauthd can use; "{redirect_uri}" is
 	// replaced by mcpauthd's redirect URI.
 	NoRegistration string `json:"no_registration,omitempty"`
+	// SelectAccount and LoginHint are a sign-in's own (Overrides): see
+	// Authorize.
+	SelectAccount bool   `json:"select_account,omitempty"`
+	LoginHint     string `json:"login_hint,omitempty"`
 }
 
 const registerHint = "register an application there with the redirect URI {redirect_uri}, then sign in with `mcpauthd login URL --client-id ID --client-secret-file FILE`"
@@ -148,6 +152,13 @@ type Overrides struct {
 	// Scopes are requested by every sign-in, besides what the server asks
 	// for (mcp-remote's static client metadata "scope").
 	Scopes []string `json:"scopes,omitempty"`
+	// SelectAccount asks the authorization server to let the user choose
+	// the identity (prompt=select_account, where it supports it; see
+	// Authorize): for a further account of a server already signed in
+	// with another. LoginHint is sent as login_hint. Both are a sign-in's
+	// own, never taken from a provider row.
+	SelectAccount bool   `json:"select_account,omitempty"`
+	LoginHint     string `json:"login_hint,omitempty"`
 }
 
 // reserved are the authorization parameters mcpauthd sets itself; an
@@ -257,8 +268,9 @@ func ResolveQuirk(issuer string, o *Overrides) *Quirk {
 				q.Notes = append(q.Notes, "the ID token is handed out (override)")
 			}
 		}
+		q.SelectAccount, q.LoginHint = o.SelectAccount, o.LoginHint
 	}
-	if q.Name == "" && len(q.Notes) == 0 && !q.UseIDToken {
+	if q.Name == "" && len(q.Notes) == 0 && !q.UseIDToken && !q.SelectAccount && q.LoginHint == "" {
 		return nil
 	}
 	return &q

@@ -33,7 +33,7 @@ func (f *fakeDaemon) TokenFor(_ context.Context, r *ipc.TokenRequest) (*ipc.Toke
 
 func (f *fakeDaemon) Challenge(context.Context, *ipc.ChallengeRequest) error { return nil }
 
-func (f *fakeDaemon) Succeeded(_ context.Context, url string) error {
+func (f *fakeDaemon) Succeeded(_ context.Context, url, _ string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.succeeded = append(f.succeeded, url)
