@@ -339,13 +339,13 @@ func TestAuthorizeSelectAccount(t *testing.T) {
 	base := discoverFake(t, f)
 	reg := publicReg(f, base)
 	for _, c := range []struct {
-		name          string
-		promptValues  []string
-		metadataURL   string
-		openidScope   bool
-		scopes        []string
-		sel, hint bool
-		wantPrompt    string
+		name         string
+		promptValues []string
+		metadataURL  string
+		openidScope  bool
+		scopes       []string
+		sel, hint    bool
+		wantPrompt   string
 	}{
 		{name: "plain OAuth server: no prompt", sel: true, wantPrompt: ""},
 		{name: "listed", promptValues: []string{"none", "login", "select_account"}, sel: true, wantPrompt: "select_account"},
