@@ -60,7 +60,7 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	var out []map[string]any
 	used := map[string]int{}
 	for _, u := range servers {
-		tok, err := fetchToken(ctx, e, u, *minValid, nil)
+		tok, err := fetchToken(ctx, e, u, "", *minValid, nil)
 		if err != nil {
 			return err
 		}

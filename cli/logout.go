@@ -10,31 +10,43 @@ import (
 )
 
 func init() {
-	register(command{"logout", "URL [--remove]", "revoke and forget a server's tokens", runLogout})
+	register(command{"logout", "URL [--account NAME | --all] [--remove]", "revoke and forget a server's tokens", runLogout})
 }
 
-// runLogout signs out of a server and says what the authorization server
-// did: revoked the tokens, cannot revoke them, or failed to. In every case
-// mcpauthd's copy is gone; when the tokens were not revoked, a warning on
-// stderr says until when a copy an app already has keeps working.
+// runLogout signs out of a server — its default account, the account
+// --account names, or with --all every account — and says what the
+// authorization server did: revoked the tokens, cannot revoke them, or
+// failed to. In every case mcpauthd's copy is gone; when the tokens were
+// not revoked, a warning on stderr says until when a copy an app already
+// has keeps working.
 func runLogout(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "logout", "URL [--remove]")
-	remove := fs.Bool("remove", false, "also forget the server")
+	fs := flags(e, "logout", "URL [--account NAME | --all] [--remove]")
+	remove := fs.Bool("remove", false, "also forget the server (every account)")
+	account := fs.String("account", "", "sign out of this account of the server only (default: its default account); the others stay signed in")
+	all := fs.Bool("all", false, "sign out of every account of the server")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
+	}
+	if *all && *account != "" {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--all and --account exclude each other")}
 	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
 	}
-	res, err := c.Logout(ctx, pos[0], *remove)
+	res, err := c.Logout(ctx, &ipc.ServerRequest{URL: pos[0], Remove: *remove, Account: *account, All: *all})
 	if err != nil {
 		return err
 	}
 	what := "Signed out of " + pos[0]
-	if *remove {
+	switch {
+	case *remove:
 		what += " and removed it"
+	case *all:
+		what += " (every account)"
+	case *account != "":
+		what += " (account " + sanitize.Terminal(*account) + ")"
 	}
 	until := "until it expires"
 	if !res.TokenExpiry.IsZero() {

@@ -310,8 +310,14 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 		})
 		e.copyToken = t.sub(e.item, url, "Copy access token (secret)", "A secret: anyone who pastes it can act as you on this server", func(ctx context.Context) error { return t.copyToken(ctx, url) })
 		e.item.AddSeparator()
-		e.signOut = t.sub(e.item, url, "Sign out", "Revoke and forget the tokens", func(ctx context.Context) error { _, err := t.cfg.Client.Logout(ctx, url, false); return err })
-		e.remove = t.sub(e.item, url, "Remove", "Sign out and forget the server", func(ctx context.Context) error { _, err := t.cfg.Client.Logout(ctx, url, true); return err })
+		e.signOut = t.sub(e.item, url, "Sign out", "Revoke and forget the tokens", func(ctx context.Context) error {
+			_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url})
+			return err
+		})
+		e.remove = t.sub(e.item, url, "Remove", "Sign out and forget the server", func(ctx context.Context) error {
+			_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url, Remove: true})
+			return err
+		})
 		t.entries[url] = e
 	}
 	systray.AddSeparator()

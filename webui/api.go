@@ -130,6 +130,8 @@ func action[Req, Res any](f func(r *http.Request, req *Req) (Res, error)) http.H
 // serverRequest names the server an action is for.
 type serverRequest struct {
 	URL string `json:"url"`
+	// Account names one of the server's accounts ("": the default).
+	Account string `json:"account,omitempty"`
 }
 
 // loginRequest is the "add a server" form. ClientSecret, PrivateKey,
@@ -164,6 +166,10 @@ type loginRequest struct {
 	IdPClientID     string `json:"idp_client_id,omitempty"`
 	IdPClientSecret string `json:"idp_client_secret,omitempty"`
 	IDToken         string `json:"id_token,omitempty"`
+	// Account signs in to a further account of the server by that name
+	// ("": its default account); LoginHint is sent as login_hint.
+	Account   string `json:"account,omitempty"`
+	LoginHint string `json:"login_hint,omitempty"`
 	fileFields
 }
 
@@ -201,7 +207,8 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		return nil, bad("a client secret needs its client ID")
 	}
 	key := strings.TrimSpace(req.PrivateKey) != ""
-	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes)}
+	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes),
+		Account: strings.TrimSpace(req.Account), LoginHint: strings.TrimSpace(req.LoginHint)}
 	if req.Provider != "" || strings.TrimSpace(req.AuthorizeParams) != "" {
 		p := &ipc.ProviderOverrides{Provider: req.Provider}
 		for _, kv := range strings.Fields(req.AuthorizeParams) {
@@ -251,12 +258,12 @@ func (h *Handler) doctor(r *http.Request, req *serverRequest) (*ipc.DoctorReport
 }
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
-	return h.d.Refresh(r.Context(), req.URL)
+	return h.d.Refresh(r.Context(), req.URL, req.Account)
 }
 
 func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
-	h.log.Info("web page: sign-out requested", "server", req.URL)
-	_, err := h.d.Logout(r.Context(), req.URL, false)
+	h.log.Info("web page: sign-out requested", "server", req.URL, "account", req.Account)
+	_, err := h.d.Logout(r.Context(), &ipc.ServerRequest{URL: req.URL, Account: req.Account})
 	return empty{}, err
 }
 
@@ -274,7 +281,7 @@ func (h *Handler) tools(_ *http.Request, req *toolsRequest) (*ipc.ServerInfo, er
 
 func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: removal requested", "server", req.URL)
-	_, err := h.d.Logout(r.Context(), req.URL, true)
+	_, err := h.d.Logout(r.Context(), &ipc.ServerRequest{URL: req.URL, Remove: true})
 	return empty{}, err
 }
 

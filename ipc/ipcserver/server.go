@@ -43,7 +43,7 @@ type peerResult struct {
 // stop the daemon. Everything else reads, or hands out tokens.
 var readOnlyRoutes = map[string]bool{
 	"/v1/login": true, "/v1/login/complete": true, "/v1/login/cancel": true, "/v1/challenge": true,
-	"/v1/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
+	"/v1/logout": true, "/v1/accounts/default": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
 }
 
 // Handler routes /v1/ requests to the daemon.
@@ -76,6 +76,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
 	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
+	h.mux.HandleFunc("POST /v1/accounts/default", call(h.setDefaultAccount))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	h.mux.HandleFunc("GET /v1/events", h.events)
 	h.mux.HandleFunc("GET /v1/apps", h.apps)
@@ -274,12 +275,12 @@ func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, 
 }
 
 func (h *Handler) succeeded(_ *http.Request, req *ipc.ServerRequest) (empty, error) {
-	h.D.Succeeded(req.URL)
+	h.D.Succeeded(req.URL, req.Account)
 	return empty{}, nil
 }
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
-	return h.D.Refresh(r.Context(), req.URL)
+	return h.D.Refresh(r.Context(), req.URL, req.Account)
 }
 
 func (h *Handler) doctor(r *http.Request, req *ipc.ServerRequest) (*ipc.DoctorReport, error) {
@@ -291,7 +292,11 @@ func (h *Handler) provider(r *http.Request, req *ipc.ProviderRequest) (*ipc.Serv
 }
 
 func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {
-	return h.D.Logout(r.Context(), req.URL, req.Remove)
+	return h.D.Logout(r.Context(), req)
+}
+
+func (h *Handler) setDefaultAccount(_ *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
+	return h.D.SetDefaultAccount(req)
 }
 
 func (h *Handler) setToolPolicy(_ *http.Request, req *ipc.ToolPolicyRequest) (*ipc.ServerInfo, error) {
