@@ -39,8 +39,10 @@ type Handout struct {
 	Action string    `json:"action"`
 	PID    int       `json:"pid,omitempty"`
 	Exe    string    `json:"exe,omitempty"`
-	App    string    `json:"app,omitempty"`   // the reverse proxy's app, when it asked
-	Count  int       `json:"count,omitempty"` // identical hand-outs recorded as one
+	App    string    `json:"app,omitempty"` // the reverse proxy's app, when it asked
+	// Account is the server's account whose token it was.
+	Account string `json:"account,omitempty"`
+	Count   int    `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
 func (h *Handler) state() *State {
@@ -51,7 +53,7 @@ func (h *Handler) state() *State {
 		h.log.Warn("web page: reading the audit log", "err", err)
 	}
 	for _, r := range recs {
-		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Count: r.Count})
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Account: r.Account, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Count: r.Count})
 	}
 	return st
 }
@@ -265,6 +267,12 @@ func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: sign-out requested", "server", req.URL, "account", req.Account)
 	_, err := h.d.Logout(r.Context(), &ipc.ServerRequest{URL: req.URL, Account: req.Account})
 	return empty{}, err
+}
+
+// accountDefault makes req.Account the server's default account.
+func (h *Handler) accountDefault(_ *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
+	h.log.Info("web page: default account change requested", "server", req.URL, "account", req.Account)
+	return h.d.SetDefaultAccount(&ipc.ServerRequest{URL: req.URL, Account: req.Account})
 }
 
 // toolsRequest replaces a server's tool policy.
