@@ -215,3 +215,13 @@ func allowed(s ipc.ServerInfo) actions {
 		signOut:   s.Status != ipc.StateSignedOut && s.Status != ipc.StatePublic,
 	}
 }
+
+// accountLabel is the menu line of one of a server's accounts: its name,
+// whether it is the default (the one the entry's items act on), its state.
+func accountLabel(a ipc.AccountInfo, now time.Time) string {
+	name := "Account " + sanitize.Label(a.Name)
+	if a.Default {
+		name += " (default)"
+	}
+	return name + ": " + stateText(ipc.ServerInfo{Status: a.Status, StatusMessage: a.StatusMessage, TokenExpiry: a.TokenExpiry}, now)
+}

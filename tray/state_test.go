@@ -111,3 +111,19 @@ func TestAllowed(t *testing.T) {
 		}
 	}
 }
+
+func TestAccountLabel(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		a    ipc.AccountInfo
+		want string
+	}{
+		{ipc.AccountInfo{Name: "default", Default: true, Status: ipc.StateSignedIn, TokenExpiry: now.Add(42 * time.Minute)}, "Account default (default): signed in · expires in 42 min"},
+		{ipc.AccountInfo{Name: "work", Status: ipc.StateNeedsSignIn}, "Account work: needs sign-in"},
+		{ipc.AccountInfo{Name: "evil\x1b[31m", Status: ipc.StateSignedOut}, "Account evil: signed out"},
+	} {
+		if got := accountLabel(c.a, now); got != c.want {
+			t.Errorf("accountLabel(%+v) = %q, want %q", c.a, got, c.want)
+		}
+	}
+}

@@ -66,6 +66,9 @@ type tray struct {
 // entry is one server's menu item and its submenu.
 type entry struct {
 	item, info, signIn, refresh, copyToken, signOut, remove *systray.MenuItem
+	// accounts are the server's accounts, with their state, when it has
+	// more than one (the other items act on the default account).
+	accounts []*systray.MenuItem
 }
 
 func run(ctx context.Context, cfg Config) error {
@@ -242,6 +245,9 @@ func (t *tray) render() {
 	var key strings.Builder
 	for _, s := range servers {
 		key.WriteString(s.URL + "\n")
+		for _, a := range s.Accounts {
+			key.WriteString("\x00" + a.Name) // an account added or gone rebuilds the menu too
+		}
 	}
 	if t.header == nil || key.String() != t.menuKey {
 		t.build(servers)
@@ -266,6 +272,9 @@ func (t *tray) render() {
 		}
 		t.label(e.item, entryLabel(s, now), tip)
 		t.label(e.info, signInInfo(s), "")
+		for i, it := range e.accounts {
+			t.label(it, accountLabel(s.Accounts[i], now), "")
+		}
 		a := allowed(s)
 		enable(e.signIn, a.signIn)
 		enable(e.refresh, a.refresh)
@@ -303,6 +312,13 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 		e := &entry{item: systray.AddMenuItem(displayName(s), tooltip(url))}
 		e.info = e.item.AddSubMenuItem(signInInfo(s), "")
 		e.info.Disable()
+		if len(s.Accounts) > 1 {
+			for _, a := range s.Accounts {
+				it := e.item.AddSubMenuItem(accountLabel(a, time.Now()), "")
+				it.Disable()
+				e.accounts = append(e.accounts, it)
+			}
+		}
 		e.signIn = t.sub(e.item, url, "Sign in", "Sign in again in your browser", func(context.Context) error { t.signIn(url); return nil })
 		e.refresh = t.sub(e.item, url, "Refresh now", "Get a fresh access token now", func(ctx context.Context) error {
 			_, err := t.cfg.Client.Refresh(ctx, url)
