@@ -134,3 +134,38 @@ func testAccounts(t *testing.T, f *testfake.OAuth, st *store.Store) {
 		}
 	}
 }
+
+// TestChallengeForAnAccount: a 401 handed back for an account the server
+// does not have yet (a proxy started with --account) adds that account and
+// signs in to it, beside the default account, which stays as it was.
+func TestChallengeForAnAccount(t *testing.T) {
+	f := testfake.NewOAuth(t)
+	st := openStore(t)
+	synctest.Test(t, func(t *testing.T) {
+		d := startFakeDaemon(t, st, f)
+		defer d.Close()
+		url := f.ServerURL
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		signIn(t, d, url)
+		own, err := d.Token(ctx, url, 0, ipc.Peer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := d.Challenge(ctx, &ipc.ChallengeRequest{URL: url, Account: "ci", Status: 401}); err != nil {
+			t.Fatal(err)
+		}
+		ci, err := d.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: "ci"}, ipc.Peer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := d.Token(ctx, url, 0, ipc.Peer{})
+		if err != nil || ci.AccessToken == own.AccessToken || again.AccessToken != own.AccessToken {
+			t.Fatalf("after the challenge for ci: ci's token is the default's: %v; the default's changed: %v (%v)",
+				ci.AccessToken == own.AccessToken, again != nil && again.AccessToken != own.AccessToken, err)
+		}
+		if info := d.Servers()[0]; len(info.Accounts) != 2 || info.Account != ipc.DefaultAccount {
+			t.Errorf("accounts after the challenge: %+v (default %q)", info.Accounts, info.Account)
+		}
+	})
+}

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -37,6 +38,10 @@ func (d *Daemon) tokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.P
 		r = &ipc.TokenRequest{URL: r.URL, MinValid: r.MinValid} // nothing to sign
 	}
 	resp, g, err := d.token(ctx, s, time.Duration(r.MinValid), caller)
+	var ie *ipc.Error
+	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn && ie.SignInAccount == "" {
+		ie.SignInAccount = s.account // the command that signs in names the account
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -129,6 +129,12 @@ func (d *Daemon) challenge(ctx context.Context, r *ipc.ChallengeRequest, app str
 		e.SignInAccount = name
 		return e
 	}
+	if s != p { // a sign-in this starts takes the server's current settings
+		s.mu.Lock()
+		hint := s.rec.LoginHint
+		s.mu.Unlock()
+		s.prepareSignIn(true, hint)
+	}
 	h := http.Header{}
 	for _, v := range r.WWWAuthenticate {
 		h.Add("WWW-Authenticate", v)
