@@ -107,13 +107,13 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 	if err != nil {
 		return nil, toIPC(r.URL, err)
 	}
-	hadOthers := false // another account of the server is signed in: the user picks the identity
-	for _, o := range p.signIns() {
-		hadOthers = hadOthers || (o.account != r.Account && !(o.account == "" && !named) && o.sess.Grant() != nil)
-	}
 	s, accountCreated, err := d.ensureAccount(p, r.Account, r.LoginHint)
 	if err != nil {
 		return nil, err
+	}
+	hadOthers := false // another account of the server is signed in: the user picks the identity
+	for _, o := range p.signIns() {
+		hadOthers = hadOthers || (o != s && o.sess.Grant() != nil)
 	}
 	if s.sess.SigningIn() {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " (account " + s.name() + ") is already in progress"}
