@@ -45,6 +45,9 @@ func TestSeveralAccounts(t *testing.T) {
 	if err := json.Unmarshal([]byte(in.must("headers", a.url, "--account", "work")), &hdr); err != nil || hdr["Authorization"] != "Bearer "+work {
 		t.Fatalf("headers --account work: %v %v", hdr, err)
 	}
+	if got := in.must("exec", a.url, "--account", "work", "--", "sh", "-c", `printf %s "$MCP_ACCESS_TOKEN"`); got != work {
+		t.Fatal("exec --account work ran the command with another token")
+	}
 	_, errs, code := in.run("token", a.url, "--account", "home")
 	if code != 3 || !strings.Contains(errs, "mcpauthd login "+a.url+" --account home") {
 		t.Fatalf("token of an account never signed in: exit %d, %q", code, errs)
