@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -87,6 +88,37 @@ func TestSeveralAccounts(t *testing.T) {
 		t.Fatalf("the work app reached the server with the wrong token (own: %v)", len(got) > 0 && got[len(got)-1] == own)
 	}
 	a.mcp.Store(nil)
+
+	// The stdio proxy with --account work reaches the server with work's token.
+	var auths []string
+	record := func(r *http.Request) string {
+		if r.URL.Path == "/mcp" {
+			mu.Lock()
+			auths = append(auths, r.Header.Get("Authorization"))
+			mu.Unlock()
+		}
+		return "" // served as usual
+	}
+	a.redirect.Store(&record)
+	pctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var logs atomic.Int32
+	cs, _, _ := in.startProxy(t, pctx, &logs, nil, a.url, "--account", "work")
+	if _, err := cs.ListTools(pctx, nil); err != nil {
+		t.Fatalf("tools/list through proxy --account work: %v", err)
+	}
+	cs.Close()
+	a.redirect.Store(nil)
+	mu.Lock()
+	for _, h := range auths {
+		if h != "Bearer "+work {
+			t.Errorf("proxy --account work sent a request authorized with another token (own: %v)", h == "Bearer "+own)
+		}
+	}
+	if len(auths) == 0 {
+		t.Error("the proxy sent nothing to the server")
+	}
+	mu.Unlock()
 
 	// A restart keeps both.
 	stop(t, in)
