@@ -169,3 +169,61 @@ func TestChallengeForAnAccount(t *testing.T) {
 		}
 	})
 }
+
+// TestAccountsRefreshApart: each account has its own refresh timer, fired
+// from its own token's expiry, and refreshes with its own refresh token;
+// after signing out of one, only the other is refreshed.
+func TestAccountsRefreshApart(t *testing.T) {
+	f, st := testfake.NewOAuth(t), openStore(t)
+	synctest.Test(t, func(t *testing.T) {
+		d := startFakeDaemon(t, st, f)
+		defer d.Close()
+		url := f.ServerURL
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		signIn(t, d, url)
+		time.Sleep(10 * time.Minute) // the second account's token expires ten minutes after the first's
+		if _, err := d.Login(ctx, &ipc.LoginRequest{URL: url, Account: "work", LoginHint: "w", Wait: true}); err != nil {
+			t.Fatal(err)
+		}
+		expiry := func(name string) time.Time {
+			for _, a := range d.Servers()[0].Accounts {
+				if a.Name == name {
+					return a.TokenExpiry
+				}
+			}
+			t.Fatalf("no account %s", name)
+			return time.Time{}
+		}
+		ownDue, workDue := time.Until(expiry("default"))-2*time.Minute, time.Until(expiry("work"))-2*time.Minute
+		time.Sleep(ownDue)
+		synctest.Wait()
+		if n := refreshes(f); n != 1 {
+			t.Fatalf("when the default account was due: %d refreshes, want 1 (its own)", n)
+		}
+		time.Sleep(workDue - ownDue)
+		synctest.Wait()
+		if n := refreshes(f); n != 2 {
+			t.Fatalf("when work was due: %d refreshes, want 2", n)
+		}
+		own, err := d.Token(ctx, url, 0, ipc.Peer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		work, err := d.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: "work"}, ipc.Peer{})
+		if err != nil || f.Subject(own.AccessToken) != "user" || f.Subject(work.AccessToken) != "w" {
+			t.Fatalf("after the refreshes: default's token is %q's, work's %q's (%v)", f.Subject(own.AccessToken), f.Subject(work.AccessToken), err)
+		}
+		if _, err := d.Logout(ctx, &ipc.ServerRequest{URL: url, Account: "work"}); err != nil {
+			t.Fatal(err)
+		}
+		// Past the default's next due time and, by 13 minutes, work's
+		// (whose sign-out must leave nothing to refresh).
+		before := refreshes(f)
+		time.Sleep(time.Until(expiry("default")) + 15*time.Minute)
+		synctest.Wait()
+		if n := refreshes(f); n != before+1 {
+			t.Fatalf("after work's sign-out: %d more refreshes, want 1 (the default's)", n-before)
+		}
+	})
+}
