@@ -92,14 +92,16 @@ func (a *Authorization) Registration() *Registration { return a.reg }
 //
 // A sign-in whose quirk has SelectAccount (a further account of a server)
 // asks the user to choose the identity with prompt=select_account (OpenID
-// Connect Core §3.1.2.1; "select_account consent" with offline_access)
-// where the authorization server supports it: when its metadata lists
-// prompt_values_supported, only if select_account is among them; when it
-// does not, only for an OpenID provider (metadata found at
-// /.well-known/openid-configuration, or "openid" in scopes_supported) — a
-// plain OAuth server may refuse a prompt value it does not know. A quirk's
-// LoginHint is sent as login_hint whatever the server (the user asked for
-// it; a server that does not know it ignores it, RFC 6749 §3.1).
+// Connect Core §3.1.2.1; added to the other prompt values, as "select_account
+// consent" with offline_access) only where the authorization server is known
+// to take it: its metadata's prompt_values_supported lists select_account,
+// or its provider row says so (Quirk.TakesSelectAccount: Google, Entra). An
+// OpenID provider need not take it — Ory Hydra refuses the whole request —
+// and an OAuth server may refuse a prompt value it does not know, so
+// without either the request asks nothing (the user picks the identity
+// in the browser, or with a login hint). A quirk's LoginHint is sent as
+// login_hint whatever the server (the user asked for it; a server that
+// does not know it ignores it, RFC 6749 §3.1).
 func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
 	if reg.Issuer != md.Issuer {
 		return nil, newErr("authorization", CheckClientMismatch, md.Issuer, "client registration belongs to %q", reg.Issuer)
@@ -126,17 +128,18 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 			opts = append(opts, oauth2.SetAuthURLParam(k, q.AuthParams[k]))
 		}
 	}
-	if _, set := md.Quirk.authParam("prompt"); !set {
-		var prompt []string
-		if md.Quirk != nil && md.Quirk.SelectAccount && md.supportsPrompt("select_account") {
-			prompt = append(prompt, "select_account")
-		}
-		if slices.Contains(scopes, OfflineAccess) {
-			prompt = append(prompt, "consent")
-		}
-		if len(prompt) > 0 {
-			opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(prompt, " ")))
-		}
+	var prompt []string
+	if p, set := md.Quirk.authParam("prompt"); set {
+		prompt = strings.Fields(p)
+	} else if slices.Contains(scopes, OfflineAccess) {
+		prompt = []string{"consent"}
+	}
+	if md.Quirk != nil && md.Quirk.SelectAccount && md.supportsPrompt("select_account") &&
+		!slices.Contains(prompt, "select_account") && !slices.Contains(prompt, "none") {
+		prompt = append([]string{"select_account"}, prompt...)
+	}
+	if len(prompt) > 0 { // replaces a provider's own prompt with the same values and more
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(prompt, " ")))
 	}
 	if _, set := md.Quirk.authParam("login_hint"); !set && md.Quirk != nil && md.Quirk.LoginHint != "" {
 		opts = append(opts, oauth2.SetAuthURLParam("login_hint", md.Quirk.LoginHint))

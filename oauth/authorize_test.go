@@ -345,14 +345,17 @@ func TestAuthorizeSelectAccount(t *testing.T) {
 		openidScope  bool
 		scopes       []string
 		sel, hint    bool
+		provider     string
 		wantPrompt   string
 	}{
 		{name: "plain OAuth server: no prompt", sel: true, wantPrompt: ""},
 		{name: "listed", promptValues: []string{"none", "login", "select_account"}, sel: true, wantPrompt: "select_account"},
 		{name: "listed, with offline_access", promptValues: []string{"consent", "select_account"}, scopes: []string{"offline_access"}, sel: true, wantPrompt: "select_account consent"},
 		{name: "not listed", promptValues: []string{"login", "consent"}, metadataURL: "https://as.example/.well-known/openid-configuration", sel: true, wantPrompt: ""},
-		{name: "OpenID configuration without the list", metadataURL: "https://as.example/.well-known/openid-configuration", sel: true, wantPrompt: "select_account"},
-		{name: "openid scope without the list", openidScope: true, sel: true, hint: true, wantPrompt: "select_account"},
+		{name: "OpenID provider without the list (Hydra refuses it)", metadataURL: "https://as.example/.well-known/openid-configuration", openidScope: true, sel: true, hint: true, wantPrompt: ""},
+		{name: "provider row that takes it, with its own prompt", provider: "google", sel: true, wantPrompt: "select_account consent"},
+		{name: "provider row, first account", provider: "google", wantPrompt: "consent"},
+		{name: "listed, the provider row set aside", provider: "none", promptValues: []string{"select_account"}, sel: true, wantPrompt: "select_account"},
 		{name: "first account: nothing asked", promptValues: []string{"select_account"}, wantPrompt: ""},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -365,7 +368,7 @@ func TestAuthorizeSelectAccount(t *testing.T) {
 			if c.metadataURL != "" {
 				md.AuthServerMetadataURL = c.metadataURL
 			}
-			o := &oauth.Overrides{SelectAccount: c.sel}
+			o := &oauth.Overrides{SelectAccount: c.sel, Quirk: c.provider}
 			if c.hint {
 				o.LoginHint = "me@example.com"
 			}

@@ -321,15 +321,11 @@ func dedupe(s []string) []string {
 }
 
 // supportsPrompt says whether the authorization server is known to take
-// prompt=value: listed in its prompt_values_supported when it publishes
-// that; otherwise when it is an OpenID provider (its metadata came from
-// /.well-known/openid-configuration, or it supports the openid scope),
-// which must know the prompt values of OpenID Connect Core §3.1.2.1.
+// prompt=select_account (value): listed in its prompt_values_supported, or
+// its provider row says so (when it publishes no list).
 func (md *Metadata) supportsPrompt(value string) bool {
 	if len(md.PromptValues) > 0 {
 		return slices.Contains(md.PromptValues, value)
 	}
-	return strings.HasSuffix(md.AuthServerMetadataURL, "/.well-known/openid-configuration") ||
-		strings.Contains(md.AuthServerMetadataURL, "/.well-known/openid-configuration/") ||
-		md.AuthServer != nil && slices.Contains(md.AuthServer.ScopesSupported, "openid")
+	return value == "select_account" && md.Quirk != nil && md.Quirk.TakesSelectAccount
 }

@@ -65,6 +65,9 @@ type Quirk struct {
 	// allows no registration mcpauthd can use; "{redirect_uri}" is
 	// replaced by mcpauthd's redirect URI.
 	NoRegistration string `json:"no_registration,omitempty"`
+	// TakesSelectAccount: the provider takes prompt=select_account though
+	// its metadata does not say so (no prompt_values_supported).
+	TakesSelectAccount bool `json:"takes_select_account,omitempty"`
 	// SelectAccount and LoginHint are a sign-in's own (Overrides): see
 	// Authorize.
 	SelectAccount bool   `json:"select_account,omitempty"`
@@ -83,16 +86,18 @@ var Quirks = []Quirk{
 		Notes: []string{"Microsoft Entra ID: no resource parameter (AADSTS9010010)", "scope RESOURCE/.default when the server names none"},
 		// Entra v2 refuses resource next to scopes; the API is named by the
 		// scope's app ID URI instead.
-		Resource:       ResourceOmit,
-		DefaultScopes:  []string{"{resource}/.default"},
-		NoRegistration: "Microsoft Entra ID has no dynamic registration: " + registerHint,
+		Resource:           ResourceOmit,
+		DefaultScopes:      []string{"{resource}/.default"},
+		TakesSelectAccount: true,
+		NoRegistration:     "Microsoft Entra ID has no dynamic registration: " + registerHint,
 	},
 	{
-		Name:           "google",
-		Hosts:          []string{"accounts.google.com"},
-		Notes:          []string{"Google: offline access requested (access_type=offline, prompt=consent)"},
-		AuthParams:     map[string]string{"access_type": "offline", "prompt": "consent"},
-		NoRegistration: "Google has no dynamic registration: " + registerHint,
+		Name:               "google",
+		Hosts:              []string{"accounts.google.com"},
+		Notes:              []string{"Google: offline access requested (access_type=offline, prompt=consent)"},
+		AuthParams:         map[string]string{"access_type": "offline", "prompt": "consent"},
+		TakesSelectAccount: true,
+		NoRegistration:     "Google has no dynamic registration: " + registerHint,
 	},
 	{
 		Name:     "auth0",
