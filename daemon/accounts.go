@@ -107,8 +107,8 @@ func (s *server) prepareSignIn(selectAccount bool, loginHint string) {
 	raw := p.rec.Provider
 	p.mu.Unlock()
 	var o oauth.Overrides
-	if len(raw) > 0 && json.Unmarshal(raw, &o) != nil {
-		o = oauth.Overrides{} // reported when the server was loaded
+	if len(raw) > 0 && (json.Unmarshal(raw, &o) != nil || o.Check() != nil) {
+		o = oauth.Overrides{} // ignored, and reported, when the server was loaded
 	}
 	o.SelectAccount, o.LoginHint = selectAccount, loginHint
 	s.sess.SetOverrides(&o)
@@ -121,7 +121,7 @@ func (s *server) prepareSignIn(selectAccount bool, loginHint string) {
 //     `--account` on token, headers, exec and proxy);
 //  2. else, for a request of an app of the local reverse proxy (app: the
 //     name its key is registered under), the account the app was added
-//     with (`mcpauthd app add NAME URL --account A`);
+//     with (`mcpauthd app add NAME --server URL --account A`);
 //  3. else the server's default account (store.Server.DefaultAccount).
 //
 // caller is the requesting process, for rules by app to come.
