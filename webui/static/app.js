@@ -254,8 +254,9 @@ async function runAction(b) {
     if (act === "login-account") {
       account = b.closest(".add-account").querySelector(".account-name").value.trim();
       if (!account) { notice("Name the account to sign in to (a label of yours, e.g. work).", "error"); return; }
+      const fresh = !(last && last.servers.some((x) => x.url === url && (x.accounts || []).some((a) => a.name === account)));
       const res = await post("/api/login", { url, account });
-      signingIn(url, res, account);
+      signingIn(url, res, account, fresh);
       return;
     }
     const res = await post("/api/" + act, account ? { url, account } : { url });
@@ -272,8 +273,10 @@ async function runAction(b) {
   }
 }
 
-// signingIn follows the sign-in to url (its account, when named).
-function signingIn(url, res, account) {
+// signingIn follows the sign-in to url (its account, when named). fresh:
+// the account did not exist before this sign-in, so whatever state it
+// shows is this sign-in's (it may have ended before the answer came).
+function signingIn(url, res, account, fresh) {
   const st = account ? "" : res && res.server && res.server.status;
   if (res && !res.auth_url && !res.user_code && st !== "signed_in" && st !== "public") {
     // It ended before a browser could open: say where it fails.
@@ -282,7 +285,7 @@ function signingIn(url, res, account) {
     render();
     return;
   }
-  pending = { url, account, seen: false };
+  pending = { url, account, seen: Boolean(fresh) };
   notice("Signing in to " + url + ": approve it in the browser tab that opened.", "", res && res.auth_url);
   render();
 }
