@@ -1,22 +1,18 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
@@ -280,19 +276,26 @@ func addressClass(ip netip.Addr) addrClass {
 // http.Client's CheckRedirect: a redirect is followed only within the
 // origin (scheme, host, port) of the first request, at most maxRedirects
 // times.
+// Its errors are *RedirectError.
 func CheckRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return &RedirectError{fmt.Sprintf("stopped after %d redirects", maxRedirects)}
 	}
 	first := via[0].URL
 	if strings.EqualFold(first.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
-		return fmt.Errorf("refusing redirect from https to %s", req.URL.Scheme)
+		return &RedirectError{fmt.Sprintf("refusing redirect from https to %s", req.URL.Scheme)}
 	}
 	if !sameOrigin(req.URL, first.String()) {
-		return fmt.Errorf("refusing redirect to another host (%s is not the origin of %s)", origin(req.URL), origin(first))
+		return &RedirectError{fmt.Sprintf("refusing redirect to another host: %s is not the origin of %s", origin(req.URL), origin(first))}
 	}
 	return nil
 }
+
+// RedirectError is a redirect the network policy refused ([CheckRedirect]):
+// the server answered, with a Location that may not be followed.
+type RedirectError struct{ msg string }
+
+func (e *RedirectError) Error() string { return e.msg }
 
 // origin is u's scheme://host[:port].
 func origin(u *url.URL) string {
@@ -303,100 +306,37 @@ func origin(u *url.URL) string {
 // metadata: https, or http only on a loopback host. Other schemes (file:,
 // javascript:, data:) are refused.
 func checkEndpoint(step, name, raw string) error {
+	if p := urlProblem(raw, false); p != "" {
+		return newErr(step, CheckInsecureEndpoint, raw, "%s %s", name, p)
+	}
+	return nil
+}
+
+// urlProblem says why raw may not be used as an endpoint, or "" when it
+// may: it must be an absolute https URL, or http on a loopback host. With
+// literal, a host that is an IP literal must also not be a private,
+// link-local or reserved address (the go-sdk's rule for URLs read from
+// metadata; a name is judged by the dial guard when it is resolved).
+func urlProblem(raw string, literal bool) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return newErr(step, CheckInsecureEndpoint, raw, "%s is not an absolute URL", name)
+		return "is not an absolute URL"
 	}
 	switch strings.ToLower(u.Scheme) {
 	case "https":
-		return nil
 	case "http":
-		if loopback.Host(u.Hostname()) {
-			return nil
+		if !loopback.Host(u.Hostname()) {
+			return "uses plain http on a non-loopback host; only https is allowed"
 		}
-		return newErr(step, CheckInsecureEndpoint, raw, "%s uses plain http on a non-loopback host; only https is allowed", name)
 	default:
-		return newErr(step, CheckInsecureEndpoint, raw, "%s has scheme %q; only https (or http on loopback) is allowed", name, u.Scheme)
+		return fmt.Sprintf("has scheme %q; only https (or http on loopback) is allowed", u.Scheme)
 	}
-}
-
-// statusRecorder remembers the status of the last response it carried, so a
-// caller can tell "not found here" (try the next well-known URL) from "found
-// but invalid" (stop) when a library hides the status inside its error.
-// It bounds every 200 response's body at budget.Metadata (all it carries
-// are metadata documents): a larger one fails with a *budget.ExceededError,
-// status 200 recorded. With keepBody it also keeps the last 200 response's
-// body, for metadata fields the library does not decode.
-type statusRecorder struct {
-	base     http.RoundTripper
-	keepBody bool
-	mu       sync.Mutex
-	code     int
-	body     []byte
-	url      string // the last request's URL
-}
-
-func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := r.base.RoundTrip(req)
-	var body []byte
-	code := 0
-	if err == nil {
-		code = res.StatusCode
-	}
-	if err == nil && res.StatusCode == http.StatusOK {
-		if r.keepBody {
-			body, err = budget.ReadAll(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL))
-			res.Body.Close()
-			var over *budget.ExceededError
-			if err == nil {
-				res.Body = io.NopCloser(bytes.NewReader(body))
-			} else if !errors.As(err, &over) {
-				code = 0 // a network failure, not a bad document
-			}
-		} else {
-			res.Body = struct {
-				io.Reader
-				io.Closer
-			}{budget.Reader(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL)), res.Body}
+	if ip, err := netip.ParseAddr(u.Hostname()); literal && err == nil {
+		if c := addressClass(ip); c == addrPrivate || c == addrReserved {
+			return "refers to a non-public address"
 		}
 	}
-	r.mu.Lock()
-	r.code, r.body, r.url = code, body, req.URL.String()
-	r.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (r *statusRecorder) lastBody() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.body
-}
-
-func (r *statusRecorder) lastURL() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.url
-}
-
-func (r *statusRecorder) status() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.code
-}
-
-// recording returns a copy of c whose transport records response statuses.
-func recording(c *http.Client) (*http.Client, *statusRecorder) {
-	base := c.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	rec := &statusRecorder{base: base}
-	cc := *c
-	cc.Transport = rec
-	return &cc, rec
+	return ""
 }
 
 // netErr classifies a transport failure as a network error.
@@ -404,6 +344,10 @@ func netErr(step, u string, err error) *Error {
 	var ue *url.Error
 	if errors.As(err, &ue) && ue.Timeout() {
 		return wrapErr(step, CheckNetwork, u, ue.Err, "no answer in time")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return wrapErr(step, CheckNetwork, u, err, "no answer in time")
 	}
 	return wrapErr(step, CheckNetwork, u, err, "could not reach the server")
 }

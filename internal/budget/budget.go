@@ -8,7 +8,7 @@
 // kind of input below has one budget, enforced where that input is read:
 //
 //	input                         budget              enforced by
-//	metadata document             Metadata            oauth (statusRecorder)
+//	metadata document             Metadata            oauth (fetchMetadata)
 //	registration answer           Registration        oauth (jwksObjectFix)
 //	token answer                  TokenAnswer         oauth (withClient)
 //	refused answer's body         ErrorBody           oauth, proxy (drained, never kept)
