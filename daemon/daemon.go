@@ -255,6 +255,7 @@ func (d *Daemon) Status() *ipc.Status {
 		Started:      d.started,
 		SettingsFile: d.cfg.SettingsFile,
 		Settings:     d.cfg.Settings,
+		Proxy:        oauth.ProxyOf(d.cfg.HTTP),
 	}
 	d.appsStatus(s)
 	return s

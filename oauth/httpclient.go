@@ -57,8 +57,18 @@ const (
 //
 // The address rules are enforced on the resolved address at dial time
 // (net.Dialer.Control), so a name that resolves, or is rebound, to a
-// forbidden address is caught too; the environment's HTTP proxy is not
-// used (it would dial for us).
+// forbidden address is caught too.
+//
+// The environment's HTTP proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) is not
+// used unless HTTPOptions.Proxy says so (the proxy = "environment"
+// setting): a variable set by any process that starts mcpauthd must not
+// send token traffic through a machine of its choosing without the user
+// saying so. Through a proxy the dialer sees only the proxy's address (the
+// user's choice, often on a private network or loopback), so the address
+// rules are applied to the target before the request is handed to the
+// proxy: an IP literal as it is, a name on every address it resolves to
+// here (the proxy resolves it again: a name rebound between the two is the
+// one gap). A request to a loopback host never goes through a proxy.
 
 // HTTPOptions configures [NewHTTPClient] and [NewTransport].
 type HTTPOptions struct {
@@ -72,6 +82,12 @@ type HTTPOptions struct {
 	AllowPrivateNetworks bool
 	// TLS configures TLS (for tests: a test CA); the system's when nil.
 	TLS *tls.Config
+	// Proxy chooses the HTTP proxy for a request, as http.Transport.Proxy
+	// does (http.ProxyFromEnvironment for the proxy = "environment"
+	// setting). Nil connects directly whatever the environment says. The
+	// address rules still apply to each proxied request's target (see the
+	// network policy above).
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // NewHTTPClient returns the client the engine uses for every request: the
@@ -104,25 +120,48 @@ func NewTransport(o HTTPOptions) http.RoundTripper {
 
 // guard is the policy's transport: two connection pools, one whose dialer
 // also accepts loopback addresses, so a connection made for a local server
-// is never reused for a request that may not reach loopback.
+// is never reused for a request that may not reach loopback; and, with
+// HTTPOptions.Proxy, a third whose connections go to the proxy only.
 type guard struct {
 	loopback, public *http.Transport
+	proxied          *http.Transport // nil without a proxy
+	proxy            func(*http.Request) (*url.URL, error)
+	allowPrivate     bool
 }
 
 func newGuard(o HTTPOptions, headerTimeout time.Duration) *guard {
-	mk := func(allowLoopback bool) *http.Transport {
+	mk := func(check func(address string) error) *http.Transport {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.Proxy = nil // a proxy would dial for us and defeat the address check
 		t.ResponseHeaderTimeout = headerTimeout
 		t.TLSClientConfig = o.TLS
 		d := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			return checkDial(address, allowLoopback, o.AllowPrivateNetworks)
+		if check != nil {
+			d.Control = func(_, address string, _ syscall.RawConn) error { return check(address) }
 		}
 		t.DialContext = d.DialContext
 		return t
 	}
-	return &guard{loopback: mk(true), public: mk(false)}
+	g := &guard{
+		loopback:     mk(func(a string) error { return checkDial(a, true, o.AllowPrivateNetworks) }),
+		public:       mk(func(a string) error { return checkDial(a, false, o.AllowPrivateNetworks) }),
+		proxy:        o.Proxy,
+		allowPrivate: o.AllowPrivateNetworks,
+	}
+	if o.Proxy != nil {
+		// This pool dials only the proxy (RoundTrip checked the target):
+		// a request the proxy function does not proxy is refused, never
+		// dialled directly without the address check.
+		g.proxied = mk(nil)
+		g.proxied.Proxy = func(req *http.Request) (*url.URL, error) {
+			u, err := o.Proxy(req)
+			if err == nil && u == nil {
+				err = fmt.Errorf("no proxy for %s", origin(req.URL))
+			}
+			return u, err
+		}
+	}
+	return g
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -130,22 +169,96 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if server == "" {
 		server = req.URL.String()
 	}
-	if onLoopback(server) {
-		return g.loopback.RoundTrip(req)
-	}
-	if loopback.Host(req.URL.Hostname()) {
+	local := onLoopback(server)
+	refuse := func(err error) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("refusing to connect to %s on this machine: the server %s is not on loopback", req.URL.Host, server)
+		return nil, err
+	}
+	if loopback.Host(req.URL.Hostname()) {
+		if !local {
+			return refuse(fmt.Errorf("refusing to connect to %s on this machine: the server %s is not on loopback", req.URL.Host, server))
+		}
+		return g.loopback.RoundTrip(req) // never through a proxy
+	}
+	if g.proxy != nil {
+		u, err := g.proxy(req)
+		if err != nil {
+			return refuse(fmt.Errorf("choosing the proxy for %s: %w", origin(req.URL), err))
+		}
+		if u != nil {
+			if err := checkTarget(req.Context(), req.URL.Hostname(), local, g.allowPrivate); err != nil {
+				return refuse(err)
+			}
+			return g.proxied.RoundTrip(req)
+		}
+	}
+	if local {
+		return g.loopback.RoundTrip(req)
 	}
 	return g.public.RoundTrip(req)
 }
 
-// CloseIdleConnections closes both pools' idle connections.
+// CloseIdleConnections closes every pool's idle connections.
 func (g *guard) CloseIdleConnections() {
 	g.loopback.CloseIdleConnections()
 	g.public.CloseIdleConnections()
+	if g.proxied != nil {
+		g.proxied.CloseIdleConnections()
+	}
+}
+
+// checkTarget applies the address rules to host, the target of a request
+// sent through a proxy (the dialer then sees only the proxy's address): an
+// IP literal is judged as it is, a name on every address it resolves to
+// here. A name that does not resolve here is refused, unless private
+// networks are allowed: then only the proxy knows where it leads, and the
+// user has said private addresses are fine.
+func checkTarget(ctx context.Context, host string, allowLoopback, allowPrivate bool) error {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return checkDial(ip.String(), allowLoopback, allowPrivate)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		if allowPrivate {
+			return nil
+		}
+		return fmt.Errorf("refusing to send a request for %s through the proxy: the name does not resolve on this machine (%w), so mcpauthd cannot check that it is not on a private network; "+
+			"if it is reachable only through the proxy, set allow_private_networks = true in mcpauthd's settings file and run mcpauthd restart", host, err)
+	}
+	for _, ip := range ips {
+		if err := checkDial(ip.String(), allowLoopback, allowPrivate); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProxyOf says which proxy c's requests to an https server go through:
+// the proxy's scheme://host:port (never its credentials), or "" when they
+// connect directly. NO_PROXY may still exempt particular hosts. c must be
+// built by [NewHTTPClient] (or carry [NewTransport]'s transport).
+func ProxyOf(c *http.Client) string {
+	return proxyFor(c, "https://mcp.example.com/")
+}
+
+// proxyFor is the proxy (scheme://host:port) c's request to target goes
+// through, "" for a direct connection.
+func proxyFor(c *http.Client, target string) string {
+	g, ok := c.Transport.(*guard)
+	if !ok || g.proxy == nil || onLoopback(target) {
+		return ""
+	}
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return ""
+	}
+	u, err := g.proxy(req)
+	if err != nil || u == nil {
+		return ""
+	}
+	return origin(u)
 }
 
 type serverKey struct{}
@@ -295,6 +408,7 @@ func CheckRedirect(req *http.Request, via []*http.Request) error {
 // the server answered, with a Location that may not be followed.
 type RedirectError struct{ msg string }
 
+// Error says what was refused.
 func (e *RedirectError) Error() string { return e.msg }
 
 // origin is u's scheme://host[:port].
