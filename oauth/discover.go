@@ -206,7 +206,9 @@ func fetchMetadata(ctx context.Context, c *http.Client, metaURL, kind, errURL st
 	if err != nil {
 		var re *RedirectError
 		if errors.As(err, &re) {
-			return false, wrapErr("discovery", CheckBadMetadata, errURL, re, "%s%s redirects elsewhere", kind, at)
+			// Our own error, with no server text in it: kept as it is
+			// (wrapErr would flatten it), so callers can tell it apart.
+			return false, &Error{Step: "discovery", Check: CheckBadMetadata, URL: errURL, Msg: kind + at + " redirects elsewhere", Err: re}
 		}
 		return false, netErr("discovery", errURL, err)
 	}
@@ -227,7 +229,7 @@ func fetchMetadata(ctx context.Context, c *http.Client, metaURL, kind, errURL st
 	if err != nil {
 		var over *budget.ExceededError
 		if errors.As(err, &over) {
-			return false, wrapErr("discovery", CheckBadMetadata, errURL, over, "unusable %s%s", kind, at)
+			return false, &Error{Step: "discovery", Check: CheckBadMetadata, URL: errURL, Msg: "unusable " + kind + at, Err: over}
 		}
 		return false, netErr("discovery", errURL, err)
 	}
