@@ -264,7 +264,7 @@ func findAuthServer(ctx context.Context, c *http.Client, md *Metadata, interacti
 	}
 	if p := urlProblem(extra.Device, true); p != "" {
 		return newErr("discovery", CheckInsecureEndpoint, md.Issuer,
-			"authorization-server metadata: device_authorization_endpoint %q %s", clip(extra.Device), p)
+			"authorization-server metadata has an unsafe endpoint: device_authorization_endpoint %q %s", clip(extra.Device), p)
 	}
 	md.DeviceAuthorizationEndpoint = extra.Device
 	return nil
@@ -370,7 +370,7 @@ func checkAuthServer(asm *oauthex.AuthServerMeta, issuer string, interactive boo
 			}
 		}
 		if p != "" {
-			return newErr("discovery", CheckInsecureEndpoint, issuer, "authorization-server metadata: %s %q %s", ep.name, clip(ep.url), p)
+			return newErr("discovery", CheckInsecureEndpoint, issuer, "authorization-server metadata has an unsafe endpoint: %s %q %s", ep.name, clip(ep.url), p)
 		}
 	}
 	return nil

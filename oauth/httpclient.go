@@ -433,17 +433,21 @@ func checkEndpoint(step, name, raw string) error {
 // metadata; a name is judged by the dial guard when it is resolved).
 func urlProblem(raw string, literal bool) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
+	if err != nil {
 		return "is not an absolute URL"
 	}
 	switch strings.ToLower(u.Scheme) {
-	case "https":
-	case "http":
-		if !loopback.Host(u.Hostname()) {
-			return "uses plain http on a non-loopback host; only https is allowed"
-		}
+	case "https", "http":
+	case "":
+		return "is not an absolute URL"
 	default:
 		return fmt.Sprintf("has scheme %q; only https (or http on loopback) is allowed", u.Scheme)
+	}
+	if u.Host == "" {
+		return "is not an absolute URL"
+	}
+	if strings.EqualFold(u.Scheme, "http") && !loopback.Host(u.Hostname()) {
+		return "uses plain http on a non-loopback host; only https is allowed"
 	}
 	if ip, err := netip.ParseAddr(u.Hostname()); literal && err == nil {
 		if c := addressClass(ip); c == addrPrivate || c == addrReserved {
