@@ -124,7 +124,7 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 // resourceOption is the resource indicator as md's quirk wants it sent:
 // resource (the spec), audience, or nothing.
 func resourceOption(md *Metadata) []oauth2.AuthCodeOption {
-	if p := md.Quirk.resourceParam(); p != "" {
+	if p := md.Quirk.resourceParam(); p != "" && md.Resource != "" {
 		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam(p, md.Resource)}
 	}
 	return nil
