@@ -6,7 +6,6 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
@@ -94,14 +93,13 @@ func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, s
 func (s *Enterprise) idpTokenEndpoint(ctx context.Context, c *http.Client) (string, error) {
 	ep := s.IdPTokenEndpoint
 	if ep == "" {
-		meta, err := auth.GetAuthServerMetadata(ctx, s.IdPIssuer, c)
+		// Only the token exchange: the IdP need not offer PKCE or an
+		// authorization endpoint here (an interactive IdP sign-in does).
+		md, err := (&IdP{Issuer: s.IdPIssuer}).Discover(ctx, c, false)
 		if err != nil {
-			return "", wrapErr("discovery", CheckBadMetadata, s.IdPIssuer, err, "unusable IdP metadata")
+			return "", err
 		}
-		if meta == nil || meta.TokenEndpoint == "" {
-			return "", newErr("discovery", CheckNoMetadata, s.IdPIssuer, "the IdP publishes no token endpoint")
-		}
-		ep = meta.TokenEndpoint
+		ep = md.AuthServer.TokenEndpoint
 	}
 	if err := checkEndpoint("discovery", "IdP token endpoint", ep); err != nil {
 		return "", err
