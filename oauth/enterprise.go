@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -58,6 +59,10 @@ func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, s
 		return nil, nil, newErr("token", CheckGrantConfig, md.Issuer, "enterprise sign-in needs the IdP issuer (or token endpoint), mcpauthd's IdP client id and an ID token source")
 	}
 	idToken, err := s.IDToken(ctx)
+	var ee *Error
+	if errors.As(err, &ee) {
+		return nil, nil, err // the IdP's own answer (a sign-in there that ended, say)
+	}
 	if err != nil {
 		return nil, nil, wrapErr("token", CheckGrantConfig, s.IdPIssuer, err, "cannot get an ID token from the IdP")
 	}

@@ -55,7 +55,7 @@ func idpSignIn(t *testing.T, f *testfake.IdP) (*oauth.IdP, *oauth.Metadata, *oau
 // token for the same subject and keeps the rotated refresh token; after
 // revocation the IdP refuses the refresh token with invalid_grant.
 func TestIdPSignInRefreshRevoke(t *testing.T) {
-	f := testfake.NewIdP(t)
+	f := testfake.NewIdP(t, time.Hour)
 	p, md, tok, claims := idpSignIn(t, f)
 	if tok.IDToken == "" || tok.RefreshToken == "" || claims.Subject != "user-1" || claims.Email != "user-1@example.com" {
 		t.Fatalf("sign-in: id token %t, refresh token %t, claims %+v", tok.IDToken != "", tok.RefreshToken != "", claims)
@@ -84,7 +84,7 @@ func TestIdPSignInRefreshRevoke(t *testing.T) {
 // VerifyIDToken makes refuses a token that fails it, and the error does not
 // quote the token.
 func TestVerifyIDTokenRefuses(t *testing.T) {
-	f := testfake.NewIdP(t)
+	f := testfake.NewIdP(t, time.Hour)
 	p := &oauth.IdP{Issuer: f.Issuer, ClientID: f.ClientID}
 	md, err := p.Discover(context.Background(), http.DefaultClient, true)
 	if err != nil {

@@ -31,12 +31,11 @@ import (
 // a JWKS with the EC key that signs its ID tokens and ID-JAGs. Following
 // OpenID Connect Core §11 (Okta, Entra ID), a refresh token is issued only
 // for offline_access with prompt=consent. The client is ClientID, public
-// (no secret).
+// (no secret). Its ID tokens live idTokenTTL.
 type IdP struct {
-	Issuer   string
-	ClientID string
-	// IDTokenTTL is the lifetime of the ID tokens it issues (default 1h).
-	IDTokenTTL time.Duration
+	Issuer     string
+	ClientID   string
+	idTokenTTL time.Duration
 
 	key *ecdsa.PrivateKey
 	kid string
@@ -56,13 +55,14 @@ type idpCode struct {
 	offline                    bool
 }
 
-// NewIdP starts the fake; it stops with the test.
-func NewIdP(t testing.TB) *IdP {
+// NewIdP starts the fake, issuing ID tokens that live idTokenTTL; it stops
+// with the test.
+func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &IdP{ClientID: "mcpauthd-at-idp", IDTokenTTL: time.Hour, key: key, kid: rand.Text()[:8],
+	p := &IdP{ClientID: "mcpauthd-at-idp", idTokenTTL: idTokenTTL, key: key, kid: rand.Text()[:8],
 		codes: map[string]idpCode{}, refresh: map[string]string{}, idTokens: map[string]bool{}}
 	mux := http.NewServeMux()
 	srv := httptest.NewServer(mux)
@@ -168,7 +168,7 @@ func writeIdPJSON(w http.ResponseWriter, status int, v any) {
 // when given) and, with offline, a new refresh token.
 func (p *IdP) issue(w http.ResponseWriter, sub, nonce string, offline bool) {
 	now := time.Now()
-	claims := jwt.MapClaims{"iss": p.Issuer, "sub": sub, "aud": p.ClientID, "iat": now.Unix(), "exp": now.Add(p.IDTokenTTL).Unix(), "email": sub + "@example.com"}
+	claims := jwt.MapClaims{"iss": p.Issuer, "sub": sub, "aud": p.ClientID, "iat": now.Unix(), "exp": now.Add(p.idTokenTTL).Unix(), "email": sub + "@example.com"}
 	if nonce != "" {
 		claims["nonce"] = nonce
 	}
@@ -235,20 +235,20 @@ func (p *IdP) Counts() (authorize, refreshes, exchanges, revoked int) {
 // (Issuer) of a company that trusts IdP: its token endpoint takes only the
 // JWT-bearer grant with an ID-JAG the IdP signed (typ oauth-id-jag+jwt,
 // audience this issuer, resource this server, client_id the one sent,
-// unexpired), and issues access tokens that live AccessTTL.
+// unexpired), and issues access tokens that live accessTTL.
 type EnterpriseAS struct {
 	URL, Issuer string
-	// AccessTTL is the access tokens' lifetime (default 1h).
-	AccessTTL time.Duration
+	accessTTL   time.Duration
 
 	mu     sync.Mutex
 	grants int
 	tokens map[string]time.Time
 }
 
-// NewEnterpriseAS starts one; it stops with the test.
-func NewEnterpriseAS(t testing.TB, idp *IdP) *EnterpriseAS {
-	a := &EnterpriseAS{AccessTTL: time.Hour, tokens: map[string]time.Time{}}
+// NewEnterpriseAS starts one whose access tokens live accessTTL; it stops
+// with the test.
+func NewEnterpriseAS(t testing.TB, idp *IdP, accessTTL time.Duration) *EnterpriseAS {
+	a := &EnterpriseAS{accessTTL: accessTTL, tokens: map[string]time.Time{}}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "company-fake", Version: "1"}, nil)
 	mcp.AddTool(srv, &mcp.Tool{Name: "whoami", Description: "says hello"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, struct{}, error) {
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello, colleague"}}}, struct{}{}, nil
@@ -296,9 +296,9 @@ func NewEnterpriseAS(t testing.TB, idp *IdP) *EnterpriseAS {
 		tok := "at-" + rand.Text()
 		a.mu.Lock()
 		a.grants++
-		a.tokens[tok] = time.Now().Add(a.AccessTTL)
+		a.tokens[tok] = time.Now().Add(a.accessTTL)
 		a.mu.Unlock()
-		writeIdPJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(a.AccessTTL / time.Second)})
+		writeIdPJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(a.accessTTL / time.Second)})
 	})
 	return a
 }
