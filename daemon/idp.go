@@ -409,3 +409,37 @@ func (d *Daemon) LogoutIdP(ctx context.Context, issuer, clientID string) (*ipc.I
 	d.log.Info("signed out of the company sign-in", "issuer", issuer, "servers", len(res.Servers))
 	return res, nil
 }
+
+// CompanyIdP is the company sign-in the settings name (idp_issuer,
+// idp_client_id; "" when unset): the default of a company sign-in started
+// without IdP details (the web page's add form).
+func (d *Daemon) CompanyIdP() (issuer, clientID string) {
+	for _, s := range d.cfg.Settings {
+		switch s.Key {
+		case "idp_issuer":
+			issuer = s.Value
+		case "idp_client_id":
+			clientID = s.Value
+		}
+	}
+	return issuer, clientID
+}
+
+// OffersCompanySignIn reports whether url's authorization server takes
+// the JWT-bearer grant that redeems the IdP's ID-JAGs (enterprise-managed
+// authorization), from its metadata, without signing in: the web page
+// offers the company sign-in first for such a server.
+func (d *Daemon) OffersCompanySignIn(ctx context.Context, url string) (bool, error) {
+	p, err := oauth.Probe(ctx, d.cfg.HTTP, url)
+	if err != nil {
+		return false, toIPC(url, err)
+	}
+	if p.Public {
+		return false, nil
+	}
+	md, err := oauth.DiscoverForGrant(ctx, d.cfg.HTTP, url, p.Challenge)
+	if err != nil {
+		return false, toIPC(url, err)
+	}
+	return oauth.OffersEnterprise(md), nil
+}

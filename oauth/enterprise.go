@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
@@ -93,6 +94,13 @@ func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, s
 		return nil, nil, err
 	}
 	return tok, s.Client.registration(md), nil
+}
+
+// OffersEnterprise reports whether md's authorization server lists the
+// JWT-bearer grant (RFC 7523), with which enterprise-managed authorization
+// redeems ID-JAGs, in its grant_types_supported.
+func OffersEnterprise(md *Metadata) bool {
+	return md != nil && md.AuthServer != nil && slices.Contains(md.AuthServer.GrantTypesSupported, GrantJWTBearer)
 }
 
 func (s *Enterprise) idpTokenEndpoint(ctx context.Context, c *http.Client) (string, error) {
