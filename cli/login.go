@@ -88,6 +88,9 @@ func (g *grantFlags) config(clientID, secretFile string, set *settings.Settings)
 			}
 		}
 	}
+	if typ == ipc.GrantEnterprise && (*g.idpIssuer == "" || *g.idpClientID == "") {
+		return nil, usage("--enterprise needs --idp-issuer and --idp-client-id (or the idp_issuer and idp_client_id settings)")
+	}
 	if clientID == "" && typ == ipc.GrantEnterprise && *g.idTokenFile == "" {
 		clientID = *g.idpClientID // the company sign-in: the IdP's client id names mcpauthd at the server too, unless given
 	}
@@ -130,9 +133,6 @@ func (g *grantFlags) config(clientID, secretFile string, set *settings.Settings)
 			return nil, err
 		}
 	case ipc.GrantEnterprise:
-		if c.IdPIssuer == "" || c.IdPClientID == "" {
-			return nil, usage("--enterprise needs --idp-issuer and --idp-client-id (or the idp_issuer and idp_client_id settings)")
-		}
 		c.IdPSession = c.IDToken == "" // no token file: sign in at the IdP in the browser
 	}
 	return c, c.Validate()
