@@ -49,9 +49,26 @@ func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
 		return &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
 	}
 	if c.Type == ipc.GrantEnterprise && c.IdPSession && c.IdPClientSecret != "" {
-		// Kept once, with the company sign-in, not per server.
-		if err := d.idp(c.IdPIssuer, c.IdPClientID).setClientSecret(context.Background(), c.IdPClientSecret); err != nil {
+		// Kept once, with the company sign-in, not per server; the other
+		// servers of the sign-in exchange their ID tokens with it from now on.
+		i := d.idp(c.IdPIssuer, c.IdPClientID)
+		if err := i.setClientSecret(context.Background(), c.IdPClientSecret); err != nil {
 			return toIPC(url, err)
+		}
+		for _, o := range d.idpServers(i) {
+			o.mu.Lock()
+			raw := o.rec.Grant
+			o.mu.Unlock()
+			gc, err := grantOf(raw)
+			var st oauth.Strategy
+			if err == nil {
+				st, err = d.loadStrategy(o.url, gc)
+			}
+			if err != nil {
+				d.log.Warn("could not renew a company server's grant after its IdP client secret changed", "server", o.url, "err", err)
+				continue
+			}
+			o.sess.SetStrategy(st)
 		}
 		cc := *c
 		cc.IdPClientSecret = ""

@@ -31,7 +31,8 @@ import (
 // a JWKS with the EC key that signs its ID tokens and ID-JAGs. Following
 // OpenID Connect Core §11 (Okta, Entra ID), a refresh token is issued only
 // for offline_access with prompt=consent. The client is ClientID, public
-// (no secret). Its ID tokens live idTokenTTL.
+// (no secret) until SetClientSecret makes it confidential. Its ID tokens
+// live idTokenTTL.
 type IdP struct {
 	Issuer     string
 	ClientID   string
@@ -41,6 +42,7 @@ type IdP struct {
 	kid string
 
 	mu        sync.Mutex
+	secret    string // "": a public client
 	codes     map[string]idpCode
 	refresh   map[string]string // live refresh token -> subject
 	idTokens  map[string]bool   // ID tokens it issued
@@ -110,7 +112,14 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		f := r.PostForm
-		if f.Get("client_id") != p.ClientID {
+		id, secret, basic := r.BasicAuth()
+		if !basic {
+			id, secret = f.Get("client_id"), f.Get("client_secret")
+		}
+		p.mu.Lock()
+		want := p.secret
+		p.mu.Unlock()
+		if id != p.ClientID || secret != want {
 			writeIdPJSON(w, 401, map[string]any{"error": "invalid_client"})
 			return
 		}
@@ -211,6 +220,15 @@ func (p *IdP) verifyIDToken(raw string) (string, bool) {
 		return "", false
 	}
 	return c.Subject, true
+}
+
+// SetClientSecret makes the client confidential with secret (or public
+// again with ""): from now on the token endpoint takes only that secret
+// (client_secret_basic or _post).
+func (p *IdP) SetClientSecret(secret string) {
+	p.mu.Lock()
+	p.secret = secret
+	p.mu.Unlock()
 }
 
 // RevokeAll ends every session at the IdP: no refresh token it issued is
