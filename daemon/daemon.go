@@ -90,8 +90,9 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	servers map[string]*server
-	logins  map[string]*login // by state; pending authorizations
-	starts  map[string]*login // by start link id; pending browser sign-ins
+	logins  map[string]*login      // by state; pending authorizations
+	starts  map[string]*login      // by start link id; pending browser sign-ins
+	idps    map[string]*idpSession // company sign-ins, by store.IdPKey (idp.go)
 	subs    map[chan ipc.Event]struct{}
 	closed  bool
 }
@@ -131,6 +132,7 @@ func New(cfg Config) (*Daemon, error) {
 		servers: map[string]*server{},
 		logins:  map[string]*login{},
 		starts:  map[string]*login{},
+		idps:    map[string]*idpSession{},
 		subs:    map[chan ipc.Event]struct{}{},
 
 		auditCh:   make(chan store.AuditRecord, auditQueue),
@@ -152,6 +154,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	recs, err := d.st.ListServers()
 	if err != nil {
+		return nil, fmt.Errorf("reading the registry: %w", err)
+	}
+	if err := d.loadIdPs(); err != nil {
 		return nil, fmt.Errorf("reading the registry: %w", err)
 	}
 	// When the keyring does not answer, every server's secrets are out of
@@ -270,6 +275,7 @@ func (d *Daemon) Status() *ipc.Status {
 		Started:      d.started,
 		SettingsFile: d.cfg.SettingsFile,
 		Settings:     d.cfg.Settings,
+		Proxy:        oauth.ProxyOf(d.cfg.HTTP),
 	}
 	d.appsStatus(s)
 	return s
@@ -340,4 +346,13 @@ func toIPC(url string, err error) *ipc.Error {
 		}
 		return &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
 	}
+}
+
+// checkServerURL is the API's one check of a server URL it is given
+// (ipc.IsHTTPURL): a bad request naming it, before anything is looked up.
+func checkServerURL(raw string) error {
+	if !ipc.IsHTTPURL(raw) {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", raw)}
+	}
+	return nil
 }

@@ -17,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 5 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: accounts (Account fields, /v1/accounts/default)
+const Revision = 6 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: accounts (Account fields, /v1/accounts/default)
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -71,10 +71,13 @@ type ServerInfo struct {
 	DPoP bool `json:"dpop,omitempty"`
 	// ToolPolicy is the tools the proxies let apps see and call.
 	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
+	// IdP is the issuer of the company sign-in (IdPInfo) this server's
+	// tokens come from (GrantConfig.IdPSession); "" for none.
+	IdP string `json:"idp,omitempty"`
 	// Account names the server's default account, the sign-in the fields
 	// above describe (Status, Issuer, scopes, expiry, …) and requests that
 	// name no account get. Accounts lists every account of the server,
-	// the default among them, by name (revision 5).
+	// the default among them, by name (revision 6).
 	Account  string        `json:"account,omitempty"`
 	Accounts []AccountInfo `json:"accounts,omitempty"`
 }
@@ -120,6 +123,37 @@ func CheckAccountName(name string) error {
 	return nil
 }
 
+// IdPInfo is one company sign-in: mcpauthd's session at an enterprise
+// identity provider (issuer and mcpauthd's client id there), shared by every
+// server whose grant uses it. It holds no secret.
+type IdPInfo struct {
+	Issuer          string    `json:"issuer"`
+	ClientID        string    `json:"client_id"`
+	Status          State     `json:"status"` // signed_in, needs_sign_in or signed_out
+	StatusMessage   string    `json:"status_message,omitempty"`
+	Account         string    `json:"account,omitempty"` // the user's email or name at the IdP
+	IDTokenExpiry   time.Time `json:"id_token_expiry,omitzero"`
+	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
+	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
+	// Servers are the URLs of the servers that use this sign-in.
+	Servers []string `json:"servers,omitempty"`
+}
+
+// IdPLogoutRequest signs out of the company sign-in at Issuer (ClientID
+// "": the only one there) and of every server that uses it.
+type IdPLogoutRequest struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// IdPLogoutResponse says what an IdP sign-out did: Revocation at the IdP
+// (as LogoutResponse's), and the servers signed out with it.
+type IdPLogoutResponse struct {
+	Revocation      string   `json:"revocation"`
+	RevocationError string   `json:"revocation_error,omitempty"`
+	Servers         []string `json:"servers,omitempty"`
+}
+
 // LoginRequest starts a sign-in. ClientSecret is a secret: it travels only
 // over the socket and is kept in the secret store.
 type LoginRequest struct {
@@ -151,7 +185,7 @@ type LoginRequest struct {
 	// succeeds (the first account of a new server becomes the default
 	// anyway). LoginHint is sent as login_hint (the identity the
 	// authorization server should offer); account names are labels, never
-	// sent. Revision 5.
+	// sent. Revision 6.
 	Account     string `json:"account,omitempty"`
 	MakeDefault bool   `json:"make_default,omitempty"`
 	LoginHint   string `json:"login_hint,omitempty"`
@@ -246,6 +280,11 @@ type GrantConfig struct {
 	IdPClientID      string `json:"idp_client_id,omitempty"`
 	IdPClientSecret  string `json:"idp_client_secret,omitempty"`
 	IDToken          string `json:"id_token,omitempty"`
+	// IdPSession: the ID token comes from mcpauthd's own sign-in at the
+	// IdP (a browser sign-in with PKCE, kept and renewed once per IdP and
+	// client id, shared by every such server; see IdPInfo) instead of
+	// IDToken. It needs IdPIssuer.
+	IdPSession bool `json:"idp_session,omitempty"`
 }
 
 // LoginResponse reports a sign-in: started (AuthURL set, Server.Status
@@ -284,7 +323,7 @@ type TokenRequest struct {
 	MinValid Duration     `json:"min_valid,omitempty"`
 	DPoP     *DPoPRequest `json:"dpop,omitempty"`
 	// Account names the sign-in whose token is wanted; "" lets the daemon
-	// choose (an app key's account, else the server's default). Revision 5.
+	// choose (an app key's account, else the server's default). Revision 6.
 	Account string `json:"account,omitempty"`
 }
 
@@ -347,7 +386,7 @@ type ServerRequest struct {
 	// Remove (logout) also forgets the server, not just its tokens.
 	Remove bool `json:"remove,omitempty"`
 	// Account names one of the server's sign-ins ("": the default
-	// account); All (logout) signs out every account. Revision 5.
+	// account); All (logout) signs out every account. Revision 6.
 	Account string `json:"account,omitempty"`
 	All     bool   `json:"all,omitempty"`
 }
@@ -375,6 +414,10 @@ type Status struct {
 	// users (Linux). False where the OS does not tell who connected: there
 	// any local user holding an app's key gets through.
 	AppsUIDChecked bool `json:"apps_uid_checked,omitempty"`
+	// Proxy is the HTTP proxy the daemon's requests to https servers go
+	// through (scheme://host:port, never its credentials; the proxy
+	// setting), "" when they connect directly.
+	Proxy string `json:"proxy,omitempty"`
 	// SettingsFile is the settings file the daemon read (or looked for) at
 	// start; Settings its effective settings, each with its source.
 	SettingsFile string    `json:"settings_file,omitempty"`
@@ -450,12 +493,16 @@ const (
 	// behind (no payload): the daemon never waits for a reader, so it ends
 	// the stream instead. Reconnect for a fresh snapshot.
 	EventLagged EventType = "lagged"
+	// EventIdP: a company sign-in (Event.IdP) changed; one event when it
+	// ends, however many servers use it.
+	EventIdP EventType = "idp"
 )
 
 // Event is one message of the event stream.
 type Event struct {
 	Type   EventType   `json:"type"`
 	Server *ServerInfo `json:"server,omitempty"`
+	IdP    *IdPInfo    `json:"idp,omitempty"`
 	Time   time.Time   `json:"time"`
 }
 

@@ -9,7 +9,8 @@
 //	accounts       URL + "\x00" + account name -> Server (JSON): a further sign-in (accounts.go)
 //	registrations  issuer -> Registration (JSON, without the client secret)
 //	secrets        "token:"+URL / "token:"+URL+"\x00"+account / "client-secret:"+issuer /
-//	               "grant:"+URL -> sealed JSON
+//	               "grant:"+URL / "idp:"+IdPKey -> sealed JSON
+//	idps           IdPKey (issuer, client id) -> IdPSession (JSON); made by its first write
 //	audit          big-endian time (ns) + sequence -> AuditRecord (JSON)
 //
 // Keys are used byte for byte: the store never normalizes a URL or an issuer, and never matches by
