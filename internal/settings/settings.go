@@ -75,6 +75,8 @@ var defs = []def{
 		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
 	{"forwarded", "MCPAUTH_FORWARDED", "full",
 		"what connections from elsewhere (an ssh -R forward, an SSH login, a container) may do: full, or read-only (tokens yes; sign-in, sign-out, apps, import, stop no)", oneOf("full", "read-only")},
+	{"approval", "MCPAUTH_APPROVAL", "off",
+		"off: every program of yours gets tokens; ask: a program's first request for a server waits until you allow it (tray, web page, mcpauthd approve)", oneOf("off", "ask")},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
