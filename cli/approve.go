@@ -14,9 +14,10 @@ func init() {
 	register(command{"approve", "[ID [--always] [--account NAME]]", "allow a token request waiting for approval; alone, list the waiting ones", runApprove})
 }
 
-// runApprove allows pending request ID once (or, with --always, for good:
-// the app's later requests for that server are not asked about). Without
-// ID it lists the pending requests.
+// runApprove allows pending request ID once (the app while it runs; see
+// ipc.DecisionOnce), or, with --always, for good: the app's later requests
+// for that server are not asked about. Without ID it lists the pending
+// requests.
 func runApprove(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "approve", "[ID [--always] [--account NAME]]")
 	always := fs.Bool("always", false, "allow the app this server from now on, not just this request")
@@ -48,7 +49,7 @@ func runApprove(ctx context.Context, e *Env, args []string) error {
 	if *always {
 		fmt.Fprintf(e.Stdout, "Allowed request %s, and the app's later requests for that server.\n", pos[0])
 	} else {
-		fmt.Fprintf(e.Stdout, "Allowed request %s once.\n", pos[0])
+		fmt.Fprintf(e.Stdout, "Allowed request %s once (the app, while it runs).\n", pos[0])
 	}
 	return nil
 }

@@ -43,6 +43,16 @@ const selfApp = "self"
 // pair is one (app, server).
 type pair struct{ app, server string }
 
+// run is one running instance (process id) of an app, for a server.
+type run struct {
+	pair
+	pid int
+}
+
+// maxRunning bounds approvals.running; past it the oldest passes go
+// (all of them: their programs are asked again).
+const maxRunning = 4096
+
 // approvals is the daemon's approval state. Lock order: d.mu before
 // approvals.mu; nothing publishes an event while holding approvals.mu.
 type approvals struct {
@@ -53,6 +63,7 @@ type approvals struct {
 	pending   map[string]*pending // by id
 	byPair    map[pair]*pending
 	once      map[pair]time.Time // decided "once" after every waiter left: the next request passes, until then
+	running   map[run]bool       // decided "once" for a running program: its requests pass
 	names     desktopentry.Index
 }
 
@@ -112,7 +123,7 @@ func (d *Daemon) loadApprovalsLocked() error {
 		a.sensitive[s] = true
 	}
 	if a.pending == nil {
-		a.pending, a.byPair, a.once = map[string]*pending{}, map[pair]*pending{}, map[pair]time.Time{}
+		a.pending, a.byPair, a.once, a.running = map[string]*pending{}, map[pair]*pending{}, map[pair]time.Time{}, map[run]bool{}
 	}
 	a.loaded = true
 	return nil
@@ -166,6 +177,10 @@ func (d *Daemon) approve(ctx context.Context, url string, p ipc.Peer) error {
 			d.audit(store.AuditRecord{Server: url, Action: "denied", PID: p.PID, UID: p.UID, Exe: p.Exe, App: p.App, Via: p.Via, Program: c.exe})
 			return errDenied(c, url)
 		}
+	}
+	if !sensitive && c.pid > 0 && a.running[run{key, c.pid}] {
+		a.mu.Unlock()
+		return nil
 	}
 	if exp, ok := a.once[key]; ok {
 		delete(a.once, key)
@@ -239,8 +254,20 @@ func (d *Daemon) endPending(id, decision string) *pending {
 	delete(a.byPair, pd.key)
 	pd.timer.Stop()
 	pd.decision = decision
-	if decision == ipc.DecisionOnce && pd.waiters == 0 {
-		a.once[pd.key] = time.Now().Add(pendingTTL) // for the app's next request
+	// "Once" is for the running program (its process) until it exits:
+	// the many requests of one session ask once. A sensitive server, and
+	// an app the OS gives no process for (a reverse proxy key), ask for
+	// every request: there "once" is for the requests waiting, or, when
+	// none waits any more, for the app's next request.
+	switch {
+	case decision != ipc.DecisionOnce:
+	case !pd.info.Sensitive && pd.info.PID > 0:
+		if len(a.running) >= maxRunning {
+			clear(a.running)
+		}
+		a.running[run{pd.key, pd.info.PID}] = true
+	case pd.waiters == 0:
+		a.once[pd.key] = time.Now().Add(pendingTTL)
 	}
 	close(pd.done)
 	info := pd.info
@@ -351,6 +378,9 @@ func (d *Daemon) ApprovalApps() (*ipc.ApprovalApps, error) {
 		return nil, toIPC("", err)
 	}
 	byPair := map[pair]*ipc.AppPolicy{}
+	for r := range a.running {
+		byPair[r.pair] = &ipc.AppPolicy{App: r.app, Server: r.server, Decision: ipc.DecisionOnce}
+	}
 	for k, ap := range a.decisions {
 		byPair[k] = &ipc.AppPolicy{App: ap.App, Name: ap.Name, Server: ap.Server, Decision: ap.Decision, Account: ap.Account, DecidedAt: ap.DecidedAt}
 	}
@@ -430,8 +460,24 @@ func (d *Daemon) Revoke(app, url string) (int, error) {
 			hit = append(hit, ap)
 		}
 	}
-	a.mu.Unlock()
+	// "Once" passes go too (they are no kept decision).
 	n := 0
+	match := func(k pair) bool {
+		return (url == "" || k.server == url) && d.matchApp(k.app, a.names.Name(strings.TrimPrefix(k.app, "exe:")), app)
+	}
+	for r := range a.running {
+		if match(r.pair) {
+			delete(a.running, r)
+			n++
+		}
+	}
+	for k := range a.once {
+		if match(k) {
+			delete(a.once, k)
+			n++
+		}
+	}
+	a.mu.Unlock()
 	for _, ap := range hit {
 		m, err := d.st.DeleteApprovals(ap.App, ap.Server)
 		if err != nil {
@@ -439,7 +485,6 @@ func (d *Daemon) Revoke(app, url string) (int, error) {
 		}
 		a.mu.Lock()
 		delete(a.decisions, pair{ap.App, ap.Server})
-		delete(a.once, pair{ap.App, ap.Server})
 		a.mu.Unlock()
 		n += m
 		d.auditDecision(ipc.PendingApproval{App: ap.App, Server: ap.Server, Exe: strings.TrimPrefix(ap.App, "exe:")}, "approval_revoked")

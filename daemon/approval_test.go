@@ -60,18 +60,30 @@ func TestApprovalGate(t *testing.T) {
 	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionOnce}, editor); err == nil {
 		t.Fatal("an app approved its own request")
 	}
-	// Approved once after the request gave up: the app's next request
-	// passes, the one after asks again.
+	// Approved once after the request gave up: that running app (its
+	// process) passes from then on; another instance of it asks again.
 	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionOnce}, user); err != nil {
 		t.Fatal(err)
 	}
 	if ev := <-events; ev.Type != ipc.EventApproval || ev.Approval.Decision != ipc.DecisionOnce {
 		t.Fatalf("event %+v, want the decision", ev)
 	}
-	_, err = d.Token(ctx, url, 0, editor)
-	approvalErr(t, err, ipc.CodeNeedsSignIn)
-	_, err = d.Token(ctx, url, 0, editor)
+	for range 2 {
+		_, err = d.Token(ctx, url, 0, editor)
+		approvalErr(t, err, ipc.CodeNeedsSignIn)
+	}
+	editor2 := editor
+	editor2.ProgramPID = 4001
+	_, err = d.Token(ctx, url, 0, editor2)
 	e = approvalErr(t, err, ipc.CodeApprovalPending)
+	// Revoking takes the running instance's pass at once.
+	if n, err := d.Revoke("/opt/editor/editor", url); err != nil || n != 1 {
+		t.Fatalf("Revoke of the running app's pass = %d, %v", n, err)
+	}
+	_, err = d.Token(ctx, url, 0, editor)
+	if e2 := approvalErr(t, err, ipc.CodeApprovalPending); e2.ApprovalID != e.ApprovalID {
+		t.Errorf("after revocation the running app joined request %s, want %s", e2.ApprovalID, e.ApprovalID)
+	}
 
 	// Always, with an account: kept, and the account rule answers it.
 	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionOnce, Account: "work"}, user); err == nil {

@@ -9,9 +9,10 @@ import (
 // request from a program that has no decision for the server waits while
 // the user is asked (tray, notification, web page, `mcpauthd approve`).
 
-// Approval decisions. DecisionOnce releases the waiting request alone;
-// DecisionAlways and DecisionDeny are kept for the (app, server) pair
-// until revoked. DecisionTimeout is what an EventApproval reports for a
+// Approval decisions. DecisionOnce allows the running program (its
+// process) until it exits, or, for a sensitive server and an app of the
+// reverse proxy, the waiting requests alone; DecisionAlways and
+// DecisionDeny are kept for the (app, server) pair until revoked. DecisionTimeout is what an EventApproval reports for a
 // pending request nobody decided in time.
 const (
 	DecisionOnce    = "once"

@@ -170,6 +170,7 @@ func decide(t *testing.T, in *instance, id, decision string) {
 func TestApprovalAsk(t *testing.T) {
 	a := newFlakyAS(t)
 	in := newInstance(t)
+	in.withApps(t)
 	a.signIn(t, in) // approval off: signs in and hands out as before
 	in.restart()
 	in.env = append(in.env, "MCPAUTH_APPROVAL=ask")
@@ -226,6 +227,39 @@ func TestApprovalAsk(t *testing.T) {
 		t.Fatalf("after a restart, the app allowed always: %q", out)
 	}
 
+	// An app of the reverse proxy is its key's name; denied, it gets a
+	// 403 with a JSON body that says so.
+	keyURL, _ := in.addApp("cursor", a.url)
+	type answer struct {
+		status int
+		body   string
+	}
+	got403 := make(chan answer, 1)
+	go func() {
+		res, err := http.Post(keyURL, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+		if err != nil {
+			got403 <- answer{0, err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got403 <- answer{res.StatusCode, string(b)}
+	}()
+	p = nextPending(t, pending)
+	if p.App != "key:cursor" || p.Name != "cursor (app key)" {
+		t.Fatalf("the reverse proxy's request is attributed to %+v, want the key cursor", p)
+	}
+	decide(t, in, p.ID, ipc.DecisionDeny)
+	select {
+	case ans := <-got403:
+		var body struct{ Error string }
+		if ans.status != http.StatusForbidden || json.Unmarshal([]byte(ans.body), &body) != nil || !strings.Contains(body.Error, "you denied cursor (app key)") {
+			t.Fatalf("the reverse proxy answered a denied app %d %s", ans.status, ans.body)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the reverse proxy did not answer")
+	}
+
 	// mcpauthd proxy, started by another app: the request is that app's.
 	chat := app(t, "chat-app")
 	wait = runApp(t, in, chat, "proxy", a.url, in.bin)
@@ -253,7 +287,7 @@ func TestApprovalAsk(t *testing.T) {
 	if e := got["editor-app"]; apps.Mode != "ask" || e.Decision != ipc.DecisionAlways || e.Count < 3 || e.LastUsed.IsZero() || e.Server != a.url {
 		t.Errorf("apps: %+v", apps)
 	}
-	if c := got["chat-app"]; c.Decision != "" || c.Count < 1 {
+	if c := got["chat-app"]; c.Decision != ipc.DecisionOnce || c.Count < 1 { // once: while it runs
 		t.Errorf("chat-app in the apps list: %+v", c)
 	}
 	// Revoking the "always" makes the next request ask at once.
