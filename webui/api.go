@@ -42,10 +42,10 @@ type Handout struct {
 	Action string    `json:"action"`
 	PID    int       `json:"pid,omitempty"`
 	Exe    string    `json:"exe,omitempty"`
-	App    string    `json:"app,omitempty"`   // the reverse proxy's app, when it asked
+	App    string    `json:"app,omitempty"` // the reverse proxy's app, when it asked
 	// Program is the app the daemon identified (ipc.Peer.Program).
 	Program string `json:"program,omitempty"`
-	Count  int       `json:"count,omitempty"` // identical hand-outs recorded as one
+	Count   int    `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
 func (h *Handler) state() *State {
