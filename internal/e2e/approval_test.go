@@ -203,7 +203,7 @@ func TestApprovalAsk(t *testing.T) {
 		t.Fatalf("the denied request: %q", out)
 	}
 	out, code := runApp(t, in, editor, "run", a.url, in.bin, "token", a.url)()
-	if code == 0 || !strings.Contains(out, "you denied editor-app a token for "+a.url) || !strings.Contains(out, "mcpauthd apps revoke") {
+	if code != 1 || !strings.Contains(out, "you denied editor-app a token for "+a.url) || !strings.Contains(out, "mcpauthd apps revoke") {
 		t.Fatalf("mcpauthd token of a denied app: exit %d: %s", code, out)
 	}
 	out, _ = runApp(t, in, editor, "proxy", a.url, in.bin)()
