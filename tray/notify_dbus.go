@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/godbus/dbus/v5"
@@ -155,8 +157,15 @@ func (n *notifier) withdraw(url string) {
 }
 
 // approval asks the user about pending request p, with Allow (once),
-// Always (not for a sensitive server) and Deny actions.
+// Always (not for a sensitive server) and Deny actions; once per request,
+// however often the tray reconnects.
 func (n *notifier) approval(p ipc.PendingApproval) {
+	n.mu.Lock()
+	shown := slices.Contains(slices.Collect(maps.Values(n.approvals)), p.ID)
+	n.mu.Unlock()
+	if shown {
+		return
+	}
 	actions := []string{ipc.DecisionOnce, "Allow", ipc.DecisionAlways, "Always", ipc.DecisionDeny, "Deny"}
 	if p.Sensitive {
 		actions = []string{ipc.DecisionOnce, "Allow", ipc.DecisionDeny, "Deny"}
