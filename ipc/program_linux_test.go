@@ -1,6 +1,7 @@
 package ipc
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -143,5 +144,37 @@ func TestReadProcDeletedExe(t *testing.T) {
 	}
 	if _, err := readProc(1 << 30); err == nil {
 		t.Error("readProc of a pid that does not exist succeeded")
+	}
+}
+
+// BenchmarkIdentify is the cost the socket server pays per accepted
+// connection: the peer's credentials, its pidfd and its /proc entries
+// (the peer here is this test binary, which is no pass-through program).
+func BenchmarkIdentify(b *testing.B) {
+	l, err := net.Listen("unix", filepath.Join(b.TempDir(), "s"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	c, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	s, err := l.Accept()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	self, _ := os.Executable()
+	for b.Loop() {
+		p, err := PeerOf(s)
+		if err != nil {
+			b.Fatal(err)
+		}
+		Identify(s, &p, "")
+		if p.Program != self {
+			b.Fatalf("Program = %q, want %q", p.Program, self)
+		}
 	}
 }
