@@ -336,6 +336,7 @@ func (d *Daemon) Decide(r *ipc.DecideRequest, by ipc.Peer) error {
 	if d.endPending(r.ID, r.Decision) == nil {
 		return &ipc.Error{Code: ipc.CodeNotFound, Message: "no pending request " + r.ID + " (decided meanwhile)"}
 	}
+	d.log.Info("approval decided", "id", r.ID, "app", info.Name, "exe", info.Exe, "server", info.Server, "decision", r.Decision)
 	d.auditDecision(info, "approval_"+r.Decision)
 	if r.Decision != ipc.DecisionOnce {
 		d.publish(ipc.Event{Type: ipc.EventPolicy})
@@ -379,6 +380,10 @@ func (d *Daemon) ApprovalApps() (*ipc.ApprovalApps, error) {
 	}
 	byPair := map[pair]*ipc.AppPolicy{}
 	for r := range a.running {
+		if !ipc.Running(r.pid) {
+			delete(a.running, r) // the program exited: its "once" ended
+			continue
+		}
 		byPair[r.pair] = &ipc.AppPolicy{App: r.app, Server: r.server, Decision: ipc.DecisionOnce}
 	}
 	for k, ap := range a.decisions {

@@ -42,6 +42,10 @@ func IsPassThrough(exe, self string) bool {
 	return base == "mcpauthd" || passThrough[base] || (self != "" && exe == self)
 }
 
+// Running reports whether process pid still runs (true where the OS
+// cannot tell): a decision made for a running program ends with it.
+func Running(pid int) bool { return running(pid) }
+
 // Identify fills p.Program and p.ProgramPID for a connection accepted on
 // c, whose peer credentials are p (PeerOf), with self the daemon's own
 // executable. Program is the executable the daemon holds responsible for

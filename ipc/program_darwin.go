@@ -26,6 +26,11 @@ func identify(_ net.Conn, p *Peer, self string) {
 	p.Program, p.ProgramPID = walk(p.PID, info, self, readProc)
 }
 
+func running(pid int) bool {
+	err := unix.Kill(pid, 0)
+	return err == nil || err == unix.EPERM
+}
+
 func readProc(pid int) (procInfo, error) {
 	kp, err := unix.SysctlKinfoProc("kern.proc.pid", pid)
 	if err != nil {

@@ -47,6 +47,11 @@ func identify(c net.Conn, p *Peer, self string) {
 	p.Program, p.ProgramPID = walk(p.PID, info, self, readProc)
 }
 
+func running(pid int) bool {
+	_, err := os.Stat("/proc/" + strconv.Itoa(pid))
+	return err == nil
+}
+
 // readProc reads pid's executable, parent and start time from /proc.
 func readProc(pid int) (procInfo, error) {
 	proc := "/proc/" + strconv.Itoa(pid)

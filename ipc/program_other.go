@@ -10,3 +10,5 @@ import "net"
 // approving it approves them all. (A named pipe with
 // GetNamedPipeClientProcessId would name the process; not done yet.)
 func identify(net.Conn, *Peer, string) {}
+
+func running(int) bool { return true }

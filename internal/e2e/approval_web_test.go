@@ -16,8 +16,9 @@ import (
 
 // TestWebApproval: with approval = ask, headless Chromium shows a new
 // app's waiting request on the web page and approves it with one click;
-// the apps list then shows the app with its decision, last use and count,
-// and its Revoke button makes the next request ask again.
+// the apps list then shows the apps with their decisions (always, denied,
+// none once an app allowed once has exited), last use and count, and a
+// Revoke button makes the next request ask again.
 func TestWebApproval(t *testing.T) {
 	ctx := webBrowser(t)
 	a := newFlakyAS(t)
@@ -63,9 +64,19 @@ func TestWebApproval(t *testing.T) {
 	if out, _ := wait(); strings.TrimSpace(out) != "200" {
 		t.Fatalf("the request approved once on the page: %q", out)
 	}
+	// A third, denied on the page.
+	scanner := app(t, "scanner")
+	wait = runApp(t, in, scanner, "token", a.url)
+	webWait(t, ctx, "the third request", `() => document.querySelector("article.approval")?.innerText.includes("scanner")`, "")
+	webDo(t, ctx, "deny", chromedp.Click(chromedp.CSS(`article.approval button[data-decide="deny"]`)))
+	if out, _ := wait(); strings.TrimSpace(out) != "403 denied" {
+		t.Fatalf("the request denied on the page: %q", out)
+	}
 	row := `(n) => [...document.querySelectorAll("#apps tbody tr")].find(r => r.cells[0].textContent === n)`
 	webWait(t, ctx, "editor-app in the apps list", `(n) => { const r = (`+row+`)(n); return r && r.cells[2].textContent === "Always allowed" && r.cells[4].textContent !== "—" }`, "editor-app")
-	webWait(t, ctx, "chat-app in the apps list", `(n) => { const r = (`+row+`)(n); return r && r.cells[2].textContent === "Allowed while it runs" }`, "chat-app")
+	// chat-app has exited: its "once" ended with it; its use stays listed.
+	webWait(t, ctx, "chat-app in the apps list", `(n) => { const r = (`+row+`)(n); return r && r.cells[2].textContent === "—" && r.cells[4].textContent === "1" }`, "chat-app")
+	webWait(t, ctx, "scanner in the apps list", `(n) => (`+row+`)(n)?.cells[2].textContent === "Denied"`, "scanner")
 	shoot("apps.png", "#apps")
 
 	// Revoke on the page: the next request waits again.
@@ -73,8 +84,8 @@ func TestWebApproval(t *testing.T) {
 	webWait(t, ctx, "the decision to go", `(n) => (`+row+`)(n)?.cells[2].textContent === "—"`, "editor-app")
 	wait = runApp(t, in, editor, "token", a.url)
 	webWait(t, ctx, "the request after revocation", `() => document.querySelector("article.approval")?.innerText.includes("editor-app")`, "")
-	webDo(t, ctx, "deny", chromedp.Click(chromedp.CSS(`article.approval button[data-decide="deny"]`)))
-	if out, _ := wait(); strings.TrimSpace(out) != "403 denied" {
-		t.Fatalf("the request denied on the page: %q", out)
+	webDo(t, ctx, "allow once", chromedp.Click(chromedp.CSS(`article.approval button[data-decide="once"]`)))
+	if out, _ := wait(); strings.TrimSpace(out) != "200" {
+		t.Fatalf("the request allowed after revocation: %q", out)
 	}
 }
