@@ -291,8 +291,12 @@ func (d *Daemon) PendingApprovals() []ipc.PendingApproval {
 }
 
 // Decide answers a pending request (the one step that approves). by is who
-// decides: a program cannot decide its own request (an app running
-// `mcpauthd approve` for itself is refused). "always" and "deny" are kept
+// decides: the program that asked (the same process, found as for its
+// request) cannot decide its own request: an app, or an AI agent, that
+// runs `mcpauthd approve` after reading the error is refused. Another
+// terminal, SSH session or instance of the app can; this is a check on
+// programs that follow the error's advice, not a wall against code running
+// as the user. "always" and "deny" are kept
 // for the (app, server) pair until revoked; "always" is refused for a
 // sensitive server, which asks every time. Every decision is audited.
 func (d *Daemon) Decide(r *ipc.DecideRequest, by ipc.Peer) error {
@@ -315,8 +319,9 @@ func (d *Daemon) Decide(r *ipc.DecideRequest, by ipc.Peer) error {
 	if pd == nil {
 		return &ipc.Error{Code: ipc.CodeNotFound, Message: "no pending request " + r.ID + " (decided already, or expired); mcpauthd approve lists the pending ones"}
 	}
-	if d.appOf(by).app == info.App {
-		return &ipc.Error{Code: ipc.CodeForbidden, Message: info.Name + " cannot approve its own request: approve it in the tray, the web page, or a terminal of yours"}
+	if c := d.appOf(by); c.app == info.App && c.pid == info.PID && c.pid > 0 {
+		return &ipc.Error{Code: ipc.CodeForbidden, Message: fmt.Sprintf(
+			"%s (pid %d) cannot approve its own request: approve it in the tray, its notification, the web page (mcpauthd ui), or a terminal %s did not start", info.Name, info.PID, info.Name)}
 	}
 	if r.Decision == ipc.DecisionAlways && info.Sensitive {
 		return &ipc.Error{Code: ipc.CodeBadRequest, Message: info.Server + " is marked sensitive: every request asks; allow this one once (or unmark it: mcpauthd apps sensitive --off " + info.Server + ")"}

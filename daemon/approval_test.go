@@ -56,9 +56,12 @@ func TestApprovalGate(t *testing.T) {
 		t.Errorf("a second request made a second pending request %s", e2.ApprovalID)
 	}
 
-	// The app cannot approve itself (running mcpauthd approve, say).
-	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionOnce}, editor); err == nil {
-		t.Fatal("an app approved its own request")
+	// The app cannot approve itself (running mcpauthd approve, say): the
+	// decider is found as the request's program was, through mcpauthd
+	// and the shell, to the same process.
+	self := ipc.Peer{UID: os.Getuid(), PID: 4343, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
+	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionOnce}, self); err == nil || !strings.Contains(err.Error(), "cannot approve its own request") {
+		t.Fatalf("an app approving its own request: %v", err)
 	}
 	// Approved once after the request gave up: that running app (its
 	// process) passes from then on; another instance of it asks again.

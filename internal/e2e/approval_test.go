@@ -60,6 +60,28 @@ func approvalHelper(mode string) (int, bool) {
 			return 1, true
 		}
 		return 0, true
+	case "selfapprove":
+		// Ask (mcpauthd token), then do what the error advises, from this
+		// same process through a shell: mcpauthd approve ID.
+		tok := exec.Command(os.Args[1], "token", url)
+		if err := tok.Start(); err != nil {
+			fmt.Println(err)
+			return 1, true
+		}
+		defer func() { _ = tok.Process.Kill(); _ = tok.Wait() }()
+		self, _ := os.Executable()
+		id := ""
+		for deadline := time.Now().Add(20 * time.Second); id == "" && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			list, _ := exec.Command(os.Args[1], "approve").Output()
+			for _, line := range strings.Split(string(list), "\n") {
+				if f := strings.Fields(line); len(f) > 0 && strings.HasSuffix(line, self) {
+					id = f[0]
+				}
+			}
+		}
+		out, err := exec.Command("sh", "-c", `"$0" approve "$1"`, os.Args[1], id).CombinedOutput()
+		fmt.Printf("%s%v\n", out, err)
+		return 0, true
 	case "proxy":
 		cmd := exec.Command(os.Args[1], "proxy", url)
 		in, _ := cmd.StdinPipe()
@@ -291,6 +313,20 @@ func TestApprovalAsk(t *testing.T) {
 	if c := got["chat-app"]; c.Decision != "" || c.Count < 1 { // "once" ended when it exited
 		t.Errorf("chat-app in the apps list: %+v", c)
 	}
+	// The app that asked cannot approve its own request by running
+	// mcpauthd approve (an agent following the error's advice).
+	out, _ = runApp(t, in, chat, "selfapprove", a.url, in.bin)()
+	if !strings.Contains(out, "chat-app (pid ") || !strings.Contains(out, "cannot approve its own request") || !strings.Contains(out, "exit status 1") {
+		t.Fatalf("an app approving its own request: %s", out)
+	}
+	p = nextPending(t, pending)
+	if p.Exe != chat {
+		t.Fatalf("pending %+v, want chat-app's", p)
+	}
+	if list := in.must("approve"); !strings.Contains(list, p.ID) {
+		t.Fatalf("the self-approved request is not waiting any more:\n%s", list)
+	}
+
 	// Revoking the "always" makes the next request ask at once.
 	in.must("apps", "revoke", "editor-app")
 	wait = runApp(t, in, editor, "token", a.url)
