@@ -36,6 +36,11 @@ const DefaultApprovalWait = 2 * time.Minute
 // app's next request (the error told the user to run mcpauthd approve ID).
 const pendingTTL = 10 * time.Minute
 
+// maxPending bounds the requests waiting at once: past it a new (app,
+// server) pair is refused at once instead of adding to the prompts (a
+// program copying itself under many names cannot flood the tray).
+const maxPending = 64
+
 // selfApp is the identity of the daemon's own process (its tray): the
 // user's own clicks, never asked about.
 const selfApp = "self"
@@ -191,6 +196,11 @@ func (d *Daemon) approve(ctx context.Context, url string, p ipc.Peer) error {
 	}
 	pd := a.byPair[key]
 	fresh := pd == nil
+	if fresh && len(a.pending) >= maxPending {
+		a.mu.Unlock()
+		return &ipc.Error{Code: ipc.CodeApprovalPending, Message: fmt.Sprintf(
+			"%d requests already wait for approval; decide them first (mcpauthd approve lists them), then %s may ask for %s again", maxPending, c.name, url)}
+	}
 	if fresh {
 		pd = &pending{key: key, done: make(chan struct{}), info: ipc.PendingApproval{
 			ID: strings.ToLower(rand.Text()[:8]), App: c.app, Name: c.name, Exe: c.exe, PID: c.pid,

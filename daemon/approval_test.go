@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -132,6 +133,18 @@ func TestApprovalGate(t *testing.T) {
 	approvalErr(t, err, ipc.CodeApprovalPending)
 	if _, err := d.Revoke("nobody", ""); err == nil {
 		t.Error("revoking an app without decisions succeeded")
+	}
+
+	// At most maxPending requests wait; past that a new pair is refused
+	// at once, without a prompt.
+	for i := len(d.PendingApprovals()); i < maxPending; i++ {
+		p := ipc.Peer{UID: os.Getuid(), PID: 9000 + i, Program: fmt.Sprintf("/tmp/copy%d", i), ProgramPID: 9000 + i}
+		_, err = d.Token(ctx, url, 0, p)
+		approvalErr(t, err, ipc.CodeApprovalPending)
+	}
+	_, err = d.Token(ctx, url, 0, ipc.Peer{UID: os.Getuid(), PID: 8999, Program: "/tmp/one-more", ProgramPID: 8999})
+	if e := approvalErr(t, err, ipc.CodeApprovalPending); e.ApprovalID != "" || len(d.PendingApprovals()) != maxPending {
+		t.Errorf("request past the limit: %+v, %d pending", e, len(d.PendingApprovals()))
 	}
 
 	// The daemon's own process (its tray) is never asked; off asks nobody.
