@@ -7,7 +7,8 @@
 //	meta           schema version, instance id, audit record count
 //	servers        canonical resource URL -> Server (JSON)
 //	registrations  issuer -> Registration (JSON, without the client secret)
-//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL -> sealed JSON
+//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL / "idp:"+IdPKey -> sealed JSON
+//	idps           IdPKey (issuer, client id) -> IdPSession (JSON); made by its first write
 //	audit          big-endian time (ns) + sequence -> AuditRecord (JSON)
 //	approvals      per-app approval decisions and sensitive servers (approvals.go; schema 2)
 //
