@@ -56,9 +56,7 @@ func TestTrayApproval(t *testing.T) {
 	if out, _ := wait(); strings.TrimSpace(out) != "200" {
 		t.Fatalf("the request allowed in the tray: %q", out)
 	}
-	if !waitFor(func() bool { return notes.wasClosed(note.id) }) {
-		t.Error("the notification of a decided request stayed")
-	}
+	waitFor(t, 20*time.Second, "the notification of the decided request to close", func() bool { return notes.wasClosed(note.id) })
 
 	// The decision is listed; Revoke asks again at the next request.
 	var revoke menuItem
@@ -72,7 +70,7 @@ func TestTrayApproval(t *testing.T) {
 		return false
 	})
 	u.click(revoke)
-	if !waitFor(func() bool {
+	waitFor(t, 20*time.Second, "Revoke in the tray to forget the decision", func() bool {
 		var apps ipc.ApprovalApps
 		_ = json.Unmarshal([]byte(in.must("apps", "--json")), &apps)
 		for _, p := range apps.Apps {
@@ -81,21 +79,17 @@ func TestTrayApproval(t *testing.T) {
 			}
 		}
 		return true
-	}) {
-		t.Fatal("Revoke in the tray left the decision")
-	}
+	})
 	wait = runApp(t, in, editor, "token", a.url)
 	u.waitMenu("the next request", func(m menuItem) bool { _, ok := m.find(title); return ok })
 	var second notification
-	if !waitFor(func() bool {
+	waitFor(t, 20*time.Second, "a notification for the second request", func() bool {
 		notes.mu.Lock()
 		defer notes.mu.Unlock()
 		n := notes.shown[len(notes.shown)-1]
 		second = n
 		return n.id != note.id && n.summary == "Allow editor-app?"
-	}) {
-		t.Fatal("no notification for the second request")
-	}
+	})
 	if err := conn.Emit("/org/freedesktop/Notifications", "org.freedesktop.Notifications.ActionInvoked", second.id, "once"); err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +102,7 @@ func TestTrayApproval(t *testing.T) {
 func waitNote(t *testing.T, n *notifications, summary string) notification {
 	t.Helper()
 	var got notification
-	if !waitFor(func() bool {
+	waitFor(t, 20*time.Second, "the notification "+summary, func() bool {
 		n.mu.Lock()
 		defer n.mu.Unlock()
 		for _, s := range n.shown {
@@ -118,18 +112,6 @@ func waitNote(t *testing.T, n *notifications, summary string) notification {
 			}
 		}
 		return false
-	}) {
-		t.Fatalf("no notification %q", summary)
-	}
+	})
 	return got
-}
-
-// waitFor polls ok for up to 20 s.
-func waitFor(ok func() bool) bool {
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if ok() {
-			return true
-		}
-	}
-	return false
 }
