@@ -119,19 +119,28 @@ func (s *server) prepareSignIn(selectAccount bool, loginHint string) {
 //
 //  1. the account the request names (TokenRequest.Account and the like:
 //     `--account` on token, headers, exec and proxy);
-//  2. else, for a request of an app of the local reverse proxy (app: the
+//  2. else the account the user chose for the calling program and this
+//     server when approving it "always" (accountRule: the approval prompt,
+//     `mcpauthd approve ID --always --account A`);
+//  3. else, for a request of an app of the local reverse proxy (app: the
 //     name its key is registered under), the account the app was added
 //     with (`mcpauthd app add NAME --server URL --account A`);
-//  3. else the server's default account (store.Server.DefaultAccount).
+//  4. else the server's default account (store.Server.DefaultAccount).
 //
-// caller is the requesting process, for rules by app to come.
+// A named account the server does not have is returned as it is: the
+// request then needs a sign-in to it.
 func (d *Daemon) accountFor(s *server, requested, app string, caller ipc.Peer) string {
-	_ = caller
 	if requested != "" {
 		if requested == ipc.DefaultAccount {
 			return ""
 		}
 		return requested
+	}
+	if r := d.accountRule(d.appOf(caller).app, s.url); r != "" {
+		if r == ipc.DefaultAccount {
+			return ""
+		}
+		return r
 	}
 	if app != "" {
 		if a := d.appAccount(app); a != "" {

@@ -94,12 +94,28 @@ func testAccounts(t *testing.T, f *testfake.OAuth, st *store.Store) {
 		t.Errorf("with work the default, a request naming no account got %q's token", f.Subject(got))
 	}
 	d.Close()
+	// The user approved an editor "always", with the default account.
+	if err := st.PutApproval(&store.Approval{App: "exe:/usr/bin/editor", Server: url, Decision: ipc.DecisionAlways, Account: ipc.DefaultAccount}); err != nil {
+		t.Fatal(err)
+	}
 
 	// A restart keeps both, and the default.
 	d = startFakeDaemon(t, st, f)
 	defer d.Close()
 	if token(d, ipc.DefaultAccount) != own || token(d, "work") != work || token(d, "") != work {
 		t.Fatal("after a restart the accounts' tokens changed")
+	}
+	// The approval's account rule routes the editor to its account, over
+	// the server's default; a request naming an account still gets that one.
+	editor := ipc.Peer{PID: 4242, Program: "/usr/bin/editor", ProgramPID: 4242}
+	for _, c := range []struct{ account, want string }{{"", own}, {"work", work}} {
+		r, err := d.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: c.account}, editor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.AccessToken != c.want {
+			t.Errorf("the editor naming account %q got %q's token", c.account, f.Subject(r.AccessToken))
+		}
 	}
 	recs, err := d.Audit(url, 100)
 	if err != nil {

@@ -31,6 +31,9 @@ func (d *Daemon) tokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.P
 	if err != nil {
 		return nil, err
 	}
+	if err := d.approve(ctx, r.URL, caller); err != nil {
+		return nil, err
+	}
 	if r.DPoP != nil && !oauth.SameOrigin(r.DPoP.URL, r.URL) {
 		if g := s.sess.Grant(); g != nil && g.DPoPKey != nil {
 			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}

@@ -88,7 +88,7 @@ func (d *Daemon) token(ctx context.Context, s *server, minValid time.Duration, c
 	case g.Public || g.Token == nil:
 		return &ipc.TokenResponse{}, nil, nil
 	}
-	d.audit(store.AuditRecord{Server: url, Account: s.name(), Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
+	d.audit(store.AuditRecord{Server: url, Account: s.name(), Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via, Program: caller.Program})
 	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes, Warning: warning}, g, nil
 }
 

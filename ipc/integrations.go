@@ -14,7 +14,7 @@ type AppRequest struct {
 	Name   string `json:"name"`
 	Server string `json:"server,omitempty"`
 	// Account is the server's account the app's requests get ("": the
-	// server's default account). Revision 6.
+	// server's default account). Revision 7.
 	Account string `json:"account,omitempty"`
 }
 

@@ -17,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 6 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: accounts (Account fields, /v1/accounts/default)
+const Revision = 7 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*; 7: accounts (Account fields, /v1/accounts/default)
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -77,7 +77,7 @@ type ServerInfo struct {
 	// Account names the server's default account, the sign-in the fields
 	// above describe (Status, Issuer, scopes, expiry, …) and requests that
 	// name no account get. Accounts lists every account of the server,
-	// the default among them, by name (revision 6).
+	// the default among them, by name (revision 7).
 	Account  string        `json:"account,omitempty"`
 	Accounts []AccountInfo `json:"accounts,omitempty"`
 }
@@ -185,7 +185,7 @@ type LoginRequest struct {
 	// succeeds (the first account of a new server becomes the default
 	// anyway). LoginHint is sent as login_hint (the identity the
 	// authorization server should offer); account names are labels, never
-	// sent. Revision 6.
+	// sent. Revision 7.
 	Account     string `json:"account,omitempty"`
 	MakeDefault bool   `json:"make_default,omitempty"`
 	LoginHint   string `json:"login_hint,omitempty"`
@@ -323,7 +323,7 @@ type TokenRequest struct {
 	MinValid Duration     `json:"min_valid,omitempty"`
 	DPoP     *DPoPRequest `json:"dpop,omitempty"`
 	// Account names the sign-in whose token is wanted; "" lets the daemon
-	// choose (an app key's account, else the server's default). Revision 6.
+	// choose (an app key's account, else the server's default). Revision 7.
 	Account string `json:"account,omitempty"`
 }
 
@@ -386,7 +386,7 @@ type ServerRequest struct {
 	// Remove (logout) also forgets the server, not just its tokens.
 	Remove bool `json:"remove,omitempty"`
 	// Account names one of the server's sign-ins ("": the default
-	// account); All (logout) signs out every account. Revision 6.
+	// account); All (logout) signs out every account. Revision 7.
 	Account string `json:"account,omitempty"`
 	All     bool   `json:"all,omitempty"`
 }
@@ -500,10 +500,11 @@ const (
 
 // Event is one message of the event stream.
 type Event struct {
-	Type   EventType   `json:"type"`
-	Server *ServerInfo `json:"server,omitempty"`
-	IdP    *IdPInfo    `json:"idp,omitempty"`
-	Time   time.Time   `json:"time"`
+	Type     EventType        `json:"type"`
+	Server   *ServerInfo      `json:"server,omitempty"`
+	IdP      *IdPInfo         `json:"idp,omitempty"`
+	Approval *PendingApproval `json:"approval,omitempty"` // EventApproval
+	Time     time.Time        `json:"time"`
 }
 
 // TokenTypeDPoP is TokenResponse.TokenType for DPoP-bound tokens (RFC 9449).
@@ -529,6 +530,8 @@ type Error struct {
 	// SignInAccount is the account of SignInURL to sign in to, when it is
 	// not the server's own ("default") sign-in.
 	SignInAccount string `json:"sign_in_account,omitempty"`
+	// ApprovalID names the pending request of a CodeApprovalPending error.
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 // ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is

@@ -22,7 +22,7 @@ import (
 // (or their account argument): "" is the server's own sign-in. An account can only be written
 // for a server that exists; DeleteServer takes every account of the server with it.
 
-// migrateAccounts adds the accounts bucket (schema 2). Registries before it have only each
+// migrateAccounts adds the accounts bucket (schema 3). Registries before it have only each
 // server's own sign-in, which stays where it is: it is the server's default account.
 func migrateAccounts(tx *bbolt.Tx) error {
 	_, err := tx.CreateBucketIfNotExists(bucketAccounts)

@@ -17,9 +17,11 @@ func TestAccountsOnAnOldRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	withRaw(t, path, func(tx *bbolt.Tx) error { // back to the shape of schema 1
-		if err := tx.DeleteBucket(bucketAccounts); err != nil {
-			return err
+	withRaw(t, path, func(tx *bbolt.Tx) error { // back to the shape of schema 1: no approvals, no accounts
+		for _, b := range [][]byte{bucketAccounts, bucketApprovals} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
 		}
 		return putUint(tx.Bucket(bucketMeta), metaSchemaVersion, 1)
 	})

@@ -534,8 +534,8 @@ func TestSchemaVersion(t *testing.T) {
 	s, path := openStore(t, h)
 	s.Close()
 	withRaw(t, path, func(tx *bbolt.Tx) error {
-		if v, want := string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)), strconv.Itoa(schemaCurrent); v != want {
-			t.Errorf("schema version %q, want %s", v, want)
+		if v := string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)); v != strconv.Itoa(schemaCurrent) {
+			t.Errorf("schema version %q, want %d", v, schemaCurrent)
 		}
 		return nil
 	})
@@ -570,6 +570,7 @@ func TestMigrationsRunInOneTransaction(t *testing.T) {
 	s.Close()
 
 	// A next version whose migration writes, then fails: nothing of it may remain.
+	cur, next := strconv.Itoa(len(saved)), strconv.Itoa(len(saved)+1)
 	migrations = append(slices.Clip(saved), func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put([]byte("v2"), []byte("x")); err != nil {
 			return err
@@ -581,7 +582,7 @@ func TestMigrationsRunInOneTransaction(t *testing.T) {
 		t.Fatalf("err = %v, want the migration's error", err)
 	}
 	withRaw(t, path, func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMeta).Get([]byte("v2")) != nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != strconv.Itoa(len(saved)) {
+		if tx.Bucket(bucketMeta).Get([]byte("v2")) != nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != cur {
 			t.Error("a failed migration left changes behind")
 		}
 		return nil
@@ -591,8 +592,8 @@ func TestMigrationsRunInOneTransaction(t *testing.T) {
 	migrations[len(saved)] = func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("v2"), []byte("x")) }
 	reopen(t, h, path).Close()
 	withRaw(t, path, func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMeta).Get([]byte("v2")) == nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != strconv.Itoa(len(saved)+1) {
-			t.Error("the appended migration did not run")
+		if tx.Bucket(bucketMeta).Get([]byte("v2")) == nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != next {
+			t.Error("migration to " + next + " did not run")
 		}
 		return nil
 	})

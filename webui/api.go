@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -35,6 +34,10 @@ type State struct {
 	// Company is the company sign-in the settings name (idp_issuer), the
 	// add form's default; "" when unset.
 	Company string `json:"company,omitempty"`
+	// Pending are the token requests waiting for approval; Apps every
+	// program with its servers, decisions and use (approval.go).
+	Pending []ipc.PendingApproval `json:"pending"`
+	Apps    *ipc.ApprovalApps     `json:"apps,omitempty"`
 }
 
 // Handout is one audit record: who was handed which server's token when.
@@ -47,6 +50,8 @@ type Handout struct {
 	App    string    `json:"app,omitempty"` // the reverse proxy's app, when it asked
 	// Account is the server's account whose token it was.
 	Account string `json:"account,omitempty"`
+	// Program is the app the daemon identified (ipc.Peer.Program).
+	Program string `json:"program,omitempty"`
 	Count   int    `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
@@ -59,8 +64,9 @@ func (h *Handler) state() *State {
 		h.log.Warn("web page: reading the audit log", "err", err)
 	}
 	for _, r := range recs {
-		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Account: r.Account, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Count: r.Count})
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Account: r.Account, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Program: r.Program, Count: r.Count})
 	}
+	h.approvalState(st)
 	return st
 }
 
@@ -349,6 +355,6 @@ func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 // explicit request; the daemon audits it with WebPageCaller as the caller.
 func (h *Handler) reveal(r *http.Request, req *serverRequest) (*ipc.TokenResponse, error) {
 	h.log.Info("web page: token revealed", "server", req.URL)
-	tok, err := h.d.Token(r.Context(), req.URL, 0, ipc.Peer{UID: os.Getuid(), Exe: WebPageCaller})
+	tok, err := h.d.Token(r.Context(), req.URL, 0, pageCaller()) // the user's click: never asked about
 	return tok, err
 }

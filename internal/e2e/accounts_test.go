@@ -153,8 +153,8 @@ func TestSeveralAccounts(t *testing.T) {
 }
 
 // TestOldRegistryIsTheDefaultAccount: a registry written before accounts
-// (schema 1, no accounts bucket: made here from a current one, as the
-// store's migration test does) opens with its sign-in as the server's
+// (schema 1, without the approvals and accounts buckets: made here from a
+// current one, as the store's migration test does) opens with its sign-in as the server's
 // default account, and takes further accounts after that.
 func TestOldRegistryIsTheDefaultAccount(t *testing.T) {
 	in := newInstance(t)
@@ -166,8 +166,10 @@ func TestOldRegistryIsTheDefaultAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		if err := tx.DeleteBucket([]byte("accounts")); err != nil {
-			return err
+		for _, b := range []string{"accounts", "approvals"} {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema_version"), []byte("1"))
 	})

@@ -84,6 +84,8 @@ var defs = []def{
 		"mcpauthd's client id at that identity provider", command},
 	{"idp_client_secret_file", "MCPAUTH_IDP_CLIENT_SECRET_FILE", "",
 		"file holding mcpauthd's client secret there (only for a confidential client)", command},
+	{"approval", "MCPAUTH_APPROVAL", "off",
+		"off: every program of yours gets tokens; ask: a program's first request for a server waits until you allow it (tray, web page, mcpauthd approve)", oneOf("off", "ask")},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
