@@ -223,6 +223,8 @@ type relay struct {
 	// policy is the tool policy in force (cfg.Tools, then ToolUpdates).
 	policy toolpolicy.Policy
 	br     bridge // protocol version bridging (bridge.go)
+	// params holds the tools' custom parameter headers (paramheaders.go).
+	params paramTools
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -407,7 +409,11 @@ func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
 }
 
 func (r *relay) send(up mcp.Connection, msg mcpMessage) {
-	if err := up.Write(r.life, msg); err != nil {
+	ctx := r.life
+	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "tools/call" {
+		ctx = withParamHeaders(ctx, r.params.paramHeaders(req.Params))
+	}
+	if err := up.Write(ctx, msg); err != nil {
 		r.refuse(msg, err)
 	}
 }
@@ -512,6 +518,10 @@ func (r *relay) toApp(msg mcpMessage) {
 		delete(r.lists, m.ID)
 		r.mu.Unlock()
 		if isList && m.Error == nil {
+			var dropped []string
+			if m.Result, dropped = r.params.learn(m.Result); len(dropped) > 0 {
+				r.log.Warn("tools/list: tools left out for invalid x-mcp-header annotations (SEP-2243)", "tools", dropped)
+			}
 			var n int
 			if m.Result, n = r.tools().FilterList(m.Result); n > 0 {
 				r.log.Debug("tools/list: tools hidden by the tool policy", "hidden", n)
