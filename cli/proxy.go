@@ -131,6 +131,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The daemon's deny_tools setting applies to every server, as in the
+	// reverse proxy; --ignore-tool adds to it for this proxy.
+	denied, err := toolpolicy.ParseList(st.Setting("deny_tools"))
+	if err != nil {
+		return fmt.Errorf("the daemon's deny_tools setting: %w", err)
+	}
+	ignore = append(denied, ignore...)
 	tools = tools.With(ignore...)
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()

@@ -55,6 +55,9 @@ type Config struct {
 	// settings main read at start-up, each with its source.
 	SettingsFile string
 	Settings     []ipc.Setting
+	// DenyTools are the deny_tools setting's tool patterns: ToolPolicy
+	// refuses them on every server, on top of each server's own policy.
+	DenyTools []string
 	// Now is the wall clock the scheduler compares expiries with (Resync,
 	// timers); time.Now when nil. A seam for tests that move the clock.
 	Now func() time.Time

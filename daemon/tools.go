@@ -33,15 +33,16 @@ func (d *Daemon) SetToolPolicy(url string, p toolpolicy.Policy) (*ipc.ServerInfo
 	return &info, nil
 }
 
-// ToolPolicy is url's tool policy (the zero Policy for an unknown server).
+// ToolPolicy is the tool policy in force for url: the one stored with it
+// (none for an unknown server) with Config.DenyTools added.
 func (d *Daemon) ToolPolicy(url string) toolpolicy.Policy {
-	s := d.server(url)
-	if s == nil {
-		return toolpolicy.Policy{}
+	var p toolpolicy.Policy
+	if s := d.server(url); s != nil {
+		s.mu.Lock()
+		p = s.rec.ToolPolicy
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rec.ToolPolicy
+	return p.With(d.cfg.DenyTools...)
 }
 
 // maxAuditedTool bounds the tool name an audit record keeps: the app

@@ -73,6 +73,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		Socket:              p.Socket,
 		SettingsFile:        set.File,
 		Settings:            ipcSettings(set),
+		DenyTools:           set.DenyTools(),
 	})
 	if err != nil {
 		return err

@@ -28,6 +28,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // FileName is the settings file's name inside the config directory.
@@ -75,6 +76,8 @@ var defs = []def{
 		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
 	{"forwarded", "MCPAUTH_FORWARDED", "full",
 		"what connections from elsewhere (an ssh -R forward, an SSH login, a container) may do: full, or read-only (tokens yes; sign-in, sign-out, apps, import, stop no)", oneOf("full", "read-only")},
+	{"deny_tools", "MCPAUTH_DENY_TOOLS", "",
+		"comma-separated tool patterns ('*' is a wildcard, case is ignored) that both proxies hide and refuse on every server, on top of each server's own policy (mcpauthd tools URL)", toolPatterns},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
@@ -107,6 +110,13 @@ func (s *Settings) ForwardedReadOnly() bool { return s.Get("forwarded") == "read
 
 // AllowPrivateNetworks is the allow_private_networks setting.
 func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_networks") == "true" }
+
+// DenyTools is the deny_tools setting: the tool patterns refused on every
+// server (validated by Load).
+func (s *Settings) DenyTools() []string {
+	l, _ := toolpolicy.ParseList(s.Get("deny_tools"))
+	return l
+}
 
 // LogLevel is the log_level setting as a slog level.
 func (s *Settings) LogLevel() slog.Level {
@@ -300,6 +310,16 @@ func oneOf(allowed ...string) func(string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: want one of %s", v, strings.Join(allowed, ", "))
 	}
+}
+
+// toolPatterns accepts a comma-separated list of tool patterns
+// (toolpolicy's syntax), normalised to "a, b".
+func toolPatterns(v string) (string, error) {
+	l, err := toolpolicy.ParseList(v)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(l, ", "), nil
 }
 
 // command accepts a program name or path (run without a shell; $BROWSER's
