@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 request-metadata checks that the client declares roots and sampling (deprecated in 2026-07-28, still in its capabilities), so the app offers them
+
 package main
 
 import (
