@@ -43,9 +43,11 @@ import (
 // server's capabilities offer list changes, the proxy opens one for the
 // session and passes the notifications on (not its acknowledgement).
 //
-// Not bridged (yet): results with resultType "input_required" (SEP-2322
-// multi-round-trip requests: the app gets a JSON-RPC error saying so), and
-// resources/subscribe (resource updates, resourceSubscriptions).
+// Multi-round-trip requests (SEP-2322, resultType "input_required") are
+// turned into server→client requests to the app and retried (mrtr.go).
+//
+// Not bridged (yet): resources/subscribe (resource updates,
+// resourceSubscriptions).
 
 // modernVersion is the protocol version the proxy bridges older apps to.
 const modernVersion = "2026-07-28"
@@ -353,7 +355,7 @@ func bridgeResponse(m *jsonrpc.Response) {
 	var rt string
 	_ = json.Unmarshal(res["resultType"], &rt)
 	if rt != "" && rt != "complete" {
-		m.Result, m.Error = nil, &jsonrpc.Error{Code: CodeUpstream, Message: "mcpauthd proxy: the server asks for more input (resultType " + rt + ", SEP-2322), which mcpauthd cannot yet pass on to an app that speaks an older MCP version"}
+		m.Result, m.Error = nil, &jsonrpc.Error{Code: CodeUpstream, Message: "mcpauthd proxy: the server answered with resultType " + rt + ", which an app that speaks an older MCP version cannot take"}
 		return
 	}
 	delete(res, "resultType")

@@ -225,6 +225,7 @@ type relay struct {
 	br     bridge // protocol version bridging (bridge.go)
 	// params holds the tools' custom parameter headers (paramheaders.go).
 	params paramTools
+	mr     mrtr // multi-round-trip requests of a bridged session (mrtr.go)
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -306,6 +307,9 @@ func (r *relay) failure() error {
 // up messages go one at a time, in order; then each request goes in its
 // own goroutine, so a slow answer does not hold up the others.
 func (r *relay) fromApp(msg mcpMessage) {
+	if resp, ok := msg.(*jsonrpc.Response); ok && r.inputAnswer(resp) {
+		return
+	}
 	req, isReq := msg.(*jsonrpc.Request)
 	if isReq {
 		r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
@@ -347,6 +351,7 @@ func (r *relay) fromApp(msg mcpMessage) {
 			return
 		}
 		msg, req = out, out
+		r.noteCall(req)
 	}
 	if isReq && req.IsCall() && ready {
 		r.wg.Add(1)
@@ -509,6 +514,13 @@ func (r *relay) toApp(msg mcpMessage) {
 	}
 	switch m := msg.(type) {
 	case *jsonrpc.Response:
+		if r.bridged() {
+			var round bool
+			if m, round = r.inputRound(m); round {
+				return
+			}
+			msg = m
+		}
 		r.mu.Lock()
 		isInit := r.initID.IsValid() && m.ID == r.initID
 		if isInit {
