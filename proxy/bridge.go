@@ -46,8 +46,8 @@ import (
 // Multi-round-trip requests (SEP-2322, resultType "input_required") are
 // turned into server→client requests to the app and retried (mrtr.go).
 //
-// Not bridged (yet): resources/subscribe (resource updates,
-// resourceSubscriptions).
+// resources/subscribe and resources/unsubscribe become a
+// subscriptions/listen stream per resource (subscribe.go).
 
 // modernVersion is the protocol version the proxy bridges older apps to.
 const modernVersion = "2026-07-28"
@@ -79,6 +79,7 @@ type bridge struct {
 	initDone chan struct{}
 	on       bool // the app is older than the server: translate
 	meta     map[string]json.RawMessage
+	subs     map[string]*resourceSub // resource URI → its stream (subscribe.go)
 }
 
 // startProbe notes the app's initialize msg and, when the app speaks a
@@ -256,6 +257,11 @@ func (r *relay) bridgeRequest(req *jsonrpc.Request) (send *jsonrpc.Request, answ
 			r.answer(req.ID)
 		}
 		return nil, true
+	case "resources/subscribe", "resources/unsubscribe":
+		if req.IsCall() {
+			r.bridgeSubscription(req)
+		}
+		return nil, true
 	}
 	if !req.IsCall() {
 		return req, false
@@ -321,7 +327,7 @@ func (r *relay) startSubscription(initResult json.RawMessage) {
 func ownMessage(m jsonrpc.Message) bool {
 	switch m := m.(type) {
 	case *jsonrpc.Response:
-		return m.ID == listenID
+		return m.ID == listenID || ownSubscription(m.ID)
 	case *jsonrpc.Request:
 		return m.Method == "notifications/subscriptions/acknowledged"
 	}
