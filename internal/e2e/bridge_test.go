@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -22,7 +23,8 @@ import (
 // calls a tool that needs the user's input (SEP-2322 input_required: an
 // older app is asked it as an elicitation by the proxy) and one whose
 // argument must be mirrored in an Mcp-Param header (SEP-2243, which the
-// Go SDK's server checks).
+// Go SDK's server checks); of the TypeScript server, one that elicits
+// with a server→client request.
 func TestProxyProtocolMatrix(t *testing.T) {
 	in := newInstance(t)
 	legacy := tsServer(t)
@@ -61,6 +63,9 @@ func TestProxyProtocolMatrix(t *testing.T) {
 				cmd.Env = in.env
 				c := mcp.NewClient(&mcp.Implementation{Name: "e2e-app", Version: "0"}, &mcp.ClientOptions{
 					ElicitationHandler: func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+						if strings.Contains(req.Params.Message, "contact") { // the TypeScript server's collect-user-info
+							return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "E2E", "email": "e2e@example.com"}}, nil
+						}
 						return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"why": "asked " + req.Params.Message}}, nil
 					},
 				})
@@ -84,6 +89,12 @@ func TestProxyProtocolMatrix(t *testing.T) {
 					t.Fatalf("tools/call greet: %+v %v", res, err)
 				}
 				if server.fallback != "" {
+					// An older server elicits with a request of its own,
+					// which the proxy passes on as it is.
+					res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "collect-user-info", Arguments: map[string]any{"infoType": "contact"}})
+					if err != nil || res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "E2E") {
+						t.Errorf("tools/call collect-user-info (elicitation/create): %+v %v", res, err)
+					}
 					return
 				}
 				res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "confirm"})
