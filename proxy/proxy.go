@@ -4,8 +4,10 @@
 //
 // The proxy does not speak MCP: it relays JSON-RPC messages (requests,
 // responses, notifications, batches) unchanged between the app's stdio and
-// the server, but for the tool policy (Config.Tools) and protocol version
-// bridging (bridge.go): newline-delimited JSON on the app's side
+// the server, but for the tool policy (Config.Tools), protocol version
+// bridging (bridge.go, with mrtr.go for multi-round-trip requests and
+// subscribe.go for resource subscriptions) and the custom parameter
+// headers (paramheaders.go): newline-delimited JSON on the app's side
 // (stdio.go), the Go SDK's transports on the server's
 // (mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
 // Mcp-Session-Id, resume response streams with Last-Event-ID, and DELETE the
