@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/store"
@@ -44,6 +45,10 @@ func (d *Daemon) ToolPolicy(url string) toolpolicy.Policy {
 	}
 	return p.With(d.cfg.DenyTools...)
 }
+
+// DenyTools are the tool patterns refused on every server (the deny_tools
+// setting, Config.DenyTools).
+func (d *Daemon) DenyTools() []string { return slices.Clone(d.cfg.DenyTools) }
 
 // maxAuditedTool bounds the tool name an audit record keeps: the app
 // chooses it.

@@ -30,6 +30,9 @@ type State struct {
 	Audit []Handout `json:"audit"`
 	// AuditError is set when the audit log could not be read.
 	AuditError string `json:"audit_error,omitempty"`
+	// DenyTools are the tool patterns refused on every server on top of
+	// its own policy (the deny_tools setting).
+	DenyTools []string `json:"deny_tools,omitempty"`
 }
 
 // Handout is one audit record: who was handed which server's token when.
@@ -44,7 +47,7 @@ type Handout struct {
 }
 
 func (h *Handler) state() *State {
-	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}}
+	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, DenyTools: h.d.DenyTools()}
 	recs, err := h.d.Audit("", auditShown)
 	if err != nil {
 		st.AuditError = "the audit log could not be read"
