@@ -93,8 +93,9 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	servers map[string]*server
-	logins  map[string]*login // by state; pending authorizations
-	starts  map[string]*login // by start link id; pending browser sign-ins
+	logins  map[string]*login      // by state; pending authorizations
+	starts  map[string]*login      // by start link id; pending browser sign-ins
+	idps    map[string]*idpSession // company sign-ins, by store.IdPKey (idp.go)
 	subs    map[chan ipc.Event]struct{}
 	closed  bool
 }
@@ -134,6 +135,7 @@ func New(cfg Config) (*Daemon, error) {
 		servers: map[string]*server{},
 		logins:  map[string]*login{},
 		starts:  map[string]*login{},
+		idps:    map[string]*idpSession{},
 		subs:    map[chan ipc.Event]struct{}{},
 
 		auditCh:   make(chan store.AuditRecord, auditQueue),
@@ -155,6 +157,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	recs, err := d.st.ListServers()
 	if err != nil {
+		return nil, fmt.Errorf("reading the registry: %w", err)
+	}
+	if err := d.loadIdPs(); err != nil {
 		return nil, fmt.Errorf("reading the registry: %w", err)
 	}
 	// When the keyring does not answer, every server's secrets are out of

@@ -282,6 +282,9 @@ func (s *server) info() ipc.ServerInfo {
 	if len(rec.Grant) > 0 {
 		if gc, err := grantOf(rec.Grant); err == nil {
 			in.Grant = gc.Type
+			if gc.IdPSession {
+				in.IdP = gc.IdPIssuer
+			}
 		}
 	}
 	if in.Status != ipc.StateSignedOut {

@@ -104,6 +104,13 @@ func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 	return discover(ctx, c, serverURL, ch, true)
 }
 
+// DiscoverForGrant is Discover for a sign-in with a non-interactive grant:
+// without the checks only the authorization code grant needs (PKCE S256,
+// authorization_endpoint).
+func DiscoverForGrant(ctx context.Context, c *http.Client, serverURL string, ch *Challenge) (*Metadata, error) {
+	return discover(ctx, c, serverURL, ch, false)
+}
+
 // discover is Discover; interactive false leaves out the checks that only
 // the authorization code grant needs (PKCE S256, authorization_endpoint).
 func discover(ctx context.Context, c *http.Client, serverURL string, ch *Challenge, interactive bool) (*Metadata, error) {

@@ -7,7 +7,8 @@
 //	meta           schema version, instance id, audit record count
 //	servers        canonical resource URL -> Server (JSON)
 //	registrations  issuer -> Registration (JSON, without the client secret)
-//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL -> sealed JSON
+//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL / "idp:"+IdPKey -> sealed JSON
+//	idps           IdPKey (issuer, client id) -> IdPSession (JSON); made by its first write
 //	audit          big-endian time (ns) + sequence -> AuditRecord (JSON)
 //
 // Keys are used byte for byte: the store never normalizes a URL or an issuer, and never matches by

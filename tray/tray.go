@@ -49,9 +49,13 @@ type tray struct {
 	connected bool
 	servers   map[string]ipc.ServerInfo
 	last      map[string]ipc.State // status last seen per URL (kept across reconnects): notify once per transition
-	clipURL   string               // the server URL on the clipboard, if any
-	icon      string
-	menuKey   string // the server list the menu was built for
+	// idpNote: per company sign-in (IdP issuer), the server whose
+	// notification stands for all of its servers: one notification when
+	// the company sign-in ends, not one per server.
+	idpNote map[string]string
+	clipURL string // the server URL on the clipboard, if any
+	icon    string
+	menuKey string // the server list the menu was built for
 
 	header, empty, add, addClip, dashboard *systray.MenuItem
 	entries                                map[string]*entry
@@ -199,11 +203,15 @@ func (t *tray) apply(ctx context.Context, u update) {
 		t.servers[s.URL] = s
 		prev := t.last[s.URL]
 		t.last[s.URL] = s.Status
-		switch {
-		case s.Status == ipc.StateNeedsSignIn && prev != ipc.StateNeedsSignIn:
-			t.notes.needsSignIn(s)
-		case s.Status != ipc.StateNeedsSignIn && prev == ipc.StateNeedsSignIn:
-			t.notes.withdraw(s.URL)
+		if t.idpNote == nil {
+			t.idpNote = map[string]string{}
+		}
+		show, withdraw := noteFor(prev, s, t.idpNote)
+		if show != nil {
+			t.notes.needsSignIn(*show)
+		}
+		if withdraw != "" {
+			t.notes.withdraw(withdraw)
 		}
 	case ipc.EventRemoved:
 		if ev.Server == nil {

@@ -30,6 +30,11 @@ type State struct {
 	Audit []Handout `json:"audit"`
 	// AuditError is set when the audit log could not be read.
 	AuditError string `json:"audit_error,omitempty"`
+	// IdPs are the company sign-ins, each with its servers.
+	IdPs []ipc.IdPInfo `json:"idps"`
+	// Company is the company sign-in the settings name (idp_issuer), the
+	// add form's default; "" when unset.
+	Company string `json:"company,omitempty"`
 	// DenyTools are the tool patterns refused on every server on top of
 	// its own policy (the deny_tools setting).
 	DenyTools []string `json:"deny_tools,omitempty"`
@@ -47,7 +52,8 @@ type Handout struct {
 }
 
 func (h *Handler) state() *State {
-	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, DenyTools: h.d.DenyTools()}
+	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, IdPs: h.d.IdPs(), DenyTools: h.d.DenyTools()}
+	st.Company, _ = h.d.CompanyIdP()
 	recs, err := h.d.Audit("", auditShown)
 	if err != nil {
 		st.AuditError = "the audit log could not be read"
@@ -151,7 +157,10 @@ type loginRequest struct {
 	// ClientSecret or PrivateKey; ipc.GrantJWTBearer with ClientID and
 	// Assertion; ipc.GrantEnterprise with ClientID, the IdP fields and
 	// IDToken. The last two may authenticate the client with ClientSecret
-	// or PrivateKey too.
+	// or PrivateKey too. "company" is the enterprise grant with the company
+	// sign-in (ipc.GrantConfig.IdPSession): IdPIssuer and IdPClientID,
+	// defaulting to the idp_* settings, and a browser sign-in at the IdP
+	// when there is no live one.
 	Grant      string `json:"grant,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"` // PEM, for private_key_jwt
 	// Provider applies a row of the quirks table ("" recognises it from
@@ -229,6 +238,23 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 			return nil, bad("the IdP fields are for the company SSO sign-in: choose that sign-in")
 		}
 		lr.ClientID, lr.ClientSecret = id, req.ClientSecret
+	} else if req.Grant == grantCompany {
+		if key || req.Assertion != "" || req.IDToken != "" || req.ClientSecret != "" {
+			return nil, bad("the company sign-in takes only the IdP's issuer, mcpauthd's client ID there and its secret there")
+		}
+		issuer, client := h.d.CompanyIdP()
+		g := &ipc.GrantConfig{Type: ipc.GrantEnterprise, ClientID: id, IdPSession: true, IdPIssuer: strings.TrimSpace(req.IdPIssuer),
+			IdPClientID: strings.TrimSpace(req.IdPClientID), IdPClientSecret: req.IdPClientSecret}
+		if g.IdPIssuer == "" && g.IdPClientID == "" {
+			g.IdPIssuer, g.IdPClientID = issuer, client
+		}
+		if g.ClientID == "" {
+			g.ClientID = g.IdPClientID
+		}
+		if err := g.Validate(); err != nil {
+			return nil, bad(err.Error())
+		}
+		lr.Grant = g
 	} else {
 		// Checked as every grant is (Validate), then by the daemon, which
 		// checks that the tokens are JWTs before anything is stored or sent.
@@ -255,6 +281,32 @@ func (h *Handler) doctor(r *http.Request, req *serverRequest) (*ipc.DoctorReport
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
 	return h.d.Refresh(r.Context(), req.URL)
+}
+
+// grantCompany is the add form's company sign-in (see loginRequest.Grant).
+const grantCompany = "company"
+
+// idpRequest names a company sign-in.
+type idpRequest struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+}
+
+// logoutIdP signs out of a company sign-in and all its servers.
+func (h *Handler) logoutIdP(r *http.Request, req *idpRequest) (*ipc.IdPLogoutResponse, error) {
+	h.log.Info("web page: company sign-out requested", "issuer", req.Issuer)
+	return h.d.LogoutIdP(r.Context(), req.Issuer, req.ClientID)
+}
+
+// offer says whether the server at req.URL takes the company sign-in (its
+// authorization server redeems ID-JAGs): the add form then offers it first.
+func (h *Handler) offer(r *http.Request, req *serverRequest) (*offerResponse, error) {
+	ok, err := h.d.OffersCompanySignIn(r.Context(), strings.TrimSpace(req.URL))
+	return &offerResponse{Company: ok}, err
+}
+
+type offerResponse struct {
+	Company bool `json:"company"`
 }
 
 func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {

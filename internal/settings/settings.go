@@ -76,6 +76,12 @@ var defs = []def{
 		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
 	{"forwarded", "MCPAUTH_FORWARDED", "full",
 		"what connections from elsewhere (an ssh -R forward, an SSH login, a container) may do: full, or read-only (tokens yes; sign-in, sign-out, apps, import, stop no)", oneOf("full", "read-only")},
+	{"idp_issuer", "MCPAUTH_IDP_ISSUER", "",
+		"the company identity provider's issuer URL for `login URL --enterprise` (https; http only on loopback)", issuerURL},
+	{"idp_client_id", "MCPAUTH_IDP_CLIENT_ID", "",
+		"mcpauthd's client id at that identity provider", command},
+	{"idp_client_secret_file", "MCPAUTH_IDP_CLIENT_SECRET_FILE", "",
+		"file holding mcpauthd's client secret there (only for a confidential client)", command},
 	{"deny_tools", "MCPAUTH_DENY_TOOLS", "",
 		"comma-separated tool patterns ('*' is a wildcard, case is ignored) that both proxies hide and refuse on every server, on top of each server's own policy (mcpauthd tools URL)", toolPatterns},
 }
@@ -103,6 +109,12 @@ func (s *Settings) AppsAddr() string          { return s.Get("apps_addr") }
 func (s *Settings) ClientMetadataURL() string { return s.Get("client_metadata_url") }
 func (s *Settings) SecretBackend() string     { return s.Get("secret_backend") }
 func (s *Settings) Browser() string           { return s.Get("browser") }
+
+// IdPIssuer, IdPClientID and IdPClientSecretFile are the company sign-in
+// a managed fleet ships: the defaults of `login URL --enterprise`.
+func (s *Settings) IdPIssuer() string           { return s.Get("idp_issuer") }
+func (s *Settings) IdPClientID() string         { return s.Get("idp_client_id") }
+func (s *Settings) IdPClientSecretFile() string { return s.Get("idp_client_secret_file") }
 
 // ForwardedReadOnly is the forwarded setting: connections from elsewhere
 // are read-only.
@@ -276,6 +288,17 @@ func loopbackAddr(v string) (string, error) {
 	var p int
 	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 || fmt.Sprint(p) != port {
 		return "", fmt.Errorf("%q: the port must be a number from 0 to 65535", v)
+	}
+	return v, nil
+}
+
+// issuerURL accepts an https URL, or http on a loopback host (a test
+// IdP), without a fragment, query or credentials.
+func issuerURL(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Fragment != "" || u.RawQuery != "" || u.User != nil ||
+		!(u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Hostname()))) {
+		return "", fmt.Errorf("%q is not an https issuer URL (without query or fragment)", v)
 	}
 	return v, nil
 }

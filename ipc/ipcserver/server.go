@@ -43,7 +43,7 @@ type peerResult struct {
 // stop the daemon. Everything else reads, or hands out tokens.
 var readOnlyRoutes = map[string]bool{
 	"/v1/login": true, "/v1/login/complete": true, "/v1/login/cancel": true, "/v1/challenge": true,
-	"/v1/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
+	"/v1/logout": true, "/v1/idp/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
 }
 
 // Handler routes /v1/ requests to the daemon.
@@ -76,6 +76,8 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
 	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
+	h.mux.HandleFunc("GET /v1/idps", h.idps)
+	h.mux.HandleFunc("POST /v1/idp/logout", call(h.logoutIdP))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	h.mux.HandleFunc("GET /v1/events", h.events)
 	h.mux.HandleFunc("GET /v1/apps", h.apps)
@@ -288,6 +290,12 @@ func (h *Handler) doctor(r *http.Request, req *ipc.ServerRequest) (*ipc.DoctorRe
 
 func (h *Handler) provider(r *http.Request, req *ipc.ProviderRequest) (*ipc.ServerInfo, error) {
 	return h.D.SetProvider(req)
+}
+
+func (h *Handler) idps(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.D.IdPs()) }
+
+func (h *Handler) logoutIdP(r *http.Request, req *ipc.IdPLogoutRequest) (*ipc.IdPLogoutResponse, error) {
+	return h.D.LogoutIdP(r.Context(), req.Issuer, req.ClientID)
 }
 
 func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {

@@ -168,8 +168,26 @@ function basename(p) { return p.split(/[\\/]/).pop() || p; }
 // burst of hand-outs does not replace a button under the user's click.
 let shownServers = "";
 
+// idpCard is one company sign-in: the IdP, the account, its state, its
+// servers, and a sign-out of it (and of all its servers).
+function idpCard(p) {
+  const out = el("button", { type: "button", class: "danger", "data-idp": p.issuer, "data-client": p.client_id }, "Sign out of it and its servers");
+  return el("article", { class: "card server", "data-status": p.status },
+    el("div", { class: "head" },
+      el("div", null, el("div", { class: "name" }, "Company sign-in at " + p.issuer), el("div", { class: "url" }, (p.account ? p.account + " · " : "") + "client " + p.client_id)),
+      el("span", { class: "badge " + p.status }, STATUS[p.status] || p.status)),
+    p.status_message ? el("p", { class: "msg bad" }, p.status_message) : null,
+    el("dl", { class: "facts" },
+      fact("Servers", (p.servers || []).length ? el("span", null, (p.servers || []).join(", ")) : none("—")),
+      fact("Signed in", p.signed_in_at && p.status !== "signed_out" ? when(p.signed_in_at) : none("—"))),
+    el("div", { class: "actions" }, p.status === "signed_out" ? null : out));
+}
+
 function render(force) {
   if (!last) return;
+  const idps = last.idps || [];
+  $("idps-section").hidden = idps.length === 0;
+  $("idps").replaceChildren(...idps.map(idpCard));
   const names = new Map(last.servers.map((s) => [s.url, s.name || s.url]));
   const key = JSON.stringify(last.servers);
   if (force === true || key !== shownServers) {
@@ -269,6 +287,7 @@ const FIELDS = {
   idp_issuer: "add-idp-issuer", idp_client_id: "add-idp-client-id", idp_client_secret: "add-idp-client-secret", id_token: "add-id-token",
 };
 const GRANT_HINT = {
+  company: "You sign in at your company's identity provider in the browser once; every server of the company then gets its tokens without a browser, renewed by mcpauthd. Leave the IdP fields empty to use the company's settings (idp_issuer, idp_client_id).",
   client_credentials: "Tokens are obtained with the client's credentials, again whenever one expires.",
   jwt_bearer: "The JWT is kept as it is: once it expires, new tokens are refused until you paste a fresh one. For a token the platform rotates (a Kubernetes projected service-account token, a CI OIDC token), sign in from a terminal with mcpauthd login URL --jwt-bearer --assertion-file FILE: the daemon re-reads that file for every grant. The page never names files on disk.",
   enterprise: "Your ID token is exchanged at the IdP for the server's tokens, again whenever one expires. Once the ID token expires, add the server again with a fresh one.",
@@ -363,7 +382,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const res = await post("/api/login", { url, scopes: $("add-scopes").value, grant, ...grantFields() });
       $("add-form").reset();
       showGrantFields();
-      if (grant) signedInWithout(url, res);
+      if (grant === "company" && res && res.auth_url) signingIn(url, res); // at the IdP
+      else if (grant) signedInWithout(url, res);
       else signingIn(url, res);
     } catch (e) {
       notice(e.message, "error");
@@ -374,6 +394,33 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("add-grant").addEventListener("change", showGrantFields);
   showGrantFields();
+  $("idps").addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button[data-idp]");
+    if (!b) return;
+    b.disabled = true;
+    try {
+      const res = await post("/api/idp/logout", { issuer: b.dataset.idp, client_id: b.dataset.client });
+      notice("Signed out of the company sign-in at " + b.dataset.idp + " and " + (res.servers || []).length + " server(s).", "ok");
+    } catch (e) {
+      notice(e.message, "error");
+    } finally {
+      b.disabled = false;
+    }
+  });
+  // A server whose authorization server redeems the IdP's ID-JAGs gets the
+  // company sign-in offered first.
+  $("add-url").addEventListener("change", async () => {
+    const url = $("add-url").value.trim();
+    if (!url || !last || !last.company) return;
+    let r;
+    try { r = await post("/api/offer", { url }); } catch { return; }
+    if (!r || !r.company || $("add-url").value.trim() !== url) return;
+    const sel = $("add-grant");
+    sel.prepend(sel.querySelector('option[value="company"]'));
+    sel.value = "company";
+    sel.closest("details").open = true;
+    showGrantFields();
+  });
   uploadInto("add-private-key-file", "add-private-key");
   uploadInto("add-assertion-upload", "add-assertion");
   const forget = () => { $("reveal-token").value = ""; };
