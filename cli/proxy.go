@@ -49,7 +49,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	var headers headerList
 	fs.Var(&headers, "header", "`K: V` added to every request to the server (repeatable; ${VAR} is read from the environment)")
 	var ignore headerList
-	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL)")
+	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL) and the deny_tools setting")
 	transport := fs.String("transport", "http-first", "http-first, sse-first, http-only or sse-only")
 	resource := fs.String("resource", "", "the server's canonical resource `URL`, to ask the daemon a token for, when it differs from the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
