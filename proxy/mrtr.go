@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -38,6 +39,10 @@ const maxInputRounds = 10
 
 // mrtrMethods are the requests a server may answer with input_required.
 var mrtrMethods = []string{"tools/call", "prompts/get", "resources/read"}
+
+// inputMethods are the input requests a server may make (the client's
+// requests of the older protocol); the proxy asks the app no other.
+var inputMethods = []string{"elicitation/create", "sampling/createMessage", "roots/list"}
 
 // inputCall is one of the app's requests in a multi-round trip.
 type inputCall struct {
@@ -122,6 +127,12 @@ func (r *relay) inputRound(m *jsonrpc.Response) (*jsonrpc.Response, bool) {
 // answers; the app's request ends with an error when an answer is one, or
 // when the server asked for too many rounds.
 func (r *relay) fulfil(call *inputCall, requests map[string]inputRequest, state string) {
+	for _, in := range requests {
+		if !slices.Contains(inputMethods, in.Method) {
+			r.answerApp(call.appID, &jsonrpc.Error{Code: CodeUpstream, Message: fmt.Sprintf("mcpauthd proxy: the server asked for input with %.64q, which is no input request (SEP-2322 allows %s)", in.Method, strings.Join(inputMethods, ", "))})
+			return
+		}
+	}
 	if call.round+1 >= maxInputRounds {
 		r.answerApp(call.appID, &jsonrpc.Error{Code: CodeUpstream, Message: fmt.Sprintf("mcpauthd proxy: the server asked for more input %d times (SEP-2322); gave up", maxInputRounds)})
 		return

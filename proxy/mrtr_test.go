@@ -7,8 +7,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -154,5 +158,83 @@ func TestRetryRequest(t *testing.T) {
 	}
 	if _, err := retryRequest(&jsonrpc.Request{ID: id, Method: "tools/call", Params: []byte(`[1]`)}, nil, "s"); err == nil {
 		t.Error("params that are not an object were taken")
+	}
+}
+
+// fakeInputServer is a 2026-07-28-only server (a fake: the Go SDK's will
+// not send these) whose every tools/call answers input_required with an
+// input request of method, and counts the calls.
+func fakeInputServer(t *testing.T, method string, calls *atomic.Int32) string {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			http.Error(w, "no", http.StatusMethodNotAllowed)
+			return
+		}
+		var req struct {
+			ID     json.RawMessage `json:"id"`
+			Method string          `json:"method"`
+		}
+		_ = json.NewDecoder(r.Body).Decode(&req)
+		var result string
+		switch req.Method {
+		case "initialize":
+			result = `{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"0"}}`
+		case "server/discover":
+			result = `{"resultType":"complete","supportedVersions":["2026-07-28"],"capabilities":{"tools":{}},"serverInfo":{"name":"fake","version":"0"}}`
+		case "tools/call":
+			calls.Add(1)
+			result = `{"resultType":"input_required","inputRequests":{"k":{"method":"` + method + `","params":{"message":"again?","requestedSchema":{"type":"object","properties":{}}}}},"requestState":"s"}`
+		default:
+			if req.ID == nil {
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
+			result = `{}`
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"jsonrpc":"2.0","id":%s,"result":%s}`, req.ID, result)
+	}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// TestBridgeInputRequestLimits: the proxy asks the app only the input
+// requests SEP-2322 defines (a server that asks for something else ends
+// the app's call with an error naming it, and the app is asked nothing),
+// and gives up after maxInputRounds rounds.
+func TestBridgeInputRequestLimits(t *testing.T) {
+	for _, c := range []struct {
+		method, wantErr string
+		wantCalls       int32
+	}{
+		{"tools/call", `"tools/call", which is no input request`, 1},
+		{"elicitation/create", "asked for more input 10 times", maxInputRounds},
+	} {
+		t.Run(c.method, func(t *testing.T) {
+			var calls, asked atomic.Int32
+			app, done := startProxy(t, Config{URL: fakeInputServer(t, c.method, &calls), Source: &source{tok: "good"}})
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound on a hang
+			defer cancel()
+			cs, err := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, &mcp.ClientOptions{
+				ElicitationHandler: func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+					asked.Add(1)
+					return &mcp.ElicitResult{Action: "accept"}, nil
+				},
+			}).Connect(ctx, app, &mcp.ClientSessionOptions{ProtocolVersion: "2025-06-18"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "loop"})
+			if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+				t.Errorf("tools/call: %+v %v; want an error with %q", res, err, c.wantErr)
+			}
+			if calls.Load() != c.wantCalls || asked.Load() != c.wantCalls-1 {
+				t.Errorf("the server was called %d times and the app asked %d; want %d and %d", calls.Load(), asked.Load(), c.wantCalls, c.wantCalls-1)
+			}
+			cs.Close()
+			if err := waitDone(t, done); err != nil {
+				t.Error(err)
+			}
+		})
 	}
 }
