@@ -263,6 +263,7 @@ func (d *Daemon) Status() *ipc.Status {
 		Started:      d.started,
 		SettingsFile: d.cfg.SettingsFile,
 		Settings:     d.cfg.Settings,
+		Proxy:        oauth.ProxyOf(d.cfg.HTTP),
 	}
 	d.appsStatus(s)
 	return s
@@ -333,4 +334,13 @@ func toIPC(url string, err error) *ipc.Error {
 		}
 		return &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
 	}
+}
+
+// checkServerURL is the API's one check of a server URL it is given
+// (ipc.IsHTTPURL): a bad request naming it, before anything is looked up.
+func checkServerURL(raw string) error {
+	if !ipc.IsHTTPURL(raw) {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", raw)}
+	}
+	return nil
 }

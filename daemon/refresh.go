@@ -68,8 +68,8 @@ func (s *server) due() {
 		s.arm(at.Sub(now))
 		return
 	}
-	if g.Token.RefreshToken == "" && s.sess.Strategy() == nil {
-		s.setState(ipc.StateNeedsSignIn, "the access token expired and the server issued no refresh token; sign in again")
+	if !s.renewable(g) {
+		s.setState(ipc.StateNeedsSignIn, msgExpiredUnrenewable)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

@@ -349,6 +349,10 @@ type Status struct {
 	// users (Linux). False where the OS does not tell who connected: there
 	// any local user holding an app's key gets through.
 	AppsUIDChecked bool `json:"apps_uid_checked,omitempty"`
+	// Proxy is the HTTP proxy the daemon's requests to https servers go
+	// through (scheme://host:port, never its credentials; the proxy
+	// setting), "" when they connect directly.
+	Proxy string `json:"proxy,omitempty"`
 	// SettingsFile is the settings file the daemon read (or looked for) at
 	// start; Settings its effective settings, each with its source.
 	SettingsFile string    `json:"settings_file,omitempty"`

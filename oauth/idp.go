@@ -11,7 +11,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"io"
 	"math/big"
 	"net/http"
 	"slices"
@@ -273,12 +272,13 @@ func fetchJWKS(ctx context.Context, c *http.Client, uri string) (jwks, error) {
 	if res.StatusCode != http.StatusOK {
 		return nil, newErr("token", CheckBadMetadata, uri, "the IdP's JWKS answered %s", res.Status)
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxJWKS+1))
+	body, err := budget.ReadAll(res.Body, maxJWKS, "the IdP's JWKS", uri)
+	var over *budget.ExceededError
+	if errors.As(err, &over) {
+		return nil, newErr("token", CheckBadMetadata, uri, "%v", over)
+	}
 	if err != nil {
 		return nil, netErr("token", uri, err)
-	}
-	if len(body) > maxJWKS {
-		return nil, newErr("token", CheckBadMetadata, uri, "the IdP's JWKS is larger than %d bytes", maxJWKS)
 	}
 	var doc struct {
 		Keys []struct {

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -222,8 +221,7 @@ func (f *formParam) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || !strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		return f.base.RoundTrip(req)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-	req.Body.Close()
+	body, err := budget.RequestBody(req, budget.Replay, "token request")
 	if err != nil {
 		return nil, err
 	}
@@ -237,8 +235,7 @@ func (f *formParam) RoundTrip(req *http.Request) (*http.Response, error) {
 		body = []byte(form.Encode())
 	}
 	r2 := req.Clone(req.Context())
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.ContentLength = int64(len(body))
+	budget.SetRequestBody(r2, body)
 	return f.base.RoundTrip(r2)
 }
 

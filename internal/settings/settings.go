@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -74,6 +75,8 @@ var defs = []def{
 		"command that opens sign-in pages, given one argument (empty: the OS opener)", command},
 	{"allow_private_networks", "MCPAUTH_ALLOW_PRIVATE_NETWORKS", "false",
 		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
+	{"proxy", "MCPAUTH_PROXY", "off",
+		"environment sends requests to servers through the proxy of HTTPS_PROXY / HTTP_PROXY (NO_PROXY exempts hosts); off connects directly, so a proxy variable set by another program cannot reroute token traffic", oneOf("off", "environment")},
 	{"forwarded", "MCPAUTH_FORWARDED", "full",
 		"what connections from elsewhere (an ssh -R forward, an SSH login, a container) may do: full, or read-only (tokens yes; sign-in, sign-out, apps, import, stop no)", oneOf("full", "read-only")},
 	{"idp_issuer", "MCPAUTH_IDP_ISSUER", "",
@@ -128,6 +131,22 @@ func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_net
 func (s *Settings) DenyTools() []string {
 	l, _ := toolpolicy.ParseList(s.Get("deny_tools"))
 	return l
+}
+
+// Proxy is the proxy setting in the form oauth.HTTPOptions.Proxy takes:
+// http.ProxyFromEnvironment for "environment", nil (connect directly,
+// whatever the environment says) for "off".
+func (s *Settings) Proxy() func(*http.Request) (*url.URL, error) {
+	return ProxyFor(s.Get("proxy"))
+}
+
+// ProxyFor is [Settings.Proxy] for a value of the proxy setting as a
+// daemon reports it (the stdio proxy follows the daemon's setting).
+func ProxyFor(value string) func(*http.Request) (*url.URL, error) {
+	if value == "environment" {
+		return http.ProxyFromEnvironment
+	}
+	return nil
 }
 
 // LogLevel is the log_level setting as a slog level.
