@@ -55,6 +55,11 @@ type Config struct {
 	// settings main read at start-up, each with its source.
 	SettingsFile string
 	Settings     []ipc.Setting
+	// Approval is the approval mode: ApprovalOff ("" too) or ApprovalAsk
+	// (approval.go). ApprovalWait bounds a request's wait for the user
+	// (DefaultApprovalWait when zero).
+	Approval     string
+	ApprovalWait time.Duration
 	// DenyTools are the deny_tools setting's tool patterns: ToolPolicy
 	// refuses them on every server, on top of each server's own policy.
 	DenyTools []string
@@ -81,6 +86,7 @@ type Daemon struct {
 	callbackURL string
 	webURL      string      // the web page's entry URL (with the per-start secret)
 	apps        appRegistry // the local reverse proxy's apps (apps.go)
+	appr        approvals   // per-app approval (approval.go)
 
 	auditCh   chan store.AuditRecord
 	auditDone chan struct{}

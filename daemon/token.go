@@ -37,6 +37,9 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	if s == nil {
 		return nil, nil, errNeedsSignIn(url, "mcpauthd has no sign-in for "+url)
 	}
+	if err := d.approve(ctx, url, caller); err != nil {
+		return nil, nil, err
+	}
 	g := s.sess.Grant()
 	s.mu.Lock()
 	loadErr := s.loadErr
@@ -91,7 +94,7 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	case g.Public || g.Token == nil:
 		return &ipc.TokenResponse{}, nil, nil
 	}
-	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
+	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via, Program: caller.Program})
 	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes, Warning: warning}, g, nil
 }
 

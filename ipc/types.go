@@ -17,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 5 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession
+const Revision = 6 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -435,10 +435,11 @@ const (
 
 // Event is one message of the event stream.
 type Event struct {
-	Type   EventType   `json:"type"`
-	Server *ServerInfo `json:"server,omitempty"`
-	IdP    *IdPInfo    `json:"idp,omitempty"`
-	Time   time.Time   `json:"time"`
+	Type     EventType        `json:"type"`
+	Server   *ServerInfo      `json:"server,omitempty"`
+	IdP      *IdPInfo         `json:"idp,omitempty"`
+	Approval *PendingApproval `json:"approval,omitempty"` // EventApproval
+	Time     time.Time        `json:"time"`
 }
 
 // TokenTypeDPoP is TokenResponse.TokenType for DPoP-bound tokens (RFC 9449).
@@ -461,6 +462,8 @@ type Error struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	SignInURL string `json:"sign_in_url,omitempty"`
+	// ApprovalID names the pending request of a CodeApprovalPending error.
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 // ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is

@@ -62,6 +62,9 @@ type tray struct {
 	shown                                  map[*systray.MenuItem][2]string // title and tooltip on the bus
 	tooltip                                string
 
+	pending  map[string]ipc.PendingApproval // requests waiting for approval, by id (approval.go)
+	policies []ipc.AppPolicy                // kept approval decisions
+
 	appsErr   string            // why the reverse proxy for apps is off (ipc.Status.AppsError)
 	appsWarn  *systray.MenuItem // shown while appsErr is set
 	warnShown bool              // appsWarn is visible
@@ -78,8 +81,8 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{}}
-	t.notes = newNotifier(t.log, t.signIn)
+	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{}, pending: map[string]ipc.PendingApproval{}}
+	t.notes = newNotifier(t.log, t.signIn, t.decideFromNotification)
 	defer t.notes.close()
 	go func() {
 		<-ctx.Done()
@@ -195,6 +198,12 @@ func (t *tray) apply(ctx context.Context, u update) {
 		t.webURL.Store(&web)
 		cancel()
 		t.checkClipboard(ctx)
+		t.pending = map[string]ipc.PendingApproval{} // the snapshot brings them again
+		t.loadPolicies(ctx)
+	case ipc.EventApproval:
+		t.applyApproval(ctx, ev.Approval)
+	case ipc.EventPolicy:
+		t.loadPolicies(ctx)
 	case ipc.EventServer:
 		if ev.Server == nil {
 			return
@@ -251,6 +260,7 @@ func (t *tray) render() {
 	for _, s := range servers {
 		key.WriteString(s.URL + "\n")
 	}
+	key.WriteString(t.approvalKey())
 	if t.header == nil || key.String() != t.menuKey {
 		t.build(servers)
 		t.menuKey = key.String()
@@ -300,6 +310,7 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	t.appsWarn.Disable()
 	t.warnShown = true
 	systray.AddSeparator()
+	t.buildApprovals()
 	t.entries = map[string]*entry{}
 	t.empty = nil
 	if len(servers) == 0 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -35,6 +34,10 @@ type State struct {
 	// Company is the company sign-in the settings name (idp_issuer), the
 	// add form's default; "" when unset.
 	Company string `json:"company,omitempty"`
+	// Pending are the token requests waiting for approval; Apps every
+	// program with its servers, decisions and use (approval.go).
+	Pending []ipc.PendingApproval `json:"pending"`
+	Apps    *ipc.ApprovalApps     `json:"apps,omitempty"`
 	// DenyTools are the tool patterns refused on every server on top of
 	// its own policy (the deny_tools setting).
 	DenyTools []string `json:"deny_tools,omitempty"`
@@ -47,8 +50,10 @@ type Handout struct {
 	Action string    `json:"action"`
 	PID    int       `json:"pid,omitempty"`
 	Exe    string    `json:"exe,omitempty"`
-	App    string    `json:"app,omitempty"`   // the reverse proxy's app, when it asked
-	Count  int       `json:"count,omitempty"` // identical hand-outs recorded as one
+	App    string    `json:"app,omitempty"` // the reverse proxy's app, when it asked
+	// Program is the app the daemon identified (ipc.Peer.Program).
+	Program string `json:"program,omitempty"`
+	Count   int    `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
 func (h *Handler) state() *State {
@@ -60,8 +65,9 @@ func (h *Handler) state() *State {
 		h.log.Warn("web page: reading the audit log", "err", err)
 	}
 	for _, r := range recs {
-		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Count: r.Count})
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Program: r.Program, Count: r.Count})
 	}
+	h.approvalState(st)
 	return st
 }
 
@@ -337,6 +343,6 @@ func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 // explicit request; the daemon audits it with WebPageCaller as the caller.
 func (h *Handler) reveal(r *http.Request, req *serverRequest) (*ipc.TokenResponse, error) {
 	h.log.Info("web page: token revealed", "server", req.URL)
-	tok, err := h.d.Token(r.Context(), req.URL, 0, ipc.Peer{UID: os.Getuid(), Exe: WebPageCaller})
+	tok, err := h.d.Token(r.Context(), req.URL, 0, pageCaller()) // the user's click: never asked about
 	return tok, err
 }

@@ -125,6 +125,8 @@ func New(d *daemon.Daemon, origin string, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /api/remove", action(h.remove))
 	h.mux.HandleFunc("POST /api/reveal", action(h.reveal))
 	h.mux.HandleFunc("POST /api/tools", action(h.tools))
+	h.mux.HandleFunc("POST /api/approve", action(h.decide))
+	h.mux.HandleFunc("POST /api/revoke", action(h.revoke))
 	return h
 }
 

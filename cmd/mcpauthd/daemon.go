@@ -75,6 +75,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		Socket:              p.Socket,
 		SettingsFile:        set.File,
 		Settings:            ipcSettings(set),
+		Approval:            set.Get("approval"),
 		DenyTools:           set.DenyTools(),
 	})
 	if err != nil {

@@ -85,6 +85,8 @@ var defs = []def{
 		"mcpauthd's client id at that identity provider", command},
 	{"idp_client_secret_file", "MCPAUTH_IDP_CLIENT_SECRET_FILE", "",
 		"file holding mcpauthd's client secret there (only for a confidential client)", command},
+	{"approval", "MCPAUTH_APPROVAL", "off",
+		"off: every program of yours gets tokens; ask: a program's first request for a server waits until you allow it (tray, web page, mcpauthd approve)", oneOf("off", "ask")},
 	{"deny_tools", "MCPAUTH_DENY_TOOLS", "",
 		"comma-separated tool patterns ('*' is a wildcard, case is ignored) that both proxies hide and refuse on every server, on top of each server's own policy (mcpauthd tools URL)", toolPatterns},
 }

@@ -198,14 +198,80 @@ function render(force) {
   const rows = last.audit.map((a) => el("tr", null,
     el("td", null, when(a.time)),
     el("td", { title: a.server }, names.get(a.server) || a.server),
-    el("td", { class: "exe", title: a.exe || "" },
-      (a.app ? "app " + a.app : a.exe ? basename(a.exe) : "unknown") + (a.count > 1 ? " ×" + a.count : "")),
+    el("td", { class: "exe", title: a.program || a.exe || "" },
+      (a.app ? "app " + a.app : a.program ? basename(a.program) : a.exe ? basename(a.exe) : "unknown") +
+      (a.action !== "token" ? " (" + a.action.replace("_", " ") + ")" : "") + (a.count > 1 ? " ×" + a.count : "")),
     el("td", { class: "num" }, a.pid ? String(a.pid) : "—")));
   $("audit").tBodies[0].replaceChildren(...rows);
   $("audit").hidden = rows.length === 0;
   $("no-audit").hidden = rows.length > 0;
   $("no-audit").textContent = last.audit_error || "No tokens handed out yet.";
+  renderApproval(names);
   followSignIn();
+}
+
+// DECISION labels an app's kept decision.
+const DECISION = { always: "Always allowed", deny: "Denied", once: "Allowed while it runs" };
+
+// shownPending is the pending list the cards were built from (rebuilt only
+// when it changes, so a click never lands on a replaced button).
+let shownPending = "";
+
+// renderApproval shows the requests waiting for approval, each with Allow
+// once / Always allow / Deny, and the apps list with Revoke per pair.
+function renderApproval(names) {
+  const pend = last.pending || [];
+  const key = JSON.stringify(pend);
+  if (key !== shownPending) {
+    shownPending = key;
+    $("pending").replaceChildren(...pend.map((p) => el("article", { class: "card server approval", "data-id": p.id },
+      el("div", { class: "head" },
+        el("div", null,
+          el("div", { class: "name" }, p.name + " asks for your token"),
+          el("div", { class: "url" }, names.get(p.server) || p.server)),
+        el("span", { class: "badge signing_in" }, "Waiting")),
+      el("dl", { class: "facts" },
+        fact("Program", el("span", { class: "url" }, p.exe || p.app)),
+        fact("Server", el("span", { class: "url" }, p.server)),
+        fact("Request", p.id + (p.sensitive ? " (sensitive server: asks every time)" : ""))),
+      el("div", { class: "actions" },
+        decideButton("Allow once", p.id, "once", "primary"),
+        p.sensitive ? null : decideButton("Always allow", p.id, "always", ""),
+        decideButton("Deny", p.id, "deny", "danger")))));
+  }
+  $("pending-section").hidden = pend.length === 0;
+  const apps = last.apps || { mode: "off", apps: [] };
+  const rows = (apps.apps || []).map((a) => el("tr", null,
+    el("td", { class: "exe", title: a.app }, a.name),
+    el("td", { title: a.server }, names.get(a.server) || a.server),
+    el("td", null, a.decision ? DECISION[a.decision] + (a.account ? " (account " + a.account + ")" : "") : "—"),
+    el("td", null, a.last_used ? when(a.last_used) : "—"),
+    el("td", { class: "num" }, a.count ? String(a.count) : "—"),
+    el("td", { class: "num" }, a.decision ? revokeButton(a) : null)));
+  $("apps").tBodies[0].replaceChildren(...rows);
+  $("apps").hidden = rows.length === 0;
+  $("apps-mode").textContent = apps.mode === "ask"
+    ? (rows.length ? "" : "No app has asked for a token yet.")
+    : "Approval is off: every program of yours gets tokens. Set approval = \"ask\" in the settings to be asked first.";
+  $("apps-mode").hidden = $("apps-mode").textContent === "";
+}
+
+function decideButton(label, id, decision, cls) {
+  const b = el("button", { type: "button", class: cls, "data-decide": decision, "data-id": id }, label);
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await post("/api/approve", { id, decision }); } catch (e) { notice(e.message, "error"); b.disabled = false; }
+  });
+  return b;
+}
+
+function revokeButton(a) {
+  const b = el("button", { type: "button", class: "danger", "data-revoke": a.app }, "Revoke");
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await post("/api/revoke", { app: a.app, url: a.server }); } catch (e) { notice(e.message, "error"); b.disabled = false; }
+  });
+  return b;
 }
 
 function connect() {
