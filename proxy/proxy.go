@@ -580,7 +580,10 @@ func (r *relay) toApp(msg mcpMessage) {
 
 // startListening opens the standalone stream once the app has sent
 // notifications/initialized over Streamable HTTP, for protocol versions
-// that have one.
+// that have one. Like the Go SDK's client, whose Connect returns only once
+// that GET is answered, it returns when the server has answered the GET
+// (or refused it, or listenWait passed): the app's next requests go after
+// it, so what the server sends on the stream about them is not missed.
 func (r *relay) startListening(up mcp.Connection) {
 	v := r.rt.protocolVersion()
 	r.mu.Lock()
@@ -590,9 +593,21 @@ func (r *relay) startListening(up mcp.Connection) {
 	if !start {
 		return
 	}
+	opened := make(chan struct{})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.listen(r.life, up.SessionID(), r.toApp)
+		r.listen(r.life, up.SessionID(), r.toApp, sync.OnceFunc(func() { close(opened) }))
 	}()
+	t := time.NewTimer(listenWait)
+	defer t.Stop()
+	select {
+	case <-opened:
+	case <-t.C:
+	case <-r.life.Done():
+	}
 }
+
+// listenWait bounds how long the app's requests wait for the standalone
+// stream to open.
+const listenWait = 2 * time.Second
