@@ -50,7 +50,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	var headers headerList
 	fs.Var(&headers, "header", "`K: V` added to every request to the server (repeatable; ${VAR} is read from the environment)")
 	var ignore headerList
-	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL)")
+	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL) and the deny_tools setting")
 	transport := fs.String("transport", "http-first", "http-first, sse-first, http-only or sse-only")
 	resource := fs.String("resource", "", "the server's canonical resource `URL`, to ask the daemon a token for, when it differs from the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
@@ -134,6 +134,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The daemon's deny_tools setting applies to every server, as in the
+	// reverse proxy; --ignore-tool adds to it for this proxy.
+	denied, err := toolpolicy.ParseList(st.Setting("deny_tools"))
+	if err != nil {
+		return fmt.Errorf("the daemon's deny_tools setting: %w", err)
+	}
+	ignore = append(denied, ignore...)
 	tools = tools.With(ignore...)
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()

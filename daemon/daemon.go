@@ -60,6 +60,9 @@ type Config struct {
 	// (DefaultApprovalWait when zero).
 	Approval     string
 	ApprovalWait time.Duration
+	// DenyTools are the deny_tools setting's tool patterns: ToolPolicy
+	// refuses them on every server, on top of each server's own policy.
+	DenyTools []string
 	// Now is the wall clock the scheduler compares expiries with (Resync,
 	// timers); time.Now when nil. A seam for tests that move the clock.
 	Now func() time.Time

@@ -38,6 +38,9 @@ type State struct {
 	// program with its servers, decisions and use (approval.go).
 	Pending []ipc.PendingApproval `json:"pending"`
 	Apps    *ipc.ApprovalApps     `json:"apps,omitempty"`
+	// DenyTools are the tool patterns refused on every server on top of
+	// its own policy (the deny_tools setting).
+	DenyTools []string `json:"deny_tools,omitempty"`
 }
 
 // Handout is one audit record: who was handed which server's token when.
@@ -56,7 +59,7 @@ type Handout struct {
 }
 
 func (h *Handler) state() *State {
-	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, IdPs: h.d.IdPs()}
+	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, IdPs: h.d.IdPs(), DenyTools: h.d.DenyTools()}
 	st.Company, _ = h.d.CompanyIdP()
 	recs, err := h.d.Audit("", auditShown)
 	if err != nil {

@@ -29,6 +29,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // FileName is the settings file's name inside the config directory.
@@ -86,6 +87,8 @@ var defs = []def{
 		"file holding mcpauthd's client secret there (only for a confidential client)", command},
 	{"approval", "MCPAUTH_APPROVAL", "off",
 		"off: every program of yours gets tokens; ask: a program's first request for a server waits until you allow it (tray, web page, mcpauthd approve)", oneOf("off", "ask")},
+	{"deny_tools", "MCPAUTH_DENY_TOOLS", "",
+		"comma-separated tool patterns ('*' is a wildcard, case is ignored) that both proxies hide and refuse on every server, on top of each server's own policy (mcpauthd tools URL)", toolPatterns},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
@@ -124,6 +127,13 @@ func (s *Settings) ForwardedReadOnly() bool { return s.Get("forwarded") == "read
 
 // AllowPrivateNetworks is the allow_private_networks setting.
 func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_networks") == "true" }
+
+// DenyTools is the deny_tools setting: the tool patterns refused on every
+// server (validated by Load).
+func (s *Settings) DenyTools() []string {
+	l, _ := toolpolicy.ParseList(s.Get("deny_tools"))
+	return l
+}
 
 // Proxy is the proxy setting in the form oauth.HTTPOptions.Proxy takes:
 // http.ProxyFromEnvironment for "environment", nil (connect directly,
@@ -344,6 +354,16 @@ func oneOf(allowed ...string) func(string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: want one of %s", v, strings.Join(allowed, ", "))
 	}
+}
+
+// toolPatterns accepts a comma-separated list of tool patterns
+// (toolpolicy's syntax), normalised to "a, b".
+func toolPatterns(v string) (string, error) {
+	l, err := toolpolicy.ParseList(v)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(l, ", "), nil
 }
 
 // command accepts a program name or path (run without a shell; $BROWSER's

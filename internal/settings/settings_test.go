@@ -3,6 +3,7 @@ package settings
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -86,6 +87,9 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"env", "", map[string]string{"MCPAUTH_LOG_LEVEL": "loud"}, []string{"MCPAUTH_LOG_LEVEL", "debug, info, warn, error"}},
 		{"bool", "allow_private_networks = \"maybe\"\n", nil, []string{"line 1", "true or false"}},
 		{"bool for a string", "log_level = true\n", nil, []string{"line 1", "boolean"}},
+		{"deny_tools as an array", "deny_tools = [\"a*\"]\n", nil, []string{"line 1", `"deny_tools"`, "array"}},
+		{"deny_tools control character", "deny_tools = \"ok, bad\\u0007\"\n", nil, []string{"line 1", `"deny_tools"`, "control character"}},
+		{"deny_tools env", "", map[string]string{"MCPAUTH_DENY_TOOLS": "a, " + strings.Repeat("x", 300)}, []string{"MCPAUTH_DENY_TOOLS", "longer than"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := write(t, c.body)
@@ -103,6 +107,31 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDenyTools: deny_tools is a comma-separated list of tool patterns,
+// normalised, from the file or the environment.
+func TestDenyTools(t *testing.T) {
+	s, err := Load(write(t, "deny_tools = \" delete* ,, *_admin \"\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.DenyTools(); !slices.Equal(got, []string{"delete*", "*_admin"}) {
+		t.Errorf("DenyTools from the file: %q", got)
+	}
+	if v := s.Get("deny_tools"); v != "delete*, *_admin" {
+		t.Errorf("deny_tools shown as %q", v)
+	}
+	s, err = Load(write(t, "deny_tools = \"a\"\n"), env(map[string]string{"MCPAUTH_DENY_TOOLS": "drop_*"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.DenyTools(); !slices.Equal(got, []string{"drop_*"}) {
+		t.Errorf("DenyTools with the environment over the file: %q", got)
+	}
+	if got := Defaults().DenyTools(); got != nil {
+		t.Errorf("DenyTools by default: %q", got)
 	}
 }
 

@@ -153,17 +153,19 @@ function serverCard(s) {
       fact("Sign-in", grantFact(s)),
       s.provider ? fact("Provider", s.provider) : null,
       fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—")),
-      fact("Tool policy", policyFact(s.tool_policy))),
+      fact("Tool policy", policyFact(s.tool_policy, last.deny_tools))),
     accountsPart(s),
     actions);
 }
 
-// policyFact shows the tools apps may not see or call (mcpauthd tools URL).
-function policyFact(p) {
-  if (!p || (!(p.allow || []).length && !(p.deny || []).length)) return none("all tools allowed");
+// policyFact shows the tools apps may not see or call: the server's policy
+// (mcpauthd tools URL) and the deny_tools setting's patterns (every server).
+function policyFact(p, everywhere) {
   const parts = [];
-  if ((p.allow || []).length) parts.push("allow " + p.allow.join(", "));
-  if ((p.deny || []).length) parts.push("deny " + p.deny.join(", "));
+  if (p && (p.allow || []).length) parts.push("allow " + p.allow.join(", "));
+  if (p && (p.deny || []).length) parts.push("deny " + p.deny.join(", "));
+  if ((everywhere || []).length) parts.push("deny " + everywhere.join(", ") + " (deny_tools setting, every server)");
+  if (!parts.length) return none("all tools allowed");
   return parts.join("; ");
 }
 
