@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]", "stdio MCP bridge (mcp-remote drop-in)", runProxy})
+	register(command{"proxy", "URL [PORT] [--account NAME] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]", "stdio MCP bridge (mcp-remote drop-in)", runProxy})
 }
 
 // headerList is a repeatable --header flag; it keeps the raw arguments and
@@ -56,6 +56,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
 	debug := fs.Bool("debug", false, "log each message's method and id to stderr (never a token or content)")
 	silent := fs.Bool("silent", false, "log errors only")
+	account := accountFlag(fs)
 	pf := addProviderFlags(fs)
 	clientInfo := fs.String("static-oauth-client-info", "", "mcp-remote's pre-registered client: `JSON` {\"client_id\": …} or @FILE (a client_secret only in a file)")
 	clientMeta := fs.String("static-oauth-client-metadata", "", "mcp-remote's client metadata `JSON` or @FILE; its scope and token_endpoint_auth_method are used")
@@ -118,7 +119,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	src := &ipcsource.Source{Daemon: c, URL: url, Reuse: tokenReuse}
+	src := &ipcsource.Source{Daemon: c, URL: url, Account: *account, Reuse: tokenReuse}
 	if *resource != "" {
 		src.URL = *resource
 	}

@@ -228,6 +228,16 @@ func allowed(s ipc.ServerInfo) actions {
 	}
 }
 
+// accountLabel is the menu line of one of a server's accounts: its name,
+// whether it is the default (the one the entry's items act on), its state.
+func accountLabel(a ipc.AccountInfo, now time.Time) string {
+	name := "Account " + sanitize.Label(a.Name)
+	if a.Default {
+		name += " (default)"
+	}
+	return name + ": " + stateText(ipc.ServerInfo{Status: a.Status, StatusMessage: a.StatusMessage, TokenExpiry: a.TokenExpiry}, now)
+}
+
 // noteFor decides the "needs sign-in" notification for s, whose previous
 // status was prev: the notification to show (nil: none) and the URL whose
 // notification to withdraw (""). A server of a company sign-in (s.IdP)

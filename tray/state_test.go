@@ -113,6 +113,22 @@ func TestAllowed(t *testing.T) {
 	}
 }
 
+func TestAccountLabel(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		a    ipc.AccountInfo
+		want string
+	}{
+		{ipc.AccountInfo{Name: "default", Default: true, Status: ipc.StateSignedIn, TokenExpiry: now.Add(42 * time.Minute)}, "Account default (default): signed in · expires in 42 min"},
+		{ipc.AccountInfo{Name: "work", Status: ipc.StateNeedsSignIn}, "Account work: needs sign-in"},
+		{ipc.AccountInfo{Name: "evil\x1b[31m", Status: ipc.StateSignedOut}, "Account evil: signed out"},
+	} {
+		if got := accountLabel(c.a, now); got != c.want {
+			t.Errorf("accountLabel(%+v) = %q, want %q", c.a, got, c.want)
+		}
+	}
+}
+
 // TestNoteForCompanySignIn: when a company sign-in ends, its servers turn
 // needs_sign_in one by one, and the user sees one notification naming the
 // IdP, not one per server; it goes when the sign-in is back. A server

@@ -73,6 +73,9 @@ type tray struct {
 // entry is one server's menu item and its submenu.
 type entry struct {
 	item, info, signIn, refresh, copyToken, signOut, remove *systray.MenuItem
+	// accounts are the server's accounts, with their state, when it has
+	// more than one (the other items act on the default account).
+	accounts []*systray.MenuItem
 }
 
 func run(ctx context.Context, cfg Config) error {
@@ -259,6 +262,9 @@ func (t *tray) render() {
 	var key strings.Builder
 	for _, s := range servers {
 		key.WriteString(s.URL + "\n")
+		for _, a := range s.Accounts {
+			key.WriteString("\x00" + a.Name) // an account added or gone rebuilds the menu too
+		}
 	}
 	key.WriteString(t.approvalKey())
 	if t.header == nil || key.String() != t.menuKey {
@@ -284,6 +290,9 @@ func (t *tray) render() {
 		}
 		t.label(e.item, entryLabel(s, now), tip)
 		t.label(e.info, signInInfo(s), "")
+		for i, it := range e.accounts {
+			t.label(it, accountLabel(s.Accounts[i], now), "")
+		}
 		a := allowed(s)
 		enable(e.signIn, a.signIn)
 		enable(e.refresh, a.refresh)
@@ -322,6 +331,13 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 		e := &entry{item: systray.AddMenuItem(displayName(s), tooltip(url))}
 		e.info = e.item.AddSubMenuItem(signInInfo(s), "")
 		e.info.Disable()
+		if len(s.Accounts) > 1 {
+			for _, a := range s.Accounts {
+				it := e.item.AddSubMenuItem(accountLabel(a, time.Now()), "")
+				it.Disable()
+				e.accounts = append(e.accounts, it)
+			}
+		}
 		e.signIn = t.sub(e.item, url, "Sign in", "Sign in again in your browser", func(context.Context) error { t.signIn(url); return nil })
 		e.refresh = t.sub(e.item, url, "Refresh now", "Get a fresh access token now", func(ctx context.Context) error {
 			_, err := t.cfg.Client.Refresh(ctx, url)
@@ -329,8 +345,14 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 		})
 		e.copyToken = t.sub(e.item, url, "Copy access token (secret)", "A secret: anyone who pastes it can act as you on this server", func(ctx context.Context) error { return t.copyToken(ctx, url) })
 		e.item.AddSeparator()
-		e.signOut = t.sub(e.item, url, "Sign out", "Revoke and forget the tokens", func(ctx context.Context) error { _, err := t.cfg.Client.Logout(ctx, url, false); return err })
-		e.remove = t.sub(e.item, url, "Remove", "Sign out and forget the server", func(ctx context.Context) error { _, err := t.cfg.Client.Logout(ctx, url, true); return err })
+		e.signOut = t.sub(e.item, url, "Sign out", "Revoke and forget the tokens", func(ctx context.Context) error {
+			_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url})
+			return err
+		})
+		e.remove = t.sub(e.item, url, "Remove", "Sign out and forget the server", func(ctx context.Context) error {
+			_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url, Remove: true})
+			return err
+		})
 		t.entries[url] = e
 	}
 	systray.AddSeparator()

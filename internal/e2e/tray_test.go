@@ -371,7 +371,7 @@ func TestTray(t *testing.T) {
 	// Signed out, a sign-in that ends without approval leaves it needing
 	// sign-in (a failed sign-in leaves a working one alone): the entry and
 	// icon say so, and one notification offers Sign in.
-	if _, err := c.Logout(ctx, url, false); err != nil {
+	if _, err := c.Logout(ctx, &ipc.ServerRequest{URL: url}); err != nil {
 		t.Fatal(err)
 	}
 	u.waitEntry("signed out")
