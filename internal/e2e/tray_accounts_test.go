@@ -26,9 +26,10 @@ func (m menuItem) child(prefix string) (menuItem, bool) {
 // TestTrayAccounts (issue 16 in the tray): a server with two accounts shows
 // one item per account in its submenu, each with its own Sign in, Make
 // default and Sign out, clicked over D-Bus as a panel would. Make default
-// on work makes requests naming no account get work's token; Sign out on
-// work revokes work's tokens at the authorization server and forgets the
-// account, and the default account keeps working.
+// on work makes requests naming no account get work's token, and on
+// default back; Sign out on work (not the default) revokes work's tokens at
+// the authorization server and forgets the account, and the default
+// account keeps working.
 func TestTrayAccounts(t *testing.T) {
 	in := newInstance(t)
 	conn, err := dbus.ConnectSessionBus()
@@ -95,6 +96,14 @@ func TestTrayAccounts(t *testing.T) {
 	if it, _ := w.child("Make default"); it.Enabled {
 		t.Fatalf("Make default still enabled on work, now the default:\n%s", w)
 	}
+	// And back: Make default on the server's own sign-in.
+	md, _ = accountItem("default: signed in").child("Make default")
+	u.click(md)
+	waitFor(t, 20*time.Second, "default to be the default account again", func() bool { return in.serverInfo(a.url).Account == ipc.DefaultAccount })
+	if token() != own {
+		t.Fatal("after Make default on default, a request naming no account did not get its token")
+	}
+	w = accountItem("work: signed in")
 
 	// Sign out on work: its tokens are revoked, the account is forgotten,
 	// the other account keeps working.
