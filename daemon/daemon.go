@@ -56,8 +56,8 @@ type Config struct {
 	SettingsFile string
 	Settings     []ipc.Setting
 	// Approval is the approval mode: ApprovalOff ("" too) or ApprovalAsk
-	// (approval.go). ApprovalWait bounds a request's wait for the user
-	// (DefaultApprovalWait when zero).
+	// (approval.go). ApprovalWait bounds a request's wait for the user:
+	// the approval_timeout setting (DefaultApprovalWait when zero).
 	Approval     string
 	ApprovalWait time.Duration
 	// DenyTools are the deny_tools setting's tool patterns: ToolPolicy

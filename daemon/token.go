@@ -100,6 +100,12 @@ func (d *Daemon) token(ctx context.Context, s *server, minValid time.Duration, c
 // The challenge concerns the account accountFor picks (r.Account, else
 // app's, else the default); a 401 for an account the server does not have
 // yet adds it and starts its sign-in too.
+//
+// Challenge is the daemon's own (it asks no approval); the challenge of an
+// app (For: the socket's, the reverse proxy's) passes the approval gate
+// first, as its token requests do: before anything is added or opened,
+// and before the account is picked, so that an "always" decided meanwhile
+// with an account routes it.
 func (d *Daemon) Challenge(ctx context.Context, r *ipc.ChallengeRequest) error {
 	return d.challenge(ctx, r, "", ipc.Peer{})
 }
@@ -184,7 +190,12 @@ func (v callerView) TokenFor(ctx context.Context, r *ipc.TokenRequest) (*ipc.Tok
 	return v.d.tokenFor(ctx, r, v.caller, v.app)
 }
 
+// Challenge is Daemon.Challenge for the caller, once the approval gate
+// lets it through (see there).
 func (v callerView) Challenge(ctx context.Context, r *ipc.ChallengeRequest) error {
+	if err := v.d.approve(ctx, r.URL, v.caller); err != nil {
+		return err
+	}
 	return v.d.challenge(ctx, r, v.app, v.caller)
 }
 

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, body string) string {
@@ -89,6 +90,9 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"bool for a string", "log_level = true\n", nil, []string{"line 1", "boolean"}},
 		{"deny_tools as an array", "deny_tools = [\"a*\"]\n", nil, []string{"line 1", `"deny_tools"`, "array"}},
 		{"deny_tools control character", "deny_tools = \"ok, bad\\u0007\"\n", nil, []string{"line 1", `"deny_tools"`, "control character"}},
+		{"approval_timeout not a duration", "approval_timeout = \"2\"\n", nil, []string{"line 1", `"approval_timeout"`, "not a duration", "90s"}},
+		{"approval_timeout too short", "approval_timeout = \"1s\"\n", nil, []string{"line 1", "out of range", "5s to 30m"}},
+		{"approval_timeout too long env", "", map[string]string{"MCPAUTH_APPROVAL_TIMEOUT": "2h"}, []string{"MCPAUTH_APPROVAL_TIMEOUT", "out of range", "5s to 30m"}},
 		{"deny_tools env", "", map[string]string{"MCPAUTH_DENY_TOOLS": "a, " + strings.Repeat("x", 300)}, []string{"MCPAUTH_DENY_TOOLS", "longer than"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -132,6 +136,23 @@ func TestDenyTools(t *testing.T) {
 	}
 	if got := Defaults().DenyTools(); got != nil {
 		t.Errorf("DenyTools by default: %q", got)
+	}
+}
+
+// TestApprovalTimeout: approval_timeout is a duration, two minutes unless
+// the file or MCPAUTH_APPROVAL_TIMEOUT says otherwise; the bounds are in.
+func TestApprovalTimeout(t *testing.T) {
+	if got := Defaults().ApprovalTimeout(); got != 2*time.Minute {
+		t.Errorf("default approval timeout %s", got)
+	}
+	for body, want := range map[string]time.Duration{"approval_timeout = \"5s\"\n": 5 * time.Second, "approval_timeout = \"30m\"\n": 30 * time.Minute} {
+		if s, err := Load(write(t, body), env(nil)); err != nil || s.ApprovalTimeout() != want {
+			t.Errorf("%q: %v, want %s", body, err, want)
+		}
+	}
+	s, err := Load(write(t, "approval_timeout = \"5s\"\n"), env(map[string]string{"MCPAUTH_APPROVAL_TIMEOUT": " 1m30s "}))
+	if err != nil || s.ApprovalTimeout() != 90*time.Second {
+		t.Fatalf("the environment over the file: %v", err)
 	}
 }
 
