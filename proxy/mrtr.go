@@ -282,6 +282,7 @@ func (r *relay) fulfil(call *inputCall, requests map[string]inputRequest, state 
 		r.log.Debug("server → app: input request (SEP-2322)", "method", in.Method, "id", id.Raw())
 		if err := r.down.Write(r.life, &jsonrpc.Request{ID: id, Method: in.Method, Params: in.Params}); err != nil {
 			r.log.Debug("writing to the app", "err", err)
+			r.endCall(call)
 			return
 		}
 	}
@@ -354,7 +355,8 @@ func retryRequest(req *jsonrpc.Request, responses map[string]json.RawMessage, st
 
 // inputAnswer takes the app's answer to one of the proxy's input requests
 // and reports whether it was one (also when it came too late: after its
-// round ended, it goes nowhere).
+// round ended, in a bridged session, it goes nowhere; the server of a
+// session not bridged may use such ids itself).
 func (r *relay) inputAnswer(m *jsonrpc.Response) bool {
 	r.mu.Lock()
 	ch, ok := r.mr.waiting[m.ID]
@@ -363,7 +365,7 @@ func (r *relay) inputAnswer(m *jsonrpc.Response) bool {
 	if ok {
 		ch <- m // buffered for every input request of the round
 	}
-	return ok || ownID(m.ID, inputPrefix)
+	return ok || ownID(m.ID, inputPrefix) && r.bridged()
 }
 
 // answerApp ends the app's request id with werr.
