@@ -45,6 +45,9 @@ import (
 //
 // Multi-round-trip requests (SEP-2322, resultType "input_required") are
 // turned into server→client requests to the app and retried (mrtr.go).
+// The app's notifications/cancelled is not sent on: from 2026-07-28 on a
+// request over Streamable HTTP is cancelled by closing its stream, which
+// the proxy does for the requests mrtr.go keeps (cancelCall).
 //
 // resources/subscribe and resources/unsubscribe become a
 // subscriptions/listen stream per resource (subscribe.go).
@@ -262,6 +265,11 @@ func (r *relay) bridgeRequest(req *jsonrpc.Request) (send *jsonrpc.Request, answ
 			r.bridgeSubscription(req)
 		}
 		return nil, true
+	case "notifications/cancelled":
+		if id, ok := cancelledID(req.Params); ok {
+			r.cancelCall(id)
+		}
+		return nil, false
 	}
 	if !req.IsCall() {
 		return req, false

@@ -88,11 +88,12 @@ func inputServer(t testing.TB) string {
 // request as a request of its own and calls the server again with the
 // answers and the requestState, over as many rounds as the server needs;
 // the app sees only the final results. An error the app answers with ends
-// its call with that error.
+// its call with that error. The proxy holds nothing of the calls after.
 func TestBridgeInputRequests(t *testing.T) {
 	url := inputServer(t)
 	for _, v := range []string{"2025-06-18", "2025-11-25"} {
 		t.Run("app="+v, func(t *testing.T) {
+			relayOf := watchMRTR(t)
 			app, done := startProxy(t, Config{URL: url, Source: &source{tok: "good"}})
 			ctx := context.Background()
 			c := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, &mcp.ClientOptions{
@@ -136,6 +137,7 @@ func TestBridgeInputRequests(t *testing.T) {
 			if err != nil || len(p.Messages) != 1 || p.Messages[0].Content.(*mcp.TextContent).Text != "hello app-who" {
 				t.Errorf("prompts/get greeting: %+v %v", p, err)
 			}
+			waitSettled(t, relayOf(), "the calls")
 			cs.Close()
 			if err := waitDone(t, done); err != nil {
 				t.Error(err)
@@ -163,8 +165,10 @@ func TestRetryRequest(t *testing.T) {
 
 // fakeInputServer is a 2026-07-28-only server (a fake: the Go SDK's will
 // not send these) whose every tools/call answers input_required with an
-// input request of method, and counts the calls.
-func fakeInputServer(t *testing.T, method string, calls *atomic.Int32) string {
+// input request of method, and counts the calls; when retry is set, it
+// answers the tools/calls that carry inputResponses (with their id)
+// instead.
+func fakeInputServer(t *testing.T, method string, calls *atomic.Int32, retry func(w http.ResponseWriter, id json.RawMessage)) string {
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
 			http.Error(w, "no", http.StatusMethodNotAllowed)
@@ -173,8 +177,16 @@ func fakeInputServer(t *testing.T, method string, calls *atomic.Int32) string {
 		var req struct {
 			ID     json.RawMessage `json:"id"`
 			Method string          `json:"method"`
+			Params struct {
+				InputResponses json.RawMessage `json:"inputResponses"`
+			} `json:"params"`
 		}
 		_ = json.NewDecoder(r.Body).Decode(&req)
+		if req.Method == "tools/call" && req.Params.InputResponses != nil && retry != nil {
+			calls.Add(1)
+			retry(w, req.ID)
+			return
+		}
 		var result string
 		switch req.Method {
 		case "initialize":
@@ -212,7 +224,7 @@ func TestBridgeInputRequestLimits(t *testing.T) {
 	} {
 		t.Run(c.method, func(t *testing.T) {
 			var calls, asked atomic.Int32
-			app, done := startProxy(t, Config{URL: fakeInputServer(t, c.method, &calls), Source: &source{tok: "good"}})
+			app, done := startProxy(t, Config{URL: fakeInputServer(t, c.method, &calls, nil), Source: &source{tok: "good"}})
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second) // a bound on a hang
 			defer cancel()
 			cs, err := mcp.NewClient(&mcp.Implementation{Name: "app", Version: "0"}, &mcp.ClientOptions{

@@ -276,15 +276,21 @@ func (r *relay) track(id jsonrpc.ID) {
 // cancelled notes that the app gave up a request (notifications/cancelled):
 // the proxy waits for no answer to it when the app closes its end.
 func (r *relay) cancelled(params json.RawMessage) {
+	if id, ok := cancelledID(params); ok {
+		r.answer(id)
+	}
+}
+
+// cancelledID is the request a notifications/cancelled with params names.
+func cancelledID(params json.RawMessage) (jsonrpc.ID, bool) {
 	var p struct {
 		RequestID any `json:"requestId"`
 	}
 	if json.Unmarshal(params, &p) != nil {
-		return
+		return jsonrpc.ID{}, false
 	}
-	if id, err := jsonrpc.MakeID(p.RequestID); err == nil && id.IsValid() {
-		r.answer(id)
-	}
+	id, err := jsonrpc.MakeID(p.RequestID)
+	return id, err == nil && id.IsValid()
 }
 
 // answer notes that the app got the answer to id.
@@ -352,23 +358,24 @@ func (r *relay) fromApp(msg mcpMessage) {
 		go r.fromServer(conn)
 		return
 	}
+	var call *inputCall // a multi-round-trip call (mrtr.go)
 	if isReq && r.bridged() {
 		out, answered := r.bridgeRequest(req)
 		if answered || out == nil {
 			return
 		}
 		msg, req = out, out
-		r.noteCall(req)
+		call = r.noteCall(req)
 	}
 	if isReq && req.IsCall() && ready {
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
-			r.send(up, msg)
+			r.send(up, msg, call)
 		}()
 		return
 	}
-	r.send(up, msg)
+	r.send(up, msg, call)
 	if isReq && req.Method == "notifications/initialized" {
 		r.startListening(up)
 	}
@@ -420,14 +427,27 @@ func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
 	return false
 }
 
-func (r *relay) send(up mcp.Connection, msg mcpMessage) {
+// send sends msg upstream; the request of call, when not nil, on its
+// context.
+func (r *relay) send(up mcp.Connection, msg mcpMessage, call *inputCall) {
 	ctx := r.life
+	if call != nil {
+		ctx = call.ctx
+	}
+	if err := r.write(ctx, up, msg); err != nil {
+		if call != nil && !r.endCall(call) {
+			return // the app cancelled it: no answer
+		}
+		r.refuse(msg, err)
+	}
+}
+
+// write sends msg upstream on ctx, a tools/call with its parameter headers.
+func (r *relay) write(ctx context.Context, up mcp.Connection, msg mcpMessage) error {
 	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "tools/call" {
 		ctx = withParamHeaders(ctx, r.params.paramHeaders(req.Params))
 	}
-	if err := up.Write(ctx, msg); err != nil {
-		r.refuse(msg, err)
-	}
+	return up.Write(ctx, msg)
 }
 
 // refuse tells the app that msg could not be delivered: a JSON-RPC error
