@@ -25,8 +25,11 @@ import (
 // includes starting the process), 200 sequential tools/call, 30
 // concurrent, and the proxy's CPU time per call and peak RSS. Calls
 // alternate between the clients, so that load on the machine hits them
-// alike. MCPAUTHD_BENCH_BASE names another mcpauthd binary (an older
-// build) to measure beside this one, as "base".
+// alike. "floor" is internal/bench/floorrelay, the least a stdio bridge
+// can do (one token asked for at start, each line POSTed as it is, each
+// answer written as it comes): the cost of a process hop itself on this
+// machine, which no bridge goes under. MCPAUTHD_BENCH_BASE names another
+// mcpauthd binary (an older build) to measure beside this one, as "base".
 //
 //	go test -run '^$' -bench PlainHop -benchtime 1x -count 5 ./internal/bench
 func BenchmarkPlainHop(b *testing.B) {
@@ -34,11 +37,12 @@ func BenchmarkPlainHop(b *testing.B) {
 	root := strings.TrimSuffix(file, "/internal/bench/plainhop_test.go")
 	url := tsServer(b, root)
 	sock, token := signedInTS(b, url)
-	mcpauthd := build(b, "./cmd/mcpauthd", b.TempDir())
+	dir := b.TempDir()
+	mcpauthd := build(b, "./cmd/mcpauthd", dir)
 
-	bins := map[string]string{"proxy": mcpauthd}
+	bins := map[string][]string{"proxy": {mcpauthd, "proxy", url}, "floor": {build(b, "./internal/bench/floorrelay", dir), url}}
 	if base := os.Getenv("MCPAUTHD_BENCH_BASE"); base != "" {
-		bins["base"] = base // another build of mcpauthd, measured beside this one
+		bins["base"] = []string{base, "proxy", url} // another build of mcpauthd, measured beside this one
 	}
 	for b.Loop() {
 		t0 := time.Now()
@@ -48,11 +52,11 @@ func BenchmarkPlainHop(b *testing.B) {
 		calls := map[string]func(string, string) string{"direct": d.call}
 		var pipes []*piped
 		cpu0 := map[string]time.Duration{}
-		for name, bin := range bins {
+		for name, argv := range bins {
 			t0 := time.Now()
-			cmd := exec.Command(bin, "proxy", url)
+			cmd := exec.Command(argv[0], argv[1:]...)
 			cmd.Env = append(os.Environ(), "MCPAUTH_SOCK="+sock)
-			p := newPiped(b, cmd)
+			p := newPiped(b, name, cmd)
 			b.ReportMetric(ms(time.Since(t0)), name+"-cold-ms")
 			calls[name] = p.call
 			pipes = append(pipes, p)
@@ -86,10 +90,7 @@ func BenchmarkPlainHop(b *testing.B) {
 			}
 		}
 		for _, p := range pipes {
-			name := "proxy"
-			if p.cmd.Path != mcpauthd {
-				name = "base"
-			}
+			name := p.name
 			_, cpu1 := procStat(b, p.cmd.Process.Pid)
 			b.ReportMetric(ms(cpu1-cpu0[name])/230, name+"-cpu-ms/call")
 			b.ReportMetric(float64(peakRSS(b, p.cmd.Process.Pid))/1024, name+"-peak-rss-MB")
@@ -162,6 +163,7 @@ func (d *direct) post(msg string) string {
 // reads the proxy's stdout line by line, matching answers by id.
 type piped struct {
 	b     *testing.B
+	name  string
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	mu    sync.Mutex
@@ -169,7 +171,7 @@ type piped struct {
 	waits map[string]chan string
 }
 
-func newPiped(b *testing.B, cmd *exec.Cmd) *piped {
+func newPiped(b *testing.B, name string, cmd *exec.Cmd) *piped {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -181,7 +183,7 @@ func newPiped(b *testing.B, cmd *exec.Cmd) *piped {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	p := &piped{b: b, cmd: cmd, in: in, waits: map[string]chan string{}}
+	p := &piped{b: b, name: name, cmd: cmd, in: in, waits: map[string]chan string{}}
 	go func() {
 		r := bufio.NewReaderSize(out, 1<<16)
 		for {
