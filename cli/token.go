@@ -75,11 +75,11 @@ func errDPoPBound(url, what string) error {
 // fetchToken asks the daemon (with dpop, for a proof for that request);
 // "sign in first" becomes exit status 3 with the command to run.
 func fetchToken(ctx context.Context, e *Env, url string, minValid time.Duration, dpop *ipc.DPoPRequest) (*tokenOut, error) {
-	c, err := e.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := c.TokenFor(ctx, &ipc.TokenRequest{URL: url, MinValid: ipc.Duration(minValid), DPoP: dpop})
+	var t *ipc.TokenResponse
+	err := e.do(ctx, func(c *ipc.Client) (err error) {
+		t, err = c.TokenFor(ctx, &ipc.TokenRequest{URL: url, MinValid: ipc.Duration(minValid), DPoP: dpop})
+		return err
+	})
 	if err != nil {
 		if needsSignIn(err) {
 			return nil, &ExitError{Code: 3, Err: err}
