@@ -103,7 +103,7 @@ const rounds = 10
 
 // measure runs b.N requests of each of sides (by name), spread over clients
 // goroutines, and reports each side's requests/s and p50/p99 latency, and
-// each side's p99 as a ratio to the "floor" side's. The sides take turns,
+// each side's p50 and p99 as ratios to the "floor" side's. The sides take turns,
 // rounds times, each turn b.N/rounds requests: load from elsewhere on the
 // machine (it is shared) falls on every side alike, so the ratios hold
 // when the absolute figures do not.
@@ -139,23 +139,22 @@ func measure(b *testing.B, clients int, sides map[string]func() error) {
 		}
 	}
 	b.StopTimer()
-	p99 := map[string]time.Duration{}
+	p50, p99 := map[string]time.Duration{}, map[string]time.Duration{}
 	for _, name := range names {
 		all := lat[name]
 		if len(all) == 0 {
 			return
 		}
 		slices.Sort(all)
-		p99[name] = all[len(all)*99/100]
+		p50[name], p99[name] = all[len(all)/2], all[len(all)*99/100]
 		b.ReportMetric(float64(len(all))/busy[name].Seconds(), name+"-req/s")
-		b.ReportMetric(float64(all[len(all)/2].Microseconds())/1000, name+"-p50-ms")
+		b.ReportMetric(float64(p50[name].Microseconds())/1000, name+"-p50-ms")
 		b.ReportMetric(float64(p99[name].Microseconds())/1000, name+"-p99-ms")
 	}
-	if f := p99["floor"]; f > 0 {
-		for _, name := range names {
-			if name != "floor" {
-				b.ReportMetric(float64(p99[name])/float64(f), name+"-p99/floor")
-			}
+	for _, name := range names {
+		if name != "floor" && p50["floor"] > 0 && p99["floor"] > 0 {
+			b.ReportMetric(float64(p50[name])/float64(p50["floor"]), name+"-p50/floor")
+			b.ReportMetric(float64(p99[name])/float64(p99["floor"]), name+"-p99/floor")
 		}
 	}
 }
