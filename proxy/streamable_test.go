@@ -27,7 +27,6 @@ type fakeStreamable struct {
 	// calls holds the headers of each tools/call POST (not the proxy's
 	// server/discover).
 	calls []http.Header
-	gone  bool // answer 404 to everything after initialize
 }
 
 func (f *fakeStreamable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
