@@ -43,7 +43,31 @@ func runList(ctx context.Context, e *Env, args []string) error {
 	for _, s := range servers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize.Terminal(s.URL), sanitize.Terminal(s.Name), sanitize.Text(state(s), sanitize.ErrorLen), expires(s), sanitize.Terminal(s.Provider))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	// The company sign-ins, each with its servers (a daemon older than
+	// revision 5 has none to tell).
+	idps, err := c.IdPs(ctx)
+	if err != nil || len(idps) == 0 {
+		return nil
+	}
+	fmt.Fprintln(e.Stdout, "\nCompany sign-ins (mcpauthd logout --idp ISSUER signs out of one and its servers):")
+	for _, p := range idps {
+		who := ""
+		if p.Account != "" {
+			who = " as " + sanitize.Terminal(p.Account)
+		}
+		st := string(p.Status)
+		if p.StatusMessage != "" && p.Status != ipc.StateSignedIn {
+			st += ": " + p.StatusMessage
+		}
+		fmt.Fprintf(e.Stdout, "  %s (client %s)%s: %s\n", sanitize.Terminal(p.Issuer), sanitize.Terminal(p.ClientID), who, sanitize.Text(st, sanitize.ErrorLen))
+		for _, u := range p.Servers {
+			fmt.Fprintf(e.Stdout, "    %s\n", sanitize.Terminal(u))
+		}
+	}
+	return nil
 }
 
 func state(s ipc.ServerInfo) string {

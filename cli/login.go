@@ -4,12 +4,14 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
+	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/sanitize"
 	"github.com/spf13/pflag"
@@ -39,20 +41,21 @@ func addGrantFlags(fs *pflag.FlagSet) *grantFlags {
 	return &grantFlags{
 		clientCredentials: fs.Bool("client-credentials", false, "no browser: the client_credentials grant with --client-id and --client-secret-file or --private-key-file (CI machines)"),
 		jwtBearer:         fs.Bool("jwt-bearer", false, "no browser: exchange the workload JWT in --assertion-file (re-read for every grant) for tokens"),
-		enterprise:        fs.Bool("enterprise", false, "no browser: company SSO; exchange the ID token in --id-token-file at --idp-issuer for tokens"),
+		enterprise:        fs.Bool("enterprise", false, "company SSO: sign in once at --idp-issuer in the browser (or use the ID token in --id-token-file), then get this server's tokens with it (no browser per server); the idp_* settings give the defaults"),
 		privateKeyFile:    fs.String("private-key-file", "", "PEM private key file: authenticate the client with private_key_jwt"),
 		signingAlg:        fs.String("signing-alg", "", "client assertion algorithm (ES256, RS256, …; default from the key)"),
 		assertionFile:     fs.String("assertion-file", "", "file holding the workload JWT (a projected service-account token), read anew for every grant"),
 		idpIssuer:         fs.String("idp-issuer", "", "the enterprise IdP's issuer URL"),
 		idpClientID:       fs.String("idp-client-id", "", "mcpauthd's client id at the IdP"),
 		idpSecretFile:     fs.String("idp-client-secret-file", "", "file holding the client secret at the IdP (optional)"),
-		idTokenFile:       fs.String("id-token-file", "", "file holding your ID token from the IdP"),
+		idTokenFile:       fs.String("id-token-file", "", "file holding your ID token from the IdP (instead of the browser sign-in there)"),
 	}
 }
 
 // config builds the ipc.GrantConfig the flags describe (nil: a browser
 // sign-in), reading the secret files; usage errors exit with status 2.
-func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, error) {
+// set gives --enterprise its defaults (the idp_* settings; nil: none).
+func (g *grantFlags) config(clientID, secretFile string, set *settings.Settings) (*ipc.GrantConfig, error) {
 	usage := func(format string, a ...any) error { return &ExitError{Code: 2, Err: fmt.Errorf(format, a...)} }
 	var typ string
 	for _, f := range []struct {
@@ -74,6 +77,22 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 			}
 		}
 		return nil, nil
+	}
+	if typ == ipc.GrantEnterprise && set != nil {
+		for _, d := range []struct {
+			dst *string
+			v   string
+		}{{g.idpIssuer, set.IdPIssuer()}, {g.idpClientID, set.IdPClientID()}, {g.idpSecretFile, set.IdPClientSecretFile()}} {
+			if *d.dst == "" {
+				*d.dst = d.v
+			}
+		}
+	}
+	if typ == ipc.GrantEnterprise && (*g.idpIssuer == "" || *g.idpClientID == "") {
+		return nil, usage("--enterprise needs --idp-issuer and --idp-client-id (or the idp_issuer and idp_client_id settings)")
+	}
+	if clientID == "" && typ == ipc.GrantEnterprise && *g.idTokenFile == "" {
+		clientID = *g.idpClientID // the company sign-in: the IdP's client id names mcpauthd at the server too, unless given
 	}
 	if clientID == "" {
 		return nil, usage("--%s needs --client-id", strings.ReplaceAll(typ, "_", "-"))
@@ -114,9 +133,7 @@ func (g *grantFlags) config(clientID, secretFile string) (*ipc.GrantConfig, erro
 			return nil, err
 		}
 	case ipc.GrantEnterprise:
-		if c.IdPIssuer == "" || c.IdPClientID == "" || c.IDToken == "" {
-			return nil, usage("--enterprise needs --idp-issuer, --idp-client-id and --id-token-file")
-		}
+		c.IdPSession = c.IDToken == "" // no token file: sign in at the IdP in the browser
 	}
 	return c, c.Validate()
 }
@@ -190,7 +207,7 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "login", "URL [--scope S]… [--client-id ID --client-secret-file F] [--no-browser] [--provider P] [--authorize-param K=V]… [--resource-param send|omit|audience] [--use-id-token] [--token-auth-method M]\n"+
 		"       mcpauthd login URL --client-credentials --client-id ID (--client-secret-file F | --private-key-file F [--signing-alg ALG])\n"+
 		"       mcpauthd login URL --jwt-bearer --client-id ID --assertion-file F\n"+
-		"       mcpauthd login URL --enterprise --client-id ID --idp-issuer URL --idp-client-id ID [--idp-client-secret-file F] --id-token-file F")
+		"       mcpauthd login URL --enterprise [--idp-issuer URL --idp-client-id ID] [--idp-client-secret-file F] [--client-id ID] [--id-token-file F]")
 	var scopes multi
 	fs.Var(&scopes, "scope", "scope to request in addition to what the server asks for (repeatable)")
 	clientID := fs.String("client-id", "", "pre-registered OAuth client id")
@@ -207,7 +224,13 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	if req.Provider, err = pf.overrides(fs); err != nil {
 		return err
 	}
-	if req.Grant, err = gf.config(*clientID, *secretFile); err != nil {
+	var set *settings.Settings
+	if *gf.enterprise {
+		if set, err = settings.Load(e.Paths.ConfigFile(), os.Getenv); err != nil { // the idp_* settings, as the daemon's
+			return err
+		}
+	}
+	if req.Grant, err = gf.config(*clientID, *secretFile, set); err != nil {
 		return err
 	}
 	if req.Grant != nil {
@@ -296,7 +319,9 @@ func printServer(e *Env, s *ipc.ServerInfo) {
 		if !s.TokenExpiry.IsZero() {
 			fmt.Fprintf(e.Stdout, "  token:   expires in %s%s\n", time.Until(s.TokenExpiry).Round(time.Second), refreshNote(s))
 		}
-		if s.Grant != "" {
+		if s.IdP != "" {
+			fmt.Fprintf(e.Stdout, "  grant:   %s (company sign-in at %s)\n", sanitize.Terminal(s.Grant), sanitize.Terminal(s.IdP))
+		} else if s.Grant != "" {
 			fmt.Fprintf(e.Stdout, "  grant:   %s (no browser)\n", sanitize.Terminal(s.Grant))
 		}
 		if s.Provider != "" {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -10,7 +11,7 @@ import (
 )
 
 func init() {
-	register(command{"logout", "URL [--remove]", "revoke and forget a server's tokens", runLogout})
+	register(command{"logout", "URL [--remove] | --idp ISSUER", "revoke and forget a server's tokens (or a company sign-in's, with all its servers)", runLogout})
 }
 
 // runLogout signs out of a server and says what the authorization server
@@ -18,15 +19,30 @@ func init() {
 // mcpauthd's copy is gone; when the tokens were not revoked, a warning on
 // stderr says until when a copy an app already has keeps working.
 func runLogout(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "logout", "URL [--remove]")
+	fs := flags(e, "logout", "URL [--remove]\n       mcpauthd logout --idp ISSUER [--idp-client-id ID]")
 	remove := fs.Bool("remove", false, "also forget the server")
-	pos, err := parse(fs, args, 1)
+	idp := fs.String("idp", "", "sign out of the company sign-in at this IdP issuer and of every server that uses it (revoked at the IdP where it can)")
+	idpClient := fs.String("idp-client-id", "", "with --idp: which of several sign-ins at that IdP")
+	n := 1
+	if *idp != "" || containsFlag(args, "--idp") {
+		n = 0
+	}
+	pos, err := parse(fs, args, n)
 	if err != nil {
 		return err
+	}
+	if *idp == "" && *idpClient != "" {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--idp-client-id needs --idp")}
 	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
+	}
+	if *idp != "" {
+		if *remove {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--remove is for one server, not --idp")}
+		}
+		return logoutIdP(ctx, e, c, *idp, *idpClient)
 	}
 	res, err := c.Logout(ctx, pos[0], *remove)
 	if err != nil {
@@ -51,6 +67,40 @@ func runLogout(ctx context.Context, e *Env, args []string) error {
 		fmt.Fprintf(e.Stderr, "warning: revocation failed (%s): the tokens may keep working at the server %s.\n", sanitize.Text(res.RevocationError, sanitize.ErrorLen), until)
 	default: // none, or an older daemon
 		fmt.Fprintf(e.Stdout, "%s.\n", what)
+	}
+	return nil
+}
+
+// containsFlag reports whether args hold the flag name (as --name or
+// --name=value), before they are parsed.
+func containsFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// logoutIdP signs out of a company sign-in and its servers, and says what
+// the IdP did with its refresh token.
+func logoutIdP(ctx context.Context, e *Env, c *ipc.Client, issuer, clientID string) error {
+	res, err := c.LogoutIdP(ctx, &ipc.IdPLogoutRequest{Issuer: issuer, ClientID: clientID})
+	if err != nil {
+		return err
+	}
+	what := "Signed out of the company sign-in at " + sanitize.Terminal(issuer)
+	switch res.Revocation {
+	case ipc.RevocationRevoked:
+		what += " (the IdP revoked it)"
+	case ipc.RevocationUnsupported:
+		what += " (the IdP offers no revocation: its session there lasts until it ends)"
+	case ipc.RevocationFailed:
+		fmt.Fprintf(e.Stderr, "warning: revocation at the IdP failed (%s)\n", sanitize.Text(res.RevocationError, sanitize.ErrorLen))
+	}
+	fmt.Fprintf(e.Stdout, "%s.\n", what)
+	for _, u := range res.Servers {
+		fmt.Fprintf(e.Stdout, "  signed out of %s\n", sanitize.Terminal(u))
 	}
 	return nil
 }

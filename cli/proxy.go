@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
+	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
@@ -105,9 +106,10 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 			return &ExitError{Code: 2, Err: fmt.Errorf("--ignore-tool: %w", err)}
 		}
 	}
-	// The network policy is the daemon's: its allow_private_networks
-	// setting decides for the proxy too (an app's trimmed environment and
-	// a settings file the proxy cannot see would otherwise disagree).
+	// The network policy is the daemon's: its allow_private_networks and
+	// proxy settings decide for the proxy too (an app's trimmed environment
+	// and a settings file the proxy cannot see would otherwise disagree).
+	// With proxy = "environment" the proxy variables are this process's.
 	var c *ipc.Client
 	var st *ipc.Status
 	if err := e.do(ctx, func(cl *ipc.Client) (err error) {
@@ -161,6 +163,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		},
 
 		AllowPrivateNetworks: st.Setting("allow_private_networks") == "true",
+		Proxy:                settings.ProxyFor(st.Setting("proxy")),
 	}, in, nopWriteCloser{e.Stdout})
 }
 

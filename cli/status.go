@@ -31,6 +31,7 @@ func runStatus(ctx context.Context, e *Env, args []string) error {
 	}
 	fmt.Fprintf(e.Stdout, "mcpauthd %s, pid %d, up %s\n", s.Version, s.PID, time.Since(s.Started).Round(time.Second))
 	fmt.Fprintf(e.Stdout, "  socket:    %s\n  callback:  %s\n  apps:      %s\n  servers:   %d\n", s.Socket, s.CallbackURL, appsStatus(s), s.Servers)
+	fmt.Fprintf(e.Stdout, "  network:   %s\n", proxyStatus(s))
 	backend := "keyring"
 	for _, v := range s.Settings {
 		if v.Key == "secret_backend" {
@@ -76,4 +77,16 @@ func appsStatus(s *ipc.Status) string {
 		return s.AppsURL + " (only your user's connections; other users are refused even with a key)"
 	}
 	return s.AppsURL + " (WARNING: this OS does not tell which user connects: anyone on this machine with an app's key gets in)"
+}
+
+// proxyStatus says how the daemon reaches servers: directly, or through
+// the proxy its environment names (proxy = "environment").
+func proxyStatus(s *ipc.Status) string {
+	switch {
+	case s.Proxy != "":
+		return "through the proxy " + s.Proxy + " (proxy = environment; NO_PROXY hosts and loopback go direct)"
+	case s.Setting("proxy") == "environment":
+		return "direct (proxy = environment, but the daemon's environment names no proxy for https)"
+	}
+	return "direct (HTTPS_PROXY and HTTP_PROXY are ignored: see the proxy setting)"
 }

@@ -94,8 +94,8 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if !appNameRE().MatchString(r.Name) {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("app name %q: use letters, digits, '.', '_' and '-' (at most 64)", r.Name)}
 	}
-	if !ipc.IsHTTPURL(r.Server) {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.Server)}
+	if err := checkServerURL(r.Server); err != nil {
+		return nil, err
 	}
 	d.apps.mu.Lock()
 	defer d.apps.mu.Unlock()

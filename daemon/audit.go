@@ -46,8 +46,8 @@ func (d *Daemon) audit(rec store.AuditRecord) {
 
 // auditKey identifies identical hand-outs.
 type auditKey struct {
-	server, action, exe, app, via, tool string
-	pid, uid                            int
+	server, action, exe, app, via, tool, program string
+	pid, uid                                     int
 }
 
 // auditBatch collects the records of one write, coalescing identical ones.
@@ -57,7 +57,7 @@ type auditBatch struct {
 }
 
 func (b *auditBatch) add(rec store.AuditRecord) {
-	k := auditKey{rec.Server, rec.Action, rec.Exe, rec.App, rec.Via, rec.Tool, rec.PID, rec.UID}
+	k := auditKey{rec.Server, rec.Action, rec.Exe, rec.App, rec.Via, rec.Tool, rec.Program, rec.PID, rec.UID}
 	if i, ok := b.index[k]; ok {
 		r := &b.recs[i]
 		r.Count = max(r.Count, 1) + max(rec.Count, 1)

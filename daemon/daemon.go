@@ -55,6 +55,11 @@ type Config struct {
 	// settings main read at start-up, each with its source.
 	SettingsFile string
 	Settings     []ipc.Setting
+	// Approval is the approval mode: ApprovalOff ("" too) or ApprovalAsk
+	// (approval.go). ApprovalWait bounds a request's wait for the user
+	// (DefaultApprovalWait when zero).
+	Approval     string
+	ApprovalWait time.Duration
 	// Now is the wall clock the scheduler compares expiries with (Resync,
 	// timers); time.Now when nil. A seam for tests that move the clock.
 	Now func() time.Time
@@ -78,6 +83,7 @@ type Daemon struct {
 	callbackURL string
 	webURL      string      // the web page's entry URL (with the per-start secret)
 	apps        appRegistry // the local reverse proxy's apps (apps.go)
+	appr        approvals   // per-app approval (approval.go)
 
 	auditCh   chan store.AuditRecord
 	auditDone chan struct{}
@@ -90,8 +96,9 @@ type Daemon struct {
 
 	mu      sync.Mutex
 	servers map[string]*server
-	logins  map[string]*login // by state; pending authorizations
-	starts  map[string]*login // by start link id; pending browser sign-ins
+	logins  map[string]*login      // by state; pending authorizations
+	starts  map[string]*login      // by start link id; pending browser sign-ins
+	idps    map[string]*idpSession // company sign-ins, by store.IdPKey (idp.go)
 	subs    map[chan ipc.Event]struct{}
 	closed  bool
 }
@@ -131,6 +138,7 @@ func New(cfg Config) (*Daemon, error) {
 		servers: map[string]*server{},
 		logins:  map[string]*login{},
 		starts:  map[string]*login{},
+		idps:    map[string]*idpSession{},
 		subs:    map[chan ipc.Event]struct{}{},
 
 		auditCh:   make(chan store.AuditRecord, auditQueue),
@@ -152,6 +160,9 @@ func New(cfg Config) (*Daemon, error) {
 	}
 	recs, err := d.st.ListServers()
 	if err != nil {
+		return nil, fmt.Errorf("reading the registry: %w", err)
+	}
+	if err := d.loadIdPs(); err != nil {
 		return nil, fmt.Errorf("reading the registry: %w", err)
 	}
 	// When the keyring does not answer, every server's secrets are out of
@@ -255,6 +266,7 @@ func (d *Daemon) Status() *ipc.Status {
 		Started:      d.started,
 		SettingsFile: d.cfg.SettingsFile,
 		Settings:     d.cfg.Settings,
+		Proxy:        oauth.ProxyOf(d.cfg.HTTP),
 	}
 	d.appsStatus(s)
 	return s
@@ -325,4 +337,13 @@ func toIPC(url string, err error) *ipc.Error {
 		}
 		return &ipc.Error{Code: ipc.CodeInternal, Message: err.Error()}
 	}
+}
+
+// checkServerURL is the API's one check of a server URL it is given
+// (ipc.IsHTTPURL): a bad request naming it, before anything is looked up.
+func checkServerURL(raw string) error {
+	if !ipc.IsHTTPURL(raw) {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", raw)}
+	}
+	return nil
 }

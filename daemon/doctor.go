@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -16,8 +15,8 @@ import (
 // through the daemon's network policy), with the server's own settings when
 // it is known; for a signed-in server it adds the token's state.
 func (d *Daemon) Doctor(ctx context.Context, rawURL string) (*ipc.DoctorReport, error) {
-	if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", rawURL)}
+	if err := checkServerURL(rawURL); err != nil {
+		return nil, err
 	}
 	var o *oauth.Overrides
 	preregistered := false

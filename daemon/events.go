@@ -33,6 +33,12 @@ func (d *Daemon) Subscribe() chan ipc.Event {
 	for i := range snap {
 		ch <- ipc.Event{Type: "server", Server: &snap[i], Time: now}
 	}
+	// The pending approvals follow (lock order: d.mu, then appr.mu).
+	for _, p := range d.PendingApprovals() {
+		if len(ch) < cap(ch)-1 {
+			ch <- ipc.Event{Type: ipc.EventApproval, Approval: &p, Time: now}
+		}
+	}
 	if d.closed {
 		close(ch)
 	} else {

@@ -32,14 +32,49 @@ import (
 // wrong, never a secret. The grant is url's alone, and binds itself to the
 // authorization server of its first sign-in (see save).
 func (d *Daemon) SetGrant(url string, c *ipc.GrantConfig) error {
+	if c != nil && c.Type == ipc.GrantEnterprise && c.IdPSession {
+		cc := *c
+		if cc.ClientID == "" {
+			// The IdP's client id names mcpauthd at the server's
+			// authorization server too, unless given (the ID-JAG's client_id).
+			cc.ClientID = cc.IdPClientID
+		}
+		c = &cc
+	}
 	err := c.Validate()
 	if err == nil {
 		err = checkGrant(c)
 	}
-	var st oauth.Strategy
-	if err == nil {
-		st, err = strategyFor(c)
+	if err != nil {
+		return &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
 	}
+	if c.Type == ipc.GrantEnterprise && c.IdPSession && c.IdPClientSecret != "" {
+		// Kept once, with the company sign-in, not per server; the other
+		// servers of the sign-in exchange their ID tokens with it from now on.
+		i := d.idp(c.IdPIssuer, c.IdPClientID)
+		if err := i.setClientSecret(context.Background(), c.IdPClientSecret); err != nil {
+			return toIPC(url, err)
+		}
+		for _, o := range d.idpServers(i) {
+			o.mu.Lock()
+			raw := o.rec.Grant
+			o.mu.Unlock()
+			gc, err := grantOf(raw)
+			var st oauth.Strategy
+			if err == nil {
+				st, err = d.loadStrategy(o.url, gc)
+			}
+			if err != nil {
+				d.log.Warn("could not renew a company server's grant after its IdP client secret changed", "server", o.url, "err", err)
+				continue
+			}
+			o.sess.SetStrategy(st)
+		}
+		cc := *c
+		cc.IdPClientSecret = ""
+		c = &cc
+	}
+	st, err := d.strategyFor(c)
 	if err != nil {
 		return &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
 	}
@@ -117,11 +152,13 @@ func (d *Daemon) loadStrategy(url string, gc *ipc.GrantConfig) (oauth.Strategy, 
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("the stored grant configuration: %w", err)
 	}
-	return strategyFor(c)
+	return d.strategyFor(c)
 }
 
 // strategyFor builds the engine's Strategy from c, which Validate accepted.
-func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
+// An enterprise grant with IdPSession takes its ID token from the company
+// sign-in (idp.go).
+func (d *Daemon) strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 	client := oauth.ClientAuth{ClientID: c.ClientID, ClientSecret: c.ClientSecret, SigningAlg: c.SigningAlg, Issuer: c.ClientIssuer}
 	if c.PrivateKey != "" {
 		k, err := oauth.ParsePrivateKey([]byte(c.PrivateKey))
@@ -145,10 +182,23 @@ func strategyFor(c *ipc.GrantConfig) (oauth.Strategy, error) {
 		}}, nil
 	case ipc.GrantEnterprise:
 		idToken := c.IDToken
+		source := func(context.Context) (string, error) { return grantfile.Check("the ID token", idToken, grantfile.JWT) }
+		secret := c.IdPClientSecret
+		if c.IdPSession {
+			i := d.idp(c.IdPIssuer, c.IdPClientID)
+			source = i.idToken
+			// The client secret at the IdP is the session's (SetGrant moved
+			// it there), for the token exchange as for the sign-in.
+			sec, err := i.secrets()
+			if err != nil {
+				return nil, err
+			}
+			secret = sec.ClientSecret
+		}
 		return &oauth.Enterprise{
 			IdPIssuer: c.IdPIssuer, IdPTokenEndpoint: c.IdPTokenEndpoint,
-			IdPClientID: c.IdPClientID, IdPClientSecret: c.IdPClientSecret,
-			IDToken: func(context.Context) (string, error) { return grantfile.Check("the ID token", idToken, grantfile.JWT) },
+			IdPClientID: c.IdPClientID, IdPClientSecret: secret,
+			IDToken: source,
 			Client:  client,
 		}, nil
 	default:

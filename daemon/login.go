@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"net/url"
 	"sync"
 	"time"
@@ -68,8 +67,8 @@ type loginKey struct{}
 // authorization URL is known (the browser has been asked to open it), or,
 // with r.Wait, once the sign-in has ended.
 func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResponse, error) {
-	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
+	if err := checkServerURL(r.URL); err != nil {
+		return nil, err
 	}
 	// A sign-in whose result could not be kept is not started: the secret
 	// backend is asked first, so a missing or locked keyring is reported
@@ -147,8 +146,8 @@ func (s *server) configure(p *ipc.ProviderOverrides, clientID, clientSecret, cli
 // stdio proxy's mcp-remote flags), adding the server when it is new, and
 // stores them.
 func (d *Daemon) SetProvider(r *ipc.ProviderRequest) (*ipc.ServerInfo, error) {
-	if u, err := url.Parse(r.URL); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: fmt.Sprintf("%q is not an http(s) URL", r.URL)}
+	if err := checkServerURL(r.URL); err != nil {
+		return nil, err
 	}
 	if r.Provider != nil {
 		if err := overridesFrom(r.Provider).Check(); err != nil { // before a new server is added

@@ -68,8 +68,8 @@ func (s *server) due() {
 		s.arm(at.Sub(now))
 		return
 	}
-	if g.Token.RefreshToken == "" && s.sess.Strategy() == nil {
-		s.setState(ipc.StateNeedsSignIn, "the access token expired and the server issued no refresh token; sign in again")
+	if !s.renewable(g) {
+		s.setState(ipc.StateNeedsSignIn, msgExpiredUnrenewable)
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -115,6 +115,15 @@ func (s *server) refresh(ctx context.Context) error {
 // anew; pre-registered credentials are the user's to fix.
 func (s *server) rejected(err error) {
 	msg := "the authorization server no longer accepts the refresh token; sign in again"
+	s.mu.Lock()
+	rec := s.rec
+	s.mu.Unlock()
+	if i := s.d.idpOf(&rec); i != nil && errors.Is(err, oauth.ErrInvalidGrant) {
+		if in := s.d.idpInfo(i); in.Status == ipc.StateNeedsSignIn {
+			s.setState(ipc.StateNeedsSignIn, in.StatusMessage) // the company sign-in ended
+			return
+		}
+	}
 	if errors.Is(err, oauth.ErrInvalidClient) {
 		msg = "the authorization server no longer accepts mcpauthd's client registration; sign in again to register anew"
 		g := s.sess.Grant()

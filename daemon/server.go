@@ -282,6 +282,9 @@ func (s *server) info() ipc.ServerInfo {
 	if len(rec.Grant) > 0 {
 		if gc, err := grantOf(rec.Grant); err == nil {
 			in.Grant = gc.Type
+			if gc.IdPSession {
+				in.IdP = gc.IdPIssuer
+			}
 		}
 	}
 	if in.Status != ipc.StateSignedOut {
@@ -290,11 +293,25 @@ func (s *server) info() ipc.ServerInfo {
 			in.Provider = md.Quirk.Summary()
 		}
 	}
-	renewable := in.HasRefreshToken || len(rec.Grant) > 0 // refresh, or re-acquire with the grant
+	// renewable's rule on the recorded facts (info may run under the
+	// session's lock, so it does not ask the session).
+	renewable := in.HasRefreshToken || len(rec.Grant) > 0
 	if in.Status == ipc.StateSignedIn && !rec.TokenExpiry.IsZero() && s.d.cfg.Now().After(rec.TokenExpiry) && !renewable {
-		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, "the access token expired and there is no refresh token"
+		in.Status, in.StatusMessage = ipc.StateNeedsSignIn, msgExpiredUnrenewable
 	}
 	return in
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// msgExpiredUnrenewable is the state message of a server whose token
+// expired with nothing to renew it (see renewable).
+const msgExpiredUnrenewable = "the access token expired and there is no refresh token; sign in again"
+
+// renewable is the one rule for whether g's token can be renewed without
+// the user: with its refresh token, or by the server's non-interactive
+// grant getting a new one. An expired token that is not renewable needs a
+// sign-in.
+func (s *server) renewable(g *oauth.Grant) bool {
+	return g != nil && g.Token != nil && g.Token.RefreshToken != "" || s.sess.Strategy() != nil
+}

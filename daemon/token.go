@@ -37,6 +37,9 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	if s == nil {
 		return nil, nil, errNeedsSignIn(url, "mcpauthd has no sign-in for "+url)
 	}
+	if err := d.approve(ctx, url, caller); err != nil {
+		return nil, nil, err
+	}
 	g := s.sess.Grant()
 	s.mu.Lock()
 	loadErr := s.loadErr
@@ -61,16 +64,15 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	// it to last longer than it will proves nothing against the sign-in.
 	// The token there is goes out with a warning; the state is unchanged.
 	warning := ""
-	renewable := g.Token != nil && g.Token.RefreshToken != "" || s.sess.Strategy() != nil
 	switch {
-	case renewable:
+	case s.renewable(g):
 	case g.Token.Valid(minValid):
 	case g.Token.Valid(0):
 		warning = fmt.Sprintf("the token is valid only until %s, less than the %s asked for, and cannot be renewed (no refresh token); sign in again for a new one: mcpauthd login %s",
 			g.Token.Expiry.Local().Format(time.DateTime), minValid, url)
 		minValid = 0
 	default:
-		s.setState(ipc.StateNeedsSignIn, "the access token expired and there is no refresh token")
+		s.setState(ipc.StateNeedsSignIn, msgExpiredUnrenewable)
 		return nil, nil, errNeedsSignIn(url, "the token for "+url+" expired and there is no refresh token to renew it")
 	}
 	g, err := s.sess.Token(ctx, minValid)
@@ -92,7 +94,7 @@ func (d *Daemon) token(ctx context.Context, url string, minValid time.Duration, 
 	case g.Public || g.Token == nil:
 		return &ipc.TokenResponse{}, nil, nil
 	}
-	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
+	d.audit(store.AuditRecord{Server: url, Action: "token", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via, Program: caller.Program})
 	return &ipc.TokenResponse{AccessToken: g.Token.AccessToken, TokenType: tokenType(g), Expiry: g.Token.Expiry, Scopes: g.Token.Scopes, Warning: warning}, g, nil
 }
 

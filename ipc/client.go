@@ -190,6 +190,21 @@ func (c *Client) Logout(ctx context.Context, url string, remove bool) (*LogoutRe
 	return &out, c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, &out)
 }
 
+// IdPs lists the company sign-ins (IdP sessions) with their servers. A
+// daemon older than revision 5 refuses it.
+func (c *Client) IdPs(ctx context.Context) ([]IdPInfo, error) {
+	var out []IdPInfo
+	err := c.do(ctx, http.MethodGet, "idps", nil, &out)
+	return out, err
+}
+
+// LogoutIdP signs out of a company sign-in and every server that uses it,
+// revoking at the IdP where it offers revocation.
+func (c *Client) LogoutIdP(ctx context.Context, r *IdPLogoutRequest) (*IdPLogoutResponse, error) {
+	var out IdPLogoutResponse
+	return &out, c.do(ctx, http.MethodPost, "idp/logout", r, &out)
+}
+
 // SetToolPolicy replaces a known server's tool policy.
 func (c *Client) SetToolPolicy(ctx context.Context, r *ToolPolicyRequest) (*ServerInfo, error) {
 	var out ServerInfo

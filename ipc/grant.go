@@ -11,8 +11,8 @@ import (
 // a known Type, a client id, what that type needs (client_credentials: a
 // client secret or a private key, not both; jwt_bearer: the workload JWT
 // or the absolute path of a file holding it, not both; enterprise: the
-// user's ID token, the IdP's http(s) issuer or token endpoint and
-// mcpauthd's client id there) and no field of another type. It is the one
+// user's ID token (or IdPSession, with the IdP's issuer), the IdP's http(s)
+// issuer or token endpoint and mcpauthd's client id there) and no field of another type. It is the one
 // check every face (the CLI's flags, the web page's form) and the daemon
 // apply; it reads no file and does not parse keys or tokens (the daemon
 // does that before it stores c). The error names what is wrong and never
@@ -36,7 +36,7 @@ func (c *GrantConfig) Validate() error {
 	if c.Type != GrantJWTBearer && (c.Assertion != "" || c.AssertionFile != "") {
 		return fmt.Errorf("a workload JWT is for the %s grant", GrantJWTBearer)
 	}
-	if c.Type != GrantEnterprise && (c.IdPIssuer != "" || c.IdPTokenEndpoint != "" || c.IdPClientID != "" || c.IdPClientSecret != "" || c.IDToken != "") {
+	if c.Type != GrantEnterprise && (c.IdPIssuer != "" || c.IdPTokenEndpoint != "" || c.IdPClientID != "" || c.IdPClientSecret != "" || c.IDToken != "" || c.IdPSession) {
 		return fmt.Errorf("the IdP settings and the ID token are for the %s grant", GrantEnterprise)
 	}
 	switch c.Type {
@@ -55,8 +55,12 @@ func (c *GrantConfig) Validate() error {
 		}
 	case GrantEnterprise:
 		switch {
-		case strings.TrimSpace(c.IDToken) == "":
-			return fmt.Errorf("the %s grant needs the user's ID token from the IdP", c.Type)
+		case c.IdPSession && c.IDToken != "":
+			return errors.New("give an ID token or sign in at the IdP, not both")
+		case c.IdPSession && c.IdPIssuer == "":
+			return fmt.Errorf("signing in at the IdP needs its issuer")
+		case !c.IdPSession && strings.TrimSpace(c.IDToken) == "":
+			return fmt.Errorf("the %s grant needs the user's ID token from the IdP (or a sign-in at the IdP)", c.Type)
 		case c.IdPIssuer == "" && c.IdPTokenEndpoint == "":
 			return fmt.Errorf("the %s grant needs the IdP's issuer (or its token endpoint)", c.Type)
 		case c.IdPIssuer != "" && !IsHTTPURL(c.IdPIssuer):

@@ -62,6 +62,12 @@ func TestGrantConfigValidate(t *testing.T) {
 		{"ent no idp client", ent(func(c *GrantConfig) { c.IdPClientID = "" }), "client id at the IdP"},
 		{"ent no client id", ent(func(c *GrantConfig) { c.ClientID = "" }), "needs the client id"},
 		{"ent assertion", ent(func(c *GrantConfig) { c.Assertion = secret }), "workload JWT is for the jwt_bearer"},
+		{"ent idp session", ent(func(c *GrantConfig) { c.IDToken, c.IdPSession = "", true }), ""},
+		{"ent idp session and token", ent(func(c *GrantConfig) { c.IdPSession = true }), "not both"},
+		{"ent idp session, endpoint only", ent(func(c *GrantConfig) {
+			c.IDToken, c.IdPSession, c.IdPIssuer, c.IdPTokenEndpoint = "", true, "", "https://idp.example/token"
+		}), "needs its issuer"},
+		{"cc idp session", cc(func(c *GrantConfig) { c.IdPSession = true }), "for the enterprise grant"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.c.Validate()

@@ -11,13 +11,18 @@ import (
 // reverse proxy for (the key it presented); empty for socket callers. Via
 // says where a socket caller came from when it is not a local program
 // (Origin: an SSH forward or login, a container); set by the daemon's
-// socket server.
+// socket server. Program and ProgramPID are the program the daemon holds
+// responsible for the requests (Identify): Exe's, or an ancestor's when
+// the peer is mcpauthd itself or a shell; set by the socket server from
+// the OS, never from anything the client sends.
 type Peer struct {
-	UID int
-	PID int
-	Exe string
-	App string
-	Via string
+	UID        int
+	PID        int
+	Exe        string
+	App        string
+	Via        string
+	Program    string
+	ProgramPID int
 }
 
 // PeerOf returns the peer credentials of a Unix socket connection.

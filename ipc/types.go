@@ -17,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 4 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused
+const Revision = 6 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -71,6 +71,40 @@ type ServerInfo struct {
 	DPoP bool `json:"dpop,omitempty"`
 	// ToolPolicy is the tools the proxies let apps see and call.
 	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
+	// IdP is the issuer of the company sign-in (IdPInfo) this server's
+	// tokens come from (GrantConfig.IdPSession); "" for none.
+	IdP string `json:"idp,omitempty"`
+}
+
+// IdPInfo is one company sign-in: mcpauthd's session at an enterprise
+// identity provider (issuer and mcpauthd's client id there), shared by every
+// server whose grant uses it. It holds no secret.
+type IdPInfo struct {
+	Issuer          string    `json:"issuer"`
+	ClientID        string    `json:"client_id"`
+	Status          State     `json:"status"` // signed_in, needs_sign_in or signed_out
+	StatusMessage   string    `json:"status_message,omitempty"`
+	Account         string    `json:"account,omitempty"` // the user's email or name at the IdP
+	IDTokenExpiry   time.Time `json:"id_token_expiry,omitzero"`
+	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
+	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
+	// Servers are the URLs of the servers that use this sign-in.
+	Servers []string `json:"servers,omitempty"`
+}
+
+// IdPLogoutRequest signs out of the company sign-in at Issuer (ClientID
+// "": the only one there) and of every server that uses it.
+type IdPLogoutRequest struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id,omitempty"`
+}
+
+// IdPLogoutResponse says what an IdP sign-out did: Revocation at the IdP
+// (as LogoutResponse's), and the servers signed out with it.
+type IdPLogoutResponse struct {
+	Revocation      string   `json:"revocation"`
+	RevocationError string   `json:"revocation_error,omitempty"`
+	Servers         []string `json:"servers,omitempty"`
 }
 
 // LoginRequest starts a sign-in. ClientSecret is a secret: it travels only
@@ -190,6 +224,11 @@ type GrantConfig struct {
 	IdPClientID      string `json:"idp_client_id,omitempty"`
 	IdPClientSecret  string `json:"idp_client_secret,omitempty"`
 	IDToken          string `json:"id_token,omitempty"`
+	// IdPSession: the ID token comes from mcpauthd's own sign-in at the
+	// IdP (a browser sign-in with PKCE, kept and renewed once per IdP and
+	// client id, shared by every such server; see IdPInfo) instead of
+	// IDToken. It needs IdPIssuer.
+	IdPSession bool `json:"idp_session,omitempty"`
 }
 
 // LoginResponse reports a sign-in: started (AuthURL set, Server.Status
@@ -310,6 +349,10 @@ type Status struct {
 	// users (Linux). False where the OS does not tell who connected: there
 	// any local user holding an app's key gets through.
 	AppsUIDChecked bool `json:"apps_uid_checked,omitempty"`
+	// Proxy is the HTTP proxy the daemon's requests to https servers go
+	// through (scheme://host:port, never its credentials; the proxy
+	// setting), "" when they connect directly.
+	Proxy string `json:"proxy,omitempty"`
 	// SettingsFile is the settings file the daemon read (or looked for) at
 	// start; Settings its effective settings, each with its source.
 	SettingsFile string    `json:"settings_file,omitempty"`
@@ -385,13 +428,18 @@ const (
 	// behind (no payload): the daemon never waits for a reader, so it ends
 	// the stream instead. Reconnect for a fresh snapshot.
 	EventLagged EventType = "lagged"
+	// EventIdP: a company sign-in (Event.IdP) changed; one event when it
+	// ends, however many servers use it.
+	EventIdP EventType = "idp"
 )
 
 // Event is one message of the event stream.
 type Event struct {
-	Type   EventType   `json:"type"`
-	Server *ServerInfo `json:"server,omitempty"`
-	Time   time.Time   `json:"time"`
+	Type     EventType        `json:"type"`
+	Server   *ServerInfo      `json:"server,omitempty"`
+	IdP      *IdPInfo         `json:"idp,omitempty"`
+	Approval *PendingApproval `json:"approval,omitempty"` // EventApproval
+	Time     time.Time        `json:"time"`
 }
 
 // TokenTypeDPoP is TokenResponse.TokenType for DPoP-bound tokens (RFC 9449).
@@ -414,6 +462,8 @@ type Error struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	SignInURL string `json:"sign_in_url,omitempty"`
+	// ApprovalID names the pending request of a CodeApprovalPending error.
+	ApprovalID string `json:"approval_id,omitempty"`
 }
 
 // ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is

@@ -71,6 +71,7 @@ type Authorization struct {
 	redirectURI string
 	md          *Metadata
 	reg         *Registration
+	nonce       string // OpenID Connect sign-ins (IdP.Authorize)
 }
 
 // Metadata returns the discovery result the request was built from.
@@ -89,6 +90,12 @@ func (a *Authorization) Registration() *Registration { return a.reg }
 // provider (oidc-provider's default policy) issues no refresh token, and the
 // user signs in again every hour. The MCP Python SDK does the same.
 func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
+	return authorize(md, reg, redirectURI, scopes, "")
+}
+
+// authorize is Authorize; a nonce, when given, is sent (OpenID Connect
+// Core §3.1.2.1) and kept in the Authorization for the ID token check.
+func authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string, nonce string) (*Authorization, error) {
 	if reg.Issuer != md.Issuer {
 		return nil, newErr("authorization", CheckClientMismatch, md.Issuer, "client registration belongs to %q", reg.Issuer)
 	}
@@ -106,8 +113,12 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 		redirectURI: redirectURI,
 		md:          md,
 		reg:         reg,
+		nonce:       nonce,
 	}
 	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(a.verifier)}
+	if nonce != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("nonce", nonce))
+	}
 	opts = append(opts, resourceOption(md)...)
 	if q := md.Quirk; q != nil {
 		for _, k := range slices.Sorted(maps.Keys(q.AuthParams)) {
@@ -124,7 +135,7 @@ func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 // resourceOption is the resource indicator as md's quirk wants it sent:
 // resource (the spec), audience, or nothing.
 func resourceOption(md *Metadata) []oauth2.AuthCodeOption {
-	if p := md.Quirk.resourceParam(); p != "" {
+	if p := md.Quirk.resourceParam(); p != "" && md.Resource != "" {
 		return []oauth2.AuthCodeOption{oauth2.SetAuthURLParam(p, md.Resource)}
 	}
 	return nil

@@ -1,6 +1,7 @@
 package oauth_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -46,6 +47,10 @@ func TestAnswerBudgets(t *testing.T) {
 		}
 		_, err = oauth.Discover(ctxT(t), c, f.ServerURL, p.Challenge)
 		wantErr(t, err, oauth.ErrBadMetadata, "/.well-known/oauth-protected-resource", budget.Size(budget.Metadata))
+		var over *budget.ExceededError
+		if !errors.As(err, &over) || over.Limit != budget.Metadata {
+			t.Errorf("err = %v; want a *budget.ExceededError for the metadata budget", err)
+		}
 	})
 	t.Run("registration answer", func(t *testing.T) {
 		for _, over := range []bool{false, true} {

@@ -3,14 +3,15 @@ package oauth
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
+	"io"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
@@ -104,6 +105,13 @@ func Discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 	return discover(ctx, c, serverURL, ch, true)
 }
 
+// DiscoverForGrant is Discover for a sign-in with a non-interactive grant:
+// without the checks only the authorization code grant needs (PKCE S256,
+// authorization_endpoint).
+func DiscoverForGrant(ctx context.Context, c *http.Client, serverURL string, ch *Challenge) (*Metadata, error) {
+	return discover(ctx, c, serverURL, ch, false)
+}
+
 // discover is Discover; interactive false leaves out the checks that only
 // the authorization code grant needs (PKCE S256, authorization_endpoint).
 func discover(ctx context.Context, c *http.Client, serverURL string, ch *Challenge, interactive bool) (*Metadata, error) {
@@ -144,46 +152,101 @@ func discover(ctx context.Context, c *http.Client, serverURL string, ch *Challen
 	return md, nil
 }
 
+// findProtectedResource fetches the protected-resource metadata from the
+// first candidate location that has it (prmCandidates' order) and checks it:
+// its resource must be one the candidate accepts (exactly), and it must name
+// at least one authorization server, each a safe URL. It returns nil
+// metadata when no location has a document (every one answered 4xx).
 func findProtectedResource(ctx context.Context, c *http.Client, serverURL, fromChallenge string) (*oauthex.ProtectedResourceMetadata, string, error) {
 	for _, cand := range prmCandidates(serverURL, fromChallenge) {
-		var lastErr error
-		for _, want := range cand.resource {
-			rc, rec := recording(c)
-			prm, err := oauthex.GetProtectedResourceMetadata(ctx, cand.url, want, rc)
-			if err == nil {
-				if len(prm.AuthorizationServers) == 0 {
-					return nil, "", newErr("discovery", CheckBadMetadata, cand.url, "protected-resource metadata lists no authorization_servers")
-				}
-				for i, as := range prm.AuthorizationServers {
-					if err := checkEndpoint("discovery", "authorization_servers["+strconv.Itoa(i)+"]", as); err != nil {
-						return nil, "", err
-					}
-				}
-				return prm, cand.url, nil
-			}
-			switch st := rec.status(); {
-			case st == 0:
-				return nil, "", netErr("discovery", cand.url, err)
-			case st >= 400 && st < 500:
-				lastErr = nil // not here: try the next location
-			case st == http.StatusOK && strings.Contains(err.Error(), "got metadata resource"):
-				lastErr = wrapErr("discovery", CheckResourceMismatch, cand.url, err,
-					"protected-resource metadata is for another resource; refusing to sign in to %s with it", serverURL)
-				continue // a root document may still name the other accepted form
-			case st == http.StatusOK && strings.Contains(err.Error(), "authorization_servers["):
-				return nil, "", wrapErr("discovery", CheckInsecureEndpoint, cand.url, err, "protected-resource metadata names an unsafe authorization server")
-			case st == http.StatusOK:
-				return nil, "", wrapErr("discovery", CheckBadMetadata, cand.url, err, "unusable protected-resource metadata")
-			default:
-				return nil, "", newErr("discovery", CheckBadMetadata, cand.url, "server answered HTTP %d for protected-resource metadata", st)
-			}
-			break
+		var prm oauthex.ProtectedResourceMetadata
+		found, err := fetchMetadata(ctx, c, cand.url, "protected-resource metadata", cand.url, &prm, nil)
+		if err != nil {
+			return nil, "", err
 		}
-		if lastErr != nil {
-			return nil, "", lastErr
+		if !found {
+			continue // not here: try the next location
 		}
+		// RFC 9728 §3.3: the resource must be identical to the one the
+		// well-known URL was computed from. A mismatch is final: the
+		// document exists and describes another resource.
+		if !slices.Contains(cand.resource, prm.Resource) {
+			return nil, "", newErr("discovery", CheckResourceMismatch, cand.url,
+				"protected-resource metadata is for another resource, %q; refusing to sign in to %s with it", clip(prm.Resource), serverURL)
+		}
+		if len(prm.AuthorizationServers) == 0 {
+			return nil, "", newErr("discovery", CheckBadMetadata, cand.url, "protected-resource metadata lists no authorization_servers")
+		}
+		for i, as := range prm.AuthorizationServers {
+			if p := urlProblem(as, true); p != "" {
+				return nil, "", newErr("discovery", CheckInsecureEndpoint, cand.url,
+					"protected-resource metadata names an unsafe authorization server: authorization_servers[%d] %q %s", i, clip(as), p)
+			}
+		}
+		return &prm, cand.url, nil
 	}
 	return nil, "", nil
+}
+
+// fetchMetadata GETs one metadata document at metaURL through c (the
+// network policy's client: its redirect rule and dial checks apply) and
+// decodes it into v; raw, when not nil, receives the document's bytes.
+// kind names the document and errURL the identifier errors are reported
+// under. found is false when the server answered 4xx (the document is not
+// there; the caller tries the next well-known URL). Every failure is an
+// *Error typed by what happened, never by a library's message:
+// CheckNetwork when no (whole) answer came, CheckBadMetadata for a refused
+// redirect, another status than 200 or 4xx, a Content-Type other than
+// application/json, a body over budget.Metadata, or one that does not
+// decode.
+func fetchMetadata(ctx context.Context, c *http.Client, metaURL, kind, errURL string, v any, raw *[]byte) (found bool, err error) {
+	at := ""
+	if metaURL != errURL {
+		at = " at " + metaURL
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, metaURL, nil)
+	if err != nil {
+		return false, wrapErr("discovery", CheckInsecureEndpoint, errURL, err, "cannot request %s%s", kind, at)
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := c.Do(req)
+	if err != nil {
+		var re *RedirectError
+		if errors.As(err, &re) {
+			// Our own error, with no server text in it: kept as it is
+			// (wrapErr would flatten it), so callers can tell it apart.
+			return false, &Error{Step: "discovery", Check: CheckBadMetadata, URL: errURL, Msg: kind + at + " redirects elsewhere", Err: re}
+		}
+		return false, netErr("discovery", errURL, err)
+	}
+	defer res.Body.Close()
+	switch code := res.StatusCode; {
+	case code == http.StatusOK:
+	case code >= 400 && code < 500:
+		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, budget.ErrorBody)) // keep the connection
+		return false, nil
+	default:
+		return false, newErr("discovery", CheckBadMetadata, errURL, "server answered HTTP %d for %s%s", code, kind, at)
+	}
+	if ct, _, err := mime.ParseMediaType(res.Header.Get("Content-Type")); err != nil || ct != "application/json" {
+		return false, newErr("discovery", CheckBadMetadata, errURL, "unusable %s%s: Content-Type %q, not application/json",
+			kind, at, clip(res.Header.Get("Content-Type")))
+	}
+	body, err := budget.ReadAll(res.Body, budget.Metadata, "metadata document", budget.Where(res.Request.URL))
+	if err != nil {
+		var over *budget.ExceededError
+		if errors.As(err, &over) {
+			return false, &Error{Step: "discovery", Check: CheckBadMetadata, URL: errURL, Msg: "unusable " + kind + at, Err: over}
+		}
+		return false, netErr("discovery", errURL, err)
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return false, wrapErr("discovery", CheckBadMetadata, errURL, err, "unusable %s%s", kind, at)
+	}
+	if raw != nil {
+		*raw = body
+	}
+	return true, nil
 }
 
 // findAuthServer sets md.AuthServer to the validated metadata of md.Issuer
@@ -206,104 +269,118 @@ func findAuthServer(ctx context.Context, c *http.Client, md *Metadata, interacti
 	if extra.Device == "" {
 		return nil
 	}
-	if err := checkEndpoint("discovery", "device_authorization_endpoint", extra.Device); err != nil {
-		return err
+	if p := urlProblem(extra.Device, true); p != "" {
+		return newErr("discovery", CheckInsecureEndpoint, md.Issuer,
+			"authorization-server metadata has an unsafe endpoint: device_authorization_endpoint %q %s", clip(extra.Device), p)
 	}
 	md.DeviceAuthorizationEndpoint = extra.Device
 	return nil
 }
 
-// fetchAuthServer fetches and validates issuer's metadata, and says at
-// which URL it was found. interactive
-// (a browser sign-in) requires PKCE S256 and an authorization_endpoint;
-// the non-interactive grants need neither.
-func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy, interactive bool) (*oauthex.AuthServerMeta, []byte, string, error) {
-	rc, rec := recording(c)
-	rec.keepBody = true
-	asm, err := auth.GetAuthServerMetadata(ctx, issuer, rc)
-	if err != nil && !interactive && rec.status() == http.StatusOK && strings.Contains(err.Error(), "does not implement PKCE") {
-		// The SDK refuses a document without code_challenge_methods_supported
-		// (after checking its URL and issuer, before checking its endpoints).
-		// Without a browser PKCE is not used: take the document it refused;
-		// the checks below (issuer identity, endpoints) still apply.
-		asm, err = decodeAuthServerMeta(rec.lastBody())
-	}
+// authServerMetadataURLs lists where issuer's metadata may be, in the MCP
+// specification's order: RFC 8414 with the issuer's path inserted, OpenID
+// Connect Discovery with the path inserted, then appended. An issuer
+// without a path has the two root documents. A terminating "/" of the path
+// is removed first (RFC 8414 §3.1).
+func authServerMetadataURLs(issuer string) []string {
+	u, err := url.Parse(issuer)
 	if err != nil {
-		msg := err.Error()
-		switch {
-		case rec.status() == 0:
-			return nil, nil, "", netErr("discovery", issuer, err)
-		case strings.Contains(msg, "does not match issuer"):
-			return nil, nil, "", wrapErr("discovery", CheckIssuerMismatch, issuer, err, "authorization-server metadata names a different issuer; it must not be used")
-		case strings.Contains(msg, "does not implement PKCE"):
-			return nil, nil, "", newErr("discovery", CheckNoPKCE, issuer, "authorization server does not support PKCE (code_challenge_methods_supported is missing)")
-		case strings.Contains(msg, "HTTPS") || strings.Contains(msg, "scheme") || strings.Contains(msg, "non-public"):
-			return nil, nil, "", wrapErr("discovery", CheckInsecureEndpoint, issuer, err, "authorization-server metadata has an unsafe endpoint")
-		default:
-			return nil, nil, "", wrapErr("discovery", CheckBadMetadata, issuer, err, "unusable authorization-server metadata")
-		}
+		return nil
 	}
-	if asm == nil {
-		if !legacy {
-			return nil, nil, "", newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
-		}
-		// 2025-03-26 fallback: default endpoints at the server root.
-		base := strings.TrimSuffix(issuer, "/")
-		return &oauthex.AuthServerMeta{
-			Issuer:                        issuer,
-			AuthorizationEndpoint:         base + "/authorize",
-			TokenEndpoint:                 base + "/token",
-			RegistrationEndpoint:          base + "/register",
-			CodeChallengeMethodsSupported: []string{"S256"},
-		}, nil, "", nil
+	path := strings.TrimSuffix(u.EscapedPath(), "/")
+	at := func(p string) string { return (&url.URL{Scheme: u.Scheme, Host: u.Host}).String() + p }
+	if path == "" {
+		return []string{at("/.well-known/oauth-authorization-server"), at("/.well-known/openid-configuration")}
 	}
-	// RFC 8414 §3.3: identical, not "equal after trimming a slash".
-	if asm.Issuer != issuer {
-		return nil, nil, "", newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", asm.Issuer, issuer)
+	return []string{
+		at("/.well-known/oauth-authorization-server" + path),
+		at("/.well-known/openid-configuration" + path),
+		at(path + "/.well-known/openid-configuration"),
 	}
-	if interactive && !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
-		return nil, nil, "", newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %v)", asm.CodeChallengeMethodsSupported)
-	}
-	if (interactive && asm.AuthorizationEndpoint == "") || asm.TokenEndpoint == "" {
-		return nil, nil, "", newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
-	}
-	for _, ep := range []struct{ name, url string }{
-		{"authorization_endpoint", asm.AuthorizationEndpoint},
-		{"token_endpoint", asm.TokenEndpoint},
-		{"registration_endpoint", asm.RegistrationEndpoint},
-		{"revocation_endpoint", asm.RevocationEndpoint},
-	} {
-		if ep.url == "" {
-			continue
-		}
-		if err := checkEndpoint("discovery", ep.name, ep.url); err != nil {
-			return nil, nil, "", err
-		}
-	}
-	return asm, rec.lastBody(), rec.lastURL(), nil
 }
 
-// decodeAuthServerMeta decodes an authorization-server metadata document
-// the SDK refused for its missing PKCE support, and makes the SDK's
-// remaining check: no URL in it may have a scheme that runs script. The
-// endpoints mcpauthd calls are checked further by fetchAuthServer.
-func decodeAuthServerMeta(body []byte) (*oauthex.AuthServerMeta, error) {
-	var asm oauthex.AuthServerMeta
-	if err := json.Unmarshal(body, &asm); err != nil {
-		return nil, err
+// fetchAuthServer fetches issuer's metadata from the first well-known URL
+// that has it, checks it (checkAuthServer), and says at which URL it was
+// found, with the document's bytes. Without a document anywhere it is an
+// error, except for a legacy (2025-03-26) server, which gets the default
+// endpoints at its root.
+func fetchAuthServer(ctx context.Context, c *http.Client, issuer string, legacy, interactive bool) (*oauthex.AuthServerMeta, []byte, string, error) {
+	for _, u := range authServerMetadataURLs(issuer) {
+		var asm oauthex.AuthServerMeta
+		var body []byte
+		found, err := fetchMetadata(ctx, c, u, "authorization-server metadata", issuer, &asm, &body)
+		if err != nil {
+			return nil, nil, "", err
+		}
+		if !found {
+			continue
+		}
+		if err := checkAuthServer(&asm, issuer, interactive); err != nil {
+			return nil, nil, "", err
+		}
+		return &asm, body, u, nil
 	}
-	for _, ep := range []struct{ name, url string }{
-		{"jwks_uri", asm.JWKSURI}, {"service_documentation", asm.ServiceDocumentation}, {"op_policy_uri", asm.OpPolicyURI},
-		{"op_tos_uri", asm.OpTOSURI}, {"introspection_endpoint", asm.IntrospectionEndpoint},
+	if !legacy {
+		return nil, nil, "", newErr("discovery", CheckNoMetadata, issuer, "authorization server publishes no metadata at any well-known URL")
+	}
+	// 2025-03-26 fallback: default endpoints at the server root.
+	base := strings.TrimSuffix(issuer, "/")
+	return &oauthex.AuthServerMeta{
+		Issuer:                        issuer,
+		AuthorizationEndpoint:         base + "/authorize",
+		TokenEndpoint:                 base + "/token",
+		RegistrationEndpoint:          base + "/register",
+		CodeChallengeMethodsSupported: []string{"S256"},
+	}, nil, "", nil
+}
+
+// checkAuthServer makes every check on issuer's metadata document, the
+// go-sdk's (oauthex.GetAuthServerMeta) and mcpauthd's stricter ones, in
+// one place: the issuer identical to the one the URL was built from
+// (RFC 8414 §3.3: not "equal after trimming a slash"); for a browser
+// sign-in (interactive) PKCE S256 and an authorization_endpoint; a
+// token_endpoint; every endpoint mcpauthd may call https (or http on
+// loopback) and not a private or reserved IP literal; every other URL in it
+// http or https (no scheme that runs script).
+func checkAuthServer(asm *oauthex.AuthServerMeta, issuer string, interactive bool) error {
+	if asm.Issuer != issuer {
+		return newErr("discovery", CheckIssuerMismatch, issuer, "authorization-server metadata names issuer %q; it must be identical to %q", clip(asm.Issuer), issuer)
+	}
+	if interactive && !slices.Contains(asm.CodeChallengeMethodsSupported, "S256") {
+		return newErr("discovery", CheckNoPKCE, issuer, "authorization server does not advertise PKCE S256 (code_challenge_methods_supported: %q)", asm.CodeChallengeMethodsSupported)
+	}
+	if (interactive && asm.AuthorizationEndpoint == "") || asm.TokenEndpoint == "" {
+		return newErr("discovery", CheckBadMetadata, issuer, "authorization-server metadata lacks authorization_endpoint or token_endpoint")
+	}
+	for _, ep := range []struct {
+		name, url string
+		called    bool // mcpauthd sends requests (or the browser) there
+	}{
+		{"authorization_endpoint", asm.AuthorizationEndpoint, true},
+		{"token_endpoint", asm.TokenEndpoint, true},
+		{"registration_endpoint", asm.RegistrationEndpoint, true},
+		{"revocation_endpoint", asm.RevocationEndpoint, true},
+		{"introspection_endpoint", asm.IntrospectionEndpoint, true},
+		{"jwks_uri", asm.JWKSURI, false},
+		{"service_documentation", asm.ServiceDocumentation, false},
+		{"op_policy_uri", asm.OpPolicyURI, false},
+		{"op_tos_uri", asm.OpTOSURI, false},
 	} {
 		if ep.url == "" {
 			continue
 		}
-		if u, err := url.Parse(ep.url); err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) {
-			return nil, fmt.Errorf("%s: URL has a disallowed scheme", ep.name)
+		p := urlProblem(ep.url, true)
+		if !ep.called {
+			p = ""
+			if u, err := url.Parse(ep.url); err != nil || (!strings.EqualFold(u.Scheme, "https") && !strings.EqualFold(u.Scheme, "http")) {
+				p = "is not an http(s) URL"
+			}
+		}
+		if p != "" {
+			return newErr("discovery", CheckInsecureEndpoint, issuer, "authorization-server metadata has an unsafe endpoint: %s %q %s", ep.name, clip(ep.url), p)
 		}
 	}
-	return &asm, nil
+	return nil
 }
 
 func dedupe(s []string) []string {

@@ -492,6 +492,12 @@ func TestDiscoverASOrder(t *testing.T) {
 			want:     []string{"GET /.well-known/oauth-authorization-server/tenant1"},
 		},
 		{
+			// RFC 8414 §3.1: a terminating "/" is removed before insertion.
+			name: "issuer path with a trailing slash", issuerPath: "/tenant1/",
+			servedAt: "/.well-known/oauth-authorization-server/tenant1",
+			want:     []string{"GET /.well-known/oauth-authorization-server/tenant1"},
+		},
+		{
 			name: "issuer without path, nothing found",
 			want: []string{
 				"GET /.well-known/oauth-authorization-server",

@@ -53,13 +53,17 @@ func (r *DoctorReport) add(step, outcome, format string, args ...any) {
 // its settings. The first failing step ends the report.
 func Doctor(ctx context.Context, c *http.Client, cfg ClientConfig, serverURL string, preregistered bool, o *Overrides) *DoctorReport {
 	r := &DoctorReport{URL: serverURL}
+	via := "" // how the server is reached, when not directly
+	if px := proxyFor(c, serverURL); px != "" {
+		via = "; reached through the proxy " + px
+	}
 	p, err := Probe(ctx, c, serverURL)
 	if err != nil {
-		r.add("MCP server", DoctorFail, "%v", err)
+		r.add("MCP server", DoctorFail, "%v%s", err, via)
 		return r
 	}
 	if p.Public {
-		r.add("MCP server", DoctorOK, "answers an MCP initialize without authorization: no sign-in needed")
+		r.add("MCP server", DoctorOK, "answers an MCP initialize without authorization: no sign-in needed%s", via)
 		return r
 	}
 	ch := p.Challenge
@@ -70,6 +74,7 @@ func Doctor(ctx context.Context, c *http.Client, cfg ClientConfig, serverURL str
 	if len(ch.Scopes) > 0 {
 		detail += "; scope " + strings.Join(ch.Scopes, " ")
 	}
+	detail += via
 	r.add("MCP server", DoctorOK, "%s", detail)
 	md, err := Discover(ctx, c, serverURL, ch)
 	if err != nil {

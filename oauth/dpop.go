@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -10,7 +9,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -204,14 +202,9 @@ func (t *dpopTokenTransport) RoundTrip(req *http.Request) (*http.Response, error
 	if req.Method != http.MethodPost {
 		return t.base.RoundTrip(req)
 	}
-	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		body = b
+	body, err := budget.RequestBody(req, budget.Replay, "token request")
+	if err != nil {
+		return nil, err
 	}
 	target := req.URL.String()
 	send := func() (*http.Response, error) {
@@ -220,8 +213,7 @@ func (t *dpopTokenTransport) RoundTrip(req *http.Request) (*http.Response, error
 			return nil, err
 		}
 		r := req.Clone(req.Context())
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		r.ContentLength = int64(len(body))
+		budget.SetRequestBody(r, body)
 		r.Header.Set("DPoP", proof)
 		res, err := t.base.RoundTrip(r)
 		if err == nil {
@@ -235,16 +227,14 @@ func (t *dpopTokenTransport) RoundTrip(req *http.Request) (*http.Response, error
 	}
 	// Peek at the error code; hand the body on unchanged when it is not
 	// use_dpop_nonce.
-	b, rerr := io.ReadAll(io.LimitReader(res.Body, budget.ErrorBody))
-	res.Body.Close()
-	if rerr != nil {
-		return nil, rerr
+	b, err := budget.ResponseBody(res, budget.TokenAnswer, "token answer")
+	if err != nil {
+		return nil, err
 	}
 	var e struct {
 		Error string `json:"error"`
 	}
 	if json.Unmarshal(b, &e) != nil || e.Error != "use_dpop_nonce" {
-		res.Body = io.NopCloser(bytes.NewReader(b))
 		return res, nil
 	}
 	return send()

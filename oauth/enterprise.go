@@ -2,11 +2,12 @@ package oauth
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
-	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/oauthex"
 )
 
@@ -59,6 +60,10 @@ func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, s
 		return nil, nil, newErr("token", CheckGrantConfig, md.Issuer, "enterprise sign-in needs the IdP issuer (or token endpoint), mcpauthd's IdP client id and an ID token source")
 	}
 	idToken, err := s.IDToken(ctx)
+	var ee *Error
+	if errors.As(err, &ee) {
+		return nil, nil, err // the IdP's own answer (a sign-in there that ended, say)
+	}
 	if err != nil {
 		return nil, nil, wrapErr("token", CheckGrantConfig, s.IdPIssuer, err, "cannot get an ID token from the IdP")
 	}
@@ -91,17 +96,23 @@ func (s *Enterprise) Obtain(ctx context.Context, c *http.Client, md *Metadata, s
 	return tok, s.Client.registration(md), nil
 }
 
+// OffersEnterprise reports whether md's authorization server lists the
+// JWT-bearer grant (RFC 7523), with which enterprise-managed authorization
+// redeems ID-JAGs, in its grant_types_supported.
+func OffersEnterprise(md *Metadata) bool {
+	return md != nil && md.AuthServer != nil && slices.Contains(md.AuthServer.GrantTypesSupported, GrantJWTBearer)
+}
+
 func (s *Enterprise) idpTokenEndpoint(ctx context.Context, c *http.Client) (string, error) {
 	ep := s.IdPTokenEndpoint
 	if ep == "" {
-		meta, err := auth.GetAuthServerMetadata(ctx, s.IdPIssuer, c)
+		// Only the token exchange: the IdP need not offer PKCE or an
+		// authorization endpoint here (an interactive IdP sign-in does).
+		md, err := (&IdP{Issuer: s.IdPIssuer}).Discover(ctx, c, false)
 		if err != nil {
-			return "", wrapErr("discovery", CheckBadMetadata, s.IdPIssuer, err, "unusable IdP metadata")
+			return "", err
 		}
-		if meta == nil || meta.TokenEndpoint == "" {
-			return "", newErr("discovery", CheckNoMetadata, s.IdPIssuer, "the IdP publishes no token endpoint")
-		}
-		ep = meta.TokenEndpoint
+		ep = md.AuthServer.TokenEndpoint
 	}
 	if err := checkEndpoint("discovery", "IdP token endpoint", ep); err != nil {
 		return "", err

@@ -158,17 +158,31 @@ func (a *ClientAuth) tokenRequest(ctx context.Context, c *http.Client, step stri
 		cfg.ClientSecret = a.ClientSecret
 	case AuthPrivateKeyJWT:
 		var err error
-		if assertion, err = a.clientAssertion(md); err != nil {
+		if assertion, err = a.addAssertion(params, md); err != nil {
 			return nil, err
 		}
-		params.Set("client_assertion_type", clientAssertionJWT)
-		params.Set("client_assertion", assertion)
 	}
 	tok, err := cfg.Token(withClient(ctx, c))
 	if err != nil {
 		return nil, tokenErr(step, ep, err, a.ClientSecret, assertion, params.Get("assertion"))
 	}
 	return newTokenFrom(tok, scopes, ep, sendsProofs(c))
+}
+
+// addAssertion sets a's client authentication (RFC 7523 §2.2) in form:
+// client_assertion_type and a new client_assertion (clientAssertion: a
+// fresh jti each time). It is the one way every token endpoint request
+// authenticated with private_key_jwt gets its assertion: the first grant,
+// refresh-token grants and revocation. It returns the assertion, for
+// redacting it from errors.
+func (a *ClientAuth) addAssertion(form url.Values, md *Metadata) (string, error) {
+	assertion, err := a.clientAssertion(md)
+	if err != nil {
+		return "", err
+	}
+	form.Set("client_assertion_type", clientAssertionJWT)
+	form.Set("client_assertion", assertion)
+	return assertion, nil
 }
 
 // clientAssertion is an RFC 7523 §2.2 client authentication JWT: iss and

@@ -1,22 +1,18 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/mcpauthd/mcpauthd/internal/budget"
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
 )
 
@@ -61,8 +57,18 @@ const (
 //
 // The address rules are enforced on the resolved address at dial time
 // (net.Dialer.Control), so a name that resolves, or is rebound, to a
-// forbidden address is caught too; the environment's HTTP proxy is not
-// used (it would dial for us).
+// forbidden address is caught too.
+//
+// The environment's HTTP proxy (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) is not
+// used unless HTTPOptions.Proxy says so (the proxy = "environment"
+// setting): a variable set by any process that starts mcpauthd must not
+// send token traffic through a machine of its choosing without the user
+// saying so. Through a proxy the dialer sees only the proxy's address (the
+// user's choice, often on a private network or loopback), so the address
+// rules are applied to the target before the request is handed to the
+// proxy: an IP literal as it is, a name on every address it resolves to
+// here (the proxy resolves it again: a name rebound between the two is the
+// one gap). A request to a loopback host never goes through a proxy.
 
 // HTTPOptions configures [NewHTTPClient] and [NewTransport].
 type HTTPOptions struct {
@@ -76,6 +82,12 @@ type HTTPOptions struct {
 	AllowPrivateNetworks bool
 	// TLS configures TLS (for tests: a test CA); the system's when nil.
 	TLS *tls.Config
+	// Proxy chooses the HTTP proxy for a request, as http.Transport.Proxy
+	// does (http.ProxyFromEnvironment for the proxy = "environment"
+	// setting). Nil connects directly whatever the environment says. The
+	// address rules still apply to each proxied request's target (see the
+	// network policy above).
+	Proxy func(*http.Request) (*url.URL, error)
 }
 
 // NewHTTPClient returns the client the engine uses for every request: the
@@ -109,7 +121,11 @@ func NewTransport(o HTTPOptions) http.RoundTripper {
 		o.Timeout = DefaultTimeout
 	}
 	g := newGuard(o, 0)
-	g.loopback.MaxIdleConnsPerHost, g.public.MaxIdleConnsPerHost = RelayIdleConns, RelayIdleConns
+	for _, t := range []*http.Transport{g.loopback, g.public, g.proxied} {
+		if t != nil {
+			t.MaxIdleConnsPerHost = RelayIdleConns
+		}
+	}
 	return g
 }
 
@@ -118,25 +134,48 @@ const RelayIdleConns = 32
 
 // guard is the policy's transport: two connection pools, one whose dialer
 // also accepts loopback addresses, so a connection made for a local server
-// is never reused for a request that may not reach loopback.
+// is never reused for a request that may not reach loopback; and, with
+// HTTPOptions.Proxy, a third whose connections go to the proxy only.
 type guard struct {
 	loopback, public *http.Transport
+	proxied          *http.Transport // nil without a proxy
+	proxy            func(*http.Request) (*url.URL, error)
+	allowPrivate     bool
 }
 
 func newGuard(o HTTPOptions, headerTimeout time.Duration) *guard {
-	mk := func(allowLoopback bool) *http.Transport {
+	mk := func(check func(address string) error) *http.Transport {
 		t := http.DefaultTransport.(*http.Transport).Clone()
 		t.Proxy = nil // a proxy would dial for us and defeat the address check
 		t.ResponseHeaderTimeout = headerTimeout
 		t.TLSClientConfig = o.TLS
 		d := &net.Dialer{Timeout: o.Timeout, KeepAlive: 30 * time.Second}
-		d.Control = func(_, address string, _ syscall.RawConn) error {
-			return checkDial(address, allowLoopback, o.AllowPrivateNetworks)
+		if check != nil {
+			d.Control = func(_, address string, _ syscall.RawConn) error { return check(address) }
 		}
 		t.DialContext = d.DialContext
 		return t
 	}
-	return &guard{loopback: mk(true), public: mk(false)}
+	g := &guard{
+		loopback:     mk(func(a string) error { return checkDial(a, true, o.AllowPrivateNetworks) }),
+		public:       mk(func(a string) error { return checkDial(a, false, o.AllowPrivateNetworks) }),
+		proxy:        o.Proxy,
+		allowPrivate: o.AllowPrivateNetworks,
+	}
+	if o.Proxy != nil {
+		// This pool dials only the proxy (RoundTrip checked the target):
+		// a request the proxy function does not proxy is refused, never
+		// dialled directly without the address check.
+		g.proxied = mk(nil)
+		g.proxied.Proxy = func(req *http.Request) (*url.URL, error) {
+			u, err := o.Proxy(req)
+			if err == nil && u == nil {
+				err = fmt.Errorf("no proxy for %s", origin(req.URL))
+			}
+			return u, err
+		}
+	}
+	return g
 }
 
 func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -144,22 +183,96 @@ func (g *guard) RoundTrip(req *http.Request) (*http.Response, error) {
 	if server == "" {
 		server = req.URL.String()
 	}
-	if onLoopback(server) {
-		return g.loopback.RoundTrip(req)
-	}
-	if loopback.Host(req.URL.Hostname()) {
+	local := onLoopback(server)
+	refuse := func(err error) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close()
 		}
-		return nil, fmt.Errorf("refusing to connect to %s on this machine: the server %s is not on loopback", req.URL.Host, server)
+		return nil, err
+	}
+	if loopback.Host(req.URL.Hostname()) {
+		if !local {
+			return refuse(fmt.Errorf("refusing to connect to %s on this machine: the server %s is not on loopback", req.URL.Host, server))
+		}
+		return g.loopback.RoundTrip(req) // never through a proxy
+	}
+	if g.proxy != nil {
+		u, err := g.proxy(req)
+		if err != nil {
+			return refuse(fmt.Errorf("choosing the proxy for %s: %w", origin(req.URL), err))
+		}
+		if u != nil {
+			if err := checkTarget(req.Context(), req.URL.Hostname(), local, g.allowPrivate); err != nil {
+				return refuse(err)
+			}
+			return g.proxied.RoundTrip(req)
+		}
+	}
+	if local {
+		return g.loopback.RoundTrip(req)
 	}
 	return g.public.RoundTrip(req)
 }
 
-// CloseIdleConnections closes both pools' idle connections.
+// CloseIdleConnections closes every pool's idle connections.
 func (g *guard) CloseIdleConnections() {
 	g.loopback.CloseIdleConnections()
 	g.public.CloseIdleConnections()
+	if g.proxied != nil {
+		g.proxied.CloseIdleConnections()
+	}
+}
+
+// checkTarget applies the address rules to host, the target of a request
+// sent through a proxy (the dialer then sees only the proxy's address): an
+// IP literal is judged as it is, a name on every address it resolves to
+// here. A name that does not resolve here is refused, unless private
+// networks are allowed: then only the proxy knows where it leads, and the
+// user has said private addresses are fine.
+func checkTarget(ctx context.Context, host string, allowLoopback, allowPrivate bool) error {
+	if ip, err := netip.ParseAddr(host); err == nil {
+		return checkDial(ip.String(), allowLoopback, allowPrivate)
+	}
+	ips, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		if allowPrivate {
+			return nil
+		}
+		return fmt.Errorf("refusing to send a request for %s through the proxy: the name does not resolve on this machine (%w), so mcpauthd cannot check that it is not on a private network; "+
+			"if it is reachable only through the proxy, set allow_private_networks = true in mcpauthd's settings file and run mcpauthd restart", host, err)
+	}
+	for _, ip := range ips {
+		if err := checkDial(ip.String(), allowLoopback, allowPrivate); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ProxyOf says which proxy c's requests to an https server go through:
+// the proxy's scheme://host:port (never its credentials), or "" when they
+// connect directly. NO_PROXY may still exempt particular hosts. c must be
+// built by [NewHTTPClient] (or carry [NewTransport]'s transport).
+func ProxyOf(c *http.Client) string {
+	return proxyFor(c, "https://mcp.example.com/")
+}
+
+// proxyFor is the proxy (scheme://host:port) c's request to target goes
+// through, "" for a direct connection.
+func proxyFor(c *http.Client, target string) string {
+	g, ok := c.Transport.(*guard)
+	if !ok || g.proxy == nil || onLoopback(target) {
+		return ""
+	}
+	req, err := http.NewRequest(http.MethodGet, target, nil)
+	if err != nil {
+		return ""
+	}
+	u, err := g.proxy(req)
+	if err != nil || u == nil {
+		return ""
+	}
+	return origin(u)
 }
 
 type serverKey struct{}
@@ -290,19 +403,27 @@ func addressClass(ip netip.Addr) addrClass {
 // http.Client's CheckRedirect: a redirect is followed only within the
 // origin (scheme, host, port) of the first request, at most maxRedirects
 // times.
+// Its errors are *RedirectError.
 func CheckRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= maxRedirects {
-		return fmt.Errorf("stopped after %d redirects", maxRedirects)
+		return &RedirectError{fmt.Sprintf("stopped after %d redirects", maxRedirects)}
 	}
 	first := via[0].URL
 	if strings.EqualFold(first.Scheme, "https") && !strings.EqualFold(req.URL.Scheme, "https") {
-		return fmt.Errorf("refusing redirect from https to %s", req.URL.Scheme)
+		return &RedirectError{fmt.Sprintf("refusing redirect from https to %s", req.URL.Scheme)}
 	}
 	if !sameOrigin(req.URL, first.String()) {
-		return fmt.Errorf("refusing redirect to another host (%s is not the origin of %s)", origin(req.URL), origin(first))
+		return &RedirectError{fmt.Sprintf("refusing redirect to another host: %s is not the origin of %s", origin(req.URL), origin(first))}
 	}
 	return nil
 }
+
+// RedirectError is a redirect the network policy refused ([CheckRedirect]):
+// the server answered, with a Location that may not be followed.
+type RedirectError struct{ msg string }
+
+// Error says what was refused.
+func (e *RedirectError) Error() string { return e.msg }
 
 // origin is u's scheme://host[:port].
 func origin(u *url.URL) string {
@@ -313,100 +434,41 @@ func origin(u *url.URL) string {
 // metadata: https, or http only on a loopback host. Other schemes (file:,
 // javascript:, data:) are refused.
 func checkEndpoint(step, name, raw string) error {
+	if p := urlProblem(raw, false); p != "" {
+		return newErr(step, CheckInsecureEndpoint, raw, "%s %s", name, p)
+	}
+	return nil
+}
+
+// urlProblem says why raw may not be used as an endpoint, or "" when it
+// may: it must be an absolute https URL, or http on a loopback host. With
+// literal, a host that is an IP literal must also not be a private,
+// link-local or reserved address (the go-sdk's rule for URLs read from
+// metadata; a name is judged by the dial guard when it is resolved).
+func urlProblem(raw string, literal bool) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return newErr(step, CheckInsecureEndpoint, raw, "%s is not an absolute URL", name)
+	if err != nil {
+		return "is not an absolute URL"
 	}
 	switch strings.ToLower(u.Scheme) {
-	case "https":
-		return nil
-	case "http":
-		if loopback.Host(u.Hostname()) {
-			return nil
-		}
-		return newErr(step, CheckInsecureEndpoint, raw, "%s uses plain http on a non-loopback host; only https is allowed", name)
+	case "https", "http":
+	case "":
+		return "is not an absolute URL"
 	default:
-		return newErr(step, CheckInsecureEndpoint, raw, "%s has scheme %q; only https (or http on loopback) is allowed", name, u.Scheme)
+		return fmt.Sprintf("has scheme %q; only https (or http on loopback) is allowed", u.Scheme)
 	}
-}
-
-// statusRecorder remembers the status of the last response it carried, so a
-// caller can tell "not found here" (try the next well-known URL) from "found
-// but invalid" (stop) when a library hides the status inside its error.
-// It bounds every 200 response's body at budget.Metadata (all it carries
-// are metadata documents): a larger one fails with a *budget.ExceededError,
-// status 200 recorded. With keepBody it also keeps the last 200 response's
-// body, for metadata fields the library does not decode.
-type statusRecorder struct {
-	base     http.RoundTripper
-	keepBody bool
-	mu       sync.Mutex
-	code     int
-	body     []byte
-	url      string // the last request's URL
-}
-
-func (r *statusRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	res, err := r.base.RoundTrip(req)
-	var body []byte
-	code := 0
-	if err == nil {
-		code = res.StatusCode
+	if u.Host == "" {
+		return "is not an absolute URL"
 	}
-	if err == nil && res.StatusCode == http.StatusOK {
-		if r.keepBody {
-			body, err = budget.ReadAll(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL))
-			res.Body.Close()
-			var over *budget.ExceededError
-			if err == nil {
-				res.Body = io.NopCloser(bytes.NewReader(body))
-			} else if !errors.As(err, &over) {
-				code = 0 // a network failure, not a bad document
-			}
-		} else {
-			res.Body = struct {
-				io.Reader
-				io.Closer
-			}{budget.Reader(res.Body, budget.Metadata, "metadata document", budget.Where(req.URL)), res.Body}
+	if strings.EqualFold(u.Scheme, "http") && !loopback.Host(u.Hostname()) {
+		return "uses plain http on a non-loopback host; only https is allowed"
+	}
+	if ip, err := netip.ParseAddr(u.Hostname()); literal && err == nil {
+		if c := addressClass(ip); c == addrPrivate || c == addrReserved {
+			return "refers to a non-public address"
 		}
 	}
-	r.mu.Lock()
-	r.code, r.body, r.url = code, body, req.URL.String()
-	r.mu.Unlock()
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
-}
-
-func (r *statusRecorder) lastBody() []byte {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.body
-}
-
-func (r *statusRecorder) lastURL() string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.url
-}
-
-func (r *statusRecorder) status() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.code
-}
-
-// recording returns a copy of c whose transport records response statuses.
-func recording(c *http.Client) (*http.Client, *statusRecorder) {
-	base := c.Transport
-	if base == nil {
-		base = http.DefaultTransport
-	}
-	rec := &statusRecorder{base: base}
-	cc := *c
-	cc.Transport = rec
-	return &cc, rec
+	return ""
 }
 
 // netErr classifies a transport failure as a network error.
@@ -414,6 +476,10 @@ func netErr(step, u string, err error) *Error {
 	var ue *url.Error
 	if errors.As(err, &ue) && ue.Timeout() {
 		return wrapErr(step, CheckNetwork, u, ue.Err, "no answer in time")
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return wrapErr(step, CheckNetwork, u, err, "no answer in time")
 	}
 	return wrapErr(step, CheckNetwork, u, err, "could not reach the server")
 }

@@ -132,18 +132,6 @@ func TestNewHTTPClientAllowsLoopback(t *testing.T) {
 	}
 }
 
-func TestNewHTTPClientIgnoresProxy(t *testing.T) {
-	t.Setenv("HTTP_PROXY", "http://10.0.0.1:3128")
-	t.Setenv("HTTPS_PROXY", "http://10.0.0.1:3128")
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
-	t.Cleanup(srv.Close)
-	res, err := oauth.NewHTTPClient(oauth.HTTPOptions{}).Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	res.Body.Close()
-}
-
 func TestDiscoverRefusesPrivateResourceMetadata(t *testing.T) {
 	// A challenge that points discovery at the cloud metadata service.
 	f := newFake(t)

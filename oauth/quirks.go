@@ -1,11 +1,9 @@
 package oauth
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/url"
@@ -14,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/mcpauthd/mcpauthd/internal/budget"
 )
 
 // How the RFC 8707 resource indicator goes out (Quirk.Resource).
@@ -363,9 +363,6 @@ func deadRefresh(code, description string) bool {
 	return code == "invalid_request" && (strings.Contains(d, "refresh token") || strings.Contains(d, "refresh_token"))
 }
 
-// maxTokenAnswer bounds a token answer read for normalisation.
-const maxTokenAnswer = 1 << 20
-
 // slackAnswer rewrites Slack's token answers to RFC 6749 form: an
 // {"ok":false,"error":E} (HTTP 200) becomes HTTP 400 {"error":E}; a user
 // token nested in authed_user is lifted to the top; token_type "user" or
@@ -377,8 +374,7 @@ func (s slackAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || res.StatusCode != http.StatusOK {
 		return res, err
 	}
-	body, err := io.ReadAll(io.LimitReader(res.Body, maxTokenAnswer))
-	res.Body.Close()
+	body, err := budget.ResponseBody(res, budget.TokenAnswer, "token answer")
 	if err != nil {
 		return nil, err
 	}
@@ -401,10 +397,8 @@ func (s slackAnswer) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		body, _ = json.Marshal(doc)
 		res.Header.Set("Content-Type", "application/json")
+		budget.SetResponseBody(res, body)
 	}
-	res.Body = io.NopCloser(bytes.NewReader(body))
-	res.ContentLength = int64(len(body))
-	res.Header.Del("Content-Length")
 	return res, nil
 }
 

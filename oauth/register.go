@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -213,8 +212,7 @@ func (f jwksObjectFix) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil || res.StatusCode/100 != 2 {
 		return res, err
 	}
-	body, err := budget.ReadAll(res.Body, budget.Registration, "registration answer", budget.Where(req.URL))
-	res.Body.Close()
+	body, err := budget.ResponseBody(res, budget.Registration, "registration answer")
 	if err != nil {
 		return nil, err
 	}
@@ -232,8 +230,6 @@ func (f jwksObjectFix) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		}
 	}
-	res.Body = io.NopCloser(bytes.NewReader(body))
-	res.ContentLength = int64(len(body))
-	res.Header.Del("Content-Length")
+	budget.SetResponseBody(res, body)
 	return res, nil
 }

@@ -1,7 +1,6 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -161,14 +160,30 @@ func Refresh(ctx context.Context, c *http.Client, md *Metadata, reg *Registratio
 	}
 	cfg := oauthConfig(md, reg, "", nil)
 	// x/oauth2 offers no way to add parameters to a refresh request; the
-	// spec wants resource on every token request, so a transport adds it.
+	// spec wants resource on every token request, and a private_key_jwt
+	// client authenticates every one with a new assertion (RFC 7523 §2.2),
+	// so a transport adds them.
+	add := url.Values{}
+	if p := md.Quirk.resourceParam(); p != "" && md.Resource != "" {
+		add.Set(p, md.Resource)
+	}
+	var assertion string
+	if reg.AuthMethod == AuthPrivateKeyJWT {
+		if reg.auth == nil || reg.auth.PrivateKey == nil {
+			return nil, newErr("refresh", CheckGrantConfig, md.AuthServer.TokenEndpoint, "the client authenticates with private_key_jwt but its private key is not at hand; sign in again")
+		}
+		var err error
+		if assertion, err = reg.auth.addAssertion(add, md); err != nil {
+			return nil, err
+		}
+	}
 	rc := *md.Quirk.client(c)
-	if p := md.Quirk.resourceParam(); p != "" {
-		rc.Transport = &formParam{base: transportOf(&rc), grant: "refresh_token", key: p, value: md.Resource}
+	if len(add) > 0 {
+		rc.Transport = &formParam{base: transportOf(&rc), grant: "refresh_token", add: add}
 	}
 	tok, err := cfg.TokenSource(withClient(ctx, &rc), &oauth2.Token{RefreshToken: refreshToken}).Token()
 	if err != nil {
-		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err, refreshToken, reg.ClientSecret)
+		return nil, tokenErr("refresh", md.AuthServer.TokenEndpoint, err, refreshToken, reg.ClientSecret, assertion)
 	}
 	t, err := newTokenFrom(tok, scopes, md.AuthServer.TokenEndpoint, sendsProofs(c))
 	if err != nil {
@@ -194,29 +209,33 @@ func transportOf(c *http.Client) http.RoundTripper {
 	return http.DefaultTransport
 }
 
-// formParam adds key=value to form-encoded token requests of one grant type.
+// formParam adds the parameters of add that a form-encoded token request
+// of one grant type does not have already.
 type formParam struct {
-	base              http.RoundTripper
-	grant, key, value string
+	base  http.RoundTripper
+	grant string
+	add   url.Values
 }
 
 func (f *formParam) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Body == nil || !strings.HasPrefix(req.Header.Get("Content-Type"), "application/x-www-form-urlencoded") {
 		return f.base.RoundTrip(req)
 	}
-	body, err := io.ReadAll(io.LimitReader(req.Body, 64<<10))
-	req.Body.Close()
+	body, err := budget.RequestBody(req, budget.Replay, "token request")
 	if err != nil {
 		return nil, err
 	}
 	form, err := url.ParseQuery(string(body))
-	if err == nil && form.Get("grant_type") == f.grant && !form.Has(f.key) {
-		form.Set(f.key, f.value)
+	if err == nil && form.Get("grant_type") == f.grant {
+		for k, v := range f.add {
+			if !form.Has(k) {
+				form[k] = v
+			}
+		}
 		body = []byte(form.Encode())
 	}
 	r2 := req.Clone(req.Context())
-	r2.Body = io.NopCloser(bytes.NewReader(body))
-	r2.ContentLength = int64(len(body))
+	budget.SetRequestBody(r2, body)
 	return f.base.RoundTrip(r2)
 }
 
@@ -240,12 +259,9 @@ func Revoke(ctx context.Context, c *http.Client, md *Metadata, reg *Registration
 		}
 	}
 	if reg.AuthMethod == AuthPrivateKeyJWT && reg.auth != nil && reg.auth.PrivateKey != nil {
-		assertion, err := reg.auth.clientAssertion(md)
-		if err != nil {
+		if _, err := reg.auth.addAssertion(form, md); err != nil {
 			return false, err
 		}
-		form.Set("client_assertion_type", clientAssertionJWT)
-		form.Set("client_assertion", assertion)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep, strings.NewReader(form.Encode()))
 	if err != nil {

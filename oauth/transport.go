@@ -1,9 +1,7 @@
 package oauth
 
 import (
-	"bytes"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -86,8 +84,6 @@ type Transport struct {
 	nonce string // the resource server's last DPoP-Nonce
 }
 
-const maxReplayBody = 16 << 20
-
 func (t *Transport) base() http.RoundTripper {
 	if t.Base != nil {
 		return t.Base
@@ -96,23 +92,16 @@ func (t *Transport) base() http.RoundTripper {
 }
 
 // RoundTrip implements http.RoundTripper as the type's doc says. A request
-// body is buffered (at most 16 MiB) so that the request can be sent again
-// after a challenge or a nonce demand.
+// body is buffered (at most budget.Replay, 16 MiB; a larger one is an
+// error) so that the request can be sent again after a challenge or a
+// nonce demand.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !sameOrigin(req.URL, t.ServerURL) {
 		return t.base().RoundTrip(req)
 	}
-	var body []byte
-	if req.Body != nil && req.Body != http.NoBody {
-		b, err := io.ReadAll(io.LimitReader(req.Body, maxReplayBody+1))
-		req.Body.Close()
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > maxReplayBody {
-			return nil, fmt.Errorf("request body over %d bytes", maxReplayBody)
-		}
-		body = b
+	body, err := budget.RequestBody(req, budget.Replay, "request body")
+	if err != nil {
+		return nil, err
 	}
 	var proofs bool // the last request carried a DPoP proof
 	send := func() (*http.Response, string, error) {
@@ -121,10 +110,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, "", err
 		}
 		r := req.Clone(req.Context())
-		if body != nil {
-			r.Body = io.NopCloser(bytes.NewReader(body))
-			r.ContentLength = int64(len(body))
-		}
+		budget.SetRequestBody(r, body)
 		r.Header.Del("Authorization")
 		r.Header.Del("DPoP")
 		if cred.Token != "" {

@@ -31,6 +31,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sync"
 	"time"
 
@@ -80,6 +81,10 @@ type Config struct {
 	// CGNAT address (the daemon's allow_private_networks setting); only
 	// used when Base is nil.
 	AllowPrivateNetworks bool
+	// Proxy chooses the HTTP proxy for the server's requests (the daemon's
+	// proxy setting, see oauth.HTTPOptions.Proxy); nil connects directly.
+	// Only used when Base is nil.
+	Proxy func(*http.Request) (*url.URL, error)
 	// Tools is the tool policy: the tools it refuses are removed from every
 	// tools/list result and a tools/call naming one is answered with a
 	// JSON-RPC error (toolpolicy.CodeRefused) without reaching the server.
@@ -126,7 +131,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	}
 	base := cfg.Base
 	if base == nil {
-		base = oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: cfg.AllowPrivateNetworks})
+		base = oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: cfg.AllowPrivateNetworks, Proxy: cfg.Proxy})
 	}
 	rt := &upstreamRT{
 		// The network policy: nothing leaves cfg.URL's origin (neither a

@@ -351,6 +351,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return // the app went away
 			}
 			h.log.Warn("reverse proxy: request failed", "app", name, "server", server, "err", err)
+			// The user has not allowed the app (approval = ask): 403, with
+			// the daemon's words (they name mcpauthd approve ID).
+			if e := (*ipc.Error)(nil); errors.As(err, &e) && (e.Code == ipc.CodeDenied || e.Code == ipc.CodeApprovalPending) {
+				refuse(w, http.StatusForbidden, e.Message)
+				return
+			}
 			refuse(w, http.StatusBadGateway, err.Error())
 		},
 	}

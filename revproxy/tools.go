@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"errors"
 	"io"
 	"mime"
 	"net/http"
@@ -59,18 +60,17 @@ func (h *Handler) policeRequest(w http.ResponseWriter, r *http.Request, pol tool
 	if r.Method != http.MethodPost || r.Body == nil {
 		return nil, false
 	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxPolicedBody+1))
-	r.Body.Close()
+	body, err := budget.RequestBody(r, maxPolicedBody, "request")
+	var over *budget.ExceededError
+	if errors.As(err, &over) {
+		refuse(w, http.StatusRequestEntityTooLarge, "the request is larger than "+strconv.Itoa(maxPolicedBody>>20)+" MiB, the most mcpauthd reads to apply the server's tool policy")
+		return nil, true
+	}
 	if err != nil {
 		refuse(w, http.StatusBadRequest, "reading the request: "+err.Error())
 		return nil, true
 	}
-	if len(body) > maxPolicedBody {
-		refuse(w, http.StatusRequestEntityTooLarge, "the request is larger than "+strconv.Itoa(maxPolicedBody>>20)+" MiB, the most mcpauthd reads to apply the server's tool policy")
-		return nil, true
-	}
-	r.Body = io.NopCloser(bytes.NewReader(body))
-	r.ContentLength = int64(len(body))
+	budget.SetRequestBody(r, body)
 	reqs, batch := splitBatch[rpcRequest](body)
 	// SEP-2243: the tool a 2026-07-28 client names in Mcp-Name.
 	headerTool := ""
@@ -212,10 +212,7 @@ func policeResponse(pol toolpolicy.Policy, lists map[string]bool, method, server
 		if err != nil {
 			return err
 		}
-		body = filterMessages(pol, lists, body)
-		res.Body = io.NopCloser(bytes.NewReader(body))
-		res.ContentLength = int64(len(body))
-		res.Header.Set("Content-Length", strconv.Itoa(len(body)))
+		budget.SetResponseBody(res, filterMessages(pol, lists, body))
 	case "text/event-stream":
 		res.Body = &sseFilter{src: res.Body, r: bufio.NewReader(res.Body), server: server, filter: func(data []byte) []byte {
 			return filterMessages(pol, lists, data)

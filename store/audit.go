@@ -22,6 +22,9 @@ type AuditRecord struct {
 	Exe    string    `json:"exe,omitempty"`
 	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
 	Via    string    `json:"via,omitempty"` // where a forwarded caller came from (ipc.Origin); empty for local ones
+	// Program is the executable the daemon holds responsible (ipc.Peer.Program:
+	// Exe, or the app that started mcpauthd or a shell); empty when unknown.
+	Program string `json:"program,omitempty"`
 	// Tool is the tool of a tools/call the tool policy refused (Action
 	// "tool_refused"), as the app named it.
 	Tool string `json:"tool,omitempty"`

@@ -7,8 +7,10 @@
 //	meta           schema version, instance id, audit record count
 //	servers        canonical resource URL -> Server (JSON)
 //	registrations  issuer -> Registration (JSON, without the client secret)
-//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL -> sealed JSON
+//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL / "idp:"+IdPKey -> sealed JSON
+//	idps           IdPKey (issuer, client id) -> IdPSession (JSON); made by its first write
 //	audit          big-endian time (ns) + sequence -> AuditRecord (JSON)
+//	approvals      per-app approval decisions and sensitive servers (approvals.go; schema 2)
 //
 // Keys are used byte for byte: the store never normalizes a URL or an issuer, and never matches by
 // prefix. Canonicalizing a resource URL is the caller's job.
@@ -63,7 +65,8 @@ var (
 // migrations[v] upgrades a registry from schema version v to v+1. They all run in one
 // transaction at Open. Append here; never edit a migration that has shipped.
 var migrations = []func(tx *bbolt.Tx) error{
-	migrateCreate, // 0 -> 1
+	migrateCreate,    // 0 -> 1
+	migrateApprovals, // 1 -> 2
 }
 
 // schemaCurrent is the registry schema version this binary writes.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -533,8 +534,8 @@ func TestSchemaVersion(t *testing.T) {
 	s, path := openStore(t, h)
 	s.Close()
 	withRaw(t, path, func(tx *bbolt.Tx) error {
-		if v := string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)); v != "1" {
-			t.Errorf("schema version %q, want 1", v)
+		if v := string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)); v != strconv.Itoa(schemaCurrent) {
+			t.Errorf("schema version %q, want %d", v, schemaCurrent)
 		}
 		return nil
 	})
@@ -568,7 +569,8 @@ func TestMigrationsRunInOneTransaction(t *testing.T) {
 	s, path := openStore(t, h)
 	s.Close()
 
-	// A version 2 whose migration writes, then fails: nothing of it may remain.
+	// A next version whose migration writes, then fails: nothing of it may remain.
+	cur, next := strconv.Itoa(len(saved)), strconv.Itoa(len(saved)+1)
 	migrations = append(slices.Clip(saved), func(tx *bbolt.Tx) error {
 		if err := tx.Bucket(bucketMeta).Put([]byte("v2"), []byte("x")); err != nil {
 			return err
@@ -580,18 +582,18 @@ func TestMigrationsRunInOneTransaction(t *testing.T) {
 		t.Fatalf("err = %v, want the migration's error", err)
 	}
 	withRaw(t, path, func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMeta).Get([]byte("v2")) != nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != "1" {
+		if tx.Bucket(bucketMeta).Get([]byte("v2")) != nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != cur {
 			t.Error("a failed migration left changes behind")
 		}
 		return nil
 	})
 
 	// The same, succeeding.
-	migrations[1] = func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("v2"), []byte("x")) }
+	migrations[len(saved)] = func(tx *bbolt.Tx) error { return tx.Bucket(bucketMeta).Put([]byte("v2"), []byte("x")) }
 	reopen(t, h, path).Close()
 	withRaw(t, path, func(tx *bbolt.Tx) error {
-		if tx.Bucket(bucketMeta).Get([]byte("v2")) == nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != "2" {
-			t.Error("migration to 2 did not run")
+		if tx.Bucket(bucketMeta).Get([]byte("v2")) == nil || string(tx.Bucket(bucketMeta).Get(metaSchemaVersion)) != next {
+			t.Error("migration to " + next + " did not run")
 		}
 		return nil
 	})

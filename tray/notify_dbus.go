@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"html"
 	"log/slog"
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/godbus/dbus/v5"
@@ -21,6 +23,7 @@ const (
 	notifyName  = "org.freedesktop.Notifications"
 	notifyPath  = dbus.ObjectPath("/org/freedesktop/Notifications")
 	actionLogin = "sign-in"
+	// Approval actions: the action key is the decision (ipc.Decision*).
 )
 
 // checkHost fails when there is no session bus: the tray (StatusNotifierItem)
@@ -39,16 +42,19 @@ type notifier struct {
 	log      *slog.Logger
 	conn     *dbus.Conn
 	onSignIn func(url string)
+	onDecide func(id, decision string)
 
-	mu   sync.Mutex
-	ids  map[string]uint32 // server URL → its "needs sign-in" notification
-	urls map[uint32]string
+	mu        sync.Mutex
+	ids       map[string]uint32 // server URL → its "needs sign-in" notification
+	urls      map[uint32]string
+	approvals map[uint32]string // notification → pending approval id
 }
 
 // newNotifier connects to the session bus; onSignIn runs (on its own
-// goroutine) when the user picks a notification's "Sign in".
-func newNotifier(log *slog.Logger, onSignIn func(url string)) *notifier {
-	n := &notifier{log: log, onSignIn: onSignIn, ids: map[string]uint32{}, urls: map[uint32]string{}}
+// goroutine) when the user picks a notification's "Sign in", onDecide when
+// they pick Allow, Always or Deny on an approval's.
+func newNotifier(log *slog.Logger, onSignIn func(url string), onDecide func(id, decision string)) *notifier {
+	n := &notifier{log: log, onSignIn: onSignIn, onDecide: onDecide, ids: map[string]uint32{}, urls: map[uint32]string{}, approvals: map[uint32]string{}}
 	conn, err := dbus.ConnectSessionBus()
 	if err != nil {
 		log.Info("no desktop notifications", "err", err)
@@ -75,9 +81,15 @@ func (n *notifier) signals(ch chan *dbus.Signal) {
 			key, _ := sig.Body[1].(string)
 			n.mu.Lock()
 			url, ok := n.urls[id]
+			pid, isApproval := n.approvals[id]
 			n.mu.Unlock()
 			if ok && (key == actionLogin || key == "default") {
 				go n.onSignIn(url)
+			}
+			switch {
+			case !isApproval:
+			case key == ipc.DecisionOnce || key == ipc.DecisionAlways || key == ipc.DecisionDeny:
+				go n.onDecide(pid, key)
 			}
 		case notifyName + ".NotificationClosed":
 			n.mu.Lock()
@@ -85,6 +97,7 @@ func (n *notifier) signals(ch chan *dbus.Signal) {
 				delete(n.urls, id)
 				delete(n.ids, url)
 			}
+			delete(n.approvals, id)
 			n.mu.Unlock()
 		}
 	}
@@ -139,6 +152,46 @@ func (n *notifier) withdraw(url string) {
 	delete(n.urls, id)
 	n.mu.Unlock()
 	if ok && n.conn != nil {
+		_ = n.conn.Object(notifyName, notifyPath).Call(notifyName+".CloseNotification", 0, id).Err
+	}
+}
+
+// approval asks the user about pending request p, with Allow (once),
+// Always (not for a sensitive server) and Deny actions; once per request,
+// however often the tray reconnects.
+func (n *notifier) approval(p ipc.PendingApproval) {
+	n.mu.Lock()
+	shown := slices.Contains(slices.Collect(maps.Values(n.approvals)), p.ID)
+	n.mu.Unlock()
+	if shown {
+		return
+	}
+	actions := []string{ipc.DecisionOnce, "Allow", ipc.DecisionAlways, "Always", ipc.DecisionDeny, "Deny"}
+	if p.Sensitive {
+		actions = []string{ipc.DecisionOnce, "Allow", ipc.DecisionDeny, "Deny"}
+	}
+	body := fmt.Sprintf("%s (%s) asks for your token for %s.", p.Name, p.Exe, p.Server)
+	id := n.notify(0, "Allow "+p.Name+"?", body, actions, 2)
+	if id == 0 {
+		return
+	}
+	n.mu.Lock()
+	n.approvals[id] = p.ID
+	n.mu.Unlock()
+}
+
+// withdrawApproval closes the notification of pending request pid.
+func (n *notifier) withdrawApproval(pid string) {
+	n.mu.Lock()
+	var id uint32
+	for k, v := range n.approvals {
+		if v == pid {
+			id = k
+			delete(n.approvals, k)
+		}
+	}
+	n.mu.Unlock()
+	if id != 0 && n.conn != nil {
 		_ = n.conn.Object(notifyName, notifyPath).Call(notifyName+".CloseNotification", 0, id).Err
 	}
 }

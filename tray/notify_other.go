@@ -16,10 +16,14 @@ func checkHost() error { return nil }
 // failures go to the log.
 type notifier struct{ log *slog.Logger }
 
-func newNotifier(log *slog.Logger, _ func(url string)) *notifier { return &notifier{log: log} }
+func newNotifier(log *slog.Logger, _ func(url string), _ func(id, decision string)) *notifier {
+	return &notifier{log: log}
+}
 
-func (n *notifier) needsSignIn(ipc.ServerInfo) {}
-func (n *notifier) withdraw(string)            {}
+func (n *notifier) needsSignIn(ipc.ServerInfo)   {}
+func (n *notifier) withdraw(string)              {}
+func (n *notifier) approval(ipc.PendingApproval) {}
+func (n *notifier) withdrawApproval(string)      {}
 func (n *notifier) message(summary, body string) {
 	n.log.Info(summary, "detail", body)
 }

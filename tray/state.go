@@ -113,10 +113,22 @@ func signInInfo(s ipc.ServerInfo) string {
 		}
 		how = "Sign-in: " + name + " (no browser)"
 	}
+	if s.IdP != "" {
+		how = "Sign-in: company sign-in at " + shorten(sanitizeHost(s.IdP), 60) + " (shared; Sign out of it: mcpauthd logout --idp)"
+	}
 	if s.DPoP {
 		how += " · DPoP-bound tokens"
 	}
 	return how
+}
+
+// sanitizeHost is the host of an IdP issuer URL (the URL itself when it has
+// none), for a menu line.
+func sanitizeHost(issuer string) string {
+	if u, err := url.Parse(issuer); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return issuer
 }
 
 // needsUser reports whether s waits for the user (sign in, or look at an error).
@@ -214,4 +226,35 @@ func allowed(s ipc.ServerInfo) actions {
 		copyToken: signedIn,
 		signOut:   s.Status != ipc.StateSignedOut && s.Status != ipc.StatePublic,
 	}
+}
+
+// noteFor decides the "needs sign-in" notification for s, whose previous
+// status was prev: the notification to show (nil: none) and the URL whose
+// notification to withdraw (""). A server of a company sign-in (s.IdP)
+// shares one notification, naming the IdP, with every server of that
+// sign-in: idpNote (updated here) keeps, per IdP issuer, the server whose
+// notification stands for them all; its Sign in signs in at the IdP once,
+// which restores them all.
+func noteFor(prev ipc.State, s ipc.ServerInfo, idpNote map[string]string) (show *ipc.ServerInfo, withdraw string) {
+	into := s.Status == ipc.StateNeedsSignIn && prev != ipc.StateNeedsSignIn
+	out := s.Status != ipc.StateNeedsSignIn && prev == ipc.StateNeedsSignIn
+	switch {
+	case into && s.IdP != "":
+		if idpNote[s.IdP] != "" {
+			return nil, ""
+		}
+		idpNote[s.IdP] = s.URL
+		n := s
+		n.Name = "your company sign-in at " + sanitizeHost(s.IdP)
+		return &n, ""
+	case into:
+		return &s, ""
+	case out && s.IdP != "":
+		u := idpNote[s.IdP]
+		delete(idpNote, s.IdP)
+		return nil, u
+	case out:
+		return nil, s.URL
+	}
+	return nil, ""
 }

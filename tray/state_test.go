@@ -1,6 +1,7 @@
 package tray
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -109,5 +110,34 @@ func TestAllowed(t *testing.T) {
 		if got := allowed(c.s); got != c.want {
 			t.Errorf("allowed(%s) = %+v, want %+v", c.s.Status, got, c.want)
 		}
+	}
+}
+
+// TestNoteForCompanySignIn: when a company sign-in ends, its servers turn
+// needs_sign_in one by one, and the user sees one notification naming the
+// IdP, not one per server; it goes when the sign-in is back. A server
+// without a company sign-in keeps its own.
+func TestNoteForCompanySignIn(t *testing.T) {
+	notes := map[string]string{}
+	a := ipc.ServerInfo{URL: "https://a.example/mcp", Status: ipc.StateNeedsSignIn, IdP: "https://idp.example"}
+	b := ipc.ServerInfo{URL: "https://b.example/mcp", Status: ipc.StateNeedsSignIn, IdP: "https://idp.example"}
+	show, _ := noteFor(ipc.StateSignedIn, a, notes)
+	if show == nil || !strings.Contains(displayName(*show), "idp.example") {
+		t.Fatalf("first server of the company sign-in: %+v, want a notification naming the IdP", show)
+	}
+	if show, w := noteFor(ipc.StateSignedIn, b, notes); show != nil || w != "" {
+		t.Fatalf("second server: a second notification (%+v, %q)", show, w)
+	}
+	b.Status = ipc.StateSignedIn
+	if show, w := noteFor(ipc.StateNeedsSignIn, b, notes); show != nil || w != a.URL {
+		t.Fatalf("sign-in back: withdraw %q, want %q", w, a.URL)
+	}
+	a.Status = ipc.StateSignedIn
+	if show, w := noteFor(ipc.StateNeedsSignIn, a, notes); show != nil || w != "" {
+		t.Fatalf("second server back: %+v %q, want nothing more", show, w)
+	}
+	plain := ipc.ServerInfo{URL: "https://c.example/mcp", Status: ipc.StateNeedsSignIn}
+	if show, _ := noteFor(ipc.StateSignedIn, plain, notes); show == nil || show.URL != plain.URL {
+		t.Fatal("a server without a company sign-in lost its notification")
 	}
 }

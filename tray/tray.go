@@ -49,14 +49,21 @@ type tray struct {
 	connected bool
 	servers   map[string]ipc.ServerInfo
 	last      map[string]ipc.State // status last seen per URL (kept across reconnects): notify once per transition
-	clipURL   string               // the server URL on the clipboard, if any
-	icon      string
-	menuKey   string // the server list the menu was built for
+	// idpNote: per company sign-in (IdP issuer), the server whose
+	// notification stands for all of its servers: one notification when
+	// the company sign-in ends, not one per server.
+	idpNote map[string]string
+	clipURL string // the server URL on the clipboard, if any
+	icon    string
+	menuKey string // the server list the menu was built for
 
 	header, empty, add, addClip, dashboard *systray.MenuItem
 	entries                                map[string]*entry
 	shown                                  map[*systray.MenuItem][2]string // title and tooltip on the bus
 	tooltip                                string
+
+	pending  map[string]ipc.PendingApproval // requests waiting for approval, by id (approval.go)
+	policies []ipc.AppPolicy                // kept approval decisions
 
 	appsErr   string            // why the reverse proxy for apps is off (ipc.Status.AppsError)
 	appsWarn  *systray.MenuItem // shown while appsErr is set
@@ -74,8 +81,8 @@ func run(ctx context.Context, cfg Config) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{}}
-	t.notes = newNotifier(t.log, t.signIn)
+	t := &tray{cfg: cfg, log: cfg.Log, servers: map[string]ipc.ServerInfo{}, last: map[string]ipc.State{}, pending: map[string]ipc.PendingApproval{}}
+	t.notes = newNotifier(t.log, t.signIn, t.decideFromNotification)
 	defer t.notes.close()
 	go func() {
 		<-ctx.Done()
@@ -191,6 +198,12 @@ func (t *tray) apply(ctx context.Context, u update) {
 		t.webURL.Store(&web)
 		cancel()
 		t.checkClipboard(ctx)
+		t.pending = map[string]ipc.PendingApproval{} // the snapshot brings them again
+		t.loadPolicies(ctx)
+	case ipc.EventApproval:
+		t.applyApproval(ctx, ev.Approval)
+	case ipc.EventPolicy:
+		t.loadPolicies(ctx)
 	case ipc.EventServer:
 		if ev.Server == nil {
 			return
@@ -199,11 +212,15 @@ func (t *tray) apply(ctx context.Context, u update) {
 		t.servers[s.URL] = s
 		prev := t.last[s.URL]
 		t.last[s.URL] = s.Status
-		switch {
-		case s.Status == ipc.StateNeedsSignIn && prev != ipc.StateNeedsSignIn:
-			t.notes.needsSignIn(s)
-		case s.Status != ipc.StateNeedsSignIn && prev == ipc.StateNeedsSignIn:
-			t.notes.withdraw(s.URL)
+		if t.idpNote == nil {
+			t.idpNote = map[string]string{}
+		}
+		show, withdraw := noteFor(prev, s, t.idpNote)
+		if show != nil {
+			t.notes.needsSignIn(*show)
+		}
+		if withdraw != "" {
+			t.notes.withdraw(withdraw)
 		}
 	case ipc.EventRemoved:
 		if ev.Server == nil {
@@ -243,6 +260,7 @@ func (t *tray) render() {
 	for _, s := range servers {
 		key.WriteString(s.URL + "\n")
 	}
+	key.WriteString(t.approvalKey())
 	if t.header == nil || key.String() != t.menuKey {
 		t.build(servers)
 		t.menuKey = key.String()
@@ -292,6 +310,7 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	t.appsWarn.Disable()
 	t.warnShown = true
 	systray.AddSeparator()
+	t.buildApprovals()
 	t.entries = map[string]*entry{}
 	t.empty = nil
 	if len(servers) == 0 {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -30,6 +29,15 @@ type State struct {
 	Audit []Handout `json:"audit"`
 	// AuditError is set when the audit log could not be read.
 	AuditError string `json:"audit_error,omitempty"`
+	// IdPs are the company sign-ins, each with its servers.
+	IdPs []ipc.IdPInfo `json:"idps"`
+	// Company is the company sign-in the settings name (idp_issuer), the
+	// add form's default; "" when unset.
+	Company string `json:"company,omitempty"`
+	// Pending are the token requests waiting for approval; Apps every
+	// program with its servers, decisions and use (approval.go).
+	Pending []ipc.PendingApproval `json:"pending"`
+	Apps    *ipc.ApprovalApps     `json:"apps,omitempty"`
 }
 
 // Handout is one audit record: who was handed which server's token when.
@@ -39,20 +47,24 @@ type Handout struct {
 	Action string    `json:"action"`
 	PID    int       `json:"pid,omitempty"`
 	Exe    string    `json:"exe,omitempty"`
-	App    string    `json:"app,omitempty"`   // the reverse proxy's app, when it asked
-	Count  int       `json:"count,omitempty"` // identical hand-outs recorded as one
+	App    string    `json:"app,omitempty"` // the reverse proxy's app, when it asked
+	// Program is the app the daemon identified (ipc.Peer.Program).
+	Program string `json:"program,omitempty"`
+	Count   int    `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
 func (h *Handler) state() *State {
-	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}}
+	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, IdPs: h.d.IdPs()}
+	st.Company, _ = h.d.CompanyIdP()
 	recs, err := h.d.Audit("", auditShown)
 	if err != nil {
 		st.AuditError = "the audit log could not be read"
 		h.log.Warn("web page: reading the audit log", "err", err)
 	}
 	for _, r := range recs {
-		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Count: r.Count})
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Program: r.Program, Count: r.Count})
 	}
+	h.approvalState(st)
 	return st
 }
 
@@ -148,7 +160,10 @@ type loginRequest struct {
 	// ClientSecret or PrivateKey; ipc.GrantJWTBearer with ClientID and
 	// Assertion; ipc.GrantEnterprise with ClientID, the IdP fields and
 	// IDToken. The last two may authenticate the client with ClientSecret
-	// or PrivateKey too.
+	// or PrivateKey too. "company" is the enterprise grant with the company
+	// sign-in (ipc.GrantConfig.IdPSession): IdPIssuer and IdPClientID,
+	// defaulting to the idp_* settings, and a browser sign-in at the IdP
+	// when there is no live one.
 	Grant      string `json:"grant,omitempty"`
 	PrivateKey string `json:"private_key,omitempty"` // PEM, for private_key_jwt
 	// Provider applies a row of the quirks table ("" recognises it from
@@ -226,6 +241,23 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 			return nil, bad("the IdP fields are for the company SSO sign-in: choose that sign-in")
 		}
 		lr.ClientID, lr.ClientSecret = id, req.ClientSecret
+	} else if req.Grant == grantCompany {
+		if key || req.Assertion != "" || req.IDToken != "" || req.ClientSecret != "" {
+			return nil, bad("the company sign-in takes only the IdP's issuer, mcpauthd's client ID there and its secret there")
+		}
+		issuer, client := h.d.CompanyIdP()
+		g := &ipc.GrantConfig{Type: ipc.GrantEnterprise, ClientID: id, IdPSession: true, IdPIssuer: strings.TrimSpace(req.IdPIssuer),
+			IdPClientID: strings.TrimSpace(req.IdPClientID), IdPClientSecret: req.IdPClientSecret}
+		if g.IdPIssuer == "" && g.IdPClientID == "" {
+			g.IdPIssuer, g.IdPClientID = issuer, client
+		}
+		if g.ClientID == "" {
+			g.ClientID = g.IdPClientID
+		}
+		if err := g.Validate(); err != nil {
+			return nil, bad(err.Error())
+		}
+		lr.Grant = g
 	} else {
 		// Checked as every grant is (Validate), then by the daemon, which
 		// checks that the tokens are JWTs before anything is stored or sent.
@@ -252,6 +284,32 @@ func (h *Handler) doctor(r *http.Request, req *serverRequest) (*ipc.DoctorReport
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
 	return h.d.Refresh(r.Context(), req.URL)
+}
+
+// grantCompany is the add form's company sign-in (see loginRequest.Grant).
+const grantCompany = "company"
+
+// idpRequest names a company sign-in.
+type idpRequest struct {
+	Issuer   string `json:"issuer"`
+	ClientID string `json:"client_id"`
+}
+
+// logoutIdP signs out of a company sign-in and all its servers.
+func (h *Handler) logoutIdP(r *http.Request, req *idpRequest) (*ipc.IdPLogoutResponse, error) {
+	h.log.Info("web page: company sign-out requested", "issuer", req.Issuer)
+	return h.d.LogoutIdP(r.Context(), req.Issuer, req.ClientID)
+}
+
+// offer says whether the server at req.URL takes the company sign-in (its
+// authorization server redeems ID-JAGs): the add form then offers it first.
+func (h *Handler) offer(r *http.Request, req *serverRequest) (*offerResponse, error) {
+	ok, err := h.d.OffersCompanySignIn(r.Context(), strings.TrimSpace(req.URL))
+	return &offerResponse{Company: ok}, err
+}
+
+type offerResponse struct {
+	Company bool `json:"company"`
 }
 
 func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
@@ -282,6 +340,6 @@ func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 // explicit request; the daemon audits it with WebPageCaller as the caller.
 func (h *Handler) reveal(r *http.Request, req *serverRequest) (*ipc.TokenResponse, error) {
 	h.log.Info("web page: token revealed", "server", req.URL)
-	tok, err := h.d.Token(r.Context(), req.URL, 0, ipc.Peer{UID: os.Getuid(), Exe: WebPageCaller})
+	tok, err := h.d.Token(r.Context(), req.URL, 0, pageCaller()) // the user's click: never asked about
 	return tok, err
 }

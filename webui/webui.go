@@ -120,9 +120,13 @@ func New(d *daemon.Daemon, origin string, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /api/refresh", action(h.refresh))
 	h.mux.HandleFunc("POST /api/doctor", action(h.doctor))
 	h.mux.HandleFunc("POST /api/logout", action(h.logout))
+	h.mux.HandleFunc("POST /api/idp/logout", action(h.logoutIdP))
+	h.mux.HandleFunc("POST /api/offer", action(h.offer))
 	h.mux.HandleFunc("POST /api/remove", action(h.remove))
 	h.mux.HandleFunc("POST /api/reveal", action(h.reveal))
 	h.mux.HandleFunc("POST /api/tools", action(h.tools))
+	h.mux.HandleFunc("POST /api/approve", action(h.decide))
+	h.mux.HandleFunc("POST /api/revoke", action(h.revoke))
 	return h
 }
 

@@ -62,10 +62,12 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 	if err := opener.Sweep(); err != nil {
 		log.Warn("cannot clean the browser redirect pages", "err", err)
 	}
+	// One network policy for the engine and the reverse proxy.
+	netOpts := oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks(), Proxy: set.Proxy()}
 	d, err := daemon.New(daemon.Config{
 		Store:               st,
 		Logger:              log,
-		HTTP:                oauth.NewHTTPClient(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}),
+		HTTP:                oauth.NewHTTPClient(netOpts),
 		CallbackAddr:        set.CallbackAddr(),
 		ClientIDMetadataURL: set.ClientMetadataURL(),
 		OpenBrowser:         opener.Open,
@@ -73,6 +75,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		Socket:              p.Socket,
 		SettingsFile:        set.File,
 		Settings:            ipcSettings(set),
+		Approval:            set.Get("approval"),
 	})
 	if err != nil {
 		return err
@@ -95,7 +98,7 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 			log.Info("not listening for sleep/wake signals: after the machine sleeps, refresh timers fire late (tokens are still refreshed on use)", "err", err)
 		}
 	}()
-	startApps(ctx, d, set.AppsAddr(), oauth.NewTransport(oauth.HTTPOptions{AllowPrivateNetworks: set.AllowPrivateNetworks()}), log)
+	startApps(ctx, d, set.AppsAddr(), oauth.NewTransport(netOpts), log)
 	log.Info("mcpauthd running", "socket", p.Socket, "callback", d.CallbackURL(), "database", p.DB(), "settings", set.File, "pid", os.Getpid())
 	var restart atomic.Bool
 	api := ipcserver.New(d, log, func(again bool) {

@@ -8,7 +8,7 @@
 // kind of input below has one budget, enforced where that input is read:
 //
 //	input                         budget              enforced by
-//	metadata document             Metadata            oauth (statusRecorder)
+//	metadata document             Metadata            oauth (fetchMetadata)
 //	registration answer           Registration        oauth (jwksObjectFix)
 //	token answer                  TokenAnswer         oauth (withClient)
 //	refused answer's body         ErrorBody           oauth, proxy (drained, never kept)
@@ -21,6 +21,7 @@
 //	server name, title, version, resource_name
 //	                              ServerName          daemon (describe, sign-in)
 //	one server's registry record  Record              store (putServer)
+//	a request body sent again     Replay              oauth (Transport, DPoP, token form)
 //
 // Over budget the input is refused with an [*ExceededError] that names the
 // server and the limit; nothing of it is stored and nothing else is
@@ -29,11 +30,13 @@
 package budget
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/url"
+	"strconv"
 	"unicode/utf8"
 )
 
@@ -82,6 +85,10 @@ const (
 	ToolName = 128
 	// ServerName bounds a server's display name, title or resource_name.
 	ServerName = 256
+
+	// Replay bounds a request body kept to be sent again (a retry after a
+	// challenge or a DPoP nonce demand) or rewritten on its way out.
+	Replay = 16 << 20
 
 	// Record bounds one server's registry record (its JSON), metadata
 	// snapshots and tool summary included. With the budgets above a
@@ -185,6 +192,58 @@ func (a answers) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	res.Body = readCloser{Reader: Reader(res.Body, a.limit, a.what, from), Closer: res.Body}
 	return res, nil
+}
+
+// RequestBody reads req's body to its end and closes it, for a
+// RoundTripper that sends the request again or rewrites its body (put it
+// back with [SetRequestBody]). Over limit it fails with an *ExceededError
+// naming what and the request's URL: a body is never cut short. A request
+// without a body gives nil.
+func RequestBody(req *http.Request, limit int64, what string) ([]byte, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return nil, nil
+	}
+	defer req.Body.Close()
+	return ReadAll(req.Body, limit, what, Where(req.URL))
+}
+
+// SetRequestBody makes body the body of req, ready to be sent (again):
+// Body, ContentLength and GetBody agree with it. A nil body leaves req as
+// it is.
+func SetRequestBody(req *http.Request, body []byte) {
+	if body == nil {
+		return
+	}
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	req.ContentLength = int64(len(body))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+}
+
+// ResponseBody reads res's body to its end, closes it, and puts the same
+// bytes back, so that a RoundTripper can look at an answer and hand it on
+// unchanged (or change it with [SetResponseBody]). Over limit it fails with
+// an *ExceededError naming what and the request's URL; the answer is then
+// not usable.
+func ResponseBody(res *http.Response, limit int64, what string) ([]byte, error) {
+	from := ""
+	if res.Request != nil {
+		from = Where(res.Request.URL)
+	}
+	b, err := ReadAll(res.Body, limit, what, from)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	SetResponseBody(res, b)
+	return b, nil
+}
+
+// SetResponseBody makes body the body of res: Body, ContentLength and the
+// Content-Length header agree with it.
+func SetResponseBody(res *http.Response, body []byte) {
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	res.ContentLength = int64(len(body))
+	res.Header.Set("Content-Length", strconv.Itoa(len(body)))
 }
 
 // Where is u as an error names it: scheme, host and path, without the

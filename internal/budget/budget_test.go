@@ -94,3 +94,48 @@ func TestText(t *testing.T) {
 		t.Errorf("tiny: %q", got)
 	}
 }
+
+// TestBodies: a request or response body read to be sent again or handed
+// on comes back whole, replayable, with its length; one byte over the limit
+// is an error naming the URL, never a body cut short.
+func TestBodies(t *testing.T) {
+	const limit = 64
+	req, _ := http.NewRequest(http.MethodPost, "https://as.example/token?key=secret", strings.NewReader(strings.Repeat("a", limit)))
+	b, err := RequestBody(req, limit, "token request")
+	if err != nil || len(b) != limit {
+		t.Fatalf("at the limit: %d bytes, %v", len(b), err)
+	}
+	SetRequestBody(req, b)
+	for range 2 { // sent, then sent again
+		body, _ := req.GetBody()
+		got, _ := io.ReadAll(body)
+		if string(got) != string(b) || req.ContentLength != limit {
+			t.Errorf("replayed %q (length %d)", got, req.ContentLength)
+		}
+	}
+	req, _ = http.NewRequest(http.MethodPost, "https://as.example/token?key=secret", strings.NewReader(strings.Repeat("a", limit+1)))
+	var ex *ExceededError
+	if _, err := RequestBody(req, limit, "token request"); !errors.As(err, &ex) ||
+		!strings.Contains(err.Error(), "https://as.example/token ") || strings.Contains(err.Error(), "secret") {
+		t.Errorf("over the limit: %v", err)
+	}
+	if b, err := RequestBody(httptest.NewRequest(http.MethodGet, "/", nil), limit, "x"); b != nil || err != nil {
+		t.Errorf("no body: %q, %v", b, err)
+	}
+
+	res := &http.Response{Header: http.Header{"Content-Length": {"3"}}, Body: io.NopCloser(strings.NewReader("abc")), Request: req}
+	if b, err := ResponseBody(res, limit, "answer"); err != nil || string(b) != "abc" {
+		t.Fatalf("response: %q, %v", b, err)
+	}
+	if got, _ := io.ReadAll(res.Body); string(got) != "abc" {
+		t.Errorf("handed on %q", got)
+	}
+	SetResponseBody(res, []byte("abcdef"))
+	if res.ContentLength != 6 || res.Header.Get("Content-Length") != "6" {
+		t.Errorf("length %d, header %q", res.ContentLength, res.Header.Get("Content-Length"))
+	}
+	res = &http.Response{Header: http.Header{}, Body: io.NopCloser(strings.NewReader(strings.Repeat("b", limit+1))), Request: req}
+	if _, err := ResponseBody(res, limit, "answer"); !errors.As(err, &ex) || !strings.Contains(err.Error(), "answer from https://as.example/token ") {
+		t.Errorf("response over the limit: %v", err)
+	}
+}

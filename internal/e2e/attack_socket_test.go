@@ -84,6 +84,9 @@ func runHelper(mode string) int {
 		_, _ = io.Copy(os.Stdout, c)
 		return 0
 	}
+	if code, ok := approvalHelper(mode); ok {
+		return code
+	}
 	fmt.Fprintln(os.Stderr, "unknown helper mode", mode)
 	return 2
 }

@@ -19,6 +19,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"regexp"
@@ -73,8 +74,18 @@ var defs = []def{
 		"command that opens sign-in pages, given one argument (empty: the OS opener)", command},
 	{"allow_private_networks", "MCPAUTH_ALLOW_PRIVATE_NETWORKS", "false",
 		"true lets servers and their authorization servers be on private, link-local or CGNAT addresses (a company network); off, a hostile server cannot turn mcpauthd into a probe of your network", boolean},
+	{"proxy", "MCPAUTH_PROXY", "off",
+		"environment sends requests to servers through the proxy of HTTPS_PROXY / HTTP_PROXY (NO_PROXY exempts hosts); off connects directly, so a proxy variable set by another program cannot reroute token traffic", oneOf("off", "environment")},
 	{"forwarded", "MCPAUTH_FORWARDED", "full",
 		"what connections from elsewhere (an ssh -R forward, an SSH login, a container) may do: full, or read-only (tokens yes; sign-in, sign-out, apps, import, stop no)", oneOf("full", "read-only")},
+	{"idp_issuer", "MCPAUTH_IDP_ISSUER", "",
+		"the company identity provider's issuer URL for `login URL --enterprise` (https; http only on loopback)", issuerURL},
+	{"idp_client_id", "MCPAUTH_IDP_CLIENT_ID", "",
+		"mcpauthd's client id at that identity provider", command},
+	{"idp_client_secret_file", "MCPAUTH_IDP_CLIENT_SECRET_FILE", "",
+		"file holding mcpauthd's client secret there (only for a confidential client)", command},
+	{"approval", "MCPAUTH_APPROVAL", "off",
+		"off: every program of yours gets tokens; ask: a program's first request for a server waits until you allow it (tray, web page, mcpauthd approve)", oneOf("off", "ask")},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
@@ -101,12 +112,34 @@ func (s *Settings) ClientMetadataURL() string { return s.Get("client_metadata_ur
 func (s *Settings) SecretBackend() string     { return s.Get("secret_backend") }
 func (s *Settings) Browser() string           { return s.Get("browser") }
 
+// IdPIssuer, IdPClientID and IdPClientSecretFile are the company sign-in
+// a managed fleet ships: the defaults of `login URL --enterprise`.
+func (s *Settings) IdPIssuer() string           { return s.Get("idp_issuer") }
+func (s *Settings) IdPClientID() string         { return s.Get("idp_client_id") }
+func (s *Settings) IdPClientSecretFile() string { return s.Get("idp_client_secret_file") }
+
 // ForwardedReadOnly is the forwarded setting: connections from elsewhere
 // are read-only.
 func (s *Settings) ForwardedReadOnly() bool { return s.Get("forwarded") == "read-only" }
 
 // AllowPrivateNetworks is the allow_private_networks setting.
 func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_networks") == "true" }
+
+// Proxy is the proxy setting in the form oauth.HTTPOptions.Proxy takes:
+// http.ProxyFromEnvironment for "environment", nil (connect directly,
+// whatever the environment says) for "off".
+func (s *Settings) Proxy() func(*http.Request) (*url.URL, error) {
+	return ProxyFor(s.Get("proxy"))
+}
+
+// ProxyFor is [Settings.Proxy] for a value of the proxy setting as a
+// daemon reports it (the stdio proxy follows the daemon's setting).
+func ProxyFor(value string) func(*http.Request) (*url.URL, error) {
+	if value == "environment" {
+		return http.ProxyFromEnvironment
+	}
+	return nil
+}
 
 // LogLevel is the log_level setting as a slog level.
 func (s *Settings) LogLevel() slog.Level {
@@ -266,6 +299,17 @@ func loopbackAddr(v string) (string, error) {
 	var p int
 	if _, err := fmt.Sscanf(port, "%d", &p); err != nil || p < 0 || p > 65535 || fmt.Sprint(p) != port {
 		return "", fmt.Errorf("%q: the port must be a number from 0 to 65535", v)
+	}
+	return v, nil
+}
+
+// issuerURL accepts an https URL, or http on a loopback host (a test
+// IdP), without a fragment, query or credentials.
+func issuerURL(v string) (string, error) {
+	u, err := url.Parse(v)
+	if err != nil || u.Host == "" || u.Fragment != "" || u.RawQuery != "" || u.User != nil ||
+		!(u.Scheme == "https" || (u.Scheme == "http" && loopback.Host(u.Hostname()))) {
+		return "", fmt.Errorf("%q is not an https issuer URL (without query or fragment)", v)
 	}
 	return v, nil
 }

@@ -79,7 +79,9 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"bad port", "callback_addr = \"127.0.0.1:70000\"\n", nil, []string{"line 1", "0 to 65535"}},
 		{"bad backend", "\nsecret_backend = \"vault\"\n", nil, []string{"line 2", "keyring, file"}},
 		{"http metadata url", "client_metadata_url = \"http://x.example/c.json\"\n", nil, []string{"line 1", "https"}},
-		{"table", "[proxy]\nport = 1\n", nil, []string{"line 1", `"proxy"`, "unknown setting"}},
+		{"table", "[network]\nport = 1\n", nil, []string{"line 1", `"network"`, "unknown setting"}},
+		{"table of a known key", "[proxy]\nport = 1\n", nil, []string{"line 1", `"proxy"`, "string in quotes"}},
+		{"bad proxy", "proxy = \"system\"\n", nil, []string{"line 1", "off, environment"}},
 		{"syntax", "apps_addr = \"127.0.0.1:1\n", nil, []string{"line 1"}},
 		{"env", "", map[string]string{"MCPAUTH_LOG_LEVEL": "loud"}, []string{"MCPAUTH_LOG_LEVEL", "debug, info, warn, error"}},
 		{"bool", "allow_private_networks = \"maybe\"\n", nil, []string{"line 1", "true or false"}},
@@ -141,5 +143,26 @@ func TestREADMETable(t *testing.T) {
 		if rows[i][0] != d.key || rows[i][1] != d.env || rows[i][2] != def {
 			t.Errorf("README row %d is %v, the code says %s / %s / %q", i+1, rows[i], d.key, d.env, d.value)
 		}
+	}
+}
+
+// TestProxySetting: the proxy setting is off (connect directly) unless the
+// file or MCPAUTH_PROXY says environment.
+func TestProxySetting(t *testing.T) {
+	file := filepath.Join(t.TempDir(), FileName)
+	s, err := Load(file, func(string) string { return "" })
+	if err != nil || s.Proxy() != nil || s.Get("proxy") != "off" {
+		t.Fatalf("default: %v, %q", err, s.Get("proxy"))
+	}
+	if err := os.WriteFile(file, []byte("proxy = \"environment\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Load(file, func(string) string { return "" })
+	if err != nil || s.Proxy() == nil {
+		t.Fatalf("file: %v", err)
+	}
+	s, err = Load(file, func(k string) string { return map[string]string{"MCPAUTH_PROXY": "off"}[k] })
+	if err != nil || s.Proxy() != nil {
+		t.Fatalf("env over file: %v", err)
 	}
 }

@@ -43,7 +43,8 @@ type peerResult struct {
 // stop the daemon. Everything else reads, or hands out tokens.
 var readOnlyRoutes = map[string]bool{
 	"/v1/login": true, "/v1/login/complete": true, "/v1/login/cancel": true, "/v1/challenge": true,
-	"/v1/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
+	"/v1/logout": true, "/v1/idp/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
+	"/v1/approval/decide": true, "/v1/approval/revoke": true, "/v1/approval/sensitive": true,
 }
 
 // Handler routes /v1/ requests to the daemon.
@@ -57,12 +58,14 @@ type Handler struct {
 	// set) read-only: the forwarded = "read-only" setting.
 	ForwardedReadOnly bool
 	uid               int
+	self              string // the daemon's executable (ipc.Identify)
 	mux               *http.ServeMux
 }
 
 // New returns the handler for d.
 func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handler {
 	h := &Handler{D: d, Log: log, Shutdown: shutdown, uid: os.Getuid(), mux: http.NewServeMux()}
+	h.self, _ = os.Executable()
 	h.mux.HandleFunc("GET /v1/status", h.status)
 	h.mux.HandleFunc("GET /v1/servers", h.servers)
 	h.mux.HandleFunc("POST /v1/login", call(h.login))
@@ -76,6 +79,8 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
 	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
+	h.mux.HandleFunc("GET /v1/idps", h.idps)
+	h.mux.HandleFunc("POST /v1/idp/logout", call(h.logoutIdP))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
 	h.mux.HandleFunc("GET /v1/events", h.events)
 	h.mux.HandleFunc("GET /v1/apps", h.apps)
@@ -84,6 +89,11 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/import", call(h.importGrant))
 	h.mux.HandleFunc("POST /v1/tools", call(h.setToolPolicy))
 	h.mux.HandleFunc("POST /v1/tools/refused", call(h.toolRefused))
+	h.mux.HandleFunc("GET /v1/approval/pending", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, h.D.PendingApprovals()) })
+	h.mux.HandleFunc("POST /v1/approval/decide", call(h.decide))
+	h.mux.HandleFunc("GET /v1/approval/apps", h.approvalApps)
+	h.mux.HandleFunc("POST /v1/approval/revoke", call(h.revoke))
+	h.mux.HandleFunc("POST /v1/approval/sensitive", call(h.sensitive))
 	return h
 }
 
@@ -103,6 +113,9 @@ func (h *Handler) serve(ctx context.Context, l net.Listener, readOnly bool) erro
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			p, err := ipc.PeerOf(c)
 			if err == nil {
+				// The program is read now, while the peer that connected
+				// still holds its pid.
+				ipc.Identify(c, &p, h.self)
 				p.Via = ipc.Origin(p.PID)
 			}
 			return context.WithValue(ctx, peerKey{}, peerResult{p, err, readOnly})
@@ -203,7 +216,7 @@ func fail(w http.ResponseWriter, err error) {
 		status = http.StatusNotFound
 	case ipc.CodeBadRequest:
 		status = http.StatusBadRequest
-	case ipc.CodeForbidden:
+	case ipc.CodeForbidden, ipc.CodeDenied, ipc.CodeApprovalPending:
 		status = http.StatusForbidden
 	case ipc.CodeUpstream:
 		status = http.StatusBadGateway
@@ -290,6 +303,12 @@ func (h *Handler) provider(r *http.Request, req *ipc.ProviderRequest) (*ipc.Serv
 	return h.D.SetProvider(req)
 }
 
+func (h *Handler) idps(w http.ResponseWriter, r *http.Request) { writeJSON(w, h.D.IdPs()) }
+
+func (h *Handler) logoutIdP(r *http.Request, req *ipc.IdPLogoutRequest) (*ipc.IdPLogoutResponse, error) {
+	return h.D.LogoutIdP(r.Context(), req.Issuer, req.ClientID)
+}
+
 func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {
 	return h.D.Logout(r.Context(), req.URL, req.Remove)
 }
@@ -341,4 +360,30 @@ func (h *Handler) events(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+func (h *Handler) decide(r *http.Request, req *ipc.DecideRequest) (empty, error) {
+	return empty{}, h.D.Decide(req, peer(r))
+}
+
+func (h *Handler) approvalApps(w http.ResponseWriter, _ *http.Request) {
+	res, err := h.D.ApprovalApps()
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	writeJSON(w, res)
+}
+
+type revoked struct {
+	Revoked int `json:"revoked"`
+}
+
+func (h *Handler) revoke(_ *http.Request, req *ipc.RevokeRequest) (revoked, error) {
+	n, err := h.D.Revoke(req.App, req.URL)
+	return revoked{n}, err
+}
+
+func (h *Handler) sensitive(_ *http.Request, req *ipc.SensitiveRequest) (empty, error) {
+	return empty{}, h.D.SetSensitive(req.URL, req.Sensitive)
 }

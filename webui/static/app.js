@@ -166,8 +166,26 @@ function basename(p) { return p.split(/[\\/]/).pop() || p; }
 // burst of hand-outs does not replace a button under the user's click.
 let shownServers = "";
 
+// idpCard is one company sign-in: the IdP, the account, its state, its
+// servers, and a sign-out of it (and of all its servers).
+function idpCard(p) {
+  const out = el("button", { type: "button", class: "danger", "data-idp": p.issuer, "data-client": p.client_id }, "Sign out of it and its servers");
+  return el("article", { class: "card server", "data-status": p.status },
+    el("div", { class: "head" },
+      el("div", null, el("div", { class: "name" }, "Company sign-in at " + p.issuer), el("div", { class: "url" }, (p.account ? p.account + " · " : "") + "client " + p.client_id)),
+      el("span", { class: "badge " + p.status }, STATUS[p.status] || p.status)),
+    p.status_message ? el("p", { class: "msg bad" }, p.status_message) : null,
+    el("dl", { class: "facts" },
+      fact("Servers", (p.servers || []).length ? el("span", null, (p.servers || []).join(", ")) : none("—")),
+      fact("Signed in", p.signed_in_at && p.status !== "signed_out" ? when(p.signed_in_at) : none("—"))),
+    el("div", { class: "actions" }, p.status === "signed_out" ? null : out));
+}
+
 function render(force) {
   if (!last) return;
+  const idps = last.idps || [];
+  $("idps-section").hidden = idps.length === 0;
+  $("idps").replaceChildren(...idps.map(idpCard));
   const names = new Map(last.servers.map((s) => [s.url, s.name || s.url]));
   const key = JSON.stringify(last.servers);
   if (force === true || key !== shownServers) {
@@ -178,14 +196,80 @@ function render(force) {
   const rows = last.audit.map((a) => el("tr", null,
     el("td", null, when(a.time)),
     el("td", { title: a.server }, names.get(a.server) || a.server),
-    el("td", { class: "exe", title: a.exe || "" },
-      (a.app ? "app " + a.app : a.exe ? basename(a.exe) : "unknown") + (a.count > 1 ? " ×" + a.count : "")),
+    el("td", { class: "exe", title: a.program || a.exe || "" },
+      (a.app ? "app " + a.app : a.program ? basename(a.program) : a.exe ? basename(a.exe) : "unknown") +
+      (a.action !== "token" ? " (" + a.action.replace("_", " ") + ")" : "") + (a.count > 1 ? " ×" + a.count : "")),
     el("td", { class: "num" }, a.pid ? String(a.pid) : "—")));
   $("audit").tBodies[0].replaceChildren(...rows);
   $("audit").hidden = rows.length === 0;
   $("no-audit").hidden = rows.length > 0;
   $("no-audit").textContent = last.audit_error || "No tokens handed out yet.";
+  renderApproval(names);
   followSignIn();
+}
+
+// DECISION labels an app's kept decision.
+const DECISION = { always: "Always allowed", deny: "Denied", once: "Allowed while it runs" };
+
+// shownPending is the pending list the cards were built from (rebuilt only
+// when it changes, so a click never lands on a replaced button).
+let shownPending = "";
+
+// renderApproval shows the requests waiting for approval, each with Allow
+// once / Always allow / Deny, and the apps list with Revoke per pair.
+function renderApproval(names) {
+  const pend = last.pending || [];
+  const key = JSON.stringify(pend);
+  if (key !== shownPending) {
+    shownPending = key;
+    $("pending").replaceChildren(...pend.map((p) => el("article", { class: "card server approval", "data-id": p.id },
+      el("div", { class: "head" },
+        el("div", null,
+          el("div", { class: "name" }, p.name + " asks for your token"),
+          el("div", { class: "url" }, names.get(p.server) || p.server)),
+        el("span", { class: "badge signing_in" }, "Waiting")),
+      el("dl", { class: "facts" },
+        fact("Program", el("span", { class: "url" }, p.exe || p.app)),
+        fact("Server", el("span", { class: "url" }, p.server)),
+        fact("Request", p.id + (p.sensitive ? " (sensitive server: asks every time)" : ""))),
+      el("div", { class: "actions" },
+        decideButton("Allow once", p.id, "once", "primary"),
+        p.sensitive ? null : decideButton("Always allow", p.id, "always", ""),
+        decideButton("Deny", p.id, "deny", "danger")))));
+  }
+  $("pending-section").hidden = pend.length === 0;
+  const apps = last.apps || { mode: "off", apps: [] };
+  const rows = (apps.apps || []).map((a) => el("tr", null,
+    el("td", { class: "exe", title: a.app }, a.name),
+    el("td", { title: a.server }, names.get(a.server) || a.server),
+    el("td", null, a.decision ? DECISION[a.decision] + (a.account ? " (account " + a.account + ")" : "") : "—"),
+    el("td", null, a.last_used ? when(a.last_used) : "—"),
+    el("td", { class: "num" }, a.count ? String(a.count) : "—"),
+    el("td", { class: "num" }, a.decision ? revokeButton(a) : null)));
+  $("apps").tBodies[0].replaceChildren(...rows);
+  $("apps").hidden = rows.length === 0;
+  $("apps-mode").textContent = apps.mode === "ask"
+    ? (rows.length ? "" : "No app has asked for a token yet.")
+    : "Approval is off: every program of yours gets tokens. Set approval = \"ask\" in the settings to be asked first.";
+  $("apps-mode").hidden = $("apps-mode").textContent === "";
+}
+
+function decideButton(label, id, decision, cls) {
+  const b = el("button", { type: "button", class: cls, "data-decide": decision, "data-id": id }, label);
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await post("/api/approve", { id, decision }); } catch (e) { notice(e.message, "error"); b.disabled = false; }
+  });
+  return b;
+}
+
+function revokeButton(a) {
+  const b = el("button", { type: "button", class: "danger", "data-revoke": a.app }, "Revoke");
+  b.addEventListener("click", async () => {
+    b.disabled = true;
+    try { await post("/api/revoke", { app: a.app, url: a.server }); } catch (e) { notice(e.message, "error"); b.disabled = false; }
+  });
+  return b;
 }
 
 function connect() {
@@ -267,6 +351,7 @@ const FIELDS = {
   idp_issuer: "add-idp-issuer", idp_client_id: "add-idp-client-id", idp_client_secret: "add-idp-client-secret", id_token: "add-id-token",
 };
 const GRANT_HINT = {
+  company: "You sign in at your company's identity provider in the browser once; every server of the company then gets its tokens without a browser, renewed by mcpauthd. Leave the IdP fields empty to use the company's settings (idp_issuer, idp_client_id).",
   client_credentials: "Tokens are obtained with the client's credentials, again whenever one expires.",
   jwt_bearer: "The JWT is kept as it is: once it expires, new tokens are refused until you paste a fresh one. For a token the platform rotates (a Kubernetes projected service-account token, a CI OIDC token), sign in from a terminal with mcpauthd login URL --jwt-bearer --assertion-file FILE: the daemon re-reads that file for every grant. The page never names files on disk.",
   enterprise: "Your ID token is exchanged at the IdP for the server's tokens, again whenever one expires. Once the ID token expires, add the server again with a fresh one.",
@@ -361,7 +446,8 @@ document.addEventListener("DOMContentLoaded", () => {
       const res = await post("/api/login", { url, scopes: $("add-scopes").value, grant, ...grantFields() });
       $("add-form").reset();
       showGrantFields();
-      if (grant) signedInWithout(url, res);
+      if (grant === "company" && res && res.auth_url) signingIn(url, res); // at the IdP
+      else if (grant) signedInWithout(url, res);
       else signingIn(url, res);
     } catch (e) {
       notice(e.message, "error");
@@ -372,6 +458,33 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("add-grant").addEventListener("change", showGrantFields);
   showGrantFields();
+  $("idps").addEventListener("click", async (ev) => {
+    const b = ev.target.closest("button[data-idp]");
+    if (!b) return;
+    b.disabled = true;
+    try {
+      const res = await post("/api/idp/logout", { issuer: b.dataset.idp, client_id: b.dataset.client });
+      notice("Signed out of the company sign-in at " + b.dataset.idp + " and " + (res.servers || []).length + " server(s).", "ok");
+    } catch (e) {
+      notice(e.message, "error");
+    } finally {
+      b.disabled = false;
+    }
+  });
+  // A server whose authorization server redeems the IdP's ID-JAGs gets the
+  // company sign-in offered first.
+  $("add-url").addEventListener("change", async () => {
+    const url = $("add-url").value.trim();
+    if (!url || !last || !last.company) return;
+    let r;
+    try { r = await post("/api/offer", { url }); } catch { return; }
+    if (!r || !r.company || $("add-url").value.trim() !== url) return;
+    const sel = $("add-grant");
+    sel.prepend(sel.querySelector('option[value="company"]'));
+    sel.value = "company";
+    sel.closest("details").open = true;
+    showGrantFields();
+  });
   uploadInto("add-private-key-file", "add-private-key");
   uploadInto("add-assertion-upload", "add-assertion");
   const forget = () => { $("reveal-token").value = ""; };
