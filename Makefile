@@ -5,7 +5,8 @@
 test:
 	scripts/test.sh
 
-# The MCP conformance suite against ./internal/conformance (EXTENSIONS=1 adds the extensions suite).
+# The MCP conformance suite against ./internal/conformance: the auth scenarios (EXTENSIONS=0 leaves out the
+# extensions suite) and the other client scenarios through bin/mcpauthd proxy.
 conformance:
 	scripts/conformance.sh
 

@@ -10,7 +10,7 @@ import (
 )
 
 func init() {
-	register(command{"app", "add NAME --server URL | list [--json] | remove NAME", "apps of the local reverse proxy (HTTP apps)", runApp})
+	register(command{"app", "add NAME --server URL [--account NAME] | list [--json] | remove NAME", "apps of the local reverse proxy (HTTP apps)", runApp})
 }
 
 // runApp manages the apps of the daemon's local reverse proxy. `app add`
@@ -35,8 +35,9 @@ func runApp(ctx context.Context, e *Env, args []string) error {
 }
 
 func runAppAdd(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "app add", "NAME --server URL")
+	fs := flags(e, "app add", "NAME --server URL [--account NAME]")
 	server := fs.String("server", "", "the MCP server `URL` the app reaches (required)")
+	account := fs.String("account", "", "the server's account (sign-in) the app's requests get (default: the server's default account, whichever it is at each request)")
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -48,7 +49,7 @@ func runAppAdd(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
-	a, err := c.AddApp(ctx, &ipc.AppRequest{Name: pos[0], Server: *server})
+	a, err := c.AddApp(ctx, &ipc.AppRequest{Name: pos[0], Server: *server, Account: *account})
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 )
 
 func init() {
-	register(command{"exec", "URL [--env NAME] -- CMD ARGS…", "run CMD with the access token in $MCP_ACCESS_TOKEN", runExec})
+	register(command{"exec", "URL [--account NAME] [--env NAME] -- CMD ARGS…", "run CMD with the access token in $MCP_ACCESS_TOKEN", runExec})
 }
 
 // runExec runs a command with URL's access token in its environment
@@ -22,6 +22,7 @@ func runExec(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "exec", "URL [--env NAME] [--min-valid D] -- CMD ARGS…")
 	envName := fs.String("env", "MCP_ACCESS_TOKEN", "the environment variable that carries the token")
 	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
+	account := accountFlag(fs)
 	dash := slices.Index(args, "--")
 	if dash < 0 || dash == len(args)-1 {
 		if _, err := parsePositional(fs, args); err != nil {
@@ -36,7 +37,7 @@ func runExec(ctx context.Context, e *Env, args []string) error {
 	if *envName == "" || strings.ContainsAny(*envName, "=\x00") {
 		return &ExitError{Code: 2, Err: fmt.Errorf("exec: --env %q is not a variable name", *envName)}
 	}
-	tok, err := fetchToken(ctx, e, pos[0], *minValid, nil)
+	tok, err := fetchToken(ctx, e, pos[0], *account, *minValid, nil)
 	if err != nil {
 		return err
 	}

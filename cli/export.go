@@ -13,7 +13,7 @@ import (
 )
 
 func init() {
-	register(command{"export", "--format anthropic|openai [--server URL]…", "MCP connector blocks for the Anthropic / OpenAI APIs, with fresh tokens", runExport})
+	register(command{"export", "--format anthropic|openai [--server URL]… [--account NAME]", "MCP connector blocks for the Anthropic / OpenAI APIs, with fresh tokens", runExport})
 }
 
 // runExport prints the block an API request names remote MCP servers with:
@@ -21,13 +21,16 @@ func init() {
 // authorization_token) or OpenAI Responses API `tools` (type mcp,
 // server_label, server_url, headers.Authorization). The tokens are fresh
 // (refreshed first when close to expiry). Without --server, every server
-// mcpauthd is signed in to. The output holds secrets: stderr says so.
+// mcpauthd is signed in to. --account picks that account of each server
+// (default: each server's default account). The output holds secrets:
+// stderr says so.
 func runExport(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "export", "--format anthropic|openai [--server URL]…")
+	fs := flags(e, "export", "--format anthropic|openai [--server URL]… [--account NAME]")
 	format := fs.String("format", "", "anthropic (Messages API mcp_servers) or openai (Responses API tools)")
 	var servers headerList
 	fs.Var(&servers, "server", "a server `URL` to include (repeatable; default: every signed-in server)")
 	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
+	account := accountFlag(fs)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -60,7 +63,7 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	var out []map[string]any
 	used := map[string]int{}
 	for _, u := range servers {
-		tok, err := fetchToken(ctx, e, u, *minValid, nil)
+		tok, err := fetchToken(ctx, e, u, *account, *minValid, nil)
 		if err != nil {
 			return err
 		}

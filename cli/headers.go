@@ -9,7 +9,7 @@ import (
 )
 
 func init() {
-	register(command{"headers", "URL [--method M --url U]", "print {\"Authorization\":\"Bearer …\"} (Claude Code headersHelper); DPoP-bound tokens need --method/--url and add \"DPoP\"", runHeaders})
+	register(command{"headers", "URL [--account NAME] [--method M --url U]", "print {\"Authorization\":\"Bearer …\"} (Claude Code headersHelper); DPoP-bound tokens need --method/--url and add \"DPoP\"", runHeaders})
 }
 
 // runHeaders prints the HTTP headers that authorize a request to URL, as
@@ -23,6 +23,7 @@ func runHeaders(ctx context.Context, e *Env, args []string) error {
 	method := fs.String("method", "", "the HTTP method of the request the headers are for (DPoP-bound tokens)")
 	target := fs.String("url", "", "the URL of the request the headers are for (DPoP-bound tokens; same origin as URL)")
 	nonce := fs.String("nonce", "", "the server's last DPoP-Nonce, when it demands one (with --method and --url)")
+	account := accountFlag(fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -34,7 +35,7 @@ func runHeaders(ctx context.Context, e *Env, args []string) error {
 	if *method != "" {
 		dpop = &ipc.DPoPRequest{Method: *method, URL: *target, Nonce: *nonce}
 	}
-	tok, err := fetchToken(ctx, e, pos[0], *minValid, dpop)
+	tok, err := fetchToken(ctx, e, pos[0], *account, *minValid, dpop)
 	if err != nil {
 		return err
 	}

@@ -42,6 +42,19 @@ func runList(ctx context.Context, e *Env, args []string) error {
 	fmt.Fprintln(tw, "SERVER\tNAME\tSTATE\tEXPIRES\tPROVIDER")
 	for _, s := range servers {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", sanitize.Terminal(s.URL), sanitize.Terminal(s.Name), sanitize.Text(state(s), sanitize.ErrorLen), expires(s), sanitize.Terminal(s.Provider))
+		if len(s.Accounts) < 2 {
+			continue // one sign-in: the line above is all there is
+		}
+		// Several accounts: one line each under the server, the default
+		// marked; the server's line shows the default's state.
+		for _, a := range s.Accounts {
+			name := "  account " + sanitize.Terminal(a.Name)
+			if a.Default {
+				name += " (default)"
+			}
+			v := *accountView(&s, a.Name)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t\n", name, sanitize.Terminal(a.LoginHint), sanitize.Text(state(v), sanitize.ErrorLen), expires(v))
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -204,7 +204,7 @@ func (p *providerFlags) overrides(fs *pflag.FlagSet) (*ipc.ProviderOverrides, er
 }
 
 func runLogin(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "login", "URL [--scope S]… [--client-id ID --client-secret-file F] [--no-browser] [--provider P] [--authorize-param K=V]… [--resource-param send|omit|audience] [--use-id-token] [--token-auth-method M]\n"+
+	fs := flags(e, "login", "URL [--account NAME [--default] [--login-hint H]] [--scope S]… [--client-id ID --client-secret-file F] [--no-browser] [--provider P] [--authorize-param K=V]… [--resource-param send|omit|audience] [--use-id-token] [--token-auth-method M]\n"+
 		"       mcpauthd login URL --client-credentials --client-id ID (--client-secret-file F | --private-key-file F [--signing-alg ALG])\n"+
 		"       mcpauthd login URL --jwt-bearer --client-id ID --assertion-file F\n"+
 		"       mcpauthd login URL --enterprise [--idp-issuer URL --idp-client-id ID] [--idp-client-secret-file F] [--client-id ID] [--id-token-file F]")
@@ -214,13 +214,22 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	secretFile := fs.String("client-secret-file", "", "file holding the pre-registered client secret (never pass secrets as arguments)")
 	noBrowser := fs.Bool("no-browser", false, "print the sign-in URL instead of opening a browser, and accept the pasted redirect URL")
 	reregister := fs.Bool("reregister", false, "register mcpauthd's client at the authorization server anew (when it forgot or rejects the old one)")
+	account := fs.String("account", "", "sign in to the server's account `NAME` (a label of yours: letters, digits, . _ - @ +), kept beside its other sign-ins; default: the server's own sign-in, \"default\"")
+	makeDefault := fs.Bool("default", false, "make this account the server's default (the one requests get when they name none)")
+	loginHint := fs.String("login-hint", "", "ask the authorization server for this identity (sent as login_hint, e.g. an e-mail address; kept for the account)")
 	gf := addGrantFlags(fs)
 	pf := addProviderFlags(fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	req := &ipc.LoginRequest{URL: pos[0], Scopes: scopes, ClientID: *clientID, NoBrowser: *noBrowser, Reregister: *reregister}
+	req := &ipc.LoginRequest{URL: pos[0], Scopes: scopes, ClientID: *clientID, NoBrowser: *noBrowser, Reregister: *reregister,
+		Account: *account, MakeDefault: *makeDefault, LoginHint: *loginHint}
+	if *account != "" && *account != ipc.DefaultAccount {
+		if err := ipc.CheckAccountName(*account); err != nil {
+			return &ExitError{Code: 2, Err: err}
+		}
+	}
 	if req.Provider, err = pf.overrides(fs); err != nil {
 		return err
 	}
@@ -277,8 +286,21 @@ func runLogin(ctx context.Context, e *Env, args []string) error {
 	if done.Server == nil {
 		return fmt.Errorf("the daemon's answer to the sign-in to %s names no server; it is not a mcpauthd this command understands (see mcpauthd status)", pos[0])
 	}
-	printServer(e, done.Server)
+	printServer(e, accountView(done.Server, *account))
 	return nil
+}
+
+// accountView is s with the state of its account name ("": the default
+// account) at the top, where printServer and list read it.
+func accountView(s *ipc.ServerInfo, name string) *ipc.ServerInfo {
+	v := *s
+	for _, a := range s.Accounts {
+		if a.Name == name || (name == "" && a.Default) {
+			v.Account, v.Status, v.StatusMessage, v.Issuer = a.Name, a.Status, a.StatusMessage, a.Issuer
+			v.ScopesGranted, v.TokenExpiry, v.HasRefreshToken, v.SignedInAt, v.DPoP = a.ScopesGranted, a.TokenExpiry, a.HasRefreshToken, a.SignedInAt, a.DPoP
+		}
+	}
+	return &v
 }
 
 // pasteRedirect completes the sign-in with a redirect URL typed on stdin.
@@ -307,6 +329,9 @@ func printServer(e *Env, s *ipc.ServerInfo) {
 	name := sanitize.Terminal(s.URL)
 	if s.Name != "" {
 		name = sanitize.Terminal(s.Name) + " (" + name + ")"
+	}
+	if len(s.Accounts) > 1 || (s.Account != "" && s.Account != ipc.DefaultAccount) {
+		name += " as account " + sanitize.Terminal(s.Account)
 	}
 	switch s.Status {
 	case ipc.StatePublic:

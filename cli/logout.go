@@ -11,16 +11,20 @@ import (
 )
 
 func init() {
-	register(command{"logout", "URL [--remove] | --idp ISSUER", "revoke and forget a server's tokens (or a company sign-in's, with all its servers)", runLogout})
+	register(command{"logout", "URL [--account NAME | --all] [--remove] | --idp ISSUER", "revoke and forget a server's tokens (or a company sign-in's, with all its servers)", runLogout})
 }
 
-// runLogout signs out of a server and says what the authorization server
-// did: revoked the tokens, cannot revoke them, or failed to. In every case
-// mcpauthd's copy is gone; when the tokens were not revoked, a warning on
-// stderr says until when a copy an app already has keeps working.
+// runLogout signs out of a server — its default account, the account
+// --account names, or with --all every account — and says what the
+// authorization server did: revoked the tokens, cannot revoke them, or
+// failed to. In every case mcpauthd's copy is gone; when the tokens were
+// not revoked, a warning on stderr says until when a copy an app already
+// has keeps working.
 func runLogout(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "logout", "URL [--remove]\n       mcpauthd logout --idp ISSUER [--idp-client-id ID]")
-	remove := fs.Bool("remove", false, "also forget the server")
+	fs := flags(e, "logout", "URL [--account NAME | --all] [--remove]\n       mcpauthd logout --idp ISSUER [--idp-client-id ID]")
+	remove := fs.Bool("remove", false, "also forget the server (every account)")
+	account := fs.String("account", "", "sign out of this account of the server only (default: its default account); the others stay signed in")
+	all := fs.Bool("all", false, "sign out of every account of the server")
 	idp := fs.String("idp", "", "sign out of the company sign-in at this IdP issuer and of every server that uses it (revoked at the IdP where it can)")
 	idpClient := fs.String("idp-client-id", "", "with --idp: which of several sign-ins at that IdP")
 	n := 1
@@ -34,23 +38,31 @@ func runLogout(ctx context.Context, e *Env, args []string) error {
 	if *idp == "" && *idpClient != "" {
 		return &ExitError{Code: 2, Err: fmt.Errorf("--idp-client-id needs --idp")}
 	}
+	if *all && *account != "" {
+		return &ExitError{Code: 2, Err: fmt.Errorf("--all and --account exclude each other")}
+	}
 	c, err := e.client(ctx)
 	if err != nil {
 		return err
 	}
 	if *idp != "" {
-		if *remove {
-			return &ExitError{Code: 2, Err: fmt.Errorf("--remove is for one server, not --idp")}
+		if *remove || *all || *account != "" {
+			return &ExitError{Code: 2, Err: fmt.Errorf("--remove, --all and --account are for one server, not --idp")}
 		}
 		return logoutIdP(ctx, e, c, *idp, *idpClient)
 	}
-	res, err := c.Logout(ctx, pos[0], *remove)
+	res, err := c.Logout(ctx, &ipc.ServerRequest{URL: pos[0], Remove: *remove, Account: *account, All: *all})
 	if err != nil {
 		return err
 	}
 	what := "Signed out of " + pos[0]
-	if *remove {
+	switch {
+	case *remove:
 		what += " and removed it"
+	case *all:
+		what += " (every account)"
+	case *account != "":
+		what += " (account " + sanitize.Terminal(*account) + ")"
 	}
 	until := "until it expires"
 	if !res.TokenExpiry.IsZero() {

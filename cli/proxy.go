@@ -24,7 +24,7 @@ import (
 )
 
 func init() {
-	register(command{"proxy", "URL [PORT] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]", "stdio MCP bridge (mcp-remote drop-in)", runProxy})
+	register(command{"proxy", "URL [PORT] [--account NAME] [--header 'K: V']… [--transport M] [--resource URL] [--ignore-tool PATTERN]… [--allow-http] [--debug] [--authorize-param K=V]… [--disable-resource-parameter] [--use-id-token] [--static-oauth-client-info JSON|@FILE]", "stdio MCP bridge (mcp-remote drop-in)", runProxy})
 }
 
 // headerList is a repeatable --header flag; it keeps the raw arguments and
@@ -50,12 +50,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	var headers headerList
 	fs.Var(&headers, "header", "`K: V` added to every request to the server (repeatable; ${VAR} is read from the environment)")
 	var ignore headerList
-	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL)")
+	fs.Var(&ignore, "ignore-tool", "hide and refuse the tools matching `PATTERN` ('*' is a wildcard, case is ignored; repeatable), on top of the server's policy (mcpauthd tools URL) and the deny_tools setting")
 	transport := fs.String("transport", "http-first", "http-first, sse-first, http-only or sse-only")
 	resource := fs.String("resource", "", "the server's canonical resource `URL`, to ask the daemon a token for, when it differs from the endpoint")
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
 	debug := fs.Bool("debug", false, "log each message's method and id to stderr (never a token or content)")
 	silent := fs.Bool("silent", false, "log errors only")
+	account := accountFlag(fs)
 	pf := addProviderFlags(fs)
 	clientInfo := fs.String("static-oauth-client-info", "", "mcp-remote's pre-registered client: `JSON` {\"client_id\": …} or @FILE (a client_secret only in a file)")
 	clientMeta := fs.String("static-oauth-client-metadata", "", "mcp-remote's client metadata `JSON` or @FILE; its scope and token_endpoint_auth_method are used")
@@ -119,7 +120,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	}); err != nil {
 		return err
 	}
-	src := &ipcsource.Source{Daemon: c, URL: url, Reuse: tokenReuse}
+	src := &ipcsource.Source{Daemon: c, URL: url, Account: *account, Reuse: tokenReuse}
 	if *resource != "" {
 		src.URL = *resource
 	}
@@ -134,6 +135,13 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	// The daemon's deny_tools setting applies to every server, as in the
+	// reverse proxy; --ignore-tool adds to it for this proxy.
+	denied, err := toolpolicy.ParseList(st.Setting("deny_tools"))
+	if err != nil {
+		return fmt.Errorf("the daemon's deny_tools setting: %w", err)
+	}
+	ignore = append(denied, ignore...)
 	tools = tools.With(ignore...)
 	evctx, stopEvents := context.WithCancel(ctx)
 	defer stopEvents()

@@ -7,16 +7,18 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/spf13/pflag"
 )
 
 func init() {
-	register(command{"token", "URL [--format raw|header|json] [--min-valid D]", "print an access token (json says token_type Bearer or DPoP)", runToken})
+	register(command{"token", "URL [--account NAME] [--format raw|header|json] [--min-valid D]", "print an access token (json says token_type Bearer or DPoP)", runToken})
 }
 
 func runToken(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "token", "URL [--format raw|header|json] [--min-valid DURATION]")
+	fs := flags(e, "token", "URL [--account NAME] [--format raw|header|json] [--min-valid DURATION]")
 	format := fs.String("format", "raw", "raw (the token), header (Authorization: Bearer …) or json (with token_type: Bearer or DPoP)")
 	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
+	account := accountFlag(fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
@@ -26,7 +28,7 @@ func runToken(ctx context.Context, e *Env, args []string) error {
 	default:
 		return &ExitError{Code: 2, Err: fmt.Errorf("--format %q: want raw, header or json", *format)}
 	}
-	tok, err := fetchToken(ctx, e, pos[0], *minValid, nil)
+	tok, err := fetchToken(ctx, e, pos[0], *account, *minValid, nil)
 	if err != nil {
 		return err
 	}
@@ -72,12 +74,19 @@ func errDPoPBound(url, what string) error {
 		"  mcpauthd headers %s --method POST --url <request URL>", url, what, url, url)
 }
 
-// fetchToken asks the daemon (with dpop, for a proof for that request);
-// "sign in first" becomes exit status 3 with the command to run.
-func fetchToken(ctx context.Context, e *Env, url string, minValid time.Duration, dpop *ipc.DPoPRequest) (*tokenOut, error) {
+// accountFlag is --account, for the commands that get a token of one of a
+// server's accounts.
+func accountFlag(fs *pflag.FlagSet) *string {
+	return fs.String("account", "", "the server's account (sign-in) to use, as named at `mcpauthd login URL --account NAME` (default: the server's default account)")
+}
+
+// fetchToken asks the daemon for url's token of account ("": the daemon
+// chooses: the default), with dpop for a proof for that request; "sign in
+// first" becomes exit status 3 with the command to run.
+func fetchToken(ctx context.Context, e *Env, url, account string, minValid time.Duration, dpop *ipc.DPoPRequest) (*tokenOut, error) {
 	var t *ipc.TokenResponse
 	err := e.do(ctx, func(c *ipc.Client) (err error) {
-		t, err = c.TokenFor(ctx, &ipc.TokenRequest{URL: url, MinValid: ipc.Duration(minValid), DPoP: dpop})
+		t, err = c.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: account, MinValid: ipc.Duration(minValid), DPoP: dpop})
 		return err
 	})
 	if err != nil {

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/toolpolicy"
@@ -61,10 +62,23 @@ func runTools(ctx context.Context, e *Env, args []string) error {
 		p = cur.ToolPolicy
 	}
 	fmt.Fprintf(e.Stdout, "%s: %s\n", url, p.String())
+	// The daemon's deny_tools setting is refused on every server too.
+	st, err := c.Status(ctx)
+	if err != nil {
+		return err
+	}
+	denied, err := toolpolicy.ParseList(st.Setting("deny_tools"))
+	if err != nil {
+		return fmt.Errorf("the daemon's deny_tools setting: %w", err)
+	}
+	if len(denied) > 0 {
+		fmt.Fprintf(e.Stdout, "  and on every server (the deny_tools setting): deny %s\n", strings.Join(denied, ", "))
+	}
 	if len(cur.Tools) > 0 {
 		var shown, hidden []string
+		inForce := p.With(denied...)
 		for _, t := range cur.Tools {
-			if p.Allows(t) {
+			if inForce.Allows(t) {
 				shown = append(shown, t)
 			} else {
 				hidden = append(hidden, t)

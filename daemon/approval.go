@@ -27,13 +27,14 @@ const (
 	ApprovalAsk = "ask"
 )
 
-// DefaultApprovalWait is how long a token request waits for the user's
-// decision before it fails with ipc.CodeApprovalPending.
+// DefaultApprovalWait is how long a request waits for the user's decision
+// before it fails with ipc.CodeApprovalPending, when Config.ApprovalWait
+// (the approval_timeout setting) is zero.
 const DefaultApprovalWait = 2 * time.Minute
 
-// pendingTTL is how long a pending request can still be decided after it
-// appeared: a decision after its requests stopped waiting applies to the
-// app's next request (the error told the user to run mcpauthd approve ID).
+// pendingTTL is how long a pending request can still be decided after its
+// first request stopped waiting: a decision then applies to the app's next
+// request (the error told the user to run mcpauthd approve ID).
 const pendingTTL = 10 * time.Minute
 
 // maxPending bounds the requests waiting at once: past it a new (app,
@@ -153,9 +154,11 @@ func (d *Daemon) accountRule(app, serverURL string) string {
 	return ""
 }
 
-// approve lets a token request for url by p go ahead (nil) or refuses it,
+// approve lets a request of p for url go ahead (nil) or refuses it,
 // asking the user first when the approval mode and the decisions say so:
-// the request then waits at most Config.ApprovalWait.
+// the request then waits at most Config.ApprovalWait. It gates what an
+// app asks of a server: a token (tokenFor) and a challenge (challenge),
+// which may add the server or an account and open a sign-in.
 func (d *Daemon) approve(ctx context.Context, url string, p ipc.Peer) error {
 	if d.cfg.Approval != ApprovalAsk {
 		return nil
@@ -208,20 +211,16 @@ func (d *Daemon) approve(ctx context.Context, url string, p ipc.Peer) error {
 		}}
 		a.pending[pd.info.ID], a.byPair[key] = pd, pd
 		id := pd.info.ID
-		pd.timer = time.AfterFunc(pendingTTL, func() { d.endPending(id, ipc.DecisionTimeout) })
+		pd.timer = time.AfterFunc(d.approvalWait()+pendingTTL, func() { d.endPending(id, ipc.DecisionTimeout) })
 	}
 	pd.waiters++
 	info := pd.info
 	a.mu.Unlock()
 	if fresh {
-		d.log.Info("token request waits for approval", "id", info.ID, "app", info.Name, "exe", info.Exe, "server", url)
+		d.log.Info("request waits for approval", "id", info.ID, "app", info.Name, "exe", info.Exe, "server", url)
 		d.publish(ipc.Event{Type: ipc.EventApproval, Approval: &info})
 	}
-	wait := d.cfg.ApprovalWait
-	if wait <= 0 {
-		wait = DefaultApprovalWait
-	}
-	t := time.NewTimer(wait)
+	t := time.NewTimer(d.approvalWait())
 	defer t.Stop()
 	select {
 	case <-pd.done:
@@ -244,6 +243,14 @@ func (d *Daemon) approve(ctx context.Context, url string, p ipc.Peer) error {
 	return &ipc.Error{Code: ipc.CodeApprovalPending, ApprovalID: info.ID, Message: fmt.Sprintf(
 		"waiting for approval of %s for %s timed out; allow it in the mcpauthd tray or web page, or run: mcpauthd approve %s",
 		c.name, url, info.ID)}
+}
+
+// approvalWait is how long a request waits for the user's decision.
+func (d *Daemon) approvalWait() time.Duration {
+	if d.cfg.ApprovalWait > 0 {
+		return d.cfg.ApprovalWait
+	}
+	return DefaultApprovalWait
 }
 
 func errDenied(c caller, url string) *ipc.Error {

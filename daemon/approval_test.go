@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -153,4 +154,64 @@ func TestApprovalGate(t *testing.T) {
 	d.cfg.Approval = ApprovalOff
 	_, err = d.Token(ctx, sens, 0, ipc.Peer{UID: os.Getuid(), PID: 77, Program: "/usr/bin/new"})
 	approvalErr(t, err, ipc.CodeNeedsSignIn)
+}
+
+// TestApprovalGateChallenge: in ask mode an app's challenge (a 401 or
+// step-up it reports, which can add a server or an account and open a
+// sign-in) passes the approval gate as its token requests do, before
+// anything is added and before the account is picked; the daemon's own
+// challenges and its own process are never asked.
+func TestApprovalGateChallenge(t *testing.T) {
+	d := newEventsDaemon(t, 1)
+	d.cfg.Approval = ApprovalAsk
+	d.cfg.ApprovalWait = 50 * time.Millisecond // how long each request here waits; nothing is timed
+	known, fresh, other := "https://s0000.example/mcp", "https://new.example/mcp", "https://other.example/mcp"
+	ctx := context.Background()
+	editor := ipc.Peer{UID: os.Getuid(), PID: 4242, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
+	user := ipc.Peer{UID: os.Getuid(), PID: 5000, Program: "/usr/bin/terminal"}
+	challenge := func(p ipc.Peer, url, account string, status int) error {
+		return d.For(p).Challenge(ctx, &ipc.ChallengeRequest{URL: url, Account: account, Status: status})
+	}
+
+	// Unknown: the 401 of a new server waits, and adds nothing.
+	e := approvalErr(t, challenge(editor, fresh, "", http.StatusUnauthorized), ipc.CodeApprovalPending)
+	if e.ApprovalID == "" || !strings.Contains(e.Message, "mcpauthd approve "+e.ApprovalID) {
+		t.Fatalf("timeout error %+v: want the ID and the command", e)
+	}
+	if d.server(fresh) != nil {
+		t.Fatal("an unapproved app's 401 added the server")
+	}
+	// Denied: refused at once with the documented error, still nothing added.
+	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionDeny}, user); err != nil {
+		t.Fatal(err)
+	}
+	e = approvalErr(t, challenge(editor, fresh, "", http.StatusUnauthorized), ipc.CodeDenied)
+	if !strings.Contains(e.Message, "you denied editor a token for "+fresh) || d.server(fresh) != nil {
+		t.Fatalf("denied challenge: %+v, server added: %v", e, d.server(fresh) != nil)
+	}
+	// A 401 naming a further account waits too: the account is not added.
+	e = approvalErr(t, challenge(editor, known, "work", http.StatusUnauthorized), ipc.CodeApprovalPending)
+	if d.server(known).accountNamed("work") != nil {
+		t.Fatal("an unapproved app's 401 added an account")
+	}
+	// "Always" with an account, decided after the request gave up: the
+	// next challenge passes and concerns that account (picked after the gate).
+	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionAlways, Account: "work"}, user); err != nil {
+		t.Fatal(err)
+	}
+	if e = approvalErr(t, challenge(editor, known, "", http.StatusForbidden), ipc.CodeNeedsSignIn); e.SignInAccount != "work" {
+		t.Errorf("the approved app's challenge concerns account %q, want work", e.SignInAccount)
+	}
+
+	// Never asked: the daemon's own challenges, and its process (the tray).
+	n := len(d.PendingApprovals())
+	approvalErr(t, d.Challenge(ctx, &ipc.ChallengeRequest{URL: other, Status: http.StatusForbidden}), ipc.CodeNeedsSignIn)
+	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: os.Getpid()}, other, "", http.StatusForbidden), ipc.CodeNeedsSignIn)
+	if got := len(d.PendingApprovals()); got != n {
+		t.Errorf("the daemon's own challenges made %d requests wait", got-n)
+	}
+	// A new app is asked for it; with approval off, nobody is.
+	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: 77, Program: "/usr/bin/new"}, other, "", http.StatusForbidden), ipc.CodeApprovalPending)
+	d.cfg.Approval = ApprovalOff
+	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: 78, Program: "/usr/bin/newer"}, other, "", http.StatusForbidden), ipc.CodeNeedsSignIn)
 }

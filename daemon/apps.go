@@ -78,7 +78,7 @@ func (d *Daemon) loadAppsLocked() error {
 }
 
 func (d *Daemon) appInfoLocked(a *store.App) ipc.AppInfo {
-	in := ipc.AppInfo{Name: a.Name, Server: a.Server, CreatedAt: a.CreatedAt}
+	in := ipc.AppInfo{Name: a.Name, Server: a.Server, Account: a.Account, CreatedAt: a.CreatedAt}
 	if d.apps.url != "" {
 		in.URL = d.apps.url + "/s/" + a.Name
 	}
@@ -97,6 +97,11 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if err := checkServerURL(r.Server); err != nil {
 		return nil, err
 	}
+	if r.Account != "" {
+		if err := ipc.CheckAccountName(r.Account); err != nil {
+			return nil, err
+		}
+	}
 	d.apps.mu.Lock()
 	defer d.apps.mu.Unlock()
 	if err := d.apps.listener.Err; err != nil {
@@ -108,7 +113,7 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if _, ok := d.apps.byName[r.Name]; ok {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "an app named " + r.Name + " exists; remove it first (mcpauthd app remove " + r.Name + ")"}
 	}
-	a := &store.App{Name: r.Name, Server: r.Server, Key: rand.Text()}
+	a := &store.App{Name: r.Name, Server: r.Server, Account: r.Account, Key: rand.Text()}
 	if err := d.st.PutApp(a); err != nil {
 		return nil, toIPC(r.Server, err)
 	}
@@ -123,7 +128,7 @@ func (d *Daemon) AddApp(r *ipc.AppRequest) (*ipc.AppInfo, error) {
 	if in.URL != "" {
 		in.KeyURL = in.URL + "/k/" + a.Key
 	}
-	d.log.Info("app added", "app", a.Name, "server", a.Server)
+	d.log.Info("app added", "app", a.Name, "server", a.Server, "account", a.Account)
 	return &in, nil
 }
 
@@ -183,7 +188,22 @@ func (d *Daemon) App(name, key string) (server string, ok bool, err error) {
 // forwards to server for an app: ipcsource.Source over the daemon
 // in-process (For caller, which names the app), so the hand-out (recorded
 // in the audit log), DPoP proofs and challenge policy are those every
-// client of the socket gets.
+// client of the socket gets. The account is the app's (accountFor), looked
+// up at each request.
 func (d *Daemon) AppSource(server string, caller ipc.Peer) oauth.TokenSource {
-	return &ipcsource.Source{Daemon: d.For(caller), URL: server}
+	return &ipcsource.Source{Daemon: callerView{d, caller, caller.App}, URL: server}
+}
+
+// appAccount is the account the app name was added with ("" for none, or
+// when the apps cannot be read: the server's default then applies).
+func (d *Daemon) appAccount(name string) string {
+	d.apps.mu.Lock()
+	defer d.apps.mu.Unlock()
+	if d.loadAppsLocked() != nil {
+		return ""
+	}
+	if a := d.apps.byName[name]; a != nil {
+		return a.Account
+	}
+	return ""
 }

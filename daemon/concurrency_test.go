@@ -79,7 +79,7 @@ func TestTokenDuringRefresh(t *testing.T) {
 	wg.Go(func() {
 		defer close(done)
 		for range refreshes {
-			if _, err := d.Refresh(ctx, a.URL); err != nil {
+			if _, err := d.Refresh(ctx, a.URL, ""); err != nil {
 				t.Error(err)
 				return
 			}

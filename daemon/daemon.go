@@ -56,10 +56,13 @@ type Config struct {
 	SettingsFile string
 	Settings     []ipc.Setting
 	// Approval is the approval mode: ApprovalOff ("" too) or ApprovalAsk
-	// (approval.go). ApprovalWait bounds a request's wait for the user
-	// (DefaultApprovalWait when zero).
+	// (approval.go). ApprovalWait bounds a request's wait for the user:
+	// the approval_timeout setting (DefaultApprovalWait when zero).
 	Approval     string
 	ApprovalWait time.Duration
+	// DenyTools are the deny_tools setting's tool patterns: ToolPolicy
+	// refuses them on every server, on top of each server's own policy.
+	DenyTools []string
 	// Now is the wall clock the scheduler compares expiries with (Resync,
 	// timers); time.Now when nil. A seam for tests that move the clock.
 	Now func() time.Time
@@ -171,36 +174,49 @@ func New(cfg Config) (*Daemon, error) {
 	var keyringErr error
 	for _, rec := range recs {
 		s := d.newServer(rec)
-		err := keyringErr
-		if err == nil {
-			err = s.load()
-			if errors.Is(err, store.ErrNoKeyring) {
-				keyringErr = err
-			}
-		}
+		d.restore(s, &keyringErr)
+		accts, err := d.st.ListAccounts(rec.URL)
 		if err != nil {
-			d.log.Warn("server needs sign-in: stored credentials unusable", "server", rec.URL, "err", err)
-			s.loadErr = err
-			s.setState(ipc.StateNeedsSignIn, "stored credentials could not be read: "+err.Error())
+			return nil, fmt.Errorf("reading the registry: %w", err)
 		}
-		// A state persisted by a daemon that died mid-way (killed during a
-		// sign-in, a refresh or a sign-out) may describe nothing that still
-		// runs, or tokens no longer stored: derive it from what is stored.
-		switch st, g := s.info().Status, s.sess.Grant(); {
-		case st != ipc.StateSigningIn && st != ipc.StateRefreshing && st != ipc.StateSignedIn:
-		case g != nil && g.Public:
-			s.setState(ipc.StatePublic, "")
-		case g != nil && g.Token != nil:
-			if st != ipc.StateSignedIn {
-				s.setState(ipc.StateSignedIn, "")
-			}
-		default:
-			s.setState(ipc.StateNeedsSignIn, "the sign-in was interrupted (mcpauthd stopped before it finished); sign in again")
+		for _, arec := range accts {
+			d.restore(d.newAccount(s, arec), &keyringErr)
 		}
 		d.servers[rec.URL] = s
-		s.schedule()
 	}
 	return d, nil
+}
+
+// restore loads the stored sign-in s at start-up and arms its timer. After
+// a first keyring failure (*keyringErr) the keyring is not asked again.
+func (d *Daemon) restore(s *server, keyringErr *error) {
+	err := *keyringErr
+	if err == nil {
+		err = s.load()
+		if errors.Is(err, store.ErrNoKeyring) {
+			*keyringErr = err
+		}
+	}
+	if err != nil {
+		d.log.Warn("server needs sign-in: stored credentials unusable", "server", s.url, "account", s.name(), "err", err)
+		s.loadErr = err
+		s.setState(ipc.StateNeedsSignIn, "stored credentials could not be read: "+err.Error())
+	}
+	// A state persisted by a daemon that died mid-way (killed during a
+	// sign-in, a refresh or a sign-out) may describe nothing that still
+	// runs, or tokens no longer stored: derive it from what is stored.
+	switch st, g := s.own().Status, s.sess.Grant(); {
+	case st != ipc.StateSigningIn && st != ipc.StateRefreshing && st != ipc.StateSignedIn:
+	case g != nil && g.Public:
+		s.setState(ipc.StatePublic, "")
+	case g != nil && g.Token != nil:
+		if st != ipc.StateSignedIn {
+			s.setState(ipc.StateSignedIn, "")
+		}
+	default:
+		s.setState(ipc.StateNeedsSignIn, "the sign-in was interrupted (mcpauthd stopped before it finished); sign in again")
+	}
+	s.schedule()
 }
 
 // SetWebURL records the web page's entry URL for Status (the page is
@@ -238,7 +254,9 @@ func (d *Daemon) Close() error {
 	d.mu.Lock()
 	d.closed = true
 	for _, s := range d.servers {
-		s.stopTimer()
+		for _, a := range s.signIns() { // lock order: d.mu, then s.mu
+			a.stopTimer()
+		}
 	}
 	for _, l := range d.logins {
 		l.cancel()

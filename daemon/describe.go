@@ -55,6 +55,7 @@ func (d *Daemon) describe(s *server) {
 		d.log.Warn("the server lists more tools than mcpauthd reads; keeping a summary", "server", s.url,
 			"tools_counted", tools.count, "max_pages", budget.ToolPages, "max_tools", budget.ToolsCounted)
 	}
+	s = s.primary() // what the server said is the server's, whichever account asked
 	s.mu.Lock()
 	rec := s.rec
 	s.mu.Unlock()

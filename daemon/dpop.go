@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
@@ -16,16 +17,34 @@ import (
 // tokens are not DPoP-bound r.DPoP is ignored, wherever it points: a proxy
 // describes every request, also to an endpoint other than the canonical
 // resource (mcpauthd proxy --resource).
+//
+// The token is that of the account accountFor picks: r.Account, else the
+// server's default account.
 func (d *Daemon) TokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.Peer) (*ipc.TokenResponse, error) {
+	return d.tokenFor(ctx, r, caller, "")
+}
+
+// tokenFor is TokenFor for a caller that is app of the reverse proxy
+// ("" for none), whose account it gets unless r names one.
+func (d *Daemon) tokenFor(ctx context.Context, r *ipc.TokenRequest, caller ipc.Peer, app string) (*ipc.TokenResponse, error) {
+	s, err := d.signIn(r.URL, r.Account, app, caller)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.approve(ctx, r.URL, caller); err != nil {
+		return nil, err
+	}
 	if r.DPoP != nil && !oauth.SameOrigin(r.DPoP.URL, r.URL) {
-		if s := d.server(r.URL); s != nil {
-			if g := s.sess.Grant(); g != nil && g.DPoPKey != nil {
-				return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}
-			}
+		if g := s.sess.Grant(); g != nil && g.DPoPKey != nil {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a DPoP proof is only signed for requests to " + r.URL}
 		}
 		r = &ipc.TokenRequest{URL: r.URL, MinValid: r.MinValid} // nothing to sign
 	}
-	resp, g, err := d.token(ctx, r.URL, time.Duration(r.MinValid), caller)
+	resp, g, err := d.token(ctx, s, time.Duration(r.MinValid), caller)
+	var ie *ipc.Error
+	if errors.As(err, &ie) && ie.Code == ipc.CodeNeedsSignIn && ie.SignInAccount == "" {
+		ie.SignInAccount = s.account // the command that signs in names the account
+	}
 	if err != nil {
 		return nil, err
 	}

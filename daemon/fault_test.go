@@ -80,7 +80,7 @@ func TestSlowAuthServer(t *testing.T) {
 		t.Fatal("no refresh was attempted")
 	}
 	t.Logf("still-valid token served after %s with a 300 ms client timeout", time.Since(start).Round(time.Millisecond))
-	_, err = d.Refresh(ctx, url)
+	_, err = d.Refresh(ctx, url, "")
 	var ie *ipc.Error
 	if !errors.As(err, &ie) || ie.Code != ipc.CodeUpstream || !strings.Contains(ie.Message, as.Srv.URL+"/token") {
 		t.Fatalf("explicit refresh with a slow AS: %v; want an upstream error naming the token endpoint", err)

@@ -401,7 +401,7 @@ func (d *Daemon) LogoutIdP(ctx context.Context, issuer, clientID string) (*ipc.I
 	}
 	i.set(rec)
 	for _, s := range d.idpServers(i) {
-		if _, err := d.Logout(ctx, s.url, false); err != nil {
+		if _, err := d.Logout(ctx, &ipc.ServerRequest{URL: s.url}); err != nil {
 			return nil, fmt.Errorf("signing out of %s: %w", s.url, err)
 		}
 		res.Servers = append(res.Servers, s.url)

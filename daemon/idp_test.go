@@ -63,7 +63,7 @@ func TestCompanySignInClientSecret(t *testing.T) {
 	if _, err := d.Login(ctx, &ipc.LoginRequest{URL: b.URL, Grant: grant("idp-secret-2"), Wait: true}); err != nil {
 		t.Fatalf("B with the new secret: %v", err)
 	}
-	if _, err := d.Refresh(ctx, a.URL); err != nil {
+	if _, err := d.Refresh(ctx, a.URL, ""); err != nil {
 		t.Fatalf("A's renewal after the secret changed: %v", err)
 	}
 	if st, msg := state(t, d, a.URL); st != ipc.StateSignedIn {

@@ -98,13 +98,24 @@ func (d *Daemon) Import(ctx context.Context, r *ipc.ImportRequest, caller ipc.Pe
 	if err := s.save(ctx, g); err != nil {
 		return nil, toIPC(r.URL, err)
 	}
+	if old != nil { // the server's further accounts stay as they are, now under s
+		for _, a := range old.accountList() {
+			a.parent.Store(s)
+			s.mu.Lock()
+			if s.accounts == nil {
+				s.accounts = map[string]*server{}
+			}
+			s.accounts[a.account] = a
+			s.mu.Unlock()
+		}
+	}
 	d.mu.Lock()
 	d.servers[r.URL] = s
 	d.mu.Unlock()
 	if old != nil {
 		old.stopTimer()
 	}
-	d.audit(store.AuditRecord{Server: r.URL, Action: "import", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
+	d.audit(store.AuditRecord{Server: r.URL, Account: ipc.DefaultAccount, Action: "import", PID: caller.PID, UID: caller.UID, Exe: caller.Exe, App: caller.App, Via: caller.Via})
 	d.log.Info("imported a sign-in", "server", r.URL, "issuer", md.Issuer, "refresh_token", r.Tokens.RefreshToken != "")
 	if r.Tokens.AccessToken != "" {
 		d.describe(s)

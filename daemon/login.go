@@ -25,6 +25,9 @@ type login struct {
 	created   bool
 	prevState ipc.State
 	prevMsg   string
+	// accountCreated: this sign-in added its (further) account, which a
+	// failure removes again; makeDefault: success makes it the default.
+	accountCreated, makeDefault bool
 
 	once     sync.Once
 	ready    chan struct{} // closed when authURL is known or the login ended
@@ -81,30 +84,61 @@ func (d *Daemon) Login(ctx context.Context, r *ipc.LoginRequest) (*ipc.LoginResp
 			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: r.URL + ": " + err.Error()}
 		}
 	}
+	named := r.Account != "" && r.Account != ipc.DefaultAccount
+	if named {
+		if err := ipc.CheckAccountName(r.Account); err != nil {
+			return nil, err
+		}
+		if r.Grant != nil {
+			return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a non-interactive grant signs in as its client: it cannot be one of several accounts (drop --account)"}
+		}
+	}
+	if len(r.LoginHint) > 256 {
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "the login hint is longer than 256 bytes"}
+	}
 	created := d.server(r.URL) == nil
 	if r.Grant != nil {
 		if err := d.SetGrant(r.URL, r.Grant); err != nil {
 			return nil, err
 		}
 	}
-	s, err := d.ensureServer(r.URL)
+	p, err := d.ensureServer(r.URL)
 	if err != nil {
 		return nil, toIPC(r.URL, err)
 	}
+	s, accountCreated, err := d.ensureAccount(p, r.Account, r.LoginHint)
+	if err != nil {
+		return nil, err
+	}
+	hadOthers := false // another account of the server is signed in: the user picks the identity
+	for _, o := range p.signIns() {
+		hadOthers = hadOthers || (o != s && o.sess.Grant() != nil)
+	}
 	if s.sess.SigningIn() {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " is already in progress"}
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a sign-in to " + r.URL + " (account " + s.name() + ") is already in progress"}
 	}
 	if r.Reregister {
-		if err := d.dropRegistration(s); err != nil {
+		if err := d.dropRegistration(p); err != nil {
 			return nil, toIPC(r.URL, err)
 		}
 	}
-	if err := s.configure(r.Provider, r.ClientID, r.ClientSecret, r.ClientIssuer); err != nil {
+	if err := p.configure(r.Provider, r.ClientID, r.ClientSecret, r.ClientIssuer); err != nil {
 		return nil, err
 	}
+	if s != p && r.ClientID != "" {
+		s.sess.SetPreregistered(&oauth.Registration{ClientID: r.ClientID, ClientSecret: r.ClientSecret, Issuer: r.ClientIssuer})
+	}
+	s.mu.Lock()
+	if r.LoginHint != "" {
+		s.rec.LoginHint = r.LoginHint // stored by the sign-in's save
+	}
+	hint := s.rec.LoginHint
+	s.mu.Unlock()
+	s.prepareSignIn(hadOthers, hint)
 	l := newLogin(r.URL, r.NoBrowser)
-	prev := s.info()
+	prev := s.own()
 	l.created, l.prevState, l.prevMsg = created, prev.Status, prev.StatusMessage
+	l.accountCreated, l.makeDefault = accountCreated, r.MakeDefault || (created && named)
 	lctx, cancel := context.WithTimeout(context.WithValue(context.Background(), loginKey{}, l), d.cfg.LoginTimeout)
 	l.cancel = cancel
 	d.mu.Lock()
@@ -186,7 +220,12 @@ func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []str
 	case g.Public:
 		d.log.Info("server needs no sign-in", "server", s.url)
 	default:
-		d.log.Info("signed in", "server", s.url, "issuer", g.Metadata.Issuer, "scopes", g.Token.Scopes)
+		d.log.Info("signed in", "server", s.url, "account", s.name(), "issuer", g.Metadata.Issuer, "scopes", g.Token.Scopes)
+	}
+	if err == nil && l.makeDefault {
+		if derr := d.setDefaultAccount(s.primary(), s.account); derr != nil {
+			d.log.Warn("could not make the account the default", "server", s.url, "account", s.name(), "err", derr)
+		}
 	}
 	if err == nil {
 		d.describe(s)
@@ -206,6 +245,11 @@ func (d *Daemon) runLogin(ctx context.Context, s *server, l *login, scopes []str
 // failure in its message; any other server needs a sign-in.
 func (d *Daemon) loginFailed(s *server, l *login, err error) {
 	switch {
+	case l.accountCreated && !l.created:
+		if derr := d.dropAccount(s.primary(), s); derr != nil {
+			d.log.Warn("could not remove the account of a failed first sign-in", "server", s.url, "account", s.name(), "err", derr)
+			s.setState(ipc.StateNeedsSignIn, "sign-in failed: "+err.Error())
+		}
 	case l.created:
 		if derr := d.st.DeleteServer(s.url); derr != nil && !errors.Is(derr, store.ErrNotFound) {
 			d.log.Warn("could not remove the server of a failed first sign-in", "server", s.url, "err", derr)
@@ -213,7 +257,7 @@ func (d *Daemon) loginFailed(s *server, l *login, err error) {
 			return
 		}
 		d.mu.Lock()
-		if d.servers[s.url] == s {
+		if p := s.primary(); d.servers[s.url] == p {
 			delete(d.servers, s.url)
 		}
 		d.mu.Unlock()

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
@@ -13,13 +14,19 @@ import (
 	"github.com/mcpauthd/mcpauthd/store"
 )
 
-// server is one MCP server the daemon knows. Its token state and policies
-// live in the engine's Session (which serialises refreshes); the record
-// shown to users lives in rec, guarded by mu.
+// server is one MCP server the daemon knows — or one further sign-in
+// (account) of it, see accounts.go. Its token state and policies live in
+// the engine's Session (which serialises refreshes); the record shown to
+// users lives in rec, guarded by mu.
 type server struct {
 	d    *Daemon
 	url  string
 	sess *oauth.Session
+	// account is the name of the further sign-in this is ("" for the
+	// server itself, whose own sign-in is the account "default"); parent
+	// is then the server's object (nil for the server itself).
+	account string
+	parent  atomic.Pointer[server]
 
 	mu      sync.Mutex
 	rec     store.Server
@@ -35,10 +42,13 @@ type server struct {
 	// keyring unavailable, say): reported to callers instead of a plain
 	// "not signed in", which would send them to a login that cannot work.
 	loadErr error
+	// accounts are the server's further sign-ins, by name (only on the
+	// server itself).
+	accounts map[string]*server
 }
 
 func (d *Daemon) newServer(rec *store.Server) *server {
-	s := &server{d: d, url: rec.URL, rec: *rec}
+	s := &server{d: d, url: rec.URL, rec: *rec, account: rec.Account}
 	s.sess = oauth.NewSession(d.flow, rec.URL, nil)
 	s.sess.Save = s.save
 	s.sess.Browser = d.browse(s)
@@ -111,7 +121,7 @@ func (s *server) load() error {
 	if err := json.Unmarshal(rec.Discovery, &md); err != nil {
 		return err
 	}
-	tok, err := s.d.st.GetTokens(rec.URL)
+	tok, err := s.d.st.GetTokensOf(rec.URL, rec.Account)
 	if errors.Is(err, store.ErrNotFound) {
 		s.sess.Restore(nil, strategy)
 		return nil
@@ -177,7 +187,8 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 		return err
 	}
 	s.mu.Lock()
-	rec.ToolPolicy = s.rec.ToolPolicy // set meanwhile (SetToolPolicy): keep it
+	rec.ToolPolicy = s.rec.ToolPolicy         // set meanwhile (SetToolPolicy): keep it
+	rec.DefaultAccount = s.rec.DefaultAccount // likewise (SetDefaultAccount)
 	if g.Metadata != s.lastMD {
 		rec.SignedInAt = now // a login; a refresh keeps the metadata it started from
 	}
@@ -268,7 +279,9 @@ func (s *server) setState(state ipc.State, msg string) {
 	s.d.publish(ipc.Event{Type: ipc.EventServer, Server: ptr(s.info())})
 }
 
-func (s *server) info() ipc.ServerInfo {
+// own describes this sign-in alone (the server's fields as its record has
+// them, the status and token of this sign-in); info describes the server.
+func (s *server) own() ipc.ServerInfo {
 	s.mu.Lock()
 	rec, hasRefresh, method, dpop, md := s.rec, s.hasRefresh, s.regMethod, s.dpop, s.lastMD
 	s.mu.Unlock()

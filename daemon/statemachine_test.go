@@ -178,7 +178,7 @@ func TestLogoutStopsRefresh(t *testing.T) {
 		d := startFakeDaemon(t, st, f)
 		defer d.Close()
 		signIn(t, d, f.ServerURL)
-		res, err := d.Logout(context.Background(), f.ServerURL, false)
+		res, err := d.Logout(context.Background(), &ipc.ServerRequest{URL: f.ServerURL})
 		if err != nil || res.Revocation != ipc.RevocationRevoked {
 			t.Fatalf("Logout = %+v, %v; want revoked", res, err)
 		}

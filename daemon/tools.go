@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/store"
@@ -33,16 +34,21 @@ func (d *Daemon) SetToolPolicy(url string, p toolpolicy.Policy) (*ipc.ServerInfo
 	return &info, nil
 }
 
-// ToolPolicy is url's tool policy (the zero Policy for an unknown server).
+// ToolPolicy is the tool policy in force for url: the one stored with it
+// (none for an unknown server) with Config.DenyTools added.
 func (d *Daemon) ToolPolicy(url string) toolpolicy.Policy {
-	s := d.server(url)
-	if s == nil {
-		return toolpolicy.Policy{}
+	var p toolpolicy.Policy
+	if s := d.server(url); s != nil {
+		s.mu.Lock()
+		p = s.rec.ToolPolicy
+		s.mu.Unlock()
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.rec.ToolPolicy
+	return p.With(d.cfg.DenyTools...)
 }
+
+// DenyTools are the tool patterns refused on every server (the deny_tools
+// setting, Config.DenyTools).
+func (d *Daemon) DenyTools() []string { return slices.Clone(d.cfg.DenyTools) }
 
 // maxAuditedTool bounds the tool name an audit record keeps: the app
 // chooses it.

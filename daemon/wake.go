@@ -23,11 +23,8 @@ func (d *Daemon) Resync(reason string, retry bool) {
 		d.mu.Unlock()
 		return
 	}
-	list := make([]*server, 0, len(d.servers))
-	for _, s := range d.servers {
-		list = append(list, s)
-	}
 	d.mu.Unlock()
+	list := d.allSignIns()
 	now := d.cfg.Now()
 	due := 0
 	for _, s := range list {

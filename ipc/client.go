@@ -160,8 +160,8 @@ func (c *Client) Challenge(ctx context.Context, r *ChallengeRequest) error {
 // challenge-driven sign-in loop is cut after oauth.MaxAuthorizations
 // attempts between two successes. A daemon older than revision 2 refuses
 // it (an *Error saying to restart mcpauthd).
-func (c *Client) Succeeded(ctx context.Context, url string) error {
-	return c.do(ctx, http.MethodPost, "succeeded", &ServerRequest{URL: url}, nil)
+func (c *Client) Succeeded(ctx context.Context, url, account string) error {
+	return c.do(ctx, http.MethodPost, "succeeded", &ServerRequest{URL: url, Account: account}, nil)
 }
 
 // Refresh refreshes url's token now.
@@ -182,12 +182,19 @@ func (c *Client) SetProvider(ctx context.Context, r *ProviderRequest) (*ServerIn
 	return &out, c.do(ctx, http.MethodPost, "provider", r, &out)
 }
 
-// Logout revokes and forgets url's tokens; remove also forgets the server.
-// The answer says whether the authorization server revoked them (an older
-// daemon answers nothing: Revocation is then "").
-func (c *Client) Logout(ctx context.Context, url string, remove bool) (*LogoutResponse, error) {
+// Logout revokes and forgets the tokens of r.URL's account r.Account (the
+// default account when ""; every account with r.All); r.Remove also forgets
+// the server. The answer says whether the authorization server revoked
+// them (an older daemon answers nothing: Revocation is then "").
+func (c *Client) Logout(ctx context.Context, r *ServerRequest) (*LogoutResponse, error) {
 	var out LogoutResponse
-	return &out, c.do(ctx, http.MethodPost, "logout", &ServerRequest{URL: url, Remove: remove}, &out)
+	return &out, c.do(ctx, http.MethodPost, "logout", r, &out)
+}
+
+// SetDefaultAccount makes r.Account the default account of r.URL.
+func (c *Client) SetDefaultAccount(ctx context.Context, r *ServerRequest) (*ServerInfo, error) {
+	var out ServerInfo
+	return &out, c.do(ctx, http.MethodPost, "accounts/default", r, &out)
 }
 
 // IdPs lists the company sign-ins (IdP sessions) with their servers. A

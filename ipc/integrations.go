@@ -13,6 +13,9 @@ import (
 type AppRequest struct {
 	Name   string `json:"name"`
 	Server string `json:"server,omitempty"`
+	// Account is the server's account the app's requests get ("": the
+	// server's default account). Revision 7.
+	Account string `json:"account,omitempty"`
 }
 
 // AppInfo describes an app of the local reverse proxy. URL is its base URL
@@ -23,6 +26,7 @@ type AppRequest struct {
 type AppInfo struct {
 	Name      string    `json:"name"`
 	Server    string    `json:"server"`
+	Account   string    `json:"account,omitempty"`
 	URL       string    `json:"url,omitempty"`
 	Key       string    `json:"key,omitempty"`
 	KeyURL    string    `json:"key_url,omitempty"`

@@ -17,7 +17,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 6 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*
+const Revision = 7 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*; 7: accounts (Account fields, /v1/accounts/default)
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -74,6 +74,53 @@ type ServerInfo struct {
 	// IdP is the issuer of the company sign-in (IdPInfo) this server's
 	// tokens come from (GrantConfig.IdPSession); "" for none.
 	IdP string `json:"idp,omitempty"`
+	// Account names the server's default account, the sign-in the fields
+	// above describe (Status, Issuer, scopes, expiry, …) and requests that
+	// name no account get. Accounts lists every account of the server,
+	// the default among them, by name (revision 7).
+	Account  string        `json:"account,omitempty"`
+	Accounts []AccountInfo `json:"accounts,omitempty"`
+}
+
+// DefaultAccount is the name of a server's own sign-in: the one every
+// server had before accounts, and the default account unless another is
+// chosen.
+const DefaultAccount = "default"
+
+// AccountInfo is one sign-in (account) of a server. It holds no secret.
+type AccountInfo struct {
+	Name            string    `json:"name"`
+	Default         bool      `json:"default,omitempty"`
+	Status          State     `json:"status"`
+	StatusMessage   string    `json:"status_message,omitempty"`
+	Issuer          string    `json:"issuer,omitempty"`
+	ScopesGranted   []string  `json:"scopes_granted,omitempty"`
+	TokenExpiry     time.Time `json:"token_expiry,omitzero"`
+	HasRefreshToken bool      `json:"has_refresh_token,omitempty"`
+	SignedInAt      time.Time `json:"signed_in_at,omitzero"`
+	DPoP            bool      `json:"dpop,omitempty"`
+	// LoginHint is the login_hint the account's sign-ins send, if any.
+	LoginHint string `json:"login_hint,omitempty"`
+}
+
+// CheckAccountName reports whether name can name an account: 1 to 64
+// letters, digits and '.', '_', '-', '@', '+', starting with a letter or
+// digit (a label shown in menus and typed in commands; no separators, no
+// spaces). "" is not a name: it means "the default account" in requests.
+func CheckAccountName(name string) error {
+	ok := len(name) > 0 && len(name) <= 64
+	for i, r := range name {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9':
+		case i > 0 && (r == '.' || r == '_' || r == '-' || r == '@' || r == '+'):
+		default:
+			ok = false
+		}
+	}
+	if !ok {
+		return &Error{Code: CodeBadRequest, Message: fmt.Sprintf("account name %q: use 1 to 64 letters, digits, '.', '_', '-', '@' and '+', starting with a letter or digit", name)}
+	}
+	return nil
 }
 
 // IdPInfo is one company sign-in: mcpauthd's session at an enterprise
@@ -133,6 +180,15 @@ type LoginRequest struct {
 	// Provider, when set, replaces the server's own sign-in settings
 	// (kept with the server for every later sign-in); nil keeps them.
 	Provider *ProviderOverrides `json:"provider,omitempty"`
+	// Account names the sign-in to make or renew ("": the default
+	// account); MakeDefault makes it the server's default account once it
+	// succeeds (the first account of a new server becomes the default
+	// anyway). LoginHint is sent as login_hint (the identity the
+	// authorization server should offer); account names are labels, never
+	// sent. Revision 7.
+	Account     string `json:"account,omitempty"`
+	MakeDefault bool   `json:"make_default,omitempty"`
+	LoginHint   string `json:"login_hint,omitempty"`
 }
 
 // DoctorReport is `mcpauthd doctor URL`: each step of a sign-in to URL as
@@ -266,6 +322,9 @@ type TokenRequest struct {
 	URL      string       `json:"url"`
 	MinValid Duration     `json:"min_valid,omitempty"`
 	DPoP     *DPoPRequest `json:"dpop,omitempty"`
+	// Account names the sign-in whose token is wanted; "" lets the daemon
+	// choose (an app key's account, else the server's default). Revision 7.
+	Account string `json:"account,omitempty"`
 }
 
 // DPoPRequest is the HTTP request a DPoP proof is for (RFC 9449 §4.2):
@@ -302,6 +361,8 @@ type ChallengeRequest struct {
 	Token           string   `json:"token,omitempty"`
 	Status          int      `json:"status"`
 	WWWAuthenticate []string `json:"www_authenticate,omitempty"`
+	// Account is the sign-in Token came from, as in TokenRequest.
+	Account string `json:"account,omitempty"`
 }
 
 // ServerRequest names a server.
@@ -324,6 +385,10 @@ type ServerRequest struct {
 	URL string `json:"url"`
 	// Remove (logout) also forgets the server, not just its tokens.
 	Remove bool `json:"remove,omitempty"`
+	// Account names one of the server's sign-ins ("": the default
+	// account); All (logout) signs out every account. Revision 7.
+	Account string `json:"account,omitempty"`
+	All     bool   `json:"all,omitempty"`
 }
 
 // Status describes the running daemon.
@@ -462,6 +527,9 @@ type Error struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	SignInURL string `json:"sign_in_url,omitempty"`
+	// SignInAccount is the account of SignInURL to sign in to, when it is
+	// not the server's own ("default") sign-in.
+	SignInAccount string `json:"sign_in_account,omitempty"`
 	// ApprovalID names the pending request of a CodeApprovalPending error.
 	ApprovalID string `json:"approval_id,omitempty"`
 }
@@ -476,6 +544,9 @@ func (e *Error) Is(target error) bool { return target == ErrNeedsSignIn && e.Cod
 // Error returns Message; for needs_sign_in with SignInURL, followed by the
 // command that signs in.
 func (e *Error) Error() string {
+	if e.Code == CodeNeedsSignIn && e.SignInURL != "" && e.SignInAccount != "" {
+		return fmt.Sprintf("%s; run: mcpauthd login %s --account %s", e.Message, e.SignInURL, e.SignInAccount)
+	}
 	if e.Code == CodeNeedsSignIn && e.SignInURL != "" {
 		return fmt.Sprintf("%s; run: mcpauthd login %s", e.Message, e.SignInURL)
 	}

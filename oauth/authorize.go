@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -89,6 +90,19 @@ func (a *Authorization) Registration() *Registration { return a.reg }
 // it unless the request has prompt=consent — without it a stock OpenID
 // provider (oidc-provider's default policy) issues no refresh token, and the
 // user signs in again every hour. The MCP Python SDK does the same.
+//
+// A sign-in whose quirk has SelectAccount (a further account of a server)
+// asks the user to choose the identity with prompt=select_account (OpenID
+// Connect Core §3.1.2.1; added to the other prompt values, as "select_account
+// consent" with offline_access) only where the authorization server is known
+// to take it: its metadata's prompt_values_supported lists select_account,
+// or its provider row says so (Quirk.TakesSelectAccount: Google, Entra). An
+// OpenID provider need not take it — Ory Hydra refuses the whole request —
+// and an OAuth server may refuse a prompt value it does not know, so
+// without either the request asks nothing (the user picks the identity
+// in the browser, or with a login hint). A quirk's LoginHint is sent as
+// login_hint whatever the server (the user asked for it; a server that
+// does not know it ignores it, RFC 6749 §3.1).
 func Authorize(md *Metadata, reg *Registration, redirectURI string, scopes []string) (*Authorization, error) {
 	return authorize(md, reg, redirectURI, scopes, "")
 }
@@ -125,8 +139,21 @@ func authorize(md *Metadata, reg *Registration, redirectURI string, scopes []str
 			opts = append(opts, oauth2.SetAuthURLParam(k, q.AuthParams[k]))
 		}
 	}
-	if _, set := md.Quirk.authParam("prompt"); !set && slices.Contains(scopes, OfflineAccess) {
-		opts = append(opts, oauth2.SetAuthURLParam("prompt", "consent"))
+	var prompt []string
+	if p, set := md.Quirk.authParam("prompt"); set {
+		prompt = strings.Fields(p)
+	} else if slices.Contains(scopes, OfflineAccess) {
+		prompt = []string{"consent"}
+	}
+	if md.Quirk != nil && md.Quirk.SelectAccount && md.supportsPrompt("select_account") &&
+		!slices.Contains(prompt, "select_account") && !slices.Contains(prompt, "none") {
+		prompt = append([]string{"select_account"}, prompt...)
+	}
+	if len(prompt) > 0 { // replaces a provider's own prompt with the same values and more
+		opts = append(opts, oauth2.SetAuthURLParam("prompt", strings.Join(prompt, " ")))
+	}
+	if _, set := md.Quirk.authParam("login_hint"); !set && md.Quirk != nil && md.Quirk.LoginHint != "" {
+		opts = append(opts, oauth2.SetAuthURLParam("login_hint", md.Quirk.LoginHint))
 	}
 	a.URL = a.config().AuthCodeURL(a.State, opts...)
 	return a, nil

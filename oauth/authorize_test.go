@@ -330,3 +330,60 @@ func TestSelectScopes(t *testing.T) {
 		})
 	}
 }
+
+// A further account's sign-in asks the user to choose the identity where
+// the authorization server supports prompt=select_account, and only there;
+// a login hint goes wherever the user asked for one.
+func TestAuthorizeSelectAccount(t *testing.T) {
+	f := newFake(t)
+	base := discoverFake(t, f)
+	reg := publicReg(f, base)
+	for _, c := range []struct {
+		name         string
+		promptValues []string
+		metadataURL  string
+		openidScope  bool
+		scopes       []string
+		sel, hint    bool
+		provider     string
+		wantPrompt   string
+	}{
+		{name: "plain OAuth server: no prompt", sel: true, wantPrompt: ""},
+		{name: "listed", promptValues: []string{"none", "login", "select_account"}, sel: true, wantPrompt: "select_account"},
+		{name: "listed, with offline_access", promptValues: []string{"consent", "select_account"}, scopes: []string{"offline_access"}, sel: true, wantPrompt: "select_account consent"},
+		{name: "not listed", promptValues: []string{"login", "consent"}, metadataURL: "https://as.example/.well-known/openid-configuration", sel: true, wantPrompt: ""},
+		{name: "OpenID provider without the list (Hydra refuses it)", metadataURL: "https://as.example/.well-known/openid-configuration", openidScope: true, sel: true, hint: true, wantPrompt: ""},
+		{name: "provider row that takes it, with its own prompt", provider: "google", sel: true, wantPrompt: "select_account consent"},
+		{name: "provider row, first account", provider: "google", wantPrompt: "consent"},
+		{name: "listed, the provider row set aside", provider: "none", promptValues: []string{"select_account"}, sel: true, wantPrompt: "select_account"},
+		{name: "first account: nothing asked", promptValues: []string{"select_account"}, wantPrompt: ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			md := *base
+			as := *base.AuthServer
+			if c.openidScope {
+				as.ScopesSupported = append(slices.Clone(as.ScopesSupported), "openid")
+			}
+			md.AuthServer, md.PromptValues = &as, c.promptValues
+			if c.metadataURL != "" {
+				md.AuthServerMetadataURL = c.metadataURL
+			}
+			o := &oauth.Overrides{SelectAccount: c.sel, Quirk: c.provider}
+			if c.hint {
+				o.LoginHint = "me@example.com"
+			}
+			md.Quirk = oauth.ResolveQuirk(md.Issuer, o)
+			a, err := oauth.Authorize(&md, reg, testRedirect, c.scopes)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u, _ := url.Parse(a.URL)
+			if got := u.Query().Get("prompt"); got != c.wantPrompt {
+				t.Errorf("prompt = %q, want %q", got, c.wantPrompt)
+			}
+			if got, want := u.Query().Get("login_hint"), map[bool]string{true: "me@example.com"}[c.hint]; got != want {
+				t.Errorf("login_hint = %q, want %q", got, want)
+			}
+		})
+	}
+}

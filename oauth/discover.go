@@ -42,6 +42,9 @@ type Metadata struct {
 	// dpop_signing_alg_values_supported (RFC 9449 §5.1), likewise read from
 	// the document; see WantsDPoP.
 	DPoPSigningAlgs []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// PromptValues is the authorization server's prompt_values_supported
+	// (OpenID Connect Prompt Create §4.1), likewise; see supportsPrompt.
+	PromptValues []string `json:"prompt_values_supported,omitempty"`
 	// Legacy is set when the server has no protected-resource metadata and
 	// the 2025-03-26 rules applied (the server's origin is the authorization
 	// server; default endpoints when it has no metadata either).
@@ -261,11 +264,12 @@ func findAuthServer(ctx context.Context, c *http.Client, md *Metadata, interacti
 	var extra struct {
 		Device   string   `json:"device_authorization_endpoint"`
 		DPoPAlgs []string `json:"dpop_signing_alg_values_supported"`
+		Prompts  []string `json:"prompt_values_supported"`
 	}
 	if body == nil || json.Unmarshal(body, &extra) != nil {
 		return nil
 	}
-	md.DPoPSigningAlgs = extra.DPoPAlgs
+	md.DPoPSigningAlgs, md.PromptValues = extra.DPoPAlgs, extra.Prompts
 	if extra.Device == "" {
 		return nil
 	}
@@ -391,4 +395,14 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// supportsPrompt says whether the authorization server is known to take
+// prompt=select_account (value): listed in its prompt_values_supported, or
+// its provider row says so (when it publishes no list).
+func (md *Metadata) supportsPrompt(value string) bool {
+	if len(md.PromptValues) > 0 {
+		return slices.Contains(md.PromptValues, value)
+	}
+	return value == "select_account" && md.Quirk != nil && md.Quirk.TakesSelectAccount
 }

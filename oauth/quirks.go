@@ -65,6 +65,13 @@ type Quirk struct {
 	// allows no registration mcpauthd can use; "{redirect_uri}" is
 	// replaced by mcpauthd's redirect URI.
 	NoRegistration string `json:"no_registration,omitempty"`
+	// TakesSelectAccount: the provider takes prompt=select_account though
+	// its metadata does not say so (no prompt_values_supported).
+	TakesSelectAccount bool `json:"takes_select_account,omitempty"`
+	// SelectAccount and LoginHint are a sign-in's own (Overrides): see
+	// Authorize.
+	SelectAccount bool   `json:"select_account,omitempty"`
+	LoginHint     string `json:"login_hint,omitempty"`
 }
 
 const registerHint = "register an application there with the redirect URI {redirect_uri}, then sign in with `mcpauthd login URL --client-id ID --client-secret-file FILE`"
@@ -79,16 +86,18 @@ var Quirks = []Quirk{
 		Notes: []string{"Microsoft Entra ID: no resource parameter (AADSTS9010010)", "scope RESOURCE/.default when the server names none"},
 		// Entra v2 refuses resource next to scopes; the API is named by the
 		// scope's app ID URI instead.
-		Resource:       ResourceOmit,
-		DefaultScopes:  []string{"{resource}/.default"},
-		NoRegistration: "Microsoft Entra ID has no dynamic registration: " + registerHint,
+		Resource:           ResourceOmit,
+		DefaultScopes:      []string{"{resource}/.default"},
+		TakesSelectAccount: true,
+		NoRegistration:     "Microsoft Entra ID has no dynamic registration: " + registerHint,
 	},
 	{
-		Name:           "google",
-		Hosts:          []string{"accounts.google.com"},
-		Notes:          []string{"Google: offline access requested (access_type=offline, prompt=consent)"},
-		AuthParams:     map[string]string{"access_type": "offline", "prompt": "consent"},
-		NoRegistration: "Google has no dynamic registration: " + registerHint,
+		Name:               "google",
+		Hosts:              []string{"accounts.google.com"},
+		Notes:              []string{"Google: offline access requested (access_type=offline, prompt=consent)"},
+		AuthParams:         map[string]string{"access_type": "offline", "prompt": "consent"},
+		TakesSelectAccount: true,
+		NoRegistration:     "Google has no dynamic registration: " + registerHint,
 	},
 	{
 		Name:     "auth0",
@@ -148,6 +157,13 @@ type Overrides struct {
 	// Scopes are requested by every sign-in, besides what the server asks
 	// for (mcp-remote's static client metadata "scope").
 	Scopes []string `json:"scopes,omitempty"`
+	// SelectAccount asks the authorization server to let the user choose
+	// the identity (prompt=select_account, where it supports it; see
+	// Authorize): for a further account of a server already signed in
+	// with another. LoginHint is sent as login_hint. Both are a sign-in's
+	// own, never taken from a provider row.
+	SelectAccount bool   `json:"select_account,omitempty"`
+	LoginHint     string `json:"login_hint,omitempty"`
 }
 
 // reserved are the authorization parameters mcpauthd sets itself; an
@@ -257,8 +273,9 @@ func ResolveQuirk(issuer string, o *Overrides) *Quirk {
 				q.Notes = append(q.Notes, "the ID token is handed out (override)")
 			}
 		}
+		q.SelectAccount, q.LoginHint = o.SelectAccount, o.LoginHint
 	}
-	if q.Name == "" && len(q.Notes) == 0 && !q.UseIDToken {
+	if q.Name == "" && len(q.Notes) == 0 && !q.UseIDToken && !q.SelectAccount && q.LoginHint == "" {
 		return nil
 	}
 	return &q

@@ -202,8 +202,8 @@ func registrationCause(err error) error {
 // "jwks": {}. Such a registration response would fail to decode as a
 // whole; mcpauthd never uses the client's own jwks, so an object-valued
 // jwks is dropped from successful registration responses before the SDK
-// decodes them. A successful answer that is JSON null, on which the SDK's
-// decoder panics, becomes an empty object. Everything else passes through
+// decodes them. A successful answer that is not a JSON object (JSON null,
+// on which the SDK's decoder panics, among them) becomes an empty object. Everything else passes through
 // untouched.
 type jwksObjectFix struct{ base http.RoundTripper }
 
@@ -217,12 +217,14 @@ func (f jwksObjectFix) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	var fields map[string]json.RawMessage
-	if json.Unmarshal(body, &fields) == nil && fields == nil {
-		// A JSON null: the SDK v1.8.0's ClientRegistrationResponse.UnmarshalJSON
-		// dereferences a nil pointer on it and panics (found by FuzzRegister).
-		// An empty object decodes, and fails as "missing client_id".
+	if t := bytes.TrimSpace(body); len(t) == 0 || t[0] != '{' {
+		// Not a JSON object. The SDK v1.8.0 decodes only the first JSON value
+		// of the body, and on a leading null ("null", "null0")
+		// ClientRegistrationResponse.UnmarshalJSON dereferences a nil pointer
+		// and panics (found by FuzzRegister). An empty object decodes, and
+		// fails as "missing client_id".
 		body = []byte("{}")
-	} else if fields != nil {
+	} else if json.Unmarshal(body, &fields) == nil && fields != nil {
 		if j, ok := fields["jwks"]; ok && len(bytes.TrimSpace(j)) > 0 && bytes.TrimSpace(j)[0] == '{' {
 			delete(fields, "jwks")
 			if b, err := json.Marshal(fields); err == nil {

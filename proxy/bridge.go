@@ -43,9 +43,11 @@ import (
 // server's capabilities offer list changes, the proxy opens one for the
 // session and passes the notifications on (not its acknowledgement).
 //
-// Not bridged (yet): results with resultType "input_required" (SEP-2322
-// multi-round-trip requests: the app gets a JSON-RPC error saying so), and
-// resources/subscribe (resource updates, resourceSubscriptions).
+// Multi-round-trip requests (SEP-2322, resultType "input_required") are
+// turned into server→client requests to the app and retried (mrtr.go).
+//
+// resources/subscribe and resources/unsubscribe become a
+// subscriptions/listen stream per resource (subscribe.go).
 
 // modernVersion is the protocol version the proxy bridges older apps to.
 const modernVersion = "2026-07-28"
@@ -77,6 +79,7 @@ type bridge struct {
 	initDone chan struct{}
 	on       bool // the app is older than the server: translate
 	meta     map[string]json.RawMessage
+	subs     map[string]*resourceSub // resource URI → its stream (subscribe.go)
 }
 
 // startProbe notes the app's initialize msg and, when the app speaks a
@@ -254,6 +257,11 @@ func (r *relay) bridgeRequest(req *jsonrpc.Request) (send *jsonrpc.Request, answ
 			r.answer(req.ID)
 		}
 		return nil, true
+	case "resources/subscribe", "resources/unsubscribe":
+		if req.IsCall() {
+			r.bridgeSubscription(req)
+		}
+		return nil, true
 	}
 	if !req.IsCall() {
 		return req, false
@@ -319,7 +327,7 @@ func (r *relay) startSubscription(initResult json.RawMessage) {
 func ownMessage(m jsonrpc.Message) bool {
 	switch m := m.(type) {
 	case *jsonrpc.Response:
-		return m.ID == listenID
+		return m.ID == listenID || ownSubscription(m.ID)
 	case *jsonrpc.Request:
 		return m.Method == "notifications/subscriptions/acknowledged"
 	}
@@ -353,7 +361,7 @@ func bridgeResponse(m *jsonrpc.Response) {
 	var rt string
 	_ = json.Unmarshal(res["resultType"], &rt)
 	if rt != "" && rt != "complete" {
-		m.Result, m.Error = nil, &jsonrpc.Error{Code: CodeUpstream, Message: "mcpauthd proxy: the server asks for more input (resultType " + rt + ", SEP-2322), which mcpauthd cannot yet pass on to an app that speaks an older MCP version"}
+		m.Result, m.Error = nil, &jsonrpc.Error{Code: CodeUpstream, Message: "mcpauthd proxy: the server answered with resultType " + rt + ", which an app that speaks an older MCP version cannot take"}
 		return
 	}
 	delete(res, "resultType")

@@ -24,8 +24,10 @@ const listenRetries = 5
 // An interrupted stream is reopened with Last-Event-ID so the server can
 // replay what was missed; a server that offers no stream (405, another
 // 4xx, not text/event-stream) is left alone. The Go SDK opens this stream
-// only for its own mcp.Client, which the proxy is not.
-func (r *relay) listen(ctx context.Context, sessionID string, deliver func(jsonrpc.Message)) {
+// only for its own mcp.Client, which the proxy is not. opened is called
+// once the first GET has its answer (or failed), and when listen returns.
+func (r *relay) listen(ctx context.Context, sessionID string, deliver func(jsonrpc.Message), opened func()) {
+	defer opened()
 	lastID, fails := "", 0
 	delay := time.Duration(0)
 	for ctx.Err() == nil {
@@ -48,6 +50,7 @@ func (r *relay) listen(ctx context.Context, sessionID string, deliver func(jsonr
 			req.Header.Set(headerLastEventID, lastID)
 		}
 		res, err := r.hc.Do(req)
+		opened()
 		if err != nil {
 			if ctx.Err() != nil {
 				return

@@ -4,8 +4,10 @@
 //
 // The proxy does not speak MCP: it relays JSON-RPC messages (requests,
 // responses, notifications, batches) unchanged between the app's stdio and
-// the server, but for the tool policy (Config.Tools) and protocol version
-// bridging (bridge.go): newline-delimited JSON on the app's side
+// the server, but for the tool policy (Config.Tools), protocol version
+// bridging (bridge.go, with mrtr.go for multi-round-trip requests and
+// subscribe.go for resource subscriptions) and the custom parameter
+// headers (paramheaders.go): newline-delimited JSON on the app's side
 // (stdio.go); on the server's, Streamable HTTP (streamable.go: the message
 // POSTed as it came, the answer decoded once, params and results kept as
 // raw JSON) or the Go SDK's mcp.SSEClientTransport for the legacy
@@ -230,6 +232,9 @@ type relay struct {
 	// policy is the tool policy in force (cfg.Tools, then ToolUpdates).
 	policy toolpolicy.Policy
 	br     bridge // protocol version bridging (bridge.go)
+	// params holds the tools' custom parameter headers (paramheaders.go).
+	params paramTools
+	mr     mrtr // multi-round-trip requests of a bridged session (mrtr.go)
 }
 
 // drainLimit bounds how long the proxy waits, after the app closed its
@@ -311,6 +316,9 @@ func (r *relay) failure() error {
 // up messages go one at a time, in order; then each request goes in its
 // own goroutine, so a slow answer does not hold up the others.
 func (r *relay) fromApp(msg mcpMessage) {
+	if resp, ok := msg.(*jsonrpc.Response); ok && r.inputAnswer(resp) {
+		return
+	}
 	req, isReq := msg.(*jsonrpc.Request)
 	if isReq {
 		r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
@@ -352,6 +360,7 @@ func (r *relay) fromApp(msg mcpMessage) {
 			return
 		}
 		msg, req = out, out
+		r.noteCall(req)
 	}
 	if isReq && req.IsCall() && ready {
 		r.wg.Add(1)
@@ -414,7 +423,11 @@ func (r *relay) toolPolicy(req *jsonrpc.Request) bool {
 }
 
 func (r *relay) send(up mcp.Connection, msg mcpMessage) {
-	if err := up.Write(r.life, msg); err != nil {
+	ctx := r.life
+	if req, ok := msg.(*jsonrpc.Request); ok && req.Method == "tools/call" {
+		ctx = withParamHeaders(ctx, r.params.paramHeaders(req.Params))
+	}
+	if err := up.Write(ctx, msg); err != nil {
 		r.refuse(msg, err)
 	}
 }
@@ -510,6 +523,13 @@ func (r *relay) toApp(msg mcpMessage) {
 	}
 	switch m := msg.(type) {
 	case *jsonrpc.Response:
+		if r.bridged() {
+			var round bool
+			if m, round = r.inputRound(m); round {
+				return
+			}
+			msg = m
+		}
 		r.mu.Lock()
 		isInit := r.initID.IsValid() && m.ID == r.initID
 		if isInit {
@@ -519,6 +539,10 @@ func (r *relay) toApp(msg mcpMessage) {
 		delete(r.lists, m.ID)
 		r.mu.Unlock()
 		if isList && m.Error == nil {
+			var dropped []string
+			if m.Result, dropped = r.params.learn(m.Result); len(dropped) > 0 {
+				r.log.Warn("tools/list: tools left out for invalid x-mcp-header annotations (SEP-2243)", "tools", dropped)
+			}
 			var n int
 			if m.Result, n = r.tools().FilterList(m.Result); n > 0 {
 				r.log.Debug("tools/list: tools hidden by the tool policy", "hidden", n)
@@ -558,7 +582,10 @@ func (r *relay) toApp(msg mcpMessage) {
 
 // startListening opens the standalone stream once the app has sent
 // notifications/initialized over Streamable HTTP, for protocol versions
-// that have one.
+// that have one. Like the Go SDK's client, whose Connect returns only once
+// that GET is answered, it returns when the server has answered the GET
+// (or refused it, or listenWait passed): the app's next requests go after
+// it, so what the server sends on the stream about them is not missed.
 func (r *relay) startListening(up mcp.Connection) {
 	v := r.rt.protocolVersion()
 	r.mu.Lock()
@@ -568,9 +595,21 @@ func (r *relay) startListening(up mcp.Connection) {
 	if !start {
 		return
 	}
+	opened := make(chan struct{})
 	r.wg.Add(1)
 	go func() {
 		defer r.wg.Done()
-		r.listen(r.life, up.SessionID(), r.toApp)
+		r.listen(r.life, up.SessionID(), r.toApp, sync.OnceFunc(func() { close(opened) }))
 	}()
+	t := time.NewTimer(listenWait)
+	defer t.Stop()
+	select {
+	case <-opened:
+	case <-t.C:
+	case <-r.life.Done():
+	}
 }
+
+// listenWait bounds how long the app's requests wait for the standalone
+// stream to open.
+const listenWait = 2 * time.Second

@@ -67,6 +67,7 @@ func (t *upstreamRT) RoundTrip(req *http.Request) (*http.Response, error) {
 	if v := t.protocolVersion(); v != "" && r.Header.Get(headerProtocolVersion) == "" {
 		r.Header.Set(headerProtocolVersion, v)
 	}
+	addParamHeaders(r)
 	res, err := t.next.RoundTrip(r)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,13 @@
 #   backcompat  --suite backcompat                      (2025-03-26 flows)
 #   draft       every auth/* scenario of --suite draft, one --scenario each
 #   extensions  --suite extensions (client credentials, enterprise, WIF, DPoP); EXTENSIONS=0 skips it
+#   proxy-core  the client scenarios of --suite core that are not auth/*, one --scenario each
+#   proxy-draft the same of --suite draft (SEP-2243 headers, SEP-2575 _meta, SEP-2322, SEP-2106)
+#   proxy-all   json-schema-2020-12-preservation (in no suite but --suite all)
+#
+# The auth runs take the adapter's in-process daemon; the proxy-* runs go
+# through the real `mcpauthd proxy URL` (bin/mcpauthd, built here) with a
+# daemon of its own, the adapter playing the app (internal/conformance/proxy.go).
 #
 # The suite writes results/<run>/<scenario>-<timestamp>/{checks.json,stdout.txt,stderr.txt}.
 # A scenario passes only with zero FAILURE and zero WARNING checks (and at least
@@ -16,6 +23,7 @@
 #
 # Environment:
 #   CONFORMANCE_ADAPTER=path  use this adapter instead of building ./internal/conformance
+#   MCPAUTHD_BIN=path         the mcpauthd the proxy runs use instead of building ./cmd/mcpauthd
 #   CONFORMANCE_TIMEOUT=ms    per-scenario timeout (suite default 30000)
 #   EXTENSIONS=0              leave out --suite extensions
 #   RESULTS_DIR=dir           where results go (default results/)
@@ -28,6 +36,7 @@ TOOLS=$ROOT/tools
 RESULTS=${RESULTS_DIR:-$ROOT/results}
 TIMEOUT=${CONFORMANCE_TIMEOUT:-30000}
 EXPECT_DISTINCT=33 # auth scenarios across all runs, extensions included (suite 0.2.0-alpha.12)
+EXPECT_PROXY=11    # non-auth client scenarios through the proxy (core 4, draft 6, all 1)
 [ "${EXTENSIONS:-1}" = 1 ] || EXPECT_DISTINCT=27
 
 log() { printf 'conformance.sh: %s\n' "$*"; }
@@ -56,6 +65,14 @@ else
 	adapter=$ROOT/bin/conformance-adapter
 fi
 [ -x "$adapter" ] || die "adapter $adapter is not executable"
+if [ -z "${MCPAUTHD_BIN:-}" ]; then
+	mkdir -p "$ROOT/bin"
+	go build -o "$ROOT/bin/mcpauthd" ./cmd/mcpauthd || die "mcpauthd build failed"
+	MCPAUTHD_BIN=$ROOT/bin/mcpauthd
+fi
+MCPAUTHD_BIN=$(realpath "$MCPAUTHD_BIN")
+[ -x "$MCPAUTHD_BIN" ] || die "MCPAUTHD_BIN $MCPAUTHD_BIN is not executable"
+export MCPAUTHD_BIN
 # The suite splits --command on spaces and runs it through a shell.
 [[ $adapter =~ ^[A-Za-z0-9_./+-]+$ ]] || die "adapter path must be plain (no spaces or shell characters): $adapter"
 
@@ -169,6 +186,10 @@ run_each draft '^auth/' --suite draft
 if [ "${EXTENSIONS:-1}" = 1 ]; then
 	run_suite extensions --suite extensions
 fi
+# Scenario names without a slash are the ones not about authorization.
+run_each proxy-core '^[^/]+$' --suite core
+run_each proxy-draft '^[^/]+$' --suite draft
+run_each proxy-all '^json-schema-2020-12-preservation$' --suite all
 
 # ---- summary --------------------------------------------------------------------
 echo
@@ -176,14 +197,21 @@ awk '{ n[$1]++; if ($3 == "pass") p[$1]++; if (!($1 in seen)) { seen[$1] = 1; or
 	END { for (i = 1; i <= k; i++) { r = order[i]; printf "suite %-11s %2d scenarios: %2d passed, %2d failed\n", r, n[r], p[r], n[r] - p[r] } }' \
 	"$work/verdicts"
 cp "$work/verdicts" "$work/counted"
-distinct=$(cut -d' ' -f2 "$work/counted" | sort -u | wc -l)
-distinct_fail=$(awk '$3 == "fail" { print $2 }' "$work/counted" | sort -u | wc -l)
+distinct=$(awk '$1 !~ /^proxy-/ { print $2 }' "$work/counted" | sort -u | wc -l)
+distinct_fail=$(awk '$1 !~ /^proxy-/ && $3 == "fail" { print $2 }' "$work/counted" | sort -u | wc -l)
 echo "distinct auth scenarios: $distinct ($((distinct - distinct_fail)) pass on every run, $distinct_fail fail on some run)"
+proxied=$(awk '$1 ~ /^proxy-/ { print $2 }' "$work/counted" | sort -u | wc -l)
+proxied_fail=$(awk '$1 ~ /^proxy-/ && $3 == "fail" { print $2 }' "$work/counted" | sort -u | wc -l)
+echo "distinct non-auth scenarios through mcpauthd proxy: $proxied ($((proxied - proxied_fail)) pass, $proxied_fail fail)"
 passed=$(grep -c ' pass$' "$work/counted" || true)
 failed=$(grep -c ' fail$' "$work/counted" || true)
 if [ "$distinct" -ne "$EXPECT_DISTINCT" ]; then
 	# The suite is pinned; a different count means the enumeration broke.
 	log "ERROR: expected $EXPECT_DISTINCT distinct auth scenarios, found $distinct" >&2
+	failed=$((failed + 1))
+fi
+if [ "$proxied" -ne "$EXPECT_PROXY" ]; then
+	log "ERROR: expected $EXPECT_PROXY non-auth scenarios through the proxy, found $proxied" >&2
 	failed=$((failed + 1))
 fi
 log "done in ${SECONDS}s; results in $RESULTS"

@@ -16,6 +16,7 @@ import (
 type App struct {
 	Name      string    `json:"name"`
 	Server    string    `json:"server"`
+	Account   string    `json:"account,omitempty"` // the server's account the app gets ("": its default)
 	Key       string    `json:"key"`
 	CreatedAt time.Time `json:"created_at,omitzero"` // set to now by PutApp if zero
 }

@@ -16,12 +16,15 @@ import (
 type AuditRecord struct {
 	Time   time.Time `json:"time"` // set to now by AppendAudit if zero
 	Server string    `json:"server"`
-	Action string    `json:"action"`
-	PID    int       `json:"pid"`
-	UID    int       `json:"uid"`
-	Exe    string    `json:"exe,omitempty"`
-	App    string    `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
-	Via    string    `json:"via,omitempty"` // where a forwarded caller came from (ipc.Origin); empty for local ones
+	// Account is the server's account whose token was handed out
+	// ("default" for its own sign-in; empty in records before accounts).
+	Account string `json:"account,omitempty"`
+	Action  string `json:"action"`
+	PID     int    `json:"pid"`
+	UID     int    `json:"uid"`
+	Exe     string `json:"exe,omitempty"`
+	App     string `json:"app,omitempty"` // the registered app, for hand-outs through the reverse proxy
+	Via     string `json:"via,omitempty"` // where a forwarded caller came from (ipc.Origin); empty for local ones
 	// Program is the executable the daemon holds responsible (ipc.Peer.Program:
 	// Exe, or the app that started mcpauthd or a shell); empty when unknown.
 	Program string `json:"program,omitempty"`

@@ -52,6 +52,16 @@ type Server struct {
 	// ToolPolicy is the server's tool allow/deny list, applied by the
 	// stdio proxy and the reverse proxy (`mcpauthd tools URL`).
 	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
+	// Account names the sign-in this record describes: "" for the server's
+	// own record (its own sign-in is the account called "default"), a name
+	// for one of its further accounts (see ListAccounts).
+	Account string `json:"account,omitempty"`
+	// DefaultAccount is the account requests get when they name none; ""
+	// means the server's own sign-in. Only in the server's own record.
+	DefaultAccount string `json:"default_account,omitempty"`
+	// LoginHint is the login_hint an account's sign-ins send (the user's
+	// --login-hint); opaque here.
+	LoginHint string `json:"login_hint,omitempty"`
 }
 
 // Tokens is a server's token set. It is stored only sealed (AES-GCM under the data key) in the
@@ -82,7 +92,8 @@ type TokenClient struct {
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
 }
 
-// PutServer creates or replaces the record for srv.URL. It keeps the stored CreatedAt (or sets it
+// PutServer creates or replaces the record for srv.URL (with srv.Account set: that account's
+// record, of a server that must exist). It keeps the stored CreatedAt (or sets it
 // to now for a new server; a non-zero srv.CreatedAt wins) and sets UpdatedAt to now. It does not
 // modify *srv, and does not touch the server's tokens.
 func (s *Store) PutServer(srv *Server) error {
@@ -101,13 +112,16 @@ func (s *Store) CommitLogin(srv *Server, tok *Tokens) error {
 		if err := putServer(tx, srv, time.Now()); err != nil {
 			return err
 		}
-		return putSealed(tx, key, tokenKey(srv.URL), tok)
+		return putSealed(tx, key, tokenKeyOf(srv.URL, srv.Account), tok)
 	})
 }
 
 func putServer(tx *bbolt.Tx, srv *Server, now time.Time) error {
 	if srv.URL == "" {
 		return errors.New("store: server URL is empty")
+	}
+	if srv.Account != "" {
+		return putAccount(tx, srv, now)
 	}
 	b := tx.Bucket(bucketServers)
 	rec := *srv
@@ -121,14 +135,20 @@ func putServer(tx *bbolt.Tx, srv *Server, now time.Time) error {
 		}
 	}
 	rec.UpdatedAt = now
-	v, err := json.Marshal(&rec)
+	return putJSON(b, []byte(srv.URL), &rec, srv.URL)
+}
+
+// putJSON writes rec, the record of the server at url, at k in b: refused
+// when larger than budget.Record.
+func putJSON(b *bbolt.Bucket, k []byte, rec *Server, url string) error {
+	v, err := json.Marshal(rec)
 	if err != nil {
-		return fmt.Errorf("store: encoding server %s: %w", srv.URL, err)
+		return fmt.Errorf("store: encoding server %s: %w", url, err)
 	}
 	if len(v) > budget.Record {
-		return fmt.Errorf("store: %w", &budget.ExceededError{What: "the registry record", From: srv.URL, Limit: budget.Record})
+		return fmt.Errorf("store: %w", &budget.ExceededError{What: "the registry record", From: url, Limit: budget.Record})
 	}
-	return b.Put([]byte(srv.URL), v)
+	return b.Put(k, v)
 }
 
 // GetServer returns the record for exactly url, or ErrNotFound.
@@ -163,7 +183,8 @@ func (s *Store) ListServers() ([]*Server, error) {
 	return out, err
 }
 
-// DeleteServer deletes the record for url, its sealed tokens and its sealed grant secrets in one transaction. It does not
+// DeleteServer deletes the record for url, its sealed tokens, its sealed grant secrets and its
+// accounts (records and tokens) in one transaction. It does not
 // need the data key. It returns ErrNotFound, and changes nothing, if there is no such server.
 func (s *Store) DeleteServer(url string) error {
 	return s.db.Update(func(tx *bbolt.Tx) error {
@@ -175,6 +196,9 @@ func (s *Store) DeleteServer(url string) error {
 			return err
 		}
 		if err := tx.Bucket(bucketSecrets).Delete(grantKey(url)); err != nil {
+			return err
+		}
+		if err := deleteAccounts(tx, url); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketSecrets).Delete(tokenKey(url))
@@ -198,32 +222,11 @@ func (s *Store) PutTokens(url string, tok *Tokens) error {
 
 // GetTokens returns the tokens of the server at url, or ErrNotFound. It fetches the data key only
 // if there is a record to open.
-func (s *Store) GetTokens(url string) (*Tokens, error) {
-	blob, err := s.sealedBlob(tokenKey(url))
-	if err != nil {
-		return nil, err
-	}
-	if blob == nil {
-		return nil, fmt.Errorf("store: tokens for %s: %w", url, ErrNotFound)
-	}
-	var tok Tokens
-	if err := s.openSealed(tokenKey(url), blob, &tok); err != nil {
-		return nil, err
-	}
-	return &tok, nil
-}
+func (s *Store) GetTokens(url string) (*Tokens, error) { return s.GetTokensOf(url, "") }
 
 // DeleteTokens deletes the tokens of the server at url (ErrNotFound if there are none). It does
 // not need the data key.
-func (s *Store) DeleteTokens(url string) error {
-	return s.db.Update(func(tx *bbolt.Tx) error {
-		b := tx.Bucket(bucketSecrets)
-		if b.Get(tokenKey(url)) == nil {
-			return fmt.Errorf("store: tokens for %s: %w", url, ErrNotFound)
-		}
-		return b.Delete(tokenKey(url))
-	})
-}
+func (s *Store) DeleteTokens(url string) error { return s.DeleteTokensOf(url, "") }
 
 // sealedBlob returns a copy of the sealed record at recKey, or nil if there is none.
 func (s *Store) sealedBlob(recKey []byte) (blob []byte, err error) {

@@ -5,9 +5,11 @@
 // The registry file holds buckets:
 //
 //	meta           schema version, instance id, audit record count
-//	servers        canonical resource URL -> Server (JSON)
+//	servers        canonical resource URL -> Server (JSON): the server and its own sign-in
+//	accounts       URL + "\x00" + account name -> Server (JSON): a further sign-in (accounts.go; schema 3)
 //	registrations  issuer -> Registration (JSON, without the client secret)
-//	secrets        "token:"+URL / "client-secret:"+issuer / "grant:"+URL / "idp:"+IdPKey -> sealed JSON
+//	secrets        "token:"+URL / "token:"+URL+"\x00"+account / "client-secret:"+issuer /
+//	               "grant:"+URL / "idp:"+IdPKey -> sealed JSON
 //	idps           IdPKey (issuer, client id) -> IdPSession (JSON); made by its first write
 //	audit          big-endian time (ns) + sequence -> AuditRecord (JSON)
 //	approvals      per-app approval decisions and sensitive servers (approvals.go; schema 2)
@@ -56,6 +58,7 @@ var (
 	bucketRegistrations = []byte("registrations")
 	bucketSecrets       = []byte("secrets")
 	bucketAudit         = []byte("audit")
+	bucketAccounts      = []byte("accounts")
 
 	metaSchemaVersion = []byte("schema_version")
 	metaInstanceID    = []byte("instance_id")
@@ -67,6 +70,7 @@ var (
 var migrations = []func(tx *bbolt.Tx) error{
 	migrateCreate,    // 0 -> 1
 	migrateApprovals, // 1 -> 2
+	migrateAccounts,  // 2 -> 3: servers' further accounts (accounts.go)
 }
 
 // schemaCurrent is the registry schema version this binary writes.

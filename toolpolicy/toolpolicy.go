@@ -58,6 +58,23 @@ func CheckPattern(pat string) error {
 	return nil
 }
 
+// ParseList reads a comma-separated list of patterns (the deny_tools
+// setting): each is trimmed of white space, empty items are dropped, and
+// the first bad pattern is an error naming it.
+func ParseList(s string) ([]string, error) {
+	var out []string
+	for _, pat := range strings.Split(s, ",") {
+		if pat = strings.TrimSpace(pat); pat == "" {
+			continue
+		}
+		if err := CheckPattern(pat); err != nil {
+			return nil, err
+		}
+		out = append(out, pat)
+	}
+	return out, nil
+}
+
 // With returns p with deny patterns added (mcp-remote's --ignore-tool on
 // top of the stored policy).
 func (p Policy) With(deny ...string) Policy {

@@ -2,6 +2,7 @@ package toolpolicy
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -93,5 +94,20 @@ func TestFilterList(t *testing.T) {
 		if out, n := p.FilterList(json.RawMessage(same)); n != 0 || string(out) != same {
 			t.Errorf("FilterList(%s) = %s, %d", same, out, n)
 		}
+	}
+}
+
+// TestParseList: the deny_tools setting's list: trimmed, empty items
+// dropped, a bad pattern named.
+func TestParseList(t *testing.T) {
+	got, err := ParseList(" delete* ,,*_admin, ")
+	if err != nil || !slices.Equal(got, []string{"delete*", "*_admin"}) {
+		t.Fatalf("ParseList: %q %v", got, err)
+	}
+	if got, err := ParseList(" , "); err != nil || got != nil {
+		t.Fatalf("ParseList of nothing: %q %v", got, err)
+	}
+	if _, err := ParseList("ok, bad\x07"); err == nil || !strings.Contains(err.Error(), "control character") {
+		t.Fatalf("ParseList with a control character: %v", err)
 	}
 }

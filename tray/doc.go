@@ -5,8 +5,12 @@
 //
 // The icon shows the overall state (all good, something needs the user, a
 // sign-in under way); the menu has one entry per server with its state and a
-// submenu (Sign in, Refresh now, Copy access token, Sign out, Remove), then
-// Add server…, Add server from clipboard, Open dashboard and Quit. When a
+// submenu (Sign in, Refresh now, Copy access token, Sign out, Remove; for a
+// server with several accounts, one item per account with Sign in, Make
+// default and Sign out; Sign in to another account…, which opens the web
+// page where the account is named), one entry per company sign-in (its
+// servers, Sign in again, Sign out), then Add server…, Add server from
+// clipboard, Open dashboard and Quit. When a
 // server turns needs_sign_in the tray shows one desktop notification (on
 // Linux and the BSDs, org.freedesktop.Notifications) with a "Sign in" action.
 //

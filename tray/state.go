@@ -114,7 +114,7 @@ func signInInfo(s ipc.ServerInfo) string {
 		how = "Sign-in: " + name + " (no browser)"
 	}
 	if s.IdP != "" {
-		how = "Sign-in: company sign-in at " + shorten(sanitizeHost(s.IdP), 60) + " (shared; Sign out of it: mcpauthd logout --idp)"
+		how = "Sign-in: company sign-in at " + shorten(sanitizeHost(s.IdP), 60) + " (shared: see its Company sign-in entry)"
 	}
 	if s.DPoP {
 		how += " · DPoP-bound tokens"
@@ -226,6 +226,105 @@ func allowed(s ipc.ServerInfo) actions {
 		copyToken: signedIn,
 		signOut:   s.Status != ipc.StateSignedOut && s.Status != ipc.StatePublic,
 	}
+}
+
+// accountLabel is the menu line of one of a server's accounts: its name,
+// whether it is the default (the one the entry's items act on), its state.
+func accountLabel(a ipc.AccountInfo, now time.Time) string {
+	name := "Account " + sanitize.Label(a.Name)
+	if a.Default {
+		name += " (default)"
+	}
+	return name + ": " + stateText(ipc.ServerInfo{Status: a.Status, StatusMessage: a.StatusMessage, TokenExpiry: a.TokenExpiry}, now)
+}
+
+// accountActions says which items of one account's submenu make sense.
+type accountActions struct {
+	signIn, makeDefault, signOut bool
+}
+
+// accountAllowed: Sign in when a needs one (signed out, needs sign-in,
+// error), Make default when it is not the default, Sign out unless it is
+// signed out (the items act on that account only).
+func accountAllowed(a ipc.AccountInfo) accountActions {
+	return accountActions{
+		signIn:      a.Status == ipc.StateSignedOut || a.Status == ipc.StateNeedsSignIn || a.Status == ipc.StateError,
+		makeDefault: !a.Default,
+		signOut:     a.Status != ipc.StateSignedOut,
+	}
+}
+
+// takesAccounts reports whether one can sign in to another account of s:
+// a browser sign-in (a non-interactive grant signs in as its client, and
+// a public server has no sign-in), as on the web page.
+func takesAccounts(s ipc.ServerInfo) bool {
+	return s.Grant == "" && s.Status != ipc.StatePublic
+}
+
+// idpKey identifies a company sign-in: the IdP's issuer and mcpauthd's
+// client id there.
+func idpKey(p ipc.IdPInfo) string { return p.Issuer + "\x00" + p.ClientID }
+
+// idpLabel is the menu line of a company sign-in: the IdP's host, the
+// user's account there, its state.
+func idpLabel(p ipc.IdPInfo) string {
+	l := "Company sign-in at " + shorten(sanitizeHost(p.Issuer), 40)
+	if a := strings.TrimSpace(sanitize.Label(p.Account)); a != "" {
+		l += " (" + shorten(a, 40) + ")"
+	}
+	return l + " — " + stateText(ipc.ServerInfo{Status: p.Status, StatusMessage: p.StatusMessage}, time.Time{})
+}
+
+// idpActions says which items of a company sign-in's submenu make sense.
+type idpActions struct {
+	signIn, signOut bool
+}
+
+// idpAllowed: Sign in again once the session ended (or was signed out)
+// while servers still use it; Sign out unless it is signed out.
+func idpAllowed(p ipc.IdPInfo) idpActions {
+	return idpActions{
+		signIn:  (p.Status == ipc.StateNeedsSignIn || p.Status == ipc.StateSignedOut) && len(p.Servers) > 0,
+		signOut: p.Status != ipc.StateSignedOut,
+	}
+}
+
+// idpSignInServer is the server of company sign-in p whose sign-in signs
+// in again at the IdP (which restores the others that need it): the first
+// that needs a sign-in, else the first not signing in already; "" when
+// none. servers are the daemon's servers.
+func idpSignInServer(p ipc.IdPInfo, servers []ipc.ServerInfo) string {
+	state := map[string]ipc.State{}
+	for _, s := range servers {
+		state[s.URL] = s.Status
+	}
+	pick := ""
+	for _, u := range p.Servers {
+		st, ok := state[u]
+		switch {
+		case !ok || st == ipc.StateSigningIn:
+		case st == ipc.StateNeedsSignIn:
+			return u
+		case pick == "":
+			pick = u
+		}
+	}
+	return pick
+}
+
+// upsertIdP returns list with p in place of the company sign-in of the same
+// key (added when new), ordered by issuer and client id as the daemon
+// orders them; a signed-out one no server uses is dropped, as the daemon
+// drops it from its list.
+func upsertIdP(list []ipc.IdPInfo, p ipc.IdPInfo) []ipc.IdPInfo {
+	list = slices.DeleteFunc(slices.Clone(list), func(q ipc.IdPInfo) bool { return idpKey(q) == idpKey(p) })
+	if p.Status != ipc.StateSignedOut || len(p.Servers) > 0 {
+		list = append(list, p)
+	}
+	slices.SortFunc(list, func(a, b ipc.IdPInfo) int {
+		return strings.Compare(a.Issuer+" "+a.ClientID, b.Issuer+" "+b.ClientID)
+	})
+	return list
 }
 
 // noteFor decides the "needs sign-in" notification for s, whose previous

@@ -57,8 +57,17 @@ type tray struct {
 	icon    string
 	menuKey string // the server list the menu was built for
 
+	// idps are the company sign-ins (the daemon's /v1/idps, then its idp
+	// events); idpsStale: read them again before the next redraw (the
+	// tray reconnected, or a server joined or left one).
+	idps      []ipc.IdPInfo
+	idpsStale bool
+
+	// entries: the servers' entries by URL; idpEntries: the company
+	// sign-ins' by idpKey.
 	header, empty, add, addClip, dashboard *systray.MenuItem
 	entries                                map[string]*entry
+	idpEntries                             map[string]*idpEntry
 	shown                                  map[*systray.MenuItem][2]string // title and tooltip on the bus
 	tooltip                                string
 
@@ -73,6 +82,25 @@ type tray struct {
 // entry is one server's menu item and its submenu.
 type entry struct {
 	item, info, signIn, refresh, copyToken, signOut, remove *systray.MenuItem
+	// accounts are the server's accounts, each with its state and its own
+	// submenu, when it has more than one (the items above act on the
+	// default account).
+	accounts []*accountEntry
+	// another opens the web page to sign in to another account (nil for a
+	// server with a non-interactive grant).
+	another *systray.MenuItem
+}
+
+// accountEntry is one account's item in its server's submenu, and its
+// own submenu: items that act on that account only.
+type accountEntry struct {
+	item, signIn, makeDefault, signOut *systray.MenuItem
+}
+
+// idpEntry is one company sign-in's menu item and its submenu.
+type idpEntry struct {
+	item, signIn, signOut *systray.MenuItem
+	servers               []*systray.MenuItem // one per server using it (IdPInfo.Servers), with its state
 }
 
 func run(ctx context.Context, cfg Config) error {
@@ -117,6 +145,9 @@ func (t *tray) loop(ctx context.Context) {
 		case <-relabel.C:
 		case <-systray.TrayOpenedCh:
 			t.checkClipboard(ctx)
+		}
+		if t.idpsStale && t.connected {
+			t.loadIdPs(ctx)
 		}
 		t.render()
 		relabel.Reset(relabelPeriod)
@@ -200,6 +231,11 @@ func (t *tray) apply(ctx context.Context, u update) {
 		t.checkClipboard(ctx)
 		t.pending = map[string]ipc.PendingApproval{} // the snapshot brings them again
 		t.loadPolicies(ctx)
+		t.idpsStale = true // the snapshot has no idp events
+	case ipc.EventIdP:
+		if ev.IdP != nil {
+			t.idps = upsertIdP(t.idps, *ev.IdP)
+		}
 	case ipc.EventApproval:
 		t.applyApproval(ctx, ev.Approval)
 	case ipc.EventPolicy:
@@ -209,6 +245,9 @@ func (t *tray) apply(ctx context.Context, u update) {
 			return
 		}
 		s := *ev.Server
+		if old, ok := t.servers[s.URL]; (ok && old.IdP != s.IdP) || (!ok && s.IdP != "") {
+			t.idpsStale = true // its company sign-in's server list changed
+		}
 		t.servers[s.URL] = s
 		prev := t.last[s.URL]
 		t.last[s.URL] = s.Status
@@ -225,6 +264,9 @@ func (t *tray) apply(ctx context.Context, u update) {
 	case ipc.EventRemoved:
 		if ev.Server == nil {
 			return
+		}
+		if t.servers[ev.Server.URL].IdP != "" {
+			t.idpsStale = true
 		}
 		delete(t.servers, ev.Server.URL)
 		delete(t.last, ev.Server.URL)
@@ -258,7 +300,13 @@ func (t *tray) render() {
 	}
 	var key strings.Builder
 	for _, s := range servers {
-		key.WriteString(s.URL + "\n")
+		key.WriteString(s.URL + "\x00" + s.Grant + "\n")
+		for _, a := range s.Accounts {
+			key.WriteString("\x00" + a.Name) // an account added or gone rebuilds the menu too
+		}
+	}
+	for _, p := range t.idps {
+		key.WriteString("\x01" + idpKey(p) + "\x00" + strings.Join(p.Servers, "\x00") + "\n")
 	}
 	key.WriteString(t.approvalKey())
 	if t.header == nil || key.String() != t.menuKey {
@@ -289,6 +337,35 @@ func (t *tray) render() {
 		enable(e.refresh, a.refresh)
 		enable(e.copyToken, a.copyToken)
 		enable(e.signOut, a.signOut)
+		for i, ae := range e.accounts {
+			acc := s.Accounts[i]
+			t.label(ae.item, accountLabel(acc, now), "")
+			aa := accountAllowed(acc)
+			enable(ae.signIn, aa.signIn)
+			enable(ae.makeDefault, aa.makeDefault)
+			enable(ae.signOut, aa.signOut)
+		}
+		if e.another != nil {
+			enable(e.another, takesAccounts(s) && t.web() != "" && t.cfg.OpenURL != nil)
+		}
+	}
+	for _, p := range t.idps {
+		ie := t.idpEntries[idpKey(p)]
+		tip := tooltip(p.Issuer)
+		if p.StatusMessage != "" {
+			tip = tooltip(p.Issuer, p.StatusMessage)
+		}
+		t.label(ie.item, idpLabel(p), tip)
+		for i, u := range p.Servers {
+			line := shorten(u, 60)
+			if s, ok := t.servers[u]; ok {
+				line = entryLabel(s, now)
+			}
+			t.label(ie.servers[i], line, tooltip(u))
+		}
+		a := idpAllowed(p)
+		enable(ie.signIn, a.signIn)
+		enable(ie.signOut, a.signOut)
 	}
 	enable(t.add, t.web() != "" && t.cfg.OpenURL != nil)
 	enable(t.dashboard, t.web() != "" && t.cfg.OpenURL != nil)
@@ -329,9 +406,20 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 		})
 		e.copyToken = t.sub(e.item, url, "Copy access token (secret)", "A secret: anyone who pastes it can act as you on this server", func(ctx context.Context) error { return t.copyToken(ctx, url) })
 		e.item.AddSeparator()
-		e.signOut = t.sub(e.item, url, "Sign out", "Revoke and forget the tokens", func(ctx context.Context) error { _, err := t.cfg.Client.Logout(ctx, url, false); return err })
-		e.remove = t.sub(e.item, url, "Remove", "Sign out and forget the server", func(ctx context.Context) error { _, err := t.cfg.Client.Logout(ctx, url, true); return err })
+		e.signOut = t.sub(e.item, url, "Sign out", "Revoke and forget the tokens", func(ctx context.Context) error {
+			_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url})
+			return err
+		})
+		e.remove = t.sub(e.item, url, "Remove", "Sign out and forget the server", func(ctx context.Context) error {
+			_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url, Remove: true})
+			return err
+		})
+		t.buildAccounts(e, s)
 		t.entries[url] = e
+	}
+	t.idpEntries = map[string]*idpEntry{}
+	for _, p := range t.idps {
+		t.idpEntries[idpKey(p)] = t.buildIdP(p)
 	}
 	systray.AddSeparator()
 	t.add = t.top("Add server…", "Add a server on the dashboard", func(context.Context) error { return t.openWeb("#add") })
@@ -339,6 +427,81 @@ func (t *tray) build(servers []ipc.ServerInfo) {
 	t.dashboard = t.top("Open dashboard", "mcpauthd's page in your browser", func(context.Context) error { return t.openWeb("") })
 	systray.AddSeparator()
 	t.top("Quit mcpauthd", "Stop the daemon: apps get no tokens until it runs again", func(context.Context) error { t.cfg.Quit(); return nil })
+}
+
+// buildAccounts adds to e's submenu one item per account of s, when it has
+// several, each with a submenu acting on that account (Sign in, Make
+// default, Sign out: the calls `mcpauthd login/account default/logout
+// --account` make), and "Sign in to another account…" for a browser
+// sign-in: an account needs a name, typed on the web page's card.
+func (t *tray) buildAccounts(e *entry, s ipc.ServerInfo) {
+	url := s.URL
+	if len(s.Accounts) > 1 || s.Grant == "" {
+		e.item.AddSeparator()
+	}
+	if len(s.Accounts) > 1 {
+		for _, a := range s.Accounts {
+			name := a.Name
+			ae := &accountEntry{item: e.item.AddSubMenuItem(accountLabel(a, time.Now()), "")}
+			ae.signIn = t.sub(ae.item, url, "Sign in", "Sign in to this account again in your browser", func(context.Context) error { t.signInAs(url, name); return nil })
+			ae.makeDefault = t.sub(ae.item, url, "Make default", "Requests that name no account get this account's tokens", func(ctx context.Context) error {
+				_, err := t.cfg.Client.SetDefaultAccount(ctx, &ipc.ServerRequest{URL: url, Account: name})
+				return err
+			})
+			ae.signOut = t.sub(ae.item, url, "Sign out", "Revoke and forget this account's tokens; the other accounts stay", func(ctx context.Context) error {
+				_, err := t.cfg.Client.Logout(ctx, &ipc.ServerRequest{URL: url, Account: name})
+				return err
+			})
+			e.accounts = append(e.accounts, ae)
+		}
+	}
+	if s.Grant == "" {
+		e.another = t.sub(e.item, url, "Sign in to another account…", "Opens the dashboard: name the account on this server's card there", func(context.Context) error { return t.openWeb("") })
+	}
+}
+
+// buildIdP adds company sign-in p's entry: its servers with their state,
+// Sign in again (a sign-in to one of its servers signs in at the IdP once
+// and restores the others) and Sign out (`mcpauthd logout --idp`: revoked
+// at the IdP where it offers revocation, every server of it signed out).
+func (t *tray) buildIdP(p ipc.IdPInfo) *idpEntry {
+	ie := &idpEntry{item: systray.AddMenuItem(idpLabel(p), tooltip(p.Issuer))}
+	for _, u := range p.Servers {
+		it := ie.item.AddSubMenuItem(shorten(u, 60), tooltip(u))
+		it.Disable()
+		ie.servers = append(ie.servers, it)
+	}
+	ie.item.AddSeparator()
+	ie.signIn = t.sub(ie.item, p.Issuer, "Sign in again", "Sign in at the IdP in your browser: its servers get their tokens again", func(ctx context.Context) error {
+		servers, err := t.cfg.Client.Servers(ctx)
+		if err != nil {
+			return err
+		}
+		u := idpSignInServer(p, servers)
+		if u == "" {
+			return errors.New("no server of this company sign-in can start a sign-in now; one may be signing in already")
+		}
+		t.signIn(u)
+		return nil
+	})
+	ie.signOut = t.sub(ie.item, p.Issuer, "Sign out", "Sign out at the IdP and of every server of this company sign-in", func(ctx context.Context) error {
+		_, err := t.cfg.Client.LogoutIdP(ctx, &ipc.IdPLogoutRequest{Issuer: p.Issuer, ClientID: p.ClientID})
+		return err
+	})
+	return ie
+}
+
+// loadIdPs reads the company sign-ins. Loop goroutine only.
+func (t *tray) loadIdPs(ctx context.Context) {
+	t.idpsStale = false
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	idps, err := t.cfg.Client.IdPs(ctx)
+	if err != nil {
+		t.log.Debug("tray: cannot read the company sign-ins", "err", err)
+		return
+	}
+	t.idps = idps
 }
 
 // appsWarning is the menu's warning while the reverse proxy for HTTP apps
@@ -390,12 +553,17 @@ func (t *tray) onClick(it *systray.MenuItem, title, server string, do func(conte
 	}()
 }
 
-// signIn starts a sign-in to url; the daemon opens the browser.
-func (t *tray) signIn(url string) {
+// signIn starts a sign-in to url's default account; the daemon opens the
+// browser.
+func (t *tray) signIn(url string) { t.signInAs(url, "") }
+
+// signInAs starts a sign-in to url's account ("": the default account);
+// the daemon opens the browser.
+func (t *tray) signInAs(url, account string) {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	if _, err := t.cfg.Client.Login(ctx, &ipc.LoginRequest{URL: url}); err != nil {
-		t.log.Warn("tray: sign-in did not start", "server", url, "err", err)
+	if _, err := t.cfg.Client.Login(ctx, &ipc.LoginRequest{URL: url, Account: account}); err != nil {
+		t.log.Warn("tray: sign-in did not start", "server", url, "account", account, "err", err)
 		t.notes.message("mcpauthd: sign-in did not start", err.Error())
 	}
 }

@@ -38,6 +38,9 @@ type State struct {
 	// program with its servers, decisions and use (approval.go).
 	Pending []ipc.PendingApproval `json:"pending"`
 	Apps    *ipc.ApprovalApps     `json:"apps,omitempty"`
+	// DenyTools are the tool patterns refused on every server on top of
+	// its own policy (the deny_tools setting).
+	DenyTools []string `json:"deny_tools,omitempty"`
 }
 
 // Handout is one audit record: who was handed which server's token when.
@@ -48,13 +51,15 @@ type Handout struct {
 	PID    int       `json:"pid,omitempty"`
 	Exe    string    `json:"exe,omitempty"`
 	App    string    `json:"app,omitempty"` // the reverse proxy's app, when it asked
+	// Account is the server's account whose token it was.
+	Account string `json:"account,omitempty"`
 	// Program is the app the daemon identified (ipc.Peer.Program).
 	Program string `json:"program,omitempty"`
 	Count   int    `json:"count,omitempty"` // identical hand-outs recorded as one
 }
 
 func (h *Handler) state() *State {
-	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, IdPs: h.d.IdPs()}
+	st := &State{Version: h.d.Status().Version, Servers: h.d.Servers(), Audit: []Handout{}, IdPs: h.d.IdPs(), DenyTools: h.d.DenyTools()}
 	st.Company, _ = h.d.CompanyIdP()
 	recs, err := h.d.Audit("", auditShown)
 	if err != nil {
@@ -62,7 +67,7 @@ func (h *Handler) state() *State {
 		h.log.Warn("web page: reading the audit log", "err", err)
 	}
 	for _, r := range recs {
-		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Program: r.Program, Count: r.Count})
+		st.Audit = append(st.Audit, Handout{Time: r.Time, Server: r.Server, Account: r.Account, Action: r.Action, PID: r.PID, Exe: r.Exe, App: r.App, Program: r.Program, Count: r.Count})
 	}
 	h.approvalState(st)
 	return st
@@ -142,6 +147,8 @@ func action[Req, Res any](f func(r *http.Request, req *Req) (Res, error)) http.H
 // serverRequest names the server an action is for.
 type serverRequest struct {
 	URL string `json:"url"`
+	// Account names one of the server's accounts ("": the default).
+	Account string `json:"account,omitempty"`
 }
 
 // loginRequest is the "add a server" form. ClientSecret, PrivateKey,
@@ -179,6 +186,10 @@ type loginRequest struct {
 	IdPClientID     string `json:"idp_client_id,omitempty"`
 	IdPClientSecret string `json:"idp_client_secret,omitempty"`
 	IDToken         string `json:"id_token,omitempty"`
+	// Account signs in to a further account of the server by that name
+	// ("": its default account); LoginHint is sent as login_hint.
+	Account   string `json:"account,omitempty"`
+	LoginHint string `json:"login_hint,omitempty"`
 	fileFields
 }
 
@@ -216,7 +227,8 @@ func (h *Handler) login(r *http.Request, req *loginRequest) (*ipc.LoginResponse,
 		return nil, bad("a client secret needs its client ID")
 	}
 	key := strings.TrimSpace(req.PrivateKey) != ""
-	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes)}
+	lr := &ipc.LoginRequest{URL: u, Scopes: strings.Fields(req.Scopes),
+		Account: strings.TrimSpace(req.Account), LoginHint: strings.TrimSpace(req.LoginHint)}
 	if req.Provider != "" || strings.TrimSpace(req.AuthorizeParams) != "" {
 		p := &ipc.ProviderOverrides{Provider: req.Provider}
 		for _, kv := range strings.Fields(req.AuthorizeParams) {
@@ -283,7 +295,7 @@ func (h *Handler) doctor(r *http.Request, req *serverRequest) (*ipc.DoctorReport
 }
 
 func (h *Handler) refresh(r *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
-	return h.d.Refresh(r.Context(), req.URL)
+	return h.d.Refresh(r.Context(), req.URL, req.Account)
 }
 
 // grantCompany is the add form's company sign-in (see loginRequest.Grant).
@@ -313,9 +325,15 @@ type offerResponse struct {
 }
 
 func (h *Handler) logout(r *http.Request, req *serverRequest) (empty, error) {
-	h.log.Info("web page: sign-out requested", "server", req.URL)
-	_, err := h.d.Logout(r.Context(), req.URL, false)
+	h.log.Info("web page: sign-out requested", "server", req.URL, "account", req.Account)
+	_, err := h.d.Logout(r.Context(), &ipc.ServerRequest{URL: req.URL, Account: req.Account})
 	return empty{}, err
+}
+
+// accountDefault makes req.Account the server's default account.
+func (h *Handler) accountDefault(_ *http.Request, req *serverRequest) (*ipc.ServerInfo, error) {
+	h.log.Info("web page: default account change requested", "server", req.URL, "account", req.Account)
+	return h.d.SetDefaultAccount(&ipc.ServerRequest{URL: req.URL, Account: req.Account})
 }
 
 // toolsRequest replaces a server's tool policy.
@@ -332,7 +350,7 @@ func (h *Handler) tools(_ *http.Request, req *toolsRequest) (*ipc.ServerInfo, er
 
 func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {
 	h.log.Info("web page: removal requested", "server", req.URL)
-	_, err := h.d.Logout(r.Context(), req.URL, true)
+	_, err := h.d.Logout(r.Context(), &ipc.ServerRequest{URL: req.URL, Remove: true})
 	return empty{}, err
 }
 

@@ -6,16 +6,18 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/mcpauthd/mcpauthd/daemon"
 	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
 // TestToolsAction: the page's tool policy action stores a server's policy,
-// which the page's state then shows; the daemon checks the patterns before
-// anything else and knows only its servers.
+// which the page's state then shows (with the deny_tools setting's
+// patterns); the daemon checks the patterns before anything else and knows
+// only its servers.
 func TestToolsAction(t *testing.T) {
 	a := testfake.NewDPoPAS(t)
-	e := start(t)
+	e := start(t, func(c *daemon.Config) { c.DenyTools = []string{"drop*"} })
 	cookie, csrf := e.login(e.entry)
 	b, _ := json.Marshal(map[string]string{"url": a.URL, "grant": "client_credentials", "client_id": a.ClientID, "client_secret": a.ClientSecret})
 	if res, body := e.do(req{method: http.MethodPost, path: "/api/login", body: string(b), cookie: cookie, csrf: csrf}); res.StatusCode != http.StatusOK {
@@ -28,6 +30,9 @@ func TestToolsAction(t *testing.T) {
 	st := e.firstState(cookie)
 	if len(st.Servers) != 1 || !slices.Equal(st.Servers[0].ToolPolicy.Deny, []string{"delete*"}) || !slices.Equal(st.Servers[0].ToolPolicy.Allow, []string{"get*", "list*"}) {
 		t.Fatalf("the page's state after the change: %+v", st.Servers)
+	}
+	if !slices.Equal(st.DenyTools, []string{"drop*"}) {
+		t.Errorf("the page's state shows deny_tools %q, want [drop*]", st.DenyTools)
 	}
 	if res, _ := e.do(req{method: http.MethodPost, path: "/api/tools", body: string(b), cookie: cookie}); res.StatusCode != http.StatusForbidden {
 		t.Fatalf("POST /api/tools without the CSRF token: %s", res.Status)

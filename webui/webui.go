@@ -120,6 +120,7 @@ func New(d *daemon.Daemon, origin string, log *slog.Logger) *Handler {
 	h.mux.HandleFunc("POST /api/refresh", action(h.refresh))
 	h.mux.HandleFunc("POST /api/doctor", action(h.doctor))
 	h.mux.HandleFunc("POST /api/logout", action(h.logout))
+	h.mux.HandleFunc("POST /api/account-default", action(h.accountDefault))
 	h.mux.HandleFunc("POST /api/idp/logout", action(h.logoutIdP))
 	h.mux.HandleFunc("POST /api/offer", action(h.offer))
 	h.mux.HandleFunc("POST /api/remove", action(h.remove))

@@ -32,8 +32,8 @@ type env struct {
 }
 
 // start runs a daemon with its own registry and the web page on a free
-// loopback port.
-func start(t *testing.T) *env {
+// loopback port; opts adjust the daemon's Config.
+func start(t *testing.T, opts ...func(*daemon.Config)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	log := slog.New(slog.DiscardHandler)
@@ -47,7 +47,11 @@ func start(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	d, err := daemon.New(daemon.Config{Store: st, Logger: log, CallbackAddr: addr})
+	cfg := daemon.Config{Store: st, Logger: log, CallbackAddr: addr}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	d, err := daemon.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

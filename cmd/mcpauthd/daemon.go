@@ -76,6 +76,8 @@ func runDaemon(ctx context.Context, env *cli.Env, args []string) error {
 		SettingsFile:        set.File,
 		Settings:            ipcSettings(set),
 		Approval:            set.Get("approval"),
+		ApprovalWait:        set.ApprovalTimeout(),
+		DenyTools:           set.DenyTools(),
 	})
 	if err != nil {
 		return err

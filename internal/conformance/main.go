@@ -2,7 +2,10 @@
 // against mcpauthd: once per scenario, with the server URL as its last
 // argument and the scenario in MCP_CONFORMANCE_SCENARIO.
 //
-// It runs the daemon itself in-process, with a throwaway registry (the
+// The authorization scenarios (auth/…) are described here; every other
+// client scenario runs through the stdio proxy (proxy.go).
+//
+// For the authorization scenarios it runs the daemon itself in-process, with a throwaway registry (the
 // explicit file secret backend in a temporary directory), and talks MCP
 // with the Go SDK's client over oauth.Transport, whose token source is the
 // daemon: its token hand-out, its challenge path (sign-in, refresh, step-up)
@@ -49,7 +52,11 @@ func main() {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if err := run(ctx, logger, serverURL, scenario, os.Getenv("MCP_CONFORMANCE_CONTEXT")); err != nil {
+	do := run
+	if throughProxy(scenario) {
+		do = runThroughProxy
+	}
+	if err := do(ctx, logger, serverURL, scenario, os.Getenv("MCP_CONFORMANCE_CONTEXT")); err != nil {
 		logger.Error("scenario failed", "scenario", scenario, "err", err)
 		os.Exit(1)
 	}

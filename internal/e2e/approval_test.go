@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,18 +26,25 @@ const approvalURL = "MCPAUTHD_E2E_URL"
 // approvalHelper runs the helper modes of the approval tests: "token"
 // asks the socket for a token with a raw request that lies about who it
 // is (User-Agent and made-up headers naming mcpauthd and a trusted app)
-// and prints the status and the error code; "run" runs its arguments
-// (the app starting `mcpauthd token …`); "proxy" starts `mcpauthd proxy
-// URL` (its arguments: the binary), sends initialize and prints the
-// answer line.
+// and prints the status and the error code; "challenge" reports a 401
+// for the URL the same way; "run" runs its arguments (the app starting
+// `mcpauthd token …`) and prints "exit CODE"; "proxy" starts `mcpauthd
+// proxy URL` (its arguments: the binary), sends initialize and prints the
+// answer line. "run" and "proxy" do it again, in the same process, for
+// each line on their stdin (startApp's again).
 func approvalHelper(mode string) (int, bool) {
 	url := os.Getenv(approvalURL)
+	stdin := bufio.NewScanner(os.Stdin)
 	switch mode {
-	case "token":
+	case "token", "challenge":
 		hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "unix", os.Getenv(helperSocks))
 		}}}
-		req, _ := http.NewRequest("POST", "http://mcpauthd/v1/token", strings.NewReader(fmt.Sprintf(`{"url":%q}`, url)))
+		body := fmt.Sprintf(`{"url":%q}`, url)
+		if mode == "challenge" {
+			body = fmt.Sprintf(`{"url":%q,"status":401,"www_authenticate":["Bearer"]}`, url)
+		}
+		req, _ := http.NewRequest("POST", "http://mcpauthd/v1/"+mode, strings.NewReader(body))
 		req.Header.Set("User-Agent", "mcpauthd/1.0 (tray)")
 		req.Header.Set("X-Mcpauthd-App", "Trusted Editor")
 		res, err := hc.Do(req)
@@ -51,15 +58,21 @@ func approvalHelper(mode string) (int, bool) {
 		fmt.Printf("%d %s\n", res.StatusCode, e.Code)
 		return 0, true
 	case "run":
-		cmd := exec.Command(os.Args[1], os.Args[2:]...)
-		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-		if err := cmd.Run(); err != nil {
-			if ee, ok := err.(*exec.ExitError); ok {
-				return ee.ExitCode(), true
+		for {
+			cmd := exec.Command(os.Args[1], os.Args[2:]...)
+			cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+			code := 0
+			if err := cmd.Run(); err != nil {
+				code = 1
+				if ee, ok := err.(*exec.ExitError); ok {
+					code = ee.ExitCode()
+				}
 			}
-			return 1, true
+			fmt.Printf("exit %d\n", code)
+			if !stdin.Scan() {
+				return code, true
+			}
 		}
-		return 0, true
 	case "selfapprove":
 		// Ask (mcpauthd token), then do what the error advises, from this
 		// same process through a shell: mcpauthd approve ID.
@@ -92,10 +105,15 @@ func approvalHelper(mode string) (int, bool) {
 			return 1, true
 		}
 		defer func() { in.Close(); _ = cmd.Wait() }()
-		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcpauthd","version":"1"}}}`)
-		line, _ := bufio.NewReader(out).ReadString('\n')
-		fmt.Print(line)
-		return 0, true
+		answers := bufio.NewReader(out)
+		for id := 1; ; id++ {
+			fmt.Fprintf(in, `{"jsonrpc":"2.0","id":%d,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcpauthd","version":"1"}}}`+"\n", id)
+			line, _ := answers.ReadString('\n')
+			fmt.Print(line)
+			if !stdin.Scan() {
+				return 0, true
+			}
+		}
 	}
 	return 0, false
 }
@@ -152,19 +170,40 @@ func app(t *testing.T, name string) string {
 // runApp starts the app in helper mode; wait returns its output and exit code.
 func runApp(t *testing.T, in *instance, bin, mode, url string, args ...string) (wait func() (string, int)) {
 	t.Helper()
+	_, _, wait = startApp(t, in, bin, mode, url, args...)
+	return wait
+}
+
+// startApp is runApp for an app that asks again in the same process (the
+// "run" and "proxy" modes): again makes it repeat its request; out is its
+// output so far. wait ends its stdin first.
+func startApp(t *testing.T, in *instance, bin, mode, url string, args ...string) (out *lockedBuffer, again func(), wait func() (string, int)) {
+	t.Helper()
 	cmd := exec.Command(bin, args...)
 	cmd.Args[0] = "mcpauthd" // argv[0] lies too
 	cmd.Env = append(in.env, helperMode+"="+mode, helperSocks+"="+in.socket(), approvalURL+"="+url)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
+	out = &lockedBuffer{}
+	cmd.Stdout, cmd.Stderr = out, out
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdin = r
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	r.Close()
 	done := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	return func() (string, int) {
+	t.Cleanup(func() { w.Close(); _ = cmd.Process.Kill(); <-done })
+	again = func() {
+		if _, err := fmt.Fprintln(w); err != nil {
+			t.Fatalf("%s %s: %v", filepath.Base(bin), mode, err)
+		}
+	}
+	return out, again, func() (string, int) {
 		t.Helper()
+		w.Close()
 		select {
 		case <-done:
 		case <-time.After(60 * time.Second):
@@ -333,4 +372,136 @@ func TestApprovalAsk(t *testing.T) {
 	p = nextPending(t, pending)
 	decide(t, in, p.ID, ipc.DecisionDeny)
 	wait()
+}
+
+// approveCmd finds the ID in a timeout error: "… run: mcpauthd approve ID".
+var approveCmd = regexp.MustCompile(`run: mcpauthd approve (\w+)`)
+
+// outputHas waits until the app's output has n lines holding s, and returns it.
+func outputHas(t *testing.T, out *lockedBuffer, s string, n int) string {
+	t.Helper()
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if got := out.String(); strings.Count(got, s) >= n {
+			return got
+		}
+	}
+	t.Fatalf("the app's output has no %d× %q: %s", n, s, out)
+	return ""
+}
+
+// appInitialize sends initialize through the reverse proxy at keyURL.
+func appInitialize(t *testing.T, keyURL string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, keyURL, strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return res.StatusCode, string(b)
+}
+
+// TestApprovalTimeout: with approval_timeout = 5s, a request nobody
+// decides fails, through the real binary, with the error that names
+// `mcpauthd approve ID`: `mcpauthd token` exits 1, `mcpauthd proxy`
+// answers the app a JSON-RPC error, the reverse proxy a 403 with a JSON
+// body; that ID is then approvable, and the app's next request (in the
+// same process: "once" is for the running program) goes through. An
+// app's challenge (a 401 for a new server, which would add it and open a
+// sign-in) waits the same way, and once denied is refused at once with
+// nothing added.
+func TestApprovalTimeout(t *testing.T) {
+	a := newFlakyAS(t)
+	other := newFlakyAS(t)
+	in := newInstance(t)
+	in.withApps(t)
+	a.signIn(t, in) // approval off: signs in and hands out as before
+	keyURL, _ := in.addApp("cursor", a.url)
+	in.restart()
+	in.env = append(in.env, "MCPAUTH_APPROVAL=ask", "MCPAUTH_APPROVAL_TIMEOUT=5s")
+	if out := in.must("status"); !regexp.MustCompile(`approval_timeout\s.*5s`).MatchString(out) {
+		t.Fatalf("status does not show approval_timeout 5s:\n%s", out)
+	}
+	pending := approvalWatch(t, in)
+	timedOut := func(name, url, id string) string {
+		return "waiting for approval of " + name + " for " + url + " timed out; allow it in the mcpauthd tray or web page, or run: mcpauthd approve " + id
+	}
+
+	// mcpauthd token, started by an app nobody has allowed.
+	term := app(t, "term-app")
+	out, again, wait := startApp(t, in, term, "run", a.url, in.bin, "token", a.url)
+	p := nextPending(t, pending)
+	got := outputHas(t, out, "exit ", 1)
+	if !strings.Contains(got, timedOut("term-app", a.url, p.ID)) || !strings.Contains(got, "exit 1") {
+		t.Fatalf("mcpauthd token nobody approved: %s", got)
+	}
+	if m := approveCmd.FindStringSubmatch(got); m == nil || m[1] != p.ID {
+		t.Fatalf("the error names %v, the pending request is %s", m, p.ID)
+	}
+	in.must("approve", p.ID)
+	again()
+	if got, code := wait(); code != 0 || !strings.HasSuffix(got, "exit 0\n") {
+		t.Fatalf("mcpauthd token after mcpauthd approve: exit %d: %s", code, got)
+	}
+
+	// mcpauthd proxy: a JSON-RPC error to the app; its next call works.
+	chat := app(t, "chat-app")
+	out, again, wait = startApp(t, in, chat, "proxy", a.url, in.bin)
+	p = nextPending(t, pending)
+	// answers are the JSON-RPC lines among the proxy's log lines.
+	answers := func(n int) []string {
+		var l []string
+		for _, line := range strings.Split(outputHas(t, out, `{"jsonrpc"`, n), "\n") {
+			if strings.HasPrefix(line, `{"jsonrpc"`) {
+				l = append(l, line)
+			}
+		}
+		return l
+	}
+	var answer struct {
+		ID    int
+		Error *struct{ Message string }
+	}
+	if got := answers(1)[0]; json.Unmarshal([]byte(got), &answer) != nil || answer.ID != 1 || answer.Error == nil || !strings.Contains(answer.Error.Message, timedOut("chat-app", a.url, p.ID)) {
+		t.Fatalf("mcpauthd proxy nobody approved answered: %s", got)
+	}
+	in.must("approve", p.ID)
+	again()
+	if got := answers(2)[1]; !strings.Contains(got, `"id":2,"result"`) {
+		t.Fatalf("the app's next call after mcpauthd approve: %s", got)
+	}
+	wait()
+
+	// The reverse proxy: 403 with the error in JSON; the next request works.
+	status, body := appInitialize(t, keyURL)
+	p = nextPending(t, pending)
+	var refusal struct{ Error string }
+	if status != http.StatusForbidden || json.Unmarshal([]byte(body), &refusal) != nil || !strings.Contains(refusal.Error, timedOut("cursor (app key)", a.url, p.ID)) {
+		t.Fatalf("the reverse proxy answered an app nobody approved %d %s", status, body)
+	}
+	in.must("approve", p.ID)
+	if status, body = appInitialize(t, keyURL); status != http.StatusOK || !strings.Contains(body, `"result"`) {
+		t.Fatalf("the reverse proxy after mcpauthd approve: %d %s", status, body)
+	}
+
+	// A challenge: an unknown app's 401 for a new server waits and times
+	// out; denied, it is refused at once; the server was never added.
+	scan := app(t, "scan-app")
+	if got, _ := runApp(t, in, scan, "challenge", other.url)(); strings.TrimSpace(got) != "403 approval_pending" {
+		t.Fatalf("the challenge of an app nobody approved: %q", got)
+	}
+	p = nextPending(t, pending)
+	if p.Exe != scan || p.Server != other.url {
+		t.Fatalf("pending %+v, want scan-app's challenge for %s", p, other.url)
+	}
+	in.must("deny", p.ID)
+	if got, _ := runApp(t, in, scan, "challenge", other.url)(); strings.TrimSpace(got) != "403 denied" {
+		t.Fatalf("the challenge of a denied app: %q", got)
+	}
+	if list := in.must("list"); strings.Contains(list, other.url) {
+		t.Fatalf("an unapproved app's challenge added %s:\n%s", other.url, list)
+	}
 }

@@ -97,7 +97,7 @@ func TestEventsThousandServers(t *testing.T) {
 	const changes = 300 // more than the 256 a subscriber may fall behind
 	for i := range changes {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second) // a hang detector
-		_, err := c.Logout(ctx, fmt.Sprintf("https://s%04d.example/mcp", i), false)
+		_, err := c.Logout(ctx, &ipc.ServerRequest{URL: fmt.Sprintf("https://s%04d.example/mcp", i)})
 		cancel()
 		if err != nil {
 			t.Fatalf("sign-out %d with a stalled subscriber: %v", i, err)

@@ -606,14 +606,14 @@ func TestHydraRefreshRotation(t *testing.T) {
 	}
 }
 
-// login runs mcpauthd login, bounded: a sign-in whose browser got stuck
-// (an error page at the authorization server) would otherwise wait for the
-// daemon's 10-minute login timeout.
-func login(t *testing.T, in *instance, url string) string {
+// login runs mcpauthd login (with flags, if any), bounded: a sign-in whose
+// browser got stuck (an error page at the authorization server) would
+// otherwise wait for the daemon's 10-minute login timeout.
+func login(t *testing.T, in *instance, url string, flags ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, in.bin, "login", url)
+	cmd := exec.CommandContext(ctx, in.bin, append([]string{"login", url}, flags...)...)
 	cmd.Env = in.env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb

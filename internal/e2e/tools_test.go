@@ -3,7 +3,9 @@ package e2e
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -74,7 +76,58 @@ func TestProxyToolPolicy(t *testing.T) {
 	if err := cs.Close(); err != nil {
 		t.Fatal(err)
 	}
+	wantRefusalAudited(t, in, target, "multi-greet", pid)
+}
 
+// TestSettingsDenyTools: the settings file's deny_tools applies to every
+// server without `mcpauthd tools`: the proxy hides and refuses the tools
+// it names (and the stored policy stays empty), the audit log records the
+// refusal.
+func TestSettingsDenyTools(t *testing.T) {
+	target := tsServer(t)
+	in := newInstance(t)
+	cfg := filepath.Join(in.dir, "config", "mcpauthd", "config.toml")
+	if err := os.MkdirAll(filepath.Dir(cfg), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg, []byte("deny_tools = \"MULTI*, nothing-else\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	in.must("login", target)
+	if out := in.must("tools", target); !strings.Contains(out, "all tools allowed") || !strings.Contains(out, "(the deny_tools setting): deny MULTI*, nothing-else") {
+		t.Errorf("mcpauthd tools: %s; want no stored policy (the setting is not stored with the server) and the setting's patterns", out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var logs atomic.Int32
+	cs, cmd, _ := in.startProxy(t, ctx, &logs, nil, target)
+	tools, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range tools.Tools {
+		names = append(names, tl.Name)
+	}
+	if !slices.Contains(names, "greet") || slices.Contains(names, "multi-greet") {
+		t.Fatalf("tools/list under deny_tools: %v; want greet without multi-greet", names)
+	}
+	_, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "multi-greet", Arguments: map[string]any{"name": "x"}})
+	var werr *jsonrpc.Error
+	if !errors.As(err, &werr) || werr.Code != toolpolicy.CodeRefused {
+		t.Fatalf("tools/call multi-greet: %v; want the policy's error", err)
+	}
+	pid := cmd.Process.Pid
+	if err := cs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantRefusalAudited(t, in, target, "multi-greet", pid)
+}
+
+// wantRefusalAudited stops in's daemon and finds the audit record of the
+// proxy pid's refused call of tool on target.
+func wantRefusalAudited(t *testing.T, in *instance, target, tool string, pid int) {
+	t.Helper()
 	// The audit log: read with the daemon stopped (it flushes first).
 	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
 		t.Fatal(err)
@@ -90,7 +143,7 @@ func TestProxyToolPolicy(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, r := range recs {
-		if r.Action == "tool_refused" && r.Tool == "multi-greet" && r.PID == pid {
+		if r.Action == "tool_refused" && r.Tool == tool && r.PID == pid {
 			return
 		}
 	}

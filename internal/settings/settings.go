@@ -25,10 +25,12 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/mcpauthd/mcpauthd/internal/loopback"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // FileName is the settings file's name inside the config directory.
@@ -86,6 +88,10 @@ var defs = []def{
 		"file holding mcpauthd's client secret there (only for a confidential client)", command},
 	{"approval", "MCPAUTH_APPROVAL", "off",
 		"off: every program of yours gets tokens; ask: a program's first request for a server waits until you allow it (tray, web page, mcpauthd approve)", oneOf("off", "ask")},
+	{"approval_timeout", "MCPAUTH_APPROVAL_TIMEOUT", "2m",
+		"how long a request waits for your decision with approval = ask before it fails naming mcpauthd approve ID (a Go duration from 5s to 30m, e.g. 90s)", durationIn("5s", "30m")},
+	{"deny_tools", "MCPAUTH_DENY_TOOLS", "",
+		"comma-separated tool patterns ('*' is a wildcard, case is ignored) that both proxies hide and refuse on every server, on top of each server's own policy (mcpauthd tools URL)", toolPatterns},
 }
 
 // Settings are the effective settings. The zero value is not useful: use
@@ -118,12 +124,27 @@ func (s *Settings) IdPIssuer() string           { return s.Get("idp_issuer") }
 func (s *Settings) IdPClientID() string         { return s.Get("idp_client_id") }
 func (s *Settings) IdPClientSecretFile() string { return s.Get("idp_client_secret_file") }
 
+// ApprovalTimeout is the approval_timeout setting (validated by Load:
+// from 5s, time to switch to the tray, to 30m, so that no app's request
+// hangs for good).
+func (s *Settings) ApprovalTimeout() time.Duration {
+	d, _ := time.ParseDuration(s.Get("approval_timeout"))
+	return d
+}
+
 // ForwardedReadOnly is the forwarded setting: connections from elsewhere
 // are read-only.
 func (s *Settings) ForwardedReadOnly() bool { return s.Get("forwarded") == "read-only" }
 
 // AllowPrivateNetworks is the allow_private_networks setting.
 func (s *Settings) AllowPrivateNetworks() bool { return s.Get("allow_private_networks") == "true" }
+
+// DenyTools is the deny_tools setting: the tool patterns refused on every
+// server (validated by Load).
+func (s *Settings) DenyTools() []string {
+	l, _ := toolpolicy.ParseList(s.Get("deny_tools"))
+	return l
+}
 
 // Proxy is the proxy setting in the form oauth.HTTPOptions.Proxy takes:
 // http.ProxyFromEnvironment for "environment", nil (connect directly,
@@ -344,6 +365,33 @@ func oneOf(allowed ...string) func(string) (string, error) {
 		}
 		return "", fmt.Errorf("%q: want one of %s", v, strings.Join(allowed, ", "))
 	}
+}
+
+// durationIn accepts a Go duration ("90s", "2m", "1m30s") from lo to hi
+// (themselves durations).
+func durationIn(lo, hi string) func(string) (string, error) {
+	from, _ := time.ParseDuration(lo)
+	to, _ := time.ParseDuration(hi)
+	return func(v string) (string, error) {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return "", fmt.Errorf("%q is not a duration: write it as 90s, 2m or 1m30s", v)
+		}
+		if d < from || d > to {
+			return "", fmt.Errorf("%q is out of range: want from %s to %s", v, lo, hi)
+		}
+		return v, nil
+	}
+}
+
+// toolPatterns accepts a comma-separated list of tool patterns
+// (toolpolicy's syntax), normalised to "a, b".
+func toolPatterns(v string) (string, error) {
+	l, err := toolpolicy.ParseList(v)
+	if err != nil {
+		return "", err
+	}
+	return strings.Join(l, ", "), nil
 }
 
 // command accepts a program name or path (run without a shell; $BROWSER's

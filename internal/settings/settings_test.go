@@ -3,8 +3,10 @@ package settings
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, body string) string {
@@ -86,6 +88,12 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 		{"env", "", map[string]string{"MCPAUTH_LOG_LEVEL": "loud"}, []string{"MCPAUTH_LOG_LEVEL", "debug, info, warn, error"}},
 		{"bool", "allow_private_networks = \"maybe\"\n", nil, []string{"line 1", "true or false"}},
 		{"bool for a string", "log_level = true\n", nil, []string{"line 1", "boolean"}},
+		{"deny_tools as an array", "deny_tools = [\"a*\"]\n", nil, []string{"line 1", `"deny_tools"`, "array"}},
+		{"deny_tools control character", "deny_tools = \"ok, bad\\u0007\"\n", nil, []string{"line 1", `"deny_tools"`, "control character"}},
+		{"approval_timeout not a duration", "approval_timeout = \"2\"\n", nil, []string{"line 1", `"approval_timeout"`, "not a duration", "90s"}},
+		{"approval_timeout too short", "approval_timeout = \"1s\"\n", nil, []string{"line 1", "out of range", "5s to 30m"}},
+		{"approval_timeout too long env", "", map[string]string{"MCPAUTH_APPROVAL_TIMEOUT": "2h"}, []string{"MCPAUTH_APPROVAL_TIMEOUT", "out of range", "5s to 30m"}},
+		{"deny_tools env", "", map[string]string{"MCPAUTH_DENY_TOOLS": "a, " + strings.Repeat("x", 300)}, []string{"MCPAUTH_DENY_TOOLS", "longer than"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			f := write(t, c.body)
@@ -103,6 +111,48 @@ func TestErrorsNameFileLineKey(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDenyTools: deny_tools is a comma-separated list of tool patterns,
+// normalised, from the file or the environment.
+func TestDenyTools(t *testing.T) {
+	s, err := Load(write(t, "deny_tools = \" delete* ,, *_admin \"\n"), env(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.DenyTools(); !slices.Equal(got, []string{"delete*", "*_admin"}) {
+		t.Errorf("DenyTools from the file: %q", got)
+	}
+	if v := s.Get("deny_tools"); v != "delete*, *_admin" {
+		t.Errorf("deny_tools shown as %q", v)
+	}
+	s, err = Load(write(t, "deny_tools = \"a\"\n"), env(map[string]string{"MCPAUTH_DENY_TOOLS": "drop_*"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := s.DenyTools(); !slices.Equal(got, []string{"drop_*"}) {
+		t.Errorf("DenyTools with the environment over the file: %q", got)
+	}
+	if got := Defaults().DenyTools(); got != nil {
+		t.Errorf("DenyTools by default: %q", got)
+	}
+}
+
+// TestApprovalTimeout: approval_timeout is a duration, two minutes unless
+// the file or MCPAUTH_APPROVAL_TIMEOUT says otherwise; the bounds are in.
+func TestApprovalTimeout(t *testing.T) {
+	if got := Defaults().ApprovalTimeout(); got != 2*time.Minute {
+		t.Errorf("default approval timeout %s", got)
+	}
+	for body, want := range map[string]time.Duration{"approval_timeout = \"5s\"\n": 5 * time.Second, "approval_timeout = \"30m\"\n": 30 * time.Minute} {
+		if s, err := Load(write(t, body), env(nil)); err != nil || s.ApprovalTimeout() != want {
+			t.Errorf("%q: %v, want %s", body, err, want)
+		}
+	}
+	s, err := Load(write(t, "approval_timeout = \"5s\"\n"), env(map[string]string{"MCPAUTH_APPROVAL_TIMEOUT": " 1m30s "}))
+	if err != nil || s.ApprovalTimeout() != 90*time.Second {
+		t.Fatalf("the environment over the file: %v", err)
 	}
 }
 

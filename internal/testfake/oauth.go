@@ -75,6 +75,7 @@ type OAuth struct {
 
 	codes   map[string]oauthCode
 	access  map[string][]string // access token → granted scopes
+	subject map[string]string   // access token → the user it was issued for (Subject)
 	refresh map[string]oauthGrant
 	log     []string // "mcp GET /path", "as POST /token", …
 
@@ -97,11 +98,13 @@ type OAuthClient struct {
 type oauthCode struct {
 	clientID, redirectURI, challenge, resource string
 	scopes                                     []string
+	subject                                    string
 }
 
 type oauthGrant struct {
 	clientID string
 	scopes   []string
+	subject  string
 }
 
 // Recorded is one request as the fake saw it.
@@ -134,6 +137,7 @@ func NewOAuthWith(t testing.TB, o OAuthOptions, configure ...func(f *OAuth)) *OA
 		Clients:  map[string]OAuthClient{},
 		codes:    map[string]oauthCode{},
 		access:   map[string][]string{},
+		subject:  map[string]string{},
 		refresh:  map[string]oauthGrant{},
 	}
 	f.MCP = httptest.NewServer(f.handler("mcp"))
@@ -215,7 +219,7 @@ func (f *OAuth) SeedGrant(clientID string, scopes []string) (at, rt string) {
 	defer f.mu.Unlock()
 	at, rt = "at-"+rand.Text(), "rt-"+rand.Text()
 	f.access[at] = scopes
-	f.refresh[rt] = oauthGrant{clientID, scopes}
+	f.refresh[rt] = oauthGrant{clientID, scopes, "user"}
 	f.issued = append(f.issued, at, rt)
 	return at, rt
 }
@@ -223,6 +227,15 @@ func (f *OAuth) SeedGrant(clientID string, scopes []string) (at, rt string) {
 // ForgetAccess makes the MCP server refuse an access token.
 func (f *OAuth) ForgetAccess(at string) {
 	f.Configure(func(f *OAuth) { delete(f.access, at) })
+}
+
+// Subject is the user the access token at was issued for: the
+// authorization request's login_hint, else "user" ("" for a token the
+// fake did not issue).
+func (f *OAuth) Subject(at string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.subject[at]
 }
 
 // Log returns every request, in order: "mcp GET /path", "as POST /token"…
@@ -447,9 +460,13 @@ func (f *OAuth) authorize(w http.ResponseWriter, r *http.Request) {
 			scopes = append(scopes, s)
 		}
 	}
+	subject := q.Get("login_hint") // the user who signs in: the one hinted at, else "user"
+	if subject == "" {
+		subject = "user"
+	}
 	f.codes[code] = oauthCode{
 		clientID: id, redirectURI: q.Get("redirect_uri"), challenge: q.Get("code_challenge"),
-		resource: q.Get("resource"), scopes: scopes,
+		resource: q.Get("resource"), scopes: scopes, subject: subject,
 	}
 	loc, err := url.Parse(q.Get("redirect_uri"))
 	if err != nil {
@@ -534,6 +551,7 @@ func (f *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var scopes []string
+	var subject string
 	switch form.Get("grant_type") {
 	case "authorization_code":
 		if f.CodeError != "" {
@@ -560,7 +578,7 @@ func (f *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.exchanges++
-		scopes = c.scopes
+		scopes, subject = c.scopes, c.subject
 	case "refresh_token":
 		if f.RefreshError != "" {
 			OAuthError(w, http.StatusBadRequest, f.RefreshError, f.RefreshErrDesc)
@@ -576,13 +594,14 @@ func (f *OAuth) token(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		f.refreshes++
-		scopes = g.scopes
+		scopes, subject = g.scopes, g.subject
 	default:
 		OAuthError(w, http.StatusBadRequest, "unsupported_grant_type", "")
 		return
 	}
 	at := "at-" + rand.Text()
 	f.access[at] = scopes
+	f.subject[at] = subject
 	f.issued = append(f.issued, at)
 	res := map[string]any{
 		"access_token": at,
@@ -594,7 +613,7 @@ func (f *OAuth) token(w http.ResponseWriter, r *http.Request) {
 		form.Get("grant_type") == "refresh_token" && f.RotateRefresh
 	if newRT {
 		rt := "rt-" + rand.Text()
-		f.refresh[rt] = oauthGrant{clientID, scopes}
+		f.refresh[rt] = oauthGrant{clientID, scopes, subject}
 		f.issued = append(f.issued, rt)
 		res["refresh_token"] = rt
 		if form.Get("grant_type") == "refresh_token" {

@@ -101,11 +101,11 @@ func TestClientCalls(t *testing.T) {
 		{"Challenge 403 unknown server", func() error {
 			return c.Challenge(ctx, &ipc.ChallengeRequest{URL: unknown, Status: http.StatusForbidden})
 		}, ipc.CodeNeedsSignIn},
-		{"Succeeded", func() error { return c.Succeeded(ctx, known) }, ""},
-		{"Succeeded unknown server", func() error { return c.Succeeded(ctx, unknown) }, ""},
+		{"Succeeded", func() error { return c.Succeeded(ctx, known, "") }, ""},
+		{"Succeeded unknown server", func() error { return c.Succeeded(ctx, unknown, "") }, ""},
 		{"Refresh unknown", func() error { _, err := c.Refresh(ctx, unknown); return err }, ipc.CodeNotFound},
 		{"Refresh not signed in", func() error { _, err := c.Refresh(ctx, known); return err }, ipc.CodeNeedsSignIn},
-		{"Logout unknown", func() error { _, err := c.Logout(ctx, unknown, false); return err }, ipc.CodeNotFound},
+		{"Logout unknown", func() error { _, err := c.Logout(ctx, &ipc.ServerRequest{URL: unknown}); return err }, ipc.CodeNotFound},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			err := tt.call()
@@ -142,7 +142,7 @@ func TestClientCalls(t *testing.T) {
 	if ev := <-evs; ev.Type != "server" || ev.Server == nil || ev.Server.URL != known {
 		t.Fatalf("snapshot event %+v; want the known server", ev)
 	}
-	if lr, err := c.Logout(ctx, known, true); err != nil || !lr.Removed || lr.Revocation != ipc.RevocationNone {
+	if lr, err := c.Logout(ctx, &ipc.ServerRequest{URL: known, Remove: true}); err != nil || !lr.Removed || lr.Revocation != ipc.RevocationNone {
 		t.Fatalf("Logout --remove of a server never signed in to: %+v, %v", lr, err)
 	}
 	removed := false

@@ -45,7 +45,7 @@ func TestReadOnlySocket(t *testing.T) {
 	}
 	_, err = ro.Login(ctx, &ipc.LoginRequest{URL: url})
 	refused("Login", err)
-	_, err = ro.Logout(ctx, url, true)
+	_, err = ro.Logout(ctx, &ipc.ServerRequest{URL: url, Remove: true})
 	refused("Logout", err)
 	_, err = ro.Complete(ctx, "http://127.0.0.1:1/callback?code=x&state=y")
 	refused("Complete", err)
@@ -66,7 +66,7 @@ func TestReadOnlySocket(t *testing.T) {
 
 	// A local caller on the ordinary socket: not read-only.
 	c := serveClient(t, h)
-	if _, err := c.Logout(ctx, url, true); err != nil {
+	if _, err := c.Logout(ctx, &ipc.ServerRequest{URL: url, Remove: true}); err != nil {
 		t.Fatalf("a local Logout with ForwardedReadOnly: %v", err)
 	}
 }

@@ -43,7 +43,7 @@ type peerResult struct {
 // stop the daemon. Everything else reads, or hands out tokens.
 var readOnlyRoutes = map[string]bool{
 	"/v1/login": true, "/v1/login/complete": true, "/v1/login/cancel": true, "/v1/challenge": true,
-	"/v1/logout": true, "/v1/idp/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
+	"/v1/logout": true, "/v1/accounts/default": true, "/v1/idp/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
 	"/v1/approval/decide": true, "/v1/approval/revoke": true, "/v1/approval/sensitive": true,
 }
 
@@ -79,6 +79,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/provider", call(h.provider))
 	h.mux.HandleFunc("POST /v1/doctor", call(h.doctor))
 	h.mux.HandleFunc("POST /v1/logout", call(h.logout))
+	h.mux.HandleFunc("POST /v1/accounts/default", call(h.setDefaultAccount))
 	h.mux.HandleFunc("GET /v1/idps", h.idps)
 	h.mux.HandleFunc("POST /v1/idp/logout", call(h.logoutIdP))
 	h.mux.HandleFunc("POST /v1/shutdown", h.shutdown)
@@ -282,17 +283,18 @@ func (h *Handler) token(r *http.Request, req *ipc.TokenRequest) (*ipc.TokenRespo
 	return h.D.TokenFor(r.Context(), req, peer(r))
 }
 
+// challenge and succeeded concern the account the peer's token came from,
+// which the daemon picks for the peer as it did for the token.
 func (h *Handler) challenge(r *http.Request, req *ipc.ChallengeRequest) (empty, error) {
-	return empty{}, h.D.Challenge(r.Context(), req)
+	return empty{}, h.D.For(peer(r)).Challenge(r.Context(), req)
 }
 
-func (h *Handler) succeeded(_ *http.Request, req *ipc.ServerRequest) (empty, error) {
-	h.D.Succeeded(req.URL)
-	return empty{}, nil
+func (h *Handler) succeeded(r *http.Request, req *ipc.ServerRequest) (empty, error) {
+	return empty{}, h.D.For(peer(r)).Succeeded(r.Context(), req.URL, req.Account)
 }
 
 func (h *Handler) refresh(r *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
-	return h.D.Refresh(r.Context(), req.URL)
+	return h.D.Refresh(r.Context(), req.URL, req.Account)
 }
 
 func (h *Handler) doctor(r *http.Request, req *ipc.ServerRequest) (*ipc.DoctorReport, error) {
@@ -310,7 +312,11 @@ func (h *Handler) logoutIdP(r *http.Request, req *ipc.IdPLogoutRequest) (*ipc.Id
 }
 
 func (h *Handler) logout(r *http.Request, req *ipc.ServerRequest) (*ipc.LogoutResponse, error) {
-	return h.D.Logout(r.Context(), req.URL, req.Remove)
+	return h.D.Logout(r.Context(), req)
+}
+
+func (h *Handler) setDefaultAccount(_ *http.Request, req *ipc.ServerRequest) (*ipc.ServerInfo, error) {
+	return h.D.SetDefaultAccount(req)
 }
 
 func (h *Handler) setToolPolicy(_ *http.Request, req *ipc.ToolPolicyRequest) (*ipc.ServerInfo, error) {

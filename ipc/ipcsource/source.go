@@ -33,7 +33,7 @@ type Daemon interface {
 	Challenge(ctx context.Context, r *ipc.ChallengeRequest) error
 	// Succeeded tells the daemon that url's server accepted a request,
 	// which ends its run of sign-ins.
-	Succeeded(ctx context.Context, url string) error
+	Succeeded(ctx context.Context, url, account string) error
 }
 
 var _ Daemon = (*ipc.Client)(nil)
@@ -44,6 +44,9 @@ var _ Daemon = (*ipc.Client)(nil)
 type Source struct {
 	Daemon Daemon
 	URL    string
+	// Account names the server's sign-in to use ("": the daemon chooses,
+	// see ipc.TokenRequest.Account).
+	Account string
 	// MinValid is the validity a token handed out must have left; the
 	// daemon refreshes first otherwise. Zero means the daemon's default.
 	MinValid time.Duration
@@ -100,7 +103,7 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 		}
 		s.mu.Unlock()
 	}
-	t, err := s.Daemon.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, MinValid: ipc.Duration(s.MinValid),
+	t, err := s.Daemon.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, Account: s.Account, MinValid: ipc.Duration(s.MinValid),
 		DPoP: &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}})
 	if errors.Is(err, ipc.ErrNeedsSignIn) {
 		return &oauth.Credential{}, nil
@@ -133,7 +136,7 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 func (s *Source) Challenged(ctx context.Context, token string, ch *oauth.Challenge) error {
 	s.Forget()
 	s.challenged.Store(true)
-	return s.Daemon.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
+	return s.Daemon.Challenge(ctx, &ipc.ChallengeRequest{URL: s.URL, Account: s.Account, Token: token, Status: ch.Status, WWWAuthenticate: ch.Header})
 }
 
 // Succeeded implements oauth.TokenSource: after a challenge this Source
@@ -145,6 +148,6 @@ func (s *Source) Succeeded(ctx context.Context) {
 	if s.challenged.Swap(false) {
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), succeededTimeout)
 		defer cancel()
-		_ = s.Daemon.Succeeded(ctx, s.URL)
+		_ = s.Daemon.Succeeded(ctx, s.URL, s.Account)
 	}
 }

@@ -18,6 +18,7 @@ type fakeDaemon struct {
 	mu        sync.Mutex
 	tokenErr  error
 	requests  []*ipc.TokenRequest
+	challenge []*ipc.ChallengeRequest
 	succeeded []string
 }
 
@@ -31,13 +32,36 @@ func (f *fakeDaemon) TokenFor(_ context.Context, r *ipc.TokenRequest) (*ipc.Toke
 	return &ipc.TokenResponse{AccessToken: "tok", TokenType: "DPoP", DPoPProof: "proof"}, nil
 }
 
-func (f *fakeDaemon) Challenge(context.Context, *ipc.ChallengeRequest) error { return nil }
-
-func (f *fakeDaemon) Succeeded(_ context.Context, url string) error {
+func (f *fakeDaemon) Challenge(_ context.Context, r *ipc.ChallengeRequest) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.succeeded = append(f.succeeded, url)
+	f.challenge = append(f.challenge, r)
 	return nil
+}
+
+func (f *fakeDaemon) Succeeded(_ context.Context, url, account string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.succeeded = append(f.succeeded, url+"#"+account)
+	return nil
+}
+
+// TestAccount: a Source for one account of the server names it in every
+// request to the daemon: token, challenge and success.
+func TestAccount(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeDaemon{}
+	src := &ipcsource.Source{Daemon: f, URL: "https://mcp.example/mcp", Account: "work"}
+	if _, err := src.Credential(ctx, "POST", src.URL, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Challenged(ctx, "tok", &oauth.Challenge{Status: 401}); err != nil {
+		t.Fatal(err)
+	}
+	src.Succeeded(ctx)
+	if f.requests[0].Account != "work" || f.challenge[0].Account != "work" || f.succeeded[0] != src.URL+"#work" {
+		t.Fatalf("token %q, challenge %q, succeeded %q; want account work in each", f.requests[0].Account, f.challenge[0].Account, f.succeeded[0])
+	}
 }
 
 // TestCredential: the request each credential is for reaches the daemon
@@ -81,7 +105,7 @@ func TestSucceededAfterChallenge(t *testing.T) {
 	}
 	src.Succeeded(ctx)
 	src.Succeeded(ctx)
-	if len(f.succeeded) != 1 || f.succeeded[0] != src.URL {
+	if len(f.succeeded) != 1 || f.succeeded[0] != src.URL+"#" {
 		t.Fatalf("reported %v; want %s once", f.succeeded, src.URL)
 	}
 }

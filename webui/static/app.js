@@ -89,8 +89,37 @@ function scopesFact(s) {
   return el("span", null, ...scopes.map((sc) => el("span", { class: "chip" }, sc)));
 }
 
-function button(label, actionName, url, cls) {
-  return el("button", { type: "button", class: cls || "", "data-action": actionName, "data-url": url }, label);
+function button(label, actionName, url, cls, account) {
+  const b = el("button", { type: "button", class: cls || "", "data-action": actionName, "data-url": url }, label);
+  if (account) b.dataset.account = account;
+  return b;
+}
+
+// accountsPart lists the server's accounts (sign-ins) with their state,
+// each with its own actions, and a field to sign in to another one
+// (mcpauthd login URL --account NAME). The card's facts above are the
+// default account's.
+function accountsPart(s) {
+  const accounts = s.accounts || [];
+  const rows = accounts.length > 1 ? accounts.map((a) => {
+    const acts = el("span", { class: "account-actions" });
+    const on = a.status === "signed_in" || a.status === "refreshing";
+    if (!a.default && on) acts.append(button("Make default", "account-default", s.url, "", a.name));
+    if (on) acts.append(button("Sign out", "logout", s.url, "", a.name));
+    else if (a.status !== "signing_in") acts.append(button("Sign in", "login", s.url, "", a.name));
+    return el("li", { class: "account", "data-account": a.name },
+      el("b", null, a.name), a.default ? " (default) " : " ",
+      el("span", { class: "badge " + a.status }, STATUS[a.status] || a.status),
+      a.login_hint ? el("span", { class: "url" }, " " + a.login_hint) : null,
+      a.token_expiry && on ? el("span", null, " · expires ", when(a.token_expiry)) : null,
+      " ", acts);
+  }) : [];
+  if (s.grant || s.status === "public") return rows.length ? el("ul", { class: "accounts" }, ...rows) : null;
+  const name = el("input", { type: "text", class: "account-name", placeholder: "account name (e.g. work)", maxLength: 64 });
+  const add = button("Sign in to another account", "login-account", s.url);
+  return el("div", { class: "accounts-part" },
+    rows.length ? el("ul", { class: "accounts" }, ...rows) : null,
+    el("div", { class: "add-account" }, name, " ", add));
 }
 
 function serverCard(s) {
@@ -124,16 +153,19 @@ function serverCard(s) {
       fact("Sign-in", grantFact(s)),
       s.provider ? fact("Provider", s.provider) : null,
       fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—")),
-      fact("Tool policy", policyFact(s.tool_policy))),
+      fact("Tool policy", policyFact(s.tool_policy, last.deny_tools))),
+    accountsPart(s),
     actions);
 }
 
-// policyFact shows the tools apps may not see or call (mcpauthd tools URL).
-function policyFact(p) {
-  if (!p || (!(p.allow || []).length && !(p.deny || []).length)) return none("all tools allowed");
+// policyFact shows the tools apps may not see or call: the server's policy
+// (mcpauthd tools URL) and the deny_tools setting's patterns (every server).
+function policyFact(p, everywhere) {
   const parts = [];
-  if ((p.allow || []).length) parts.push("allow " + p.allow.join(", "));
-  if ((p.deny || []).length) parts.push("deny " + p.deny.join(", "));
+  if (p && (p.allow || []).length) parts.push("allow " + p.allow.join(", "));
+  if (p && (p.deny || []).length) parts.push("deny " + p.deny.join(", "));
+  if ((everywhere || []).length) parts.push("deny " + everywhere.join(", ") + " (deny_tools setting, every server)");
+  if (!parts.length) return none("all tools allowed");
   return parts.join("; ");
 }
 
@@ -195,7 +227,7 @@ function render(force) {
   $("no-servers").hidden = last.servers.length > 0;
   const rows = last.audit.map((a) => el("tr", null,
     el("td", null, when(a.time)),
-    el("td", { title: a.server }, names.get(a.server) || a.server),
+    el("td", { title: a.server }, (names.get(a.server) || a.server) + (a.account && a.account !== "default" ? " · " + a.account : "")),
     el("td", { class: "exe", title: a.program || a.exe || "" },
       (a.app ? "app " + a.app : a.program ? basename(a.program) : a.exe ? basename(a.exe) : "unknown") +
       (a.action !== "token" ? " (" + a.action.replace("_", " ") + ")" : "") + (a.count > 1 ? " ×" + a.count : "")),
@@ -304,11 +336,20 @@ async function runAction(b) {
   b.disabled = true;
   try {
     if (act === "tools") { await editTools(url); return; }
-    const res = await post("/api/" + act, { url });
+    let account = b.dataset.account || "";
+    if (act === "login-account") {
+      account = b.closest(".add-account").querySelector(".account-name").value.trim();
+      if (!account) { notice("Name the account to sign in to (a label of yours, e.g. work).", "error"); return; }
+      const fresh = !(last && last.servers.some((x) => x.url === url && (x.accounts || []).some((a) => a.name === account)));
+      const res = await post("/api/login", { url, account });
+      signingIn(url, res, account, fresh);
+      return;
+    }
+    const res = await post("/api/" + act, account ? { url, account } : { url });
     if (act === "login") {
       const s = last && last.servers.find((x) => x.url === url);
       if (s && s.grant) signedInWithout(url, res);
-      else signingIn(url, res);
+      else signingIn(url, res, account);
     }
     if (act === "reveal") showToken(url, res);
   } catch (e) {
@@ -318,8 +359,11 @@ async function runAction(b) {
   }
 }
 
-function signingIn(url, res) {
-  const st = res && res.server && res.server.status;
+// signingIn follows the sign-in to url (its account, when named). fresh:
+// the account did not exist before this sign-in, so whatever state it
+// shows is this sign-in's (it may have ended before the answer came).
+function signingIn(url, res, account, fresh) {
+  const st = account ? "" : res && res.server && res.server.status;
   if (res && !res.auth_url && !res.user_code && st !== "signed_in" && st !== "public") {
     // It ended before a browser could open: say where it fails.
     notice("The sign-in to " + url + " could not start.", "error");
@@ -327,7 +371,7 @@ function signingIn(url, res) {
     render();
     return;
   }
-  pending = { url, seen: false };
+  pending = { url, account, seen: Boolean(fresh) };
   notice("Signing in to " + url + ": approve it in the browser tab that opened.", "", res && res.auth_url);
   render();
 }
@@ -401,7 +445,11 @@ function uploadInto(inputId, fieldId) {
 
 // followSignIn turns the "signing in" notice into the sign-in's outcome.
 function followSignIn() {
-  const s = pending && last.servers.find((x) => x.url === pending.url);
+  let s = pending && last.servers.find((x) => x.url === pending.url);
+  if (s && pending.account) {
+    const a = (s.accounts || []).find((x) => x.name === pending.account);
+    s = a ? { ...s, ...a, name: (s.name || s.url) + " (account " + a.name + ")" } : null;
+  }
   if (s && s.status === "signing_in") pending.seen = true;
   if (!s || !pending.seen || s.status === "signing_in") return;
   pending = null;
