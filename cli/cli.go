@@ -8,6 +8,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -253,6 +254,32 @@ func parse(fs *pflag.FlagSet, args []string, n int) ([]string, error) {
 	return pos, nil
 }
 
+// do runs f, which makes requests of the daemon, with a client of its
+// socket without first asking whether a daemon answers there: a command
+// made of one request (token, headers, exec: what a headersHelper runs
+// before every request) pays one round trip, not two. When no daemon
+// answers, f runs again with the client of a daemon client started, so f
+// must be safe to repeat. Errors are client's (a refused socket, a daemon
+// that does not answer) or f's.
+func (e *Env) do(ctx context.Context, f func(c *ipc.Client) error) error {
+	err := f(ipc.NewClient(e.Paths.Socket))
+	var refused *ipc.SocketError
+	var answered *ipc.Error
+	switch {
+	case err == nil || errors.As(err, &answered):
+		return err
+	case errors.As(err, &refused):
+		return refused
+	case !ipc.IsNotRunning(err):
+		return fmt.Errorf("the daemon at %s does not answer: %w", e.Paths.Socket, err)
+	}
+	c, err := e.client(ctx)
+	if err != nil {
+		return err
+	}
+	return f(c)
+}
+
 // client returns a client of the running daemon, starting one when none
 // answers on the socket. A socket the client refuses (served by another
 // user, a path the OS cannot bind) is an error, never a reason to start a
@@ -321,6 +348,14 @@ func (e *Env) startFailure(from int64) string {
 		}
 	}
 	return why
+}
+
+// printJSON writes v to standard output as indented JSON: the --json form
+// of every command.
+func (e *Env) printJSON(v any) error {
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func (e *Env) logFile() string { return filepath.Join(e.Paths.State, "mcpauthd.log") }

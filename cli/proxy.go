@@ -107,16 +107,17 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 			return &ExitError{Code: 2, Err: fmt.Errorf("--ignore-tool: %w", err)}
 		}
 	}
-	c, err := e.client(ctx)
-	if err != nil {
-		return err
-	}
 	// The network policy is the daemon's: its allow_private_networks and
 	// proxy settings decide for the proxy too (an app's trimmed environment
 	// and a settings file the proxy cannot see would otherwise disagree).
 	// With proxy = "environment" the proxy variables are this process's.
-	st, err := c.Status(ctx)
-	if err != nil {
+	var c *ipc.Client
+	var st *ipc.Status
+	if err := e.do(ctx, func(cl *ipc.Client) (err error) {
+		c = cl
+		st, err = cl.Status(ctx)
+		return err
+	}); err != nil {
 		return err
 	}
 	src := &ipcsource.Source{Daemon: c, URL: url, Account: *account, Reuse: tokenReuse}

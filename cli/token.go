@@ -84,11 +84,11 @@ func accountFlag(fs *pflag.FlagSet) *string {
 // chooses: the default), with dpop for a proof for that request; "sign in
 // first" becomes exit status 3 with the command to run.
 func fetchToken(ctx context.Context, e *Env, url, account string, minValid time.Duration, dpop *ipc.DPoPRequest) (*tokenOut, error) {
-	c, err := e.client(ctx)
-	if err != nil {
-		return nil, err
-	}
-	t, err := c.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: account, MinValid: ipc.Duration(minValid), DPoP: dpop})
+	var t *ipc.TokenResponse
+	err := e.do(ctx, func(c *ipc.Client) (err error) {
+		t, err = c.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: account, MinValid: ipc.Duration(minValid), DPoP: dpop})
+		return err
+	})
 	if err != nil {
 		if needsSignIn(err) {
 			return nil, &ExitError{Code: 3, Err: err}

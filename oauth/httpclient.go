@@ -111,12 +111,26 @@ func NewHTTPClient(o HTTPOptions) *http.Client {
 // for (and so whether loopback may be dialled) comes from PinOrigin or the
 // engine's own calls; failing both, a request may reach loopback only when
 // its URL names a loopback host itself.
+//
+// It keeps up to RelayIdleConns idle connections per host (net/http keeps
+// two): a relay carries an app's concurrent requests to one server, and
+// over HTTP/1.1 each needs a connection of its own, which the next burst
+// then reuses instead of dialling again.
 func NewTransport(o HTTPOptions) http.RoundTripper {
 	if o.Timeout == 0 {
 		o.Timeout = DefaultTimeout
 	}
-	return newGuard(o, 0)
+	g := newGuard(o, 0)
+	for _, t := range []*http.Transport{g.loopback, g.public, g.proxied} {
+		if t != nil {
+			t.MaxIdleConnsPerHost = RelayIdleConns
+		}
+	}
+	return g
 }
+
+// RelayIdleConns is how many idle connections per host NewTransport keeps.
+const RelayIdleConns = 32
 
 // guard is the policy's transport: two connection pools, one whose dialer
 // also accepts loopback addresses, so a connection made for a local server

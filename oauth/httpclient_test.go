@@ -4,9 +4,12 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -223,5 +226,48 @@ func TestPinOrigin(t *testing.T) {
 	}
 	if n := seen.Load(); n != 3 {
 		t.Errorf("the server got %d requests, want 3", n)
+	}
+}
+
+// TestNewTransportKeepsConnections: a relay's second burst of concurrent
+// requests to one server reuses the first burst's connections.
+func TestNewTransportKeepsConnections(t *testing.T) {
+	const burst = 16
+	var conns atomic.Int32
+	release := make(chan struct{})
+	var arrived sync.WaitGroup
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived.Done()
+		<-release // all of a burst in flight at once: one connection each
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	hc := &http.Client{Transport: oauth.NewTransport(oauth.HTTPOptions{})}
+	for round := range 2 {
+		arrived.Add(burst)
+		release = make(chan struct{})
+		var done sync.WaitGroup
+		for range burst {
+			done.Go(func() {
+				res, err := hc.Get(srv.URL)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, res.Body)
+				res.Body.Close()
+			})
+		}
+		arrived.Wait()
+		close(release)
+		done.Wait()
+		if n := conns.Load(); n != burst {
+			t.Fatalf("after burst %d: %d connections opened, want %d (one per request in flight, then reused)", round+1, n, burst)
+		}
 	}
 }

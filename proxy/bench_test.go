@@ -1,8 +1,12 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/mcpauthd/mcpauthd/oauth"
@@ -38,6 +42,76 @@ func BenchmarkCallTool(b *testing.B) {
 	b.Run("proxy", func(b *testing.B) {
 		app, _ := startProxy(b, Config{URL: u.url, Source: &source{tok: "good"}})
 		run(b, app)
+	})
+}
+
+// BenchmarkPlainCall is BenchmarkCallTool for an app without an MCP SDK:
+// one JSON line written to the proxy's stdin and one read from its stdout,
+// beside the same tools/call as a plain HTTP POST on a keep-alive
+// connection with the session id and the bearer token (the least a direct
+// client does), against the Go SDK's Streamable HTTP server:
+//
+//	go test -run - -bench PlainCall ./proxy/
+func BenchmarkPlainCall(b *testing.B) {
+	u := newUpstream(b, false)
+	const call = `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"greet","arguments":{"name":"b"}}}`
+	b.Run("direct", func(b *testing.B) {
+		hc := &http.Client{}
+		post := func(session, msg string) (*http.Response, string) {
+			req, _ := http.NewRequest(http.MethodPost, u.url, strings.NewReader(msg))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer good")
+			if session != "" {
+				req.Header.Set("Mcp-Session-Id", session)
+				req.Header.Set("Mcp-Protocol-Version", "2025-03-26")
+			}
+			res, err := hc.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode/100 != 2 {
+				b.Fatalf("HTTP %d: %s", res.StatusCode, body)
+			}
+			return res, string(body)
+		}
+		res, _ := post("", initLine)
+		session := res.Header.Get("Mcp-Session-Id")
+		post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			if _, body := post(session, fmt.Sprintf(call, i+2)); !strings.Contains(body, "Hello, b!") {
+				b.Fatal(body)
+			}
+		}
+	})
+	b.Run("proxy", func(b *testing.B) {
+		app, _ := startProxy(b, Config{URL: u.url, Source: &source{tok: "good"}})
+		r := bufio.NewReader(app.Reader)
+		roundTrip := func(line string) string {
+			if _, err := io.WriteString(app.Writer, line+"\n"); err != nil {
+				b.Fatal(err)
+			}
+			got, err := r.ReadString('\n')
+			if err != nil {
+				b.Fatal(err)
+			}
+			return got
+		}
+		roundTrip(initLine)
+		if _, err := io.WriteString(app.Writer, `{"jsonrpc":"2.0","method":"notifications/initialized"}`+"\n"); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; b.Loop(); i++ {
+			if got := roundTrip(fmt.Sprintf(call, i+2)); !strings.Contains(got, "Hello, b!") {
+				b.Fatal(got)
+			}
+		}
+		b.StopTimer()
+		app.Writer.Close()
 	})
 }
 

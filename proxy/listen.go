@@ -109,7 +109,7 @@ func backoff(fails int) time.Duration {
 // or data: lines that never end in a blank line, stop the reading with a
 // *budget.ExceededError, holding no more than maxEvent bytes meanwhile.
 func readEvents(body io.Reader, maxEvent int, deliver func(jsonrpc.Message)) (got bool, lastID string, retry time.Duration, err error) {
-	br := bufio.NewReaderSize(body, 64<<10)
+	br := bufio.NewReaderSize(body, 4<<10) // a longer line is assembled in line
 	var data, line bytes.Buffer
 	name := ""
 	size := 0 // bytes of the event so far
@@ -137,7 +137,7 @@ func readEvents(body io.Reader, maxEvent int, deliver func(jsonrpc.Message)) (go
 		l := bytes.TrimSuffix(bytes.TrimSuffix(line.Bytes(), []byte("\n")), []byte("\r"))
 		if len(l) == 0 { // dispatch
 			if data.Len() > 0 && (name == "" || name == "message") {
-				if msg, err := jsonrpc.DecodeMessage(bytes.TrimSuffix(data.Bytes(), []byte("\n"))); err == nil {
+				if msg, err := decodeMessage(bytes.TrimSuffix(data.Bytes(), []byte("\n"))); err == nil {
 					got = true
 					deliver(msg)
 				}

@@ -8,10 +8,12 @@
 // bridging (bridge.go, with mrtr.go for multi-round-trip requests and
 // subscribe.go for resource subscriptions) and the custom parameter
 // headers (paramheaders.go): newline-delimited JSON on the app's side
-// (stdio.go), the Go SDK's transports on the server's
-// (mcp.StreamableClientTransport or mcp.SSEClientTransport, which keep
-// Mcp-Session-Id, resume response streams with Last-Event-ID, and DELETE the
-// session on close). It watches only what a transport needs: the protocol
+// (stdio.go); on the server's, Streamable HTTP (streamable.go: the message
+// POSTed as it came, the answer decoded once, params and results kept as
+// raw JSON) or the Go SDK's mcp.SSEClientTransport for the legacy
+// transport. Both keep Mcp-Session-Id, resume response streams with
+// Last-Event-ID, and DELETE the session on close. It watches only what a
+// transport needs: the protocol
 // version in the initialize result (sent back as MCP-Protocol-Version) and
 // notifications/initialized (after which it opens the standalone GET stream
 // for server-initiated messages, which the SDK opens only for its own

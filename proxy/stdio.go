@@ -140,6 +140,77 @@ func decodeMessage(raw []byte) (jsonrpc.Message, error) {
 	return resp, nil
 }
 
+// encodeMessage writes msg as one line of JSON-RPC: the params and result
+// as they came (JSON that was decoded once already, or that the proxy
+// made), compacted only when they span lines, so the app's
+// newline-delimited stream stays one message a line. It stands in for
+// jsonrpc.EncodeMessage, which marshals them again.
+func encodeMessage(msg jsonrpc.Message) ([]byte, error) {
+	var raw json.RawMessage
+	b := make([]byte, 0, 96)
+	b = append(b, `{"jsonrpc":"2.0"`...)
+	var id jsonrpc.ID
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		id, raw = m.ID, m.Params
+	case *jsonrpc.Response:
+		id, raw = m.ID, m.Result
+		if m.Error != nil {
+			raw = nil
+		}
+	default:
+		return nil, fmt.Errorf("proxy: cannot encode %T", msg)
+	}
+	if id.IsValid() {
+		idJSON, err := json.Marshal(id.Raw())
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"id":`...), idJSON...)
+	}
+	switch m := msg.(type) {
+	case *jsonrpc.Request:
+		method, err := json.Marshal(m.Method)
+		if err != nil {
+			return nil, err
+		}
+		b = append(append(b, `,"method":`...), method...)
+		if len(raw) > 0 {
+			b = append(b, `,"params":`...)
+		}
+	case *jsonrpc.Response:
+		if m.Error != nil {
+			werr, ok := m.Error.(*jsonrpc.Error)
+			if !ok {
+				werr = &jsonrpc.Error{Message: m.Error.Error()}
+				var wrapped *jsonrpc.Error
+				if errors.As(m.Error, &wrapped) {
+					werr.Code = wrapped.Code
+				}
+			}
+			e, err := json.Marshal(werr)
+			if err != nil {
+				return nil, err
+			}
+			b = append(append(b, `,"error":`...), e...)
+		} else if len(raw) > 0 {
+			b = append(b, `,"result":`...)
+		}
+	}
+	if len(raw) > 0 {
+		if bytes.IndexByte(raw, '\n') < 0 {
+			b = append(b, raw...)
+		} else {
+			buf := bytes.NewBuffer(b)
+			if err := json.Compact(buf, raw); err != nil {
+				return nil, err
+			}
+			b = buf.Bytes()
+		}
+	}
+	return append(b, '}'), nil
+}
+
 // Read returns the app's next message. A line that is not JSON-RPC is
 // answered with a parse error and skipped, as a JSON-RPC server does.
 func (c *stdioConn) Read(ctx context.Context) (jsonrpc.Message, error) {
@@ -246,7 +317,7 @@ func (c *stdioConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 			}
 			parts := make([]json.RawMessage, len(b.answers))
 			for i, a := range b.answers {
-				if parts[i], err = jsonrpc.EncodeMessage(a); err != nil {
+				if parts[i], err = encodeMessage(a); err != nil {
 					return err
 				}
 			}
@@ -256,16 +327,16 @@ func (c *stdioConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 			return c.writeRaw(data)
 		}
 	}
-	if data, err = jsonrpc.EncodeMessage(msg); err != nil {
+	if data, err = encodeMessage(msg); err != nil {
 		return err
 	}
 	return c.writeRaw(data)
 }
 
-// writeRaw writes one line in one Write.
+// writeRaw writes data as one line in one Write; data is the caller's to
+// give up (the newline is appended to it).
 func (c *stdioConn) writeRaw(data []byte) error {
-	line := make([]byte, 0, len(data)+1)
-	line = append(append(line, data...), '\n')
+	line := append(data, '\n')
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	select {

@@ -132,17 +132,17 @@ func (r *relay) dial(ctx context.Context, first mcpMessage) (mcp.Connection, boo
 
 func (r *relay) dialOne(ctx context.Context, streamable bool, first mcpMessage) (mcp.Connection, error) {
 	r.rt.lastStatus.Store(0)
-	var t mcp.Transport
+	var conn mcp.Connection
 	if streamable {
-		// The standalone GET stream is opened by the relay: the SDK opens
-		// it only for its own mcp.Client.
-		t = &mcp.StreamableClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, DisableStandaloneSSE: true, MaxEventSize: budget.SSEEvent}
+		// streamConn, not the SDK's StreamableClientTransport (see
+		// streamable.go); the standalone GET stream is opened by the relay.
+		conn = newStreamConn(r.cfg.URL, r.hc, budget.SSEEvent)
 	} else {
-		t = &mcp.SSEClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, MaxEventSize: budget.SSEEvent}
-	}
-	conn, err := t.Connect(ctx)
-	if err != nil {
-		return nil, err
+		t := &mcp.SSEClientTransport{Endpoint: r.cfg.URL, HTTPClient: r.hc, MaxEventSize: budget.SSEEvent}
+		var err error
+		if conn, err = t.Connect(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if err := conn.Write(ctx, first); err != nil {
 		_ = conn.Close()

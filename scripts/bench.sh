@@ -11,4 +11,4 @@ go test -run '^$' -bench 'TokenCommand' -benchtime "${COMMAND_N:-200}x" -count "
 go test -run '^$' -bench 'Scale' -benchtime 3x ./internal/bench
 go test -run '^$' -bench 'Bridges' -benchtime 1x -count "${COUNT:-3}" ./internal/bench
 go test -run '^$' -bench 'PlainHop' -benchtime 1x -count "${COUNT:-3}" ./internal/bench
-go test -run '^$' -bench 'CallTool' -benchtime 2s ./proxy
+go test -run '^$' -bench 'CallTool|PlainCall' -benchtime 2000x -count "${COUNT:-3}" -benchmem ./proxy

@@ -90,7 +90,10 @@ func (t bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // example server, directly over HTTP, through `mcpauthd proxy`, and through
 // `mcp-remote` (npm, the baseline apps use today), in one run: cold start to
 // the first initialize reply, 300 sequential tools/call, 50 concurrent
-// calls, the bridge's idle and peak memory and its CPU time per call.
+// calls, the bridge's idle and peak memory and its CPU time per call. The
+// clients take turns call by call, so that load from elsewhere on the
+// (shared) machine falls on them alike; each bridge's added p50 is over
+// direct HTTP's in the same run.
 //
 //	go test -run '^$' -bench Bridges -benchtime 1x ./internal/bench
 func BenchmarkBridges(b *testing.B) {
@@ -120,10 +123,18 @@ func BenchmarkBridges(b *testing.B) {
 			return c
 		}},
 	}
-	for _, br := range bridges {
-		b.Run(br.name, func(b *testing.B) {
-			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer cancel()
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		type side struct {
+			name   string
+			call   func() error
+			pid    int
+			rssIdl int
+			cpu0   time.Duration
+			lat    []time.Duration
+		}
+		var sides []*side
+		for _, br := range bridges {
 			client := mcp.NewClient(&mcp.Implementation{Name: "bench", Version: "0"}, nil)
 			var tr mcp.Transport
 			var cmd *exec.Cmd
@@ -136,54 +147,52 @@ func BenchmarkBridges(b *testing.B) {
 			t0 := time.Now()
 			cs, err := client.Connect(ctx, tr, nil)
 			if err != nil {
-				b.Fatal(err)
+				b.Fatal(br.name, err)
 			}
-			cold := time.Since(t0)
+			b.ReportMetric(ms(time.Since(t0)), br.name+"-cold-start-ms")
 			defer cs.Close()
-			call := func() error {
+			s := &side{name: br.name, call: func() error {
 				_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "greet", Arguments: map[string]any{"name": "bench"}})
 				return err
-			}
-			var pid int
-			var rssIdle int
-			var cpu0 time.Duration
+			}}
 			if cmd != nil {
-				pid = cmd.Process.Pid
-				rssIdle, cpu0 = procStat(b, pid)
+				s.pid = cmd.Process.Pid
+				s.rssIdl, s.cpu0 = procStat(b, s.pid)
 			}
-			lat := make([]time.Duration, 0, 300)
-			for range 300 {
+			sides = append(sides, s)
+		}
+		for range 300 {
+			for _, s := range sides {
 				t := time.Now()
-				if err := call(); err != nil {
-					b.Fatal(err)
+				if err := s.call(); err != nil {
+					b.Fatal(s.name, err)
 				}
-				lat = append(lat, time.Since(t))
+				s.lat = append(s.lat, time.Since(t))
 			}
-			slices.Sort(lat)
+		}
+		for _, s := range sides {
+			slices.Sort(s.lat)
 			t1 := time.Now()
 			var wg sync.WaitGroup
 			for range 50 {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					if err := call(); err != nil {
+				wg.Go(func() {
+					if err := s.call(); err != nil {
 						b.Error(err)
 					}
-				}()
+				})
 			}
 			wg.Wait()
-			conc := time.Since(t1)
-			b.ReportMetric(float64(cold.Microseconds())/1000, "cold-start-ms")
-			b.ReportMetric(float64(lat[150].Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(lat[297].Microseconds())/1000, "p99-ms")
-			b.ReportMetric(float64(conc.Microseconds())/1000, "50-concurrent-ms")
-			if pid != 0 {
-				rss, cpu1 := procStat(b, pid)
-				b.ReportMetric(float64(rssIdle)/1024, "idle-rss-MB")
-				b.ReportMetric(float64(peakRSS(b, pid))/1024, "peak-rss-MB")
-				_ = rss
-				b.ReportMetric(float64((cpu1-cpu0).Microseconds())/1000/350, "cpu-ms/call")
+			b.ReportMetric(ms(time.Since(t1)), s.name+"-50-concurrent-ms")
+			b.ReportMetric(ms(s.lat[150]), s.name+"-p50-ms")
+			b.ReportMetric(ms(s.lat[297]), s.name+"-p99-ms")
+			if s.pid != 0 {
+				b.ReportMetric(ms(s.lat[150]-sides[0].lat[150]), s.name+"-added-p50-ms")
+				_, cpu1 := procStat(b, s.pid)
+				b.ReportMetric(float64(s.rssIdl)/1024, s.name+"-idle-rss-MB")
+				b.ReportMetric(float64(peakRSS(b, s.pid))/1024, s.name+"-peak-rss-MB")
+				b.ReportMetric(ms(cpu1-s.cpu0)/350, s.name+"-cpu-ms/call")
 			}
-		})
+		}
+		cancel()
 	}
 }

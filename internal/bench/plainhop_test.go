@@ -22,11 +22,15 @@ import (
 // run, with the fastest direct client: plain HTTP POSTs with a keep-alive
 // connection and a bearer header. Against the TypeScript SDK example
 // server with OAuth: cold start to the initialize reply (the proxy's
-// includes starting the process), 200 sequential tools/call, 30
-// concurrent, and the proxy's CPU time per call and peak RSS. Calls
+// includes starting the process; the median of coldRuns starts, the sides
+// taking turns), 200 sequential tools/call, 30 concurrent, and the
+// proxy's CPU time per call and peak RSS. Calls
 // alternate between the clients, so that load on the machine hits them
-// alike. MCPAUTHD_BENCH_BASE names another mcpauthd binary (an older
-// build) to measure beside this one, as "base".
+// alike. "floor" is internal/bench/floorrelay, the least a stdio bridge
+// can do (one token asked for at start, each line POSTed as it is, each
+// answer written as it comes): the cost of a process hop itself on this
+// machine, which no bridge goes under. MCPAUTHD_BENCH_BASE names another
+// mcpauthd binary (an older build) to measure beside this one, as "base".
 //
 //	go test -run '^$' -bench PlainHop -benchtime 1x -count 5 ./internal/bench
 func BenchmarkPlainHop(b *testing.B) {
@@ -34,26 +38,49 @@ func BenchmarkPlainHop(b *testing.B) {
 	root := strings.TrimSuffix(file, "/internal/bench/plainhop_test.go")
 	url := tsServer(b, root)
 	sock, token := signedInTS(b, url)
-	mcpauthd := build(b, "./cmd/mcpauthd", b.TempDir())
+	dir := b.TempDir()
+	mcpauthd := build(b, "./cmd/mcpauthd", dir)
 
-	bins := map[string]string{"proxy": mcpauthd}
+	bins := map[string][]string{"proxy": {mcpauthd, "proxy", url}, "floor": {build(b, "./internal/bench/floorrelay", dir), url}}
 	if base := os.Getenv("MCPAUTHD_BENCH_BASE"); base != "" {
-		bins["base"] = base // another build of mcpauthd, measured beside this one
+		bins["base"] = []string{base, "proxy", url} // another build of mcpauthd, measured beside this one
+	}
+	start := func(name string) *piped {
+		cmd := exec.Command(bins[name][0], bins[name][1:]...)
+		cmd.Env = append(os.Environ(), "MCPAUTH_SOCK="+sock)
+		return newPiped(b, name, cmd)
 	}
 	for b.Loop() {
-		t0 := time.Now()
+		// Cold starts, the sides taking turns, coldRuns times each: one
+		// start is too exposed to the machine's other load to compare.
+		cold := map[string][]time.Duration{}
+		for range coldRuns {
+			t0 := time.Now()
+			d := newDirect(b, url, token)
+			cold["direct"] = append(cold["direct"], time.Since(t0))
+			d.hc.CloseIdleConnections()
+			for _, name := range slices.Sorted(maps.Keys(bins)) {
+				t0 := time.Now()
+				p := start(name)
+				cold[name] = append(cold[name], time.Since(t0))
+				p.close()
+			}
+		}
+		for name, c := range cold {
+			slices.Sort(c)
+			b.ReportMetric(ms(c[len(c)/2]), name+"-cold-ms")
+			if name != "direct" {
+				b.ReportMetric(float64(c[len(c)/2])/float64(cold["direct"][len(c)/2]), name+"-cold/direct")
+			}
+		}
 		d := newDirect(b, url, token)
-		b.ReportMetric(ms(time.Since(t0)), "direct-cold-ms")
 		lat := map[string][]time.Duration{}
 		calls := map[string]func(string, string) string{"direct": d.call}
 		var pipes []*piped
 		cpu0 := map[string]time.Duration{}
-		for name, bin := range bins {
-			t0 := time.Now()
-			cmd := exec.Command(bin, "proxy", url)
-			cmd.Env = append(os.Environ(), "MCPAUTH_SOCK="+sock)
-			p := newPiped(b, cmd)
-			b.ReportMetric(ms(time.Since(t0)), name+"-cold-ms")
+		for name := range bins {
+			p := start(name)
+			cmd := p.cmd
 			calls[name] = p.call
 			pipes = append(pipes, p)
 			_, cpu0[name] = procStat(b, cmd.Process.Pid)
@@ -86,10 +113,7 @@ func BenchmarkPlainHop(b *testing.B) {
 			}
 		}
 		for _, p := range pipes {
-			name := "proxy"
-			if p.cmd.Path != mcpauthd {
-				name = "base"
-			}
+			name := p.name
 			_, cpu1 := procStat(b, p.cmd.Process.Pid)
 			b.ReportMetric(ms(cpu1-cpu0[name])/230, name+"-cpu-ms/call")
 			b.ReportMetric(float64(peakRSS(b, p.cmd.Process.Pid))/1024, name+"-peak-rss-MB")
@@ -97,6 +121,9 @@ func BenchmarkPlainHop(b *testing.B) {
 		}
 	}
 }
+
+// coldRuns is how many cold starts of each side PlainHop takes the median of.
+const coldRuns = 7
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
@@ -162,6 +189,7 @@ func (d *direct) post(msg string) string {
 // reads the proxy's stdout line by line, matching answers by id.
 type piped struct {
 	b     *testing.B
+	name  string
 	cmd   *exec.Cmd
 	in    io.WriteCloser
 	mu    sync.Mutex
@@ -169,7 +197,7 @@ type piped struct {
 	waits map[string]chan string
 }
 
-func newPiped(b *testing.B, cmd *exec.Cmd) *piped {
+func newPiped(b *testing.B, name string, cmd *exec.Cmd) *piped {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -181,7 +209,7 @@ func newPiped(b *testing.B, cmd *exec.Cmd) *piped {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	p := &piped{b: b, cmd: cmd, in: in, waits: map[string]chan string{}}
+	p := &piped{b: b, name: name, cmd: cmd, in: in, waits: map[string]chan string{}}
 	go func() {
 		r := bufio.NewReaderSize(out, 1<<16)
 		for {
