@@ -32,7 +32,7 @@ import (
 // (there is no session to initialize; nor is any other notification,
 // see below), logging/setLevel is answered by the
 // proxy and its level rides in each request's _meta, every request gets
-// the _meta triple (from the app's initialize; the Go SDK transport derives
+// the _meta triple (from the app's initialize; the relay (streamable.go) derives
 // the headers from it), and resultType "complete" is dropped from results.
 //
 // The other direction needs no translation: a 2026-07-28 app opens with
