@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -41,9 +40,7 @@ func runApps(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(res)
+		return e.printJSON(res)
 	}
 	fmt.Fprintf(e.Stdout, "Approval: %s", res.Mode)
 	if res.Mode != "ask" {

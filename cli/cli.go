@@ -8,6 +8,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -347,6 +348,14 @@ func (e *Env) startFailure(from int64) string {
 		}
 	}
 	return why
+}
+
+// printJSON writes v to standard output as indented JSON: the --json form
+// of every command.
+func (e *Env) printJSON(v any) error {
+	enc := json.NewEncoder(e.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }
 
 func (e *Env) logFile() string { return filepath.Join(e.Paths.State, "mcpauthd.log") }

@@ -170,9 +170,7 @@ func runConfig(ctx context.Context, e *Env, args []string) error {
 		for i := len(app.keys) - 2; i >= 0; i-- {
 			v = map[string]any{app.keys[i]: v}
 		}
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(v)
+		return e.printJSON(v)
 	}
 	path := *file
 	if path == "" {

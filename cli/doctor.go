@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/mcpauthd/mcpauthd/sanitize"
@@ -33,9 +32,7 @@ func runDoctor(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(r); err != nil {
+		if err := e.printJSON(r); err != nil {
 			return err
 		}
 	} else {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/url"
 	"regexp"
@@ -88,9 +87,7 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	}
 	key := map[string]string{"anthropic": "mcp_servers", "openai": "tools"}[*format]
 	fmt.Fprintln(e.Stderr, "warning: this output contains access tokens (secrets): do not paste it where others can read it, or commit it")
-	enc := json.NewEncoder(e.Stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(map[string]any{key: out})
+	return e.printJSON(map[string]any{key: out})
 }
 
 var labelUnsafe = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9_-]+`) })

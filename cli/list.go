@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -30,9 +29,7 @@ func runList(ctx context.Context, e *Env, args []string) error {
 		return err
 	}
 	if *asJSON {
-		enc := json.NewEncoder(e.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(servers)
+		return e.printJSON(servers)
 	}
 	if len(servers) == 0 {
 		fmt.Fprintln(e.Stdout, "No servers yet. Sign in to one with: mcpauthd login URL")

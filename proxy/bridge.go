@@ -29,9 +29,10 @@ import (
 // supported versions hold 2026-07-28 and not the version its initialize
 // answered, the relay bridges for the rest of the session: the
 // app is told its own version, notifications/initialized is not sent on
-// (there is no session to initialize), logging/setLevel is answered by the
+// (there is no session to initialize; nor is any other notification,
+// see below), logging/setLevel is answered by the
 // proxy and its level rides in each request's _meta, every request gets
-// the _meta triple (from the app's initialize; the Go SDK transport derives
+// the _meta triple (from the app's initialize; the relay (streamable.go) derives
 // the headers from it), and resultType "complete" is dropped from results.
 //
 // The other direction needs no translation: a 2026-07-28 app opens with
@@ -45,9 +46,18 @@ import (
 //
 // Multi-round-trip requests (SEP-2322, resultType "input_required") are
 // turned into server→client requests to the app and retried (mrtr.go).
-// The app's notifications/cancelled is not sent on: from 2026-07-28 on a
-// request over Streamable HTTP is cancelled by closing its stream, which
-// the proxy does for the requests mrtr.go keeps (cancelCall).
+//
+// No notification of the app is sent on: a stateless 2026-07-28 server
+// has none to take from a client over Streamable HTTP (the Go SDK's
+// refuses such a POST, which breaks its client's connection). A request
+// is cancelled by closing its stream, which the proxy does on the app's
+// notifications/cancelled for every request of the app it keeps
+// (cancelCall); notifications/initialized has no session to initialize;
+// notifications/progress could only be about a server→client request,
+// and the server makes none (it asks for input in its results, and the
+// proxy, not the server, asks the app); notifications/roots/list_changed
+// has no session to tell: the server asks for the roots (roots/list) in
+// the input requests of each request that needs them.
 //
 // resources/subscribe and resources/unsubscribe become a
 // subscriptions/listen stream per resource (subscribe.go).
@@ -272,7 +282,8 @@ func (r *relay) bridgeRequest(req *jsonrpc.Request) (send *jsonrpc.Request, answ
 		return nil, false
 	}
 	if !req.IsCall() {
-		return req, false
+		r.log.Debug("app → server: notification dropped: it has no meaning in "+modernVersion, "method", req.Method)
+		return nil, false
 	}
 	params := map[string]json.RawMessage{}
 	if len(req.Params) > 0 && json.Unmarshal(req.Params, &params) != nil {

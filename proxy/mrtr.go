@@ -43,10 +43,16 @@ import (
 // nothing goes to it. Late answers to the proxy's ids (the app's to a
 // cancelled input request, the server's to a cancelled retry) go nowhere.
 //
+// A request the server cannot answer with input_required is cancelled the
+// same way: every request of the app is a call here, from when it is sent
+// until it is answered or cancelled (one that is not a multi-round trip
+// just never has a round), so the app's cancel closes its stream and the
+// server's late answer goes nowhere.
+//
 // This file holds the translation; the relay calls noteCall when it sends
-// one of those requests (and sends it on its call's context), inputRound
-// on each server answer, inputAnswer on each of the app's answers, and
-// cancelCall on the app's notifications/cancelled.
+// a request (and sends it on its call's context), inputRound on each
+// server answer, inputAnswer on each of the app's answers, and cancelCall
+// on the app's notifications/cancelled.
 
 // maxInputRounds bounds the rounds of one request (the Go SDK's client
 // gives up after as many).
@@ -107,14 +113,15 @@ func ownID(id jsonrpc.ID, prefix string) bool {
 }
 
 // mrtrStarted, when set (by a test), is told of each relay that keeps a
-// multi-round-trip call.
+// call.
 var mrtrStarted func(*relay)
 
 // noteCall remembers req, about to be sent upstream for a bridged session,
-// when the server may answer it with input_required, and returns its call
-// (nil for another request), on whose context send carries it.
+// when it is a request (the server's answer ends it; the app's cancel
+// closes its stream), and returns its call (nil for a notification), on
+// whose context send carries it.
 func (r *relay) noteCall(req *jsonrpc.Request) *inputCall {
-	if !req.IsCall() || !slices.Contains(mrtrMethods, req.Method) {
+	if !req.IsCall() {
 		return nil
 	}
 	ctx, cancel := context.WithCancel(r.life)
@@ -156,8 +163,8 @@ func (r *relay) endCall(call *inputCall) bool {
 }
 
 // cancelCall takes the app's notifications/cancelled of request id for a
-// bridged session: a multi-round-trip call ends (its round stops, the
-// server's request, if it holds one, is cancelled by closing its stream).
+// bridged session: its call ends (a round stops; the server's request, if
+// it holds one, is cancelled by closing its stream).
 // Nothing is sent upstream, for any request: a 2026-07-28 server over
 // Streamable HTTP expects no notifications/cancelled.
 func (r *relay) cancelCall(id jsonrpc.ID) {
@@ -165,7 +172,7 @@ func (r *relay) cancelCall(id jsonrpc.ID) {
 	call := r.mr.active[id]
 	r.mu.Unlock()
 	if call != nil && r.endCall(call) {
-		r.log.Debug("the app cancelled a multi-round request (SEP-2322)", "id", id.Raw())
+		r.log.Debug("the app cancelled a request: its stream is closed", "id", id.Raw())
 	}
 }
 
@@ -176,7 +183,8 @@ type inputRequest struct {
 }
 
 // inputRound looks at the server's answer m for a bridged session. When m
-// answers a request noteCall kept, an input_required result starts a round
+// answers a request noteCall kept, an input_required result to one of
+// mrtrMethods starts a round
 // (in a goroutine of its own) and inputRound reports true (m goes no
 // further); any other answer is returned as a copy that carries the app's
 // id (the transport still reads m's), and ends the call. An answer to a
@@ -186,6 +194,10 @@ func (r *relay) inputRound(m *jsonrpc.Response) (*jsonrpc.Response, bool) {
 	r.mu.Lock()
 	call := r.mr.calls[m.ID]
 	delete(r.mr.calls, m.ID)
+	var method string
+	if call != nil {
+		method = call.req.Method
+	}
 	r.mu.Unlock()
 	if call == nil {
 		return m, ownID(m.ID, retryPrefix)
@@ -200,7 +212,7 @@ func (r *relay) inputRound(m *jsonrpc.Response) (*jsonrpc.Response, bool) {
 		InputRequests map[string]inputRequest `json:"inputRequests"`
 		RequestState  string                  `json:"requestState"`
 	}
-	if m.Error != nil || !bytes.Contains(m.Result, []byte(`"input_required"`)) || json.Unmarshal(m.Result, &res) != nil || res.ResultType != "input_required" {
+	if m.Error != nil || !slices.Contains(mrtrMethods, method) || !bytes.Contains(m.Result, []byte(`"input_required"`)) || json.Unmarshal(m.Result, &res) != nil || res.ResultType != "input_required" {
 		return m, !r.endCall(call)
 	}
 	r.mu.Lock()

@@ -55,7 +55,8 @@ func waitSettled(t *testing.T, r *relay, after string) {
 // cancels a handler when its request's stream closes: "ask" elicits once,
 // "pair" elicits twice in one round, "hold" elicits and then, called again
 // with the answer, holds the request (telling held) until it is cancelled
-// (telling gone); "greet" answers at once. posts records the Mcp-Method
+// (telling gone); "block" holds the request at once, the same way, and
+// then answers, and so does completion/complete; "greet" answers at once. posts records the Mcp-Method
 // and Mcp-Name of every POST (the method in its body when it has no
 // Mcp-Method, "a response" for a response).
 type holdServer struct {
@@ -68,7 +69,18 @@ type holdServer struct {
 func newHoldServer(t *testing.T) *holdServer {
 	hs := &holdServer{held: make(chan string, 1), gone: make(chan string, 1)}
 	quit := make(chan struct{})
-	srv := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "0"}, &mcp.ServerOptions{SupportedProtocolVersions: []string{"2026-07-28"}})
+	srv := mcp.NewServer(&mcp.Implementation{Name: "up", Version: "0"}, &mcp.ServerOptions{
+		SupportedProtocolVersions: []string{"2026-07-28"},
+		CompletionHandler: func(ctx context.Context, _ *mcp.CompleteRequest) (*mcp.CompleteResult, error) {
+			hs.held <- "complete"
+			select {
+			case <-ctx.Done():
+				hs.gone <- "complete"
+			case <-quit:
+			}
+			return &mcp.CompleteResult{}, nil // an answer the app must not get
+		},
+	})
 	ask := &mcp.ElicitParams{Message: "name?", RequestedSchema: &jsonschema.Schema{Type: "object", Properties: map[string]*jsonschema.Schema{"name": {Type: "string"}}}}
 	text := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}
 	mcp.AddTool(srv, &mcp.Tool{Name: "ask"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
@@ -94,6 +106,15 @@ func newHoldServer(t *testing.T) *holdServer {
 		case <-quit: // the test ended without the cancellation
 		}
 		return nil, nil, ctx.Err()
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "block"}, func(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
+		hs.held <- "block"
+		select {
+		case <-ctx.Done():
+			hs.gone <- "block"
+		case <-quit:
+		}
+		return text, nil, nil // an answer the app must not get
 	})
 	mcp.AddTool(srv, &mcp.Tool{Name: "greet"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
 		return text, nil, nil

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/internal/testfake"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
@@ -120,14 +120,14 @@ func newFlakyAS(t *testing.T) *flakyAS {
 		if n := a.resName.Load().(string); n != "" {
 			prm["resource_name"] = n
 		}
-		writeJSONe2e(w, 200, prm)
+		testfake.WriteJSON(w, 200, prm)
 	})
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
 		if a.allDown.Load() {
 			http.Error(w, "down", 500)
 			return
 		}
-		writeJSONe2e(w, 200, map[string]any{
+		testfake.WriteJSON(w, 200, map[string]any{
 			"issuer": base, "authorization_endpoint": base + "/authorize", "token_endpoint": base + "/token",
 			"registration_endpoint": base + "/register", "revocation_endpoint": base + "/revoke",
 			"code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"},
@@ -148,7 +148,7 @@ func newFlakyAS(t *testing.T) *flakyAS {
 		a.secrets = append(a.secrets, secret)
 		a.mu.Unlock()
 		a.maybeKill("/register", true)
-		writeJSONe2e(w, 201, map[string]any{"client_id": id, "client_secret": secret, "token_endpoint_auth_method": "client_secret_post",
+		testfake.WriteJSON(w, 201, map[string]any{"client_id": id, "client_secret": secret, "token_endpoint_auth_method": "client_secret_post",
 			"redirect_uris": []string{}, "grant_types": []string{"authorization_code", "refresh_token"}})
 	})
 	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
@@ -183,7 +183,7 @@ func newFlakyAS(t *testing.T) *flakyAS {
 			return
 		}
 		if sec, ok := a.clientOK(r); !ok {
-			writeJSONe2e(w, 401, map[string]any{"error": "invalid_client", "error_description": "unknown client " + sec})
+			testfake.WriteJSON(w, 401, map[string]any{"error": "invalid_client", "error_description": "unknown client " + sec})
 			return
 		}
 		a.mu.Lock()
@@ -194,21 +194,21 @@ func newFlakyAS(t *testing.T) *flakyAS {
 			sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
 			if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != ch {
 				a.mu.Unlock()
-				writeJSONe2e(w, 400, map[string]any{"error": "invalid_grant"})
+				testfake.WriteJSON(w, 400, map[string]any{"error": "invalid_grant"})
 				return
 			}
 		case "refresh_token":
 			rt := r.PostForm.Get("refresh_token")
 			if !a.refresh[rt] {
 				a.mu.Unlock()
-				writeJSONe2e(w, 400, map[string]any{"error": "invalid_grant", "error_description": "unknown refresh token"})
+				testfake.WriteJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "unknown refresh token"})
 				return
 			}
 			// Rotation with a grace period: the old one stays valid, so a
 			// crash that loses the new one is not fatal.
 		default:
 			a.mu.Unlock()
-			writeJSONe2e(w, 400, map[string]any{"error": "unsupported_grant_type"})
+			testfake.WriteJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
 			return
 		}
 		at, rt := "access-"+rand.Text(), "refresh-"+rand.Text()+strings.Repeat("p", int(a.pad.Load()))
@@ -216,7 +216,7 @@ func newFlakyAS(t *testing.T) *flakyAS {
 		a.secrets = append(a.secrets, at, rt)
 		a.mu.Unlock()
 		a.maybeKill("/token", true)
-		writeJSONe2e(w, 200, map[string]any{"access_token": at, "refresh_token": rt, "token_type": "Bearer", "expires_in": a.expiresIn.Load(), "scope": "mcp offline_access"})
+		testfake.WriteJSON(w, 200, map[string]any{"access_token": at, "refresh_token": rt, "token_type": "Bearer", "expires_in": a.expiresIn.Load(), "scope": "mcp offline_access"})
 	})
 	mux.HandleFunc("POST /revoke", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
@@ -235,13 +235,6 @@ func newFlakyAS(t *testing.T) *flakyAS {
 		w.WriteHeader(200)
 	})
 	return a
-}
-
-func writeJSONe2e(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 func (a *flakyAS) clientOK(r *http.Request) (string, bool) {
@@ -286,9 +279,9 @@ func (a *flakyAS) fault(w http.ResponseWriter, r *http.Request, mode string) boo
 			}
 		}
 	case modeInvalid:
-		writeJSONe2e(w, 400, map[string]any{"error": "invalid_grant", "error_description": "revoked"})
+		testfake.WriteJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "revoked"})
 	case modeEscapes:
-		writeJSONe2e(w, 400, map[string]any{"error": "invalid_grant", "error_description": hostileText})
+		testfake.WriteJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": hostileText})
 	}
 	return true
 }

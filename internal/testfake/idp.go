@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -71,7 +70,7 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 	t.Cleanup(srv.Close)
 	p.Issuer = srv.URL
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeIdPJSON(w, 200, map[string]any{"issuer": p.Issuer, "authorization_endpoint": p.Issuer + "/authorize",
+		WriteJSON(w, 200, map[string]any{"issuer": p.Issuer, "authorization_endpoint": p.Issuer + "/authorize",
 			"token_endpoint": p.Issuer + "/token", "jwks_uri": p.Issuer + "/jwks", "revocation_endpoint": p.Issuer + "/revoke",
 			"code_challenge_methods_supported": []string{"S256"}, "response_types_supported": []string{"code"},
 			"scopes_supported":                      []string{"openid", "profile", "email", "offline_access"},
@@ -81,7 +80,7 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		raw, _ := key.PublicKey.Bytes() // uncompressed point: 0x04 | x | y
 		enc := base64.RawURLEncoding.EncodeToString
-		writeIdPJSON(w, 200, map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": p.kid, "use": "sig", "alg": "ES256",
+		WriteJSON(w, 200, map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": p.kid, "use": "sig", "alg": "ES256",
 			"x": enc(raw[1:33]), "y": enc(raw[33:])}}})
 	})
 	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
@@ -120,7 +119,7 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 		want := p.secret
 		p.mu.Unlock()
 		if id != p.ClientID || secret != want {
-			writeIdPJSON(w, 401, map[string]any{"error": "invalid_client"})
+			WriteJSON(w, 401, map[string]any{"error": "invalid_client"})
 			return
 		}
 		switch f.Get("grant_type") {
@@ -131,7 +130,7 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 			p.mu.Unlock()
 			sum := sha256.Sum256([]byte(f.Get("code_verifier")))
 			if !ok || c.redirect != f.Get("redirect_uri") || base64.RawURLEncoding.EncodeToString(sum[:]) != c.challenge {
-				writeIdPJSON(w, 400, map[string]any{"error": "invalid_grant"})
+				WriteJSON(w, 400, map[string]any{"error": "invalid_grant"})
 				return
 			}
 			p.issue(w, "user-1", c.nonce, c.offline)
@@ -142,7 +141,7 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 			p.refreshes++
 			p.mu.Unlock()
 			if !ok {
-				writeIdPJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "refresh token revoked or unknown"})
+				WriteJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "refresh token revoked or unknown"})
 				return
 			}
 			p.issue(w, sub, "", true)
@@ -152,25 +151,18 @@ func NewIdP(t testing.TB, idTokenTTL time.Duration) *IdP {
 			p.mu.Unlock()
 			sub, ok := p.verifyIDToken(f.Get("subject_token"))
 			if !ok || f.Get("subject_token_type") != "urn:ietf:params:oauth:token-type:id_token" || f.Get("requested_token_type") != IDJAGType || f.Get("audience") == "" {
-				writeIdPJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "subject token not accepted"})
+				WriteJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "subject token not accepted"})
 				return
 			}
 			now := time.Now()
 			jag := p.sign(jwt.MapClaims{"iss": p.Issuer, "sub": sub, "aud": f.Get("audience"), "client_id": p.ClientID,
 				"resource": f.Get("resource"), "jti": rand.Text(), "iat": now.Unix(), "exp": now.Add(5 * time.Minute).Unix()}, "oauth-id-jag+jwt")
-			writeIdPJSON(w, 200, map[string]any{"access_token": jag, "issued_token_type": IDJAGType, "token_type": "N_A", "expires_in": 300})
+			WriteJSON(w, 200, map[string]any{"access_token": jag, "issued_token_type": IDJAGType, "token_type": "N_A", "expires_in": 300})
 		default:
-			writeIdPJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
+			WriteJSON(w, 400, map[string]any{"error": "unsupported_grant_type"})
 		}
 	})
 	return p
-}
-
-func writeIdPJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }
 
 // issue answers a token request with a new ID token for sub (with nonce,
@@ -191,7 +183,7 @@ func (p *IdP) issue(w http.ResponseWriter, sub, nonce string, offline bool) {
 		res["refresh_token"] = rt
 	}
 	p.mu.Unlock()
-	writeIdPJSON(w, 200, res)
+	WriteJSON(w, 200, res)
 }
 
 // Sign signs claims with the IdP's published key (ES256, its kid): an ID
@@ -289,10 +281,10 @@ func NewEnterpriseAS(t testing.TB, idp *IdP, accessTTL time.Duration) *Enterpris
 		mcpHandler.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /.well-known/oauth-protected-resource/mcp", func(w http.ResponseWriter, r *http.Request) {
-		writeIdPJSON(w, 200, map[string]any{"resource": a.URL, "authorization_servers": []string{a.Issuer}})
+		WriteJSON(w, 200, map[string]any{"resource": a.URL, "authorization_servers": []string{a.Issuer}})
 	})
 	mux.HandleFunc("GET /.well-known/oauth-authorization-server", func(w http.ResponseWriter, r *http.Request) {
-		writeIdPJSON(w, 200, map[string]any{"issuer": a.Issuer, "token_endpoint": a.Issuer + "/token",
+		WriteJSON(w, 200, map[string]any{"issuer": a.Issuer, "token_endpoint": a.Issuer + "/token",
 			"grant_types_supported":                 []string{"urn:ietf:params:oauth:grant-type:jwt-bearer"},
 			"token_endpoint_auth_methods_supported": []string{"none"}})
 	})
@@ -308,7 +300,7 @@ func NewEnterpriseAS(t testing.TB, idp *IdP, accessTTL time.Duration) *Enterpris
 			jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(idp.Issuer), jwt.WithAudience(a.Issuer), jwt.WithExpirationRequired())
 		if f.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" || err != nil || tk.Header["typ"] != "oauth-id-jag+jwt" ||
 			c.ClientID != f.Get("client_id") || c.Resource != a.URL || f.Get("resource") != a.URL {
-			writeIdPJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "ID-JAG not accepted"})
+			WriteJSON(w, 400, map[string]any{"error": "invalid_grant", "error_description": "ID-JAG not accepted"})
 			return
 		}
 		tok := "at-" + rand.Text()
@@ -316,7 +308,7 @@ func NewEnterpriseAS(t testing.TB, idp *IdP, accessTTL time.Duration) *Enterpris
 		a.grants++
 		a.tokens[tok] = time.Now().Add(a.accessTTL)
 		a.mu.Unlock()
-		writeIdPJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(a.accessTTL / time.Second)})
+		WriteJSON(w, 200, map[string]any{"access_token": tok, "token_type": "Bearer", "expires_in": int(a.accessTTL / time.Second)})
 	})
 	return a
 }

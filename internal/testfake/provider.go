@@ -134,7 +134,7 @@ func NewProviderAS(t testing.TB, style string) *ProviderAS {
 		if style != StyleEntra { // Entra-protected servers rarely list scopes: the client uses .default
 			doc["scopes_supported"] = []string{"mcp"}
 		}
-		writeProviderJSON(w, 200, doc)
+		WriteJSON(w, 200, doc)
 	})
 	meta := map[string]any{
 		"issuer": a.Issuer, "authorization_endpoint": a.Issuer + "/authorize", "token_endpoint": a.Issuer + "/token",
@@ -158,11 +158,11 @@ func NewProviderAS(t testing.TB, style string) *ProviderAS {
 	switch style {
 	case StyleOIDC, StyleGoogle, StyleEntra, StyleCognito, StyleKeycloak, StyleAuth0:
 		mux.HandleFunc("GET "+u.Path+"/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-			writeProviderJSON(w, 200, meta)
+			WriteJSON(w, 200, meta)
 		})
 	default:
 		mux.HandleFunc("GET /.well-known/oauth-authorization-server"+u.Path, func(w http.ResponseWriter, r *http.Request) {
-			writeProviderJSON(w, 200, meta)
+			WriteJSON(w, 200, meta)
 		})
 	}
 	mux.HandleFunc("POST "+u.Path+"/register", a.register)
@@ -171,16 +171,9 @@ func NewProviderAS(t testing.TB, style string) *ProviderAS {
 	return a
 }
 
-func writeProviderJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 func (a *ProviderAS) register(w http.ResponseWriter, r *http.Request) {
 	if a.Style == StyleKeycloak {
-		writeProviderJSON(w, 403, map[string]any{"error": "insufficient_scope",
+		WriteJSON(w, 403, map[string]any{"error": "insufficient_scope",
 			"error_description": "Policy 'Trusted Hosts' rejected request to client-registration service. Details: Host not trusted."})
 		return
 	}
@@ -193,7 +186,7 @@ func (a *ProviderAS) register(w http.ResponseWriter, r *http.Request) {
 	a.clients[id] = secret
 	a.Registrations++
 	a.Mu.Unlock()
-	writeProviderJSON(w, 201, map[string]any{"client_id": id, "client_secret": secret, "token_endpoint_auth_method": "client_secret_post",
+	WriteJSON(w, 201, map[string]any{"client_id": id, "client_secret": secret, "token_endpoint_auth_method": "client_secret_post",
 		"redirect_uris": body.RedirectURIs, "grant_types": []string{"authorization_code", "refresh_token"}})
 }
 
@@ -353,15 +346,15 @@ func (a *ProviderAS) token(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write([]byte(v.Encode()))
 		return
 	}
-	writeProviderJSON(w, 200, ans)
+	WriteJSON(w, 200, ans)
 }
 
 func (a *ProviderAS) tokenError(w http.ResponseWriter, status int, code, desc string) {
 	if a.Style == StyleSlack {
-		writeProviderJSON(w, 200, map[string]any{"ok": false, "error": code})
+		WriteJSON(w, 200, map[string]any{"ok": false, "error": code})
 		return
 	}
-	writeProviderJSON(w, status, map[string]any{"error": code, "error_description": desc})
+	WriteJSON(w, status, map[string]any{"error": code, "error_description": desc})
 }
 
 // KillRefreshTokens forgets every refresh token issued (the user revoked
