@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/mcpauthd/mcpauthd/oauth"
@@ -152,4 +154,99 @@ func TestCheckURL(t *testing.T) {
 	if _, err := ParseMode("websocket"); err == nil {
 		t.Error("ParseMode accepted websocket")
 	}
+}
+
+// BenchmarkPlainBurst is BenchmarkPlainCall's burst: burstSize tools/call
+// lines written at once, one op being the time until every answer came,
+// beside the same calls as concurrent plain POSTs:
+//
+//	go test -run - -bench PlainBurst ./proxy/
+func BenchmarkPlainBurst(b *testing.B) {
+	const burstSize = 30
+	cold := os.Getenv("BURST_COLD") != ""
+	u := newUpstream(b, false)
+	const call = `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"greet","arguments":{"name":"b"}}}`
+	b.Run("direct", func(b *testing.B) {
+		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		post := func(session, msg string) (*http.Response, string) {
+			req, _ := http.NewRequest(http.MethodPost, u.url, strings.NewReader(msg))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Authorization", "Bearer good")
+			if session != "" {
+				req.Header.Set("Mcp-Session-Id", session)
+				req.Header.Set("Mcp-Protocol-Version", "2025-03-26")
+			}
+			res, err := hc.Do(req)
+			if err != nil {
+				b.Error(err)
+				return nil, ""
+			}
+			body, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			if res.StatusCode/100 != 2 {
+				b.Errorf("HTTP %d: %s", res.StatusCode, body)
+			}
+			return res, string(body)
+		}
+		res, _ := post("", initLine)
+		session := res.Header.Get("Mcp-Session-Id")
+		post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		id := 2
+		for b.Loop() {
+			if cold {
+				hc.CloseIdleConnections()
+			}
+			var wg sync.WaitGroup
+			for range burstSize {
+				id++
+				line := fmt.Sprintf(call, id)
+				wg.Go(func() {
+					if _, body := post(session, line); !strings.Contains(body, "Hello, b!") {
+						b.Error(body)
+					}
+				})
+			}
+			wg.Wait()
+		}
+	})
+	b.Run("proxy", func(b *testing.B) {
+		base := oauth.NewTransport(oauth.HTTPOptions{})
+		app, _ := startProxy(b, Config{URL: u.url, Source: &source{tok: "good"}, Base: base})
+		r := bufio.NewReader(app.Reader)
+		write := func(line string) {
+			if _, err := io.WriteString(app.Writer, line+"\n"); err != nil {
+				b.Fatal(err)
+			}
+		}
+		write(initLine)
+		if _, err := r.ReadString('\n'); err != nil {
+			b.Fatal(err)
+		}
+		write(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		var mu sync.Mutex // the app writes its lines from many goroutines
+		id := 2
+		for b.Loop() {
+			if cold {
+				base.(interface{ CloseIdleConnections() }).CloseIdleConnections()
+			}
+			var wg sync.WaitGroup
+			for range burstSize {
+				id++
+				line := fmt.Sprintf(call, id)
+				wg.Go(func() {
+					mu.Lock()
+					defer mu.Unlock()
+					write(line)
+				})
+			}
+			for range burstSize {
+				if got, err := r.ReadString('\n'); err != nil || !strings.Contains(got, "Hello, b!") {
+					b.Fatal(got, err)
+				}
+			}
+			wg.Wait()
+		}
+		app.Writer.Close()
+	})
 }

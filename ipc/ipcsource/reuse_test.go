@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -95,5 +97,119 @@ func TestReuse(t *testing.T) {
 	get(s)
 	if n.Load() != 2 {
 		t.Errorf("without Reuse: %d requests, want 2", n.Load())
+	}
+}
+
+// gateDaemon hands out tok from TokenFor once release is closed, counting
+// the calls (and those blocked in it).
+type gateDaemon struct {
+	tok     ipc.TokenResponse
+	release chan struct{}
+	calls   atomic.Int32
+	blocked atomic.Int32
+}
+
+func (d *gateDaemon) TokenFor(ctx context.Context, _ *ipc.TokenRequest) (*ipc.TokenResponse, error) {
+	d.calls.Add(1)
+	d.blocked.Add(1)
+	defer d.blocked.Add(-1)
+	select {
+	case <-d.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	tok := d.tok
+	return &tok, nil
+}
+
+func (*gateDaemon) Challenge(context.Context, *ipc.ChallengeRequest) error { return nil }
+func (*gateDaemon) Succeeded(context.Context, string, string) error        { return nil }
+
+// inCredential counts the goroutines inside Source.Credential.
+func inCredential() int {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	return strings.Count(string(buf), "ipcsource.(*Source).Credential(")
+}
+
+// waitFor polls cond (the goroutines it counts get there in their own
+// time); it fails after a minute, a bound on a hang, not a speed.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting: %s", what)
+		}
+	}
+}
+
+// TestReuseBurst: with Reuse, a burst of concurrent requests that find no
+// token to reuse asks the daemon once, every request getting its token; a
+// burst after a DPoP-bound hand-out asks the daemon once per request, all
+// at once (none waits for another's); and a hand-out that was in flight
+// when Forget was called is not reused.
+func TestReuseBurst(t *testing.T) {
+	ctx := context.Background()
+	const burst = 20
+	run := func(s *Source) chan *oauth.Credential {
+		got := make(chan *oauth.Credential, burst)
+		for range burst {
+			go func() {
+				c, err := s.Credential(ctx, "POST", "https://x/mcp", "")
+				if err != nil {
+					t.Error(err)
+				}
+				got <- c
+			}()
+		}
+		return got
+	}
+
+	d := &gateDaemon{tok: ipc.TokenResponse{AccessToken: "a", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, release: make(chan struct{})}
+	s := &Source{Daemon: d, URL: "https://x/mcp", Reuse: time.Minute}
+	got := run(s)
+	waitFor(t, "the burst inside Credential", func() bool { return inCredential() == burst })
+	close(d.release)
+	for range burst {
+		if c := <-got; c == nil || c.Token != "a" {
+			t.Fatalf("a request of the burst got %+v", c)
+		}
+	}
+	if n := d.calls.Load(); n != 1 {
+		t.Errorf("a burst of %d asked the daemon %d times, want 1", burst, n)
+	}
+
+	d = &gateDaemon{tok: ipc.TokenResponse{AccessToken: "a", TokenType: oauth.DPoPScheme, DPoPProof: "p", Expiry: time.Now().Add(time.Hour)}, release: make(chan struct{})}
+	close(d.release)
+	s = &Source{Daemon: d, URL: "https://x/mcp", Reuse: time.Minute}
+	if _, err := s.Credential(ctx, "POST", "https://x/mcp", ""); err != nil {
+		t.Fatal(err)
+	}
+	d.release = make(chan struct{})
+	got = run(s)
+	waitFor(t, "every request of a DPoP burst asking the daemon at once", func() bool { return d.blocked.Load() == burst })
+	close(d.release)
+	for range burst {
+		<-got
+	}
+
+	d = &gateDaemon{tok: ipc.TokenResponse{AccessToken: "a", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)}, release: make(chan struct{})}
+	s = &Source{Daemon: d, URL: "https://x/mcp", Reuse: time.Minute}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if _, err := s.Credential(ctx, "POST", "https://x/mcp", ""); err != nil {
+			t.Error(err)
+		}
+	}()
+	waitFor(t, "the hand-out in flight", func() bool { return d.blocked.Load() == 1 })
+	s.Forget()
+	close(d.release)
+	<-done
+	if _, err := s.Credential(ctx, "POST", "https://x/mcp", ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := d.calls.Load(); n != 2 {
+		t.Errorf("a hand-out in flight during Forget was reused: %d calls, want 2", n)
 	}
 }

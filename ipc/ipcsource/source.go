@@ -64,6 +64,16 @@ type Source struct {
 	mu     sync.Mutex
 	cached *oauth.Credential
 	until  time.Time
+	// fetching, with Reuse, is closed when the hand-out in flight ends
+	// (nil when none is): the requests of a burst that find no token to
+	// reuse wait for that one instead of each asking the daemon.
+	fetching chan struct{}
+	// unshared: the last hand-out could not be reused (a DPoP-bound token,
+	// one with a warning), so requests do not wait for each other's.
+	unshared bool
+	// gen counts Forget calls: a hand-out asked for before one is not
+	// kept for reuse (it may be the token the server just refused).
+	gen uint64
 }
 
 // defaultMargin is how close to its expiry a reused token stops being
@@ -74,6 +84,7 @@ const defaultMargin = 30 * time.Second
 func (s *Source) Forget() {
 	s.mu.Lock()
 	s.cached = nil
+	s.gen++
 	s.mu.Unlock()
 }
 
@@ -92,16 +103,46 @@ const succeededTimeout = 5 * time.Second
 // a token and the server's challenge, handed to Challenged, is what makes
 // the daemon add the server and sign in. Other errors (the daemon is gone,
 // the server is in error) are returned as they are.
+//
+// With Reuse, concurrent requests that find no token to reuse make one
+// hand-out: the first asks the daemon, the others wait for its answer (or
+// their ctx) and reuse it; when it cannot be reused (an error, a DPoP-bound
+// token) each asks the daemon itself.
 func (s *Source) Credential(ctx context.Context, method, target, nonce string) (*oauth.Credential, error) {
+	var lead chan struct{} // closed when this request's hand-out ends
+	var gen uint64
 	if s.Reuse > 0 {
-		now := time.Now()
 		s.mu.Lock()
-		c := s.cached
-		if c != nil && now.Before(s.until) {
+		if c := s.reusable(); c != nil {
 			s.mu.Unlock()
 			return c, nil
 		}
+		if wait := s.fetching; wait != nil && !s.unshared {
+			s.mu.Unlock()
+			select {
+			case <-wait:
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+			s.mu.Lock()
+			if c := s.reusable(); c != nil {
+				s.mu.Unlock()
+				return c, nil
+			}
+		} else if wait == nil {
+			lead = make(chan struct{})
+			s.fetching = lead
+		}
+		gen = s.gen
 		s.mu.Unlock()
+	}
+	if lead != nil {
+		defer func() {
+			s.mu.Lock()
+			s.fetching = nil
+			s.mu.Unlock()
+			close(lead)
+		}()
 	}
 	t, err := s.Daemon.TokenFor(ctx, &ipc.TokenRequest{URL: s.URL, Account: s.Account, MinValid: ipc.Duration(s.MinValid),
 		DPoP: &ipc.DPoPRequest{Method: method, URL: target, Nonce: nonce}})
@@ -112,7 +153,8 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 		return nil, err
 	}
 	c := &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}
-	if s.Reuse > 0 && t.AccessToken != "" && t.DPoPProof == "" && t.TokenType != oauth.DPoPScheme && t.Warning == "" {
+	if s.Reuse > 0 {
+		reuse := t.AccessToken != "" && t.DPoPProof == "" && t.TokenType != oauth.DPoPScheme && t.Warning == ""
 		until := time.Now().Add(s.Reuse)
 		margin := s.MinValid
 		if margin <= 0 {
@@ -121,11 +163,23 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 		if !t.Expiry.IsZero() && t.Expiry.Add(-margin).Before(until) {
 			until = t.Expiry.Add(-margin)
 		}
+		reuse = reuse && until.After(time.Now())
 		s.mu.Lock()
-		s.cached, s.until = c, until
+		s.unshared = !reuse
+		if reuse && gen == s.gen {
+			s.cached, s.until = c, until
+		}
 		s.mu.Unlock()
 	}
 	return c, nil
+}
+
+// reusable is the token to reuse now, or nil. s.mu is held.
+func (s *Source) reusable() *oauth.Credential {
+	if s.cached != nil && time.Now().Before(s.until) {
+		return s.cached
+	}
+	return nil
 }
 
 // Challenged implements oauth.TokenSource: it hands the server's refusal of
