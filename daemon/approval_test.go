@@ -22,6 +22,11 @@ func approvalErr(t *testing.T, err error, code string) *ipc.Error {
 	return e
 }
 
+// fakePID is above Linux's largest pid (4194304), so a made-up peer's pid
+// is never this test process's own: the gate lets the daemon's own process
+// through unasked, and a collision once made a request pass in CI.
+const fakePID = 1 << 22
+
 // The gate of ask mode, with the server not signed in: a request that
 // passes the gate fails with needs_sign_in, one that does not with the
 // approval's own error.
@@ -31,8 +36,8 @@ func TestApprovalGate(t *testing.T) {
 	d.cfg.ApprovalWait = 50 * time.Millisecond // how long each request here waits; nothing is timed
 	url, sens := "https://s0000.example/mcp", "https://s0001.example/mcp"
 	ctx := context.Background()
-	editor := ipc.Peer{UID: os.Getuid(), PID: 4242, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
-	user := ipc.Peer{UID: os.Getuid(), PID: 5000, Program: "/usr/bin/bash-less-terminal"}
+	editor := ipc.Peer{UID: os.Getuid(), PID: fakePID + 4242, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
+	user := ipc.Peer{UID: os.Getuid(), PID: fakePID + 5000, Program: "/usr/bin/bash-less-terminal"}
 	events := d.Subscribe()
 	defer d.Unsubscribe(events)
 	for range 2 {
@@ -61,7 +66,7 @@ func TestApprovalGate(t *testing.T) {
 	// The app cannot approve itself (running mcpauthd approve, say): the
 	// decider is found as the request's program was, through mcpauthd
 	// and the shell, to the same process.
-	self := ipc.Peer{UID: os.Getuid(), PID: 4343, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
+	self := ipc.Peer{UID: os.Getuid(), PID: fakePID + 4343, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
 	if err := d.Decide(&ipc.DecideRequest{ID: e.ApprovalID, Decision: ipc.DecisionOnce}, self); err == nil || !strings.Contains(err.Error(), "cannot approve its own request") {
 		t.Fatalf("an app approving its own request: %v", err)
 	}
@@ -139,11 +144,11 @@ func TestApprovalGate(t *testing.T) {
 	// At most maxPending requests wait; past that a new pair is refused
 	// at once, without a prompt.
 	for i := len(d.PendingApprovals()); i < maxPending; i++ {
-		p := ipc.Peer{UID: os.Getuid(), PID: 9000 + i, Program: fmt.Sprintf("/tmp/copy%d", i), ProgramPID: 9000 + i}
+		p := ipc.Peer{UID: os.Getuid(), PID: fakePID + 9000 + i, Program: fmt.Sprintf("/tmp/copy%d", i), ProgramPID: 9000 + i}
 		_, err = d.Token(ctx, url, 0, p)
 		approvalErr(t, err, ipc.CodeApprovalPending)
 	}
-	_, err = d.Token(ctx, url, 0, ipc.Peer{UID: os.Getuid(), PID: 8999, Program: "/tmp/one-more", ProgramPID: 8999})
+	_, err = d.Token(ctx, url, 0, ipc.Peer{UID: os.Getuid(), PID: fakePID + 8999, Program: "/tmp/one-more", ProgramPID: 8999})
 	if e := approvalErr(t, err, ipc.CodeApprovalPending); e.ApprovalID != "" || len(d.PendingApprovals()) != maxPending {
 		t.Errorf("request past the limit: %+v, %d pending", e, len(d.PendingApprovals()))
 	}
@@ -152,7 +157,7 @@ func TestApprovalGate(t *testing.T) {
 	_, err = d.Token(ctx, url, 0, ipc.Peer{UID: os.Getuid(), PID: os.Getpid()})
 	approvalErr(t, err, ipc.CodeNeedsSignIn)
 	d.cfg.Approval = ApprovalOff
-	_, err = d.Token(ctx, sens, 0, ipc.Peer{UID: os.Getuid(), PID: 77, Program: "/usr/bin/new"})
+	_, err = d.Token(ctx, sens, 0, ipc.Peer{UID: os.Getuid(), PID: fakePID + 77, Program: "/usr/bin/new"})
 	approvalErr(t, err, ipc.CodeNeedsSignIn)
 }
 
@@ -167,8 +172,8 @@ func TestApprovalGateChallenge(t *testing.T) {
 	d.cfg.ApprovalWait = 50 * time.Millisecond // how long each request here waits; nothing is timed
 	known, fresh, other := "https://s0000.example/mcp", "https://new.example/mcp", "https://other.example/mcp"
 	ctx := context.Background()
-	editor := ipc.Peer{UID: os.Getuid(), PID: 4242, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
-	user := ipc.Peer{UID: os.Getuid(), PID: 5000, Program: "/usr/bin/terminal"}
+	editor := ipc.Peer{UID: os.Getuid(), PID: fakePID + 4242, Exe: "/usr/bin/mcpauthd", Program: "/opt/editor/editor", ProgramPID: 4000}
+	user := ipc.Peer{UID: os.Getuid(), PID: fakePID + 5000, Program: "/usr/bin/terminal"}
 	challenge := func(p ipc.Peer, url, account string, status int) error {
 		return d.For(p).Challenge(ctx, &ipc.ChallengeRequest{URL: url, Account: account, Status: status})
 	}
@@ -211,7 +216,7 @@ func TestApprovalGateChallenge(t *testing.T) {
 		t.Errorf("the daemon's own challenges made %d requests wait", got-n)
 	}
 	// A new app is asked for it; with approval off, nobody is.
-	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: 77, Program: "/usr/bin/new"}, other, "", http.StatusForbidden), ipc.CodeApprovalPending)
+	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: fakePID + 77, Program: "/usr/bin/new"}, other, "", http.StatusForbidden), ipc.CodeApprovalPending)
 	d.cfg.Approval = ApprovalOff
-	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: 78, Program: "/usr/bin/newer"}, other, "", http.StatusForbidden), ipc.CodeNeedsSignIn)
+	approvalErr(t, challenge(ipc.Peer{UID: os.Getuid(), PID: fakePID + 78, Program: "/usr/bin/newer"}, other, "", http.StatusForbidden), ipc.CodeNeedsSignIn)
 }
