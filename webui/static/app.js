@@ -341,15 +341,17 @@ async function runAction(b) {
       account = b.closest(".add-account").querySelector(".account-name").value.trim();
       if (!account) { notice("Name the account to sign in to (a label of yours, e.g. work).", "error"); return; }
       const fresh = !(last && last.servers.some((x) => x.url === url && (x.accounts || []).some((a) => a.name === account)));
+      const since = Date.now();
       const res = await post("/api/login", { url, account });
-      signingIn(url, res, account, fresh);
+      signingIn(url, res, account, fresh, since);
       return;
     }
+    const since = Date.now();
     const res = await post("/api/" + act, account ? { url, account } : { url });
     if (act === "login") {
       const s = last && last.servers.find((x) => x.url === url);
       if (s && s.grant) signedInWithout(url, res);
-      else signingIn(url, res, account);
+      else signingIn(url, res, account, false, since);
     }
     if (act === "reveal") showToken(url, res);
   } catch (e) {
@@ -362,7 +364,10 @@ async function runAction(b) {
 // signingIn follows the sign-in to url (its account, when named). fresh:
 // the account did not exist before this sign-in, so whatever state it
 // shows is this sign-in's (it may have ended before the answer came).
-function signingIn(url, res, account, fresh) {
+// since: when the request was sent (ms); a sign-in completed after it is
+// this one's, even when the page never saw it "signing_in" (the browser
+// can approve before the daemon's answer reaches the page).
+function signingIn(url, res, account, fresh, since) {
   const st = account ? "" : res && res.server && res.server.status;
   if (res && !res.auth_url && !res.user_code && st !== "signed_in" && st !== "public") {
     // It ended before a browser could open: say where it fails.
@@ -371,7 +376,7 @@ function signingIn(url, res, account, fresh) {
     render();
     return;
   }
-  pending = { url, account, seen: Boolean(fresh) };
+  pending = { url, account, seen: Boolean(fresh), since: since || Infinity };
   notice("Signing in to " + url + ": approve it in the browser tab that opened.", "", res && res.auth_url);
   render();
 }
@@ -451,6 +456,7 @@ function followSignIn() {
     s = a ? { ...s, ...a, name: (s.name || s.url) + " (account " + a.name + ")" } : null;
   }
   if (s && s.status === "signing_in") pending.seen = true;
+  if (s && s.status === "signed_in" && s.signed_in_at && Date.parse(s.signed_in_at) >= pending.since) pending.seen = true;
   if (!s || !pending.seen || s.status === "signing_in") return;
   pending = null;
   if (s.status === "signed_in" || s.status === "public") notice("Signed in to " + (s.name || s.url) + ".", "ok");
@@ -491,12 +497,13 @@ document.addEventListener("DOMContentLoaded", () => {
     $("doctor").hidden = true;
     try {
       const grant = $("add-grant").value;
+      const since = Date.now();
       const res = await post("/api/login", { url, scopes: $("add-scopes").value, grant, ...grantFields() });
       $("add-form").reset();
       showGrantFields();
-      if (grant === "company" && res && res.auth_url) signingIn(url, res); // at the IdP
+      if (grant === "company" && res && res.auth_url) signingIn(url, res, "", false, since); // at the IdP
       else if (grant) signedInWithout(url, res);
-      else signingIn(url, res);
+      else signingIn(url, res, "", false, since);
     } catch (e) {
       notice(e.message, "error");
       showDoctor(url);
