@@ -59,27 +59,11 @@ func BenchmarkPlainCall(b *testing.B) {
 	const call = `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"greet","arguments":{"name":"b"}}}`
 	b.Run("direct", func(b *testing.B) {
 		hc := &http.Client{}
-		post := func(session, msg string) (*http.Response, string) {
-			req, _ := http.NewRequest(http.MethodPost, u.url, strings.NewReader(msg))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Authorization", "Bearer good")
-			if session != "" {
-				req.Header.Set("Mcp-Session-Id", session)
-				req.Header.Set("Mcp-Protocol-Version", "2025-03-26")
-			}
-			res, err := hc.Do(req)
-			if err != nil {
-				b.Fatal(err)
-			}
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode/100 != 2 {
-				b.Fatalf("HTTP %d: %s", res.StatusCode, body)
-			}
-			return res, string(body)
-		}
+		post := func(session, msg string) (*http.Response, string) { return directPost(b, hc, u.url, session, msg) }
 		res, _ := post("", initLine)
+		if res == nil || b.Failed() {
+			b.FailNow()
+		}
 		session := res.Header.Get("Mcp-Session-Id")
 		post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 		b.ResetTimer()
@@ -168,28 +152,11 @@ func BenchmarkPlainBurst(b *testing.B) {
 	const call = `{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"greet","arguments":{"name":"b"}}}`
 	b.Run("direct", func(b *testing.B) {
 		hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-		post := func(session, msg string) (*http.Response, string) {
-			req, _ := http.NewRequest(http.MethodPost, u.url, strings.NewReader(msg))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Authorization", "Bearer good")
-			if session != "" {
-				req.Header.Set("Mcp-Session-Id", session)
-				req.Header.Set("Mcp-Protocol-Version", "2025-03-26")
-			}
-			res, err := hc.Do(req)
-			if err != nil {
-				b.Error(err)
-				return nil, ""
-			}
-			body, _ := io.ReadAll(res.Body)
-			res.Body.Close()
-			if res.StatusCode/100 != 2 {
-				b.Errorf("HTTP %d: %s", res.StatusCode, body)
-			}
-			return res, string(body)
-		}
+		post := func(session, msg string) (*http.Response, string) { return directPost(b, hc, u.url, session, msg) }
 		res, _ := post("", initLine)
+		if res == nil || b.Failed() {
+			b.FailNow()
+		}
 		session := res.Header.Get("Mcp-Session-Id")
 		post(session, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
 		id := 2
@@ -249,4 +216,30 @@ func BenchmarkPlainBurst(b *testing.B) {
 		}
 		app.Writer.Close()
 	})
+}
+
+// directPost sends one JSON-RPC message straight to the upstream at url, as
+// a plain Streamable HTTP client does (session given after initialize). A
+// failure is reported with b.Error, so bursts may call it from goroutines;
+// it then returns a nil response and an empty body.
+func directPost(b *testing.B, hc *http.Client, url, session, msg string) (*http.Response, string) {
+	req, _ := http.NewRequest(http.MethodPost, url, strings.NewReader(msg))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Authorization", "Bearer good")
+	if session != "" {
+		req.Header.Set("Mcp-Session-Id", session)
+		req.Header.Set("Mcp-Protocol-Version", "2025-03-26")
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		b.Error(err)
+		return nil, ""
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode/100 != 2 {
+		b.Errorf("HTTP %d: %s", res.StatusCode, body)
+	}
+	return res, string(body)
 }
