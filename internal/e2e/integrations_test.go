@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
-	"github.com/mcpauthd/mcpauthd/store"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 	"golang.org/x/oauth2"
 )
@@ -109,19 +108,7 @@ func TestAppReverseProxy(t *testing.T) {
 	}
 
 	// The audit log names the app: read it with the daemon stopped.
-	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, in.socket())
-	st, err := store.Open(filepath.Join(in.dir, "data", "mcpauthd", "registry.db"), store.Options{Secrets: store.KeyringBackend{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := st.ListAudit(srv, 0)
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := in.stoppedAudit(srv)
 	apps := 0
 	for _, r := range recs {
 		if r.App == "cursor" {

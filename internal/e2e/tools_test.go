@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpauthd/mcpauthd/ipc"
-	"github.com/mcpauthd/mcpauthd/store"
 	"github.com/mcpauthd/mcpauthd/toolpolicy"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
@@ -129,19 +127,7 @@ func TestSettingsDenyTools(t *testing.T) {
 func wantRefusalAudited(t *testing.T, in *instance, target, tool string, pid int) {
 	t.Helper()
 	// The audit log: read with the daemon stopped (it flushes first).
-	if err := ipc.NewClient(in.socket()).Shutdown(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	waitGone(t, in.socket())
-	st, err := store.Open(filepath.Join(in.dir, "data", "mcpauthd", "registry.db"), store.Options{Secrets: store.KeyringBackend{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	recs, err := st.ListAudit(target, 0)
-	st.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := in.stoppedAudit(target)
 	for _, r := range recs {
 		if r.Action == "tool_refused" && r.Tool == tool && r.PID == pid {
 			return
