@@ -50,8 +50,9 @@ type Source struct {
 	// MinValid is the validity a token handed out must have left; the
 	// daemon refreshes first otherwise. Zero means the daemon's default.
 	MinValid time.Duration
-	// Reuse, when > 0, lets a Bearer token the daemon handed out be used
-	// again without asking it for up to Reuse, and never closer to its
+	// Reuse, when > 0, lets a Bearer token the daemon handed out (or its
+	// answer that the server needs none) be used again without asking it
+	// for up to Reuse, and never closer to its
 	// expiry than MinValid (or 30 s); Challenged and Forget drop it. A
 	// DPoP-bound token is never reused: each request needs its own proof.
 	// Each hand-out is one audit record; reused tokens make none.
@@ -154,7 +155,9 @@ func (s *Source) Credential(ctx context.Context, method, target, nonce string) (
 	}
 	c := &oauth.Credential{Scheme: t.TokenType, Token: t.AccessToken, Proof: t.DPoPProof}
 	if s.Reuse > 0 {
-		reuse := t.AccessToken != "" && t.DPoPProof == "" && t.TokenType != oauth.DPoPScheme && t.Warning == ""
+		// No token at all is the answer for a server that needs no sign-in:
+		// reused as a token is (a 401 would drop it).
+		reuse := t.DPoPProof == "" && t.TokenType != oauth.DPoPScheme && t.Warning == ""
 		until := time.Now().Add(s.Reuse)
 		margin := s.MinValid
 		if margin <= 0 {
