@@ -73,11 +73,18 @@ func (e *ExitError) Unwrap() error { return e.Err }
 // -h or --help: Run turns it into success.
 var errHelpShown = errors.New("help shown")
 
-// Run runs the subcommand named by args[0]; no arguments, or flags only
-// (mcpauthd --no-tray), runs the daemon. An unknown command is a usage
-// error (ExitError 2) naming the closest commands.
+// RunsDaemon reports whether Run runs the daemon for args (the command
+// line without the program name): no arguments, or flags only (mcpauthd
+// --no-tray).
+func RunsDaemon(args []string) bool {
+	return len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains(rootFlags, args[0])
+}
+
+// Run runs the subcommand named by args[0], or the daemon (RunsDaemon). An
+// unknown command is a usage error (ExitError 2) naming the closest
+// commands.
 func Run(ctx context.Context, e *Env, args []string) error {
-	if len(args) == 0 || strings.HasPrefix(args[0], "-") && !slices.Contains(rootFlags, args[0]) {
+	if RunsDaemon(args) {
 		return e.RunDaemon(ctx, args)
 	}
 	var ran bool // a registered command ran: its errors are its own

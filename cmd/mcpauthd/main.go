@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/mcpauthd/mcpauthd/cli"
@@ -16,6 +17,24 @@ import (
 )
 
 func main() {
+	if !cli.RunsDaemon(os.Args[1:]) {
+		// The tray's package (fyne.io/systray) locks the main goroutine to
+		// the main thread in its init, for the UI of the daemon's tray
+		// (macOS and Windows draw it from that thread). Every other command
+		// runs on the main goroutine too, and locked, each time it waits and
+		// wakes the runtime must hand its processor over to that one thread:
+		// the proxy's loop reading the app paid a thread switch per message
+		// (docs/benchmarks.md, "The hop for a plain newline-JSON client").
+		runtime.UnlockOSThread()
+	}
+	if len(os.Args) > 1 && os.Args[1] == "proxy" && os.Getenv("GOMAXPROCS") == "" {
+		// A relay waits on its app and its server and does little between:
+		// on one processor each message is handled on the thread that
+		// polled it, with no other thread to wake per hand-off (about
+		// 0.2 ms less added per call, and a third less CPU, measured in
+		// docs/benchmarks.md). GOMAXPROCS in the environment still wins.
+		runtime.GOMAXPROCS(1)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	env := &cli.Env{Paths: paths.Default(), Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr}
