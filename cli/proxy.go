@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/internal/settings"
+	"github.com/mcpauthd/mcpauthd/internal/stdiopoll"
 	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/ipc/ipcsource"
 	"github.com/mcpauthd/mcpauthd/proxy"
@@ -151,6 +152,9 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 		log.Debug("tool policy", "policy", tools.String())
 	}
 	in, ok := e.Stdin.(io.ReadCloser)
+	if f, isFile := e.Stdin.(*os.File); isFile {
+		in, ok = stdiopoll.Open(f), true // see the package: a wake-up per message
+	}
 	if !ok {
 		in = io.NopCloser(e.Stdin)
 	}

@@ -4,7 +4,8 @@
 // of stdin as it is, on keep-alive connections, with the token and the
 // session id, and writes each answer (a JSON body, or the data of each
 // event of a stream) as one line to stdout. It does nothing else: no
-// decoding, no policy, no resumption, no refresh.
+// decoding, no policy, no resumption, no refresh. It runs as mcpauthd
+// proxy does: one processor, standard input read through the poller.
 package main
 
 import (
@@ -17,11 +18,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"strings"
 	"sync"
+
+	"github.com/mcpauthd/mcpauthd/internal/stdiopoll"
 )
 
 func main() {
+	// The runtime set-up of mcpauthd proxy (cmd/mcpauthd), so that the
+	// floor is a bridge doing the least with the same runtime.
+	runtime.GOMAXPROCS(1)
 	sock, url := os.Getenv("MCPAUTH_SOCK"), os.Args[1]
 	uc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
@@ -35,7 +42,7 @@ func main() {
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	if err := json.Unmarshal(b, &t); err != nil || t.AccessToken == "" {
+	if err := json.Unmarshal(b, &t); err != nil || res.StatusCode != http.StatusOK {
 		fail(fmt.Errorf("no token: %s", b))
 	}
 
@@ -56,7 +63,9 @@ func main() {
 		req, _ := http.NewRequest(http.MethodPost, url, bytes.NewReader(msg))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Authorization", "Bearer "+t.AccessToken)
+		if t.AccessToken != "" { // "" for a server that needs no sign-in
+			req.Header.Set("Authorization", "Bearer "+t.AccessToken)
+		}
 		sessMu.Lock()
 		if session != "" {
 			req.Header.Set("Mcp-Session-Id", session)
@@ -86,7 +95,7 @@ func main() {
 			}
 		}
 	}
-	in := bufio.NewReader(os.Stdin)
+	in := bufio.NewReader(stdiopoll.Open(os.Stdin))
 	first := true
 	for {
 		line, err := in.ReadBytes('\n')
