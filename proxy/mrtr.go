@@ -331,7 +331,7 @@ func (r *relay) fulfil(call *inputCall, requests map[string]inputRequest, state 
 	up := r.up
 	r.mu.Unlock()
 	r.log.Debug("app → server: request again with the input (SEP-2322)", "method", retry.Method, "id", retry.ID.Raw(), "round", round)
-	if err := r.write(call.ctx, up, retry); err != nil && r.life.Err() == nil {
+	if err := r.write(call.ctx, up, retry, false); err != nil && r.life.Err() == nil {
 		r.failCall(call, r.rpcError(err))
 	}
 }

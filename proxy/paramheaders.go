@@ -154,6 +154,12 @@ func isToken(s string) bool {
 // (nil when its tool has no annotated property the arguments hold). A null,
 // a non-primitive and a number that is not a safe integer are left out.
 func (p *paramTools) paramHeaders(params json.RawMessage) http.Header {
+	p.mu.Lock()
+	none := len(p.tools) == 0
+	p.mu.Unlock()
+	if none { // no tool is annotated: nothing to decode, every call
+		return nil
+	}
 	var call struct {
 		Name      string                     `json:"name"`
 		Arguments map[string]json.RawMessage `json:"arguments"`

@@ -123,6 +123,33 @@ func (c *streamConn) deliver(msg jsonrpc.Message) bool {
 // Write POSTs msg. It returns once the server accepted it; the answer to
 // a request comes through Read.
 func (c *streamConn) Write(ctx context.Context, msg jsonrpc.Message) error {
+	return c.post(ctx, msg, nil)
+}
+
+// Call POSTs msg and reads the answer in the calling goroutine, handing
+// each message of it (the answer, and what the server sends on the
+// request's stream before it) to handle instead of Read; it returns once
+// the answer was handled, or the request failed. This saves the hand-offs
+// of Write (to a reader goroutine, then to Read's caller) on a request's
+// way back to the app: the relay calls it from the goroutine of one
+// request. handle must be safe for concurrent use; it is not called once
+// the connection is closed.
+func (c *streamConn) Call(ctx context.Context, msg jsonrpc.Message, handle func(jsonrpc.Message)) error {
+	return c.post(ctx, msg, func(m jsonrpc.Message) bool {
+		select {
+		case <-c.done:
+			return false
+		default:
+		}
+		handle(m)
+		return true
+	})
+}
+
+// post is Write with deliver nil (the answer read in a goroutine of its
+// own and delivered to Read) and Call otherwise (read in this goroutine,
+// each message given to deliver, which reports false once nobody waits).
+func (c *streamConn) post(ctx context.Context, msg jsonrpc.Message, deliver func(jsonrpc.Message) bool) error {
 	if err := c.failure(); err != nil {
 		return err
 	}
@@ -170,11 +197,15 @@ func (c *streamConn) Write(ctx context.Context, msg jsonrpc.Message) error {
 		return nil
 	}
 	ct, _, _ := mime.ParseMediaType(res.Header.Get("Content-Type"))
-	switch ct {
-	case "application/json":
-		go c.readJSON(res, summary(msg))
-	case "text/event-stream":
-		go c.readStream(ctx, res, call.ID)
+	switch {
+	case deliver != nil && ct == "application/json":
+		c.readJSON(res, summary(msg), deliver)
+	case deliver != nil && ct == "text/event-stream":
+		c.readStream(ctx, res, call.ID, deliver)
+	case ct == "application/json":
+		go c.readJSON(res, summary(msg), c.deliver)
+	case ct == "text/event-stream":
+		go c.readStream(ctx, res, call.ID, c.deliver)
 	default:
 		drain(res.Body)
 		return fmt.Errorf("sending %s: the server answered with content type %q", summary(msg), ct)
@@ -219,14 +250,14 @@ func (c *streamConn) check(res *http.Response, what string) error {
 	return err
 }
 
-// readJSON reads the one answer of a JSON body.
-func (c *streamConn) readJSON(res *http.Response, what string) {
+// readJSON reads the one answer of a JSON body and gives it to deliver.
+func (c *streamConn) readJSON(res *http.Response, what string, deliver func(jsonrpc.Message) bool) {
 	body, err := io.ReadAll(res.Body)
 	res.Body.Close()
 	if err == nil {
 		var msg jsonrpc.Message
 		if msg, err = decodeMessage(body); err == nil {
-			c.deliver(msg)
+			deliver(msg)
 			return
 		}
 	}
@@ -236,22 +267,23 @@ func (c *streamConn) readJSON(res *http.Response, what string) {
 // readStream relays the events of a request's response stream until the
 // answer to id came, resuming the stream (a GET with Last-Event-ID) when
 // it ends before, as long as the server gave its events ids and resuming
-// makes progress. Without the answer, id is answered with an error.
-func (c *streamConn) readStream(ctx context.Context, res *http.Response, id jsonrpc.ID) {
+// makes progress. Without the answer, id is answered with an error. Each
+// message goes to deliver (false: nobody waits any more).
+func (c *streamConn) readStream(ctx context.Context, res *http.Response, id jsonrpc.ID, deliver func(jsonrpc.Message) bool) {
 	answered, lastID, fails := false, "", 0
-	deliver := func(m jsonrpc.Message) {
+	relay := func(m jsonrpc.Message) {
 		if answered {
 			return
 		}
 		if resp, ok := m.(*jsonrpc.Response); ok && resp.ID == id {
 			answered = true
 		}
-		if !c.deliver(m) {
+		if !deliver(m) {
 			answered = true // closed: nobody waits any more
 		}
 	}
 	for {
-		_, evID, retry, err := readEvents(res.Body, c.maxEvent, deliver)
+		_, evID, retry, err := readEvents(res.Body, c.maxEvent, relay)
 		drain(res.Body)
 		if answered || ctx.Err() != nil {
 			return
@@ -285,7 +317,7 @@ func (c *streamConn) readStream(ctx context.Context, res *http.Response, id json
 		}
 	}
 	if ctx.Err() == nil {
-		c.deliver(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: CodeUpstream, Message: errStreamEnded.Error()}})
+		deliver(&jsonrpc.Response{ID: id, Error: &jsonrpc.Error{Code: CodeUpstream, Message: errStreamEnded.Error()}})
 	}
 }
 
