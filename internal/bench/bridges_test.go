@@ -40,19 +40,26 @@ func waitPort(b *testing.B, port int) {
 	b.Fatalf("nothing listens on %d", port)
 }
 
-// tsServer starts the official TypeScript SDK example server with OAuth.
-func tsServer(b *testing.B, root string) string {
+// tsServer starts the official TypeScript SDK example server with OAuth
+// (its own authorization server, which it asks about every request's
+// token), or public: no OAuth, each call answered at once.
+func tsServer(b *testing.B, root string, public bool) string {
 	node := filepath.Join(root, "tools/node_modules/node/bin/node")
 	script := filepath.Join(root, "tools/node_modules/@modelcontextprotocol/sdk/dist/esm/examples/server/simpleStreamableHttp.js")
 	mcpPort, authPort := freePort(b), freePort(b)
 	cmd := exec.Command(node, script, "--oauth")
+	if public {
+		cmd = exec.Command(node, script)
+	}
 	cmd.Env = append(os.Environ(), "MCP_PORT="+strconv.Itoa(mcpPort), "MCP_AUTH_PORT="+strconv.Itoa(authPort))
 	if err := cmd.Start(); err != nil {
 		b.Skipf("TypeScript SDK server: %v (run scripts/install-test-deps.sh)", err)
 	}
 	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 	waitPort(b, mcpPort)
-	waitPort(b, authPort)
+	if !public {
+		waitPort(b, authPort)
+	}
 	return fmt.Sprintf("http://localhost:%d/mcp", mcpPort)
 }
 
@@ -104,7 +111,7 @@ var bridgesRuns atomic.Int64
 func BenchmarkBridges(b *testing.B) {
 	_, file, _, _ := runtimeCaller()
 	root := filepath.Join(filepath.Dir(file), "..", "..")
-	url := tsServer(b, root)
+	url := tsServer(b, root, false)
 	sock, token := signedInTS(b, url)
 	mcpauthd := build(b, "./cmd/mcpauthd", b.TempDir())
 	node := filepath.Join(root, "tools/node_modules/node/bin/node")
