@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/internal/budget"
@@ -99,6 +100,10 @@ func backoff(fails int) time.Duration {
 	return min(max(d, 100*time.Millisecond), 10*time.Second)
 }
 
+// eventReaders holds the buffered readers of readEvents (a longer line
+// than the buffer is assembled in line): one a call, otherwise.
+var eventReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4<<10) }}
+
 // readEvents reads a text/event-stream body and hands each "message"
 // event's JSON-RPC message to deliver. It reports whether any message came,
 // the last event id, the server's retry delay, and why it stopped (nil at
@@ -109,7 +114,12 @@ func backoff(fails int) time.Duration {
 // or data: lines that never end in a blank line, stop the reading with a
 // *budget.ExceededError, holding no more than maxEvent bytes meanwhile.
 func readEvents(body io.Reader, maxEvent int, deliver func(jsonrpc.Message)) (got bool, lastID string, retry time.Duration, err error) {
-	br := bufio.NewReaderSize(body, 4<<10) // a longer line is assembled in line
+	br := eventReaders.Get().(*bufio.Reader)
+	br.Reset(body)
+	defer func() {
+		br.Reset(nil) // drop body
+		eventReaders.Put(br)
+	}()
 	var data, line bytes.Buffer
 	name := ""
 	size := 0 // bytes of the event so far

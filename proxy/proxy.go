@@ -149,6 +149,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	life, cancel := context.WithCancel(ctx)
 	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1), workers: newWorkers()}
 	r.policy = cfg.Tools
+	r.debug = log.Enabled(ctx, slog.LevelDebug)
 	if cfg.ToolUpdates != nil {
 		r.wg.Add(1)
 		go func() {
@@ -206,8 +207,11 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 type relay struct {
 	cfg Config
 	log *slog.Logger
-	rt  *upstreamRT
-	hc  *http.Client
+	// debug: log is enabled at the debug level (the per-message records'
+	// arguments are not even built otherwise).
+	debug bool
+	rt    *upstreamRT
+	hc    *http.Client
 	// quiet carries the server/discover probe, which runs beside the app's
 	// initialize: with a token the server refuses it does not ask the
 	// daemon to act (the initialize does; the probe retries after it).
@@ -330,7 +334,9 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 	req, isReq := msg.(*jsonrpc.Request)
 	if isReq {
-		r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
+		if r.debug {
+			r.log.Debug("app → server", "method", req.Method, "id", req.ID.Raw())
+		}
 	}
 	if isReq && req.IsCall() {
 		r.track(req.ID)
@@ -598,9 +604,13 @@ func (r *relay) toApp(msg mcpMessage) {
 		if !isInit && r.bridged() {
 			bridgeResponse(m)
 		}
-		r.log.Debug("server → app", "response", m.ID.Raw(), "error", m.Error != nil)
+		if r.debug {
+			r.log.Debug("server → app", "response", m.ID.Raw(), "error", m.Error != nil)
+		}
 	case *jsonrpc.Request:
-		r.log.Debug("server → app", "method", m.Method, "id", m.ID.Raw())
+		if r.debug {
+			r.log.Debug("server → app", "method", m.Method, "id", m.ID.Raw())
+		}
 	}
 	if err := r.down.Write(r.life, msg); err != nil && r.life.Err() == nil {
 		r.log.Debug("writing to the app", "err", err)
