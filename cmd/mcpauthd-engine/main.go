@@ -1,8 +1,9 @@
-// Command mcpauthd-engine is the whole of mcpauthd: it signs the user in to MCP servers once and hands tokens to
-// every local app. Alone it runs the daemon; subcommands talk to it. Users
-// type `mcpauthd` (cmd/mcpauthd), a small front that answers `token` and
-// `headers` itself when the daemon does and hands every other command line
-// to this binary, which must sit beside it (or on PATH).
+// Command mcpauthd-engine is the whole of mcpauthd: it signs the user in to
+// MCP servers once and hands tokens to every local app. Alone it runs the
+// daemon; subcommands talk to it. Users type `mcpauthd` (cmd/mcpauthd), a
+// small front that answers `token` and `headers` itself when the daemon does
+// and hands every other command line to this binary, which must sit beside
+// it (or on PATH). It runs the same without the front.
 package main
 
 import (
