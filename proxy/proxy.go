@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	// life bounds everything upstream but the session's DELETE, which the
 	// SDK sends on a context of its own.
 	life, cancel := context.WithCancel(ctx)
-	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1)}
+	r := &relay{cfg: cfg, log: log, rt: rt, hc: &http.Client{Transport: rt, CheckRedirect: oauth.CheckRedirect}, down: down, life: life, answered: make(chan struct{}, 1), workers: newWorkers()}
 	r.policy = cfg.Tools
 	if cfg.ToolUpdates != nil {
 		r.wg.Add(1)
@@ -192,6 +192,7 @@ func Run(ctx context.Context, cfg Config, in io.ReadCloser, out io.WriteCloser) 
 	r.drain(ctx, drainLimit)
 	cancel()
 	r.wg.Wait()
+	r.workers.stop()
 	if up := r.upstream(); up != nil {
 		if err := up.Close(); err != nil {
 			log.Debug("closing the upstream session", "err", err)
@@ -214,6 +215,8 @@ type relay struct {
 	down  mcp.Connection
 	life  context.Context
 	wg    sync.WaitGroup
+	// workers run the requests of a ready session (workers.go).
+	workers *workers
 
 	mu         sync.Mutex
 	up         mcp.Connection
@@ -371,10 +374,10 @@ func (r *relay) fromApp(msg mcpMessage) {
 	}
 	if isReq && req.IsCall() && ready {
 		r.wg.Add(1)
-		go func() {
+		r.workers.do(func() {
 			defer r.wg.Done()
 			r.send(up, msg, call, true)
-		}()
+		})
 		return
 	}
 	r.send(up, msg, call, false)

@@ -47,8 +47,9 @@ func reuseDaemon(t *testing.T, tok *ipc.TokenResponse) (*ipc.Client, *atomic.Int
 	return ipc.NewClient(sock), &n
 }
 
-// TestReuse: with Reuse a Bearer token is asked of the daemon once, and
-// again after Forget, after a challenge, and once it nears its expiry; a
+// TestReuse: with Reuse a Bearer token (or the answer that a server needs
+// none) is asked of the daemon once, and again after Forget, after a
+// challenge, and once it nears its expiry; a
 // DPoP-bound token, and any token without Reuse, is asked for every time.
 func TestReuse(t *testing.T) {
 	ctx := context.Background()
@@ -89,6 +90,23 @@ func TestReuse(t *testing.T) {
 	get(s)
 	if n.Load() != 2 {
 		t.Errorf("a DPoP-bound token was reused: %d requests, want 2", n.Load())
+	}
+
+	// A server that needs no sign-in: the daemon's answer (no token) is
+	// reused too, until a challenge drops it.
+	c, n = reuseDaemon(t, &ipc.TokenResponse{})
+	s = &Source{Daemon: c, URL: "https://x/mcp", Reuse: time.Minute}
+	get(s)
+	get(s)
+	if n.Load() != 1 {
+		t.Errorf("a public server's answer was not reused: %d requests, want 1", n.Load())
+	}
+	if err := s.Challenged(ctx, "", &oauth.Challenge{Status: 401}); err != nil {
+		t.Fatal(err)
+	}
+	get(s)
+	if n.Load() != 2 {
+		t.Errorf("after a challenge: %d requests, want 2", n.Load())
 	}
 
 	c, n = reuseDaemon(t, &ipc.TokenResponse{AccessToken: "a", TokenType: "Bearer", Expiry: time.Now().Add(time.Hour)})
