@@ -10,11 +10,13 @@ test:
 conformance:
 	scripts/conformance.sh
 
+# Both programs into bin/: mcpauthd (the front users type) and mcpauthd-engine beside it.
 build:
-	go build -o bin/mcpauthd ./cmd/mcpauthd
+	go build -o bin/ ./cmd/mcpauthd ./cmd/mcpauthd-engine
 
+# The whole program (the front is only a fast path for token and headers).
 run:
-	go run ./cmd/mcpauthd
+	go run ./cmd/mcpauthd-engine
 
 # gofmt, go vet and staticcheck only (no tests).
 lint:

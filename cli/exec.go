@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/cli/tokencmd"
+	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
 func init() {
@@ -22,7 +25,7 @@ func runExec(ctx context.Context, e *Env, args []string) error {
 	fs := flags(e, "exec", "URL [--env NAME] [--min-valid D] -- CMD ARGS…")
 	envName := fs.String("env", "MCP_ACCESS_TOKEN", "the environment variable that carries the token")
 	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
-	account := accountFlag(fs)
+	account := tokencmd.AccountFlag(fs)
 	dash := slices.Index(args, "--")
 	if dash < 0 || dash == len(args)-1 {
 		if _, err := parsePositional(fs, args); err != nil {
@@ -37,12 +40,12 @@ func runExec(ctx context.Context, e *Env, args []string) error {
 	if *envName == "" || strings.ContainsAny(*envName, "=\x00") {
 		return &ExitError{Code: 2, Err: fmt.Errorf("exec: --env %q is not a variable name", *envName)}
 	}
-	tok, err := fetchToken(ctx, e, pos[0], *account, *minValid, nil)
+	tok, err := fetchToken(ctx, e, pos[0], *account, *minValid)
 	if err != nil {
 		return err
 	}
-	if tok.dpop() {
-		return errDPoPBound(pos[0], "a token in the environment")
+	if tok.TokenType == ipc.TokenTypeDPoP {
+		return tokencmd.DPoPBound(pos[0], "a token in the environment")
 	}
 	argv := args[dash+1:]
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/mcpauthd/mcpauthd/cli/tokencmd"
 	"github.com/mcpauthd/mcpauthd/ipc"
 )
 
@@ -29,7 +30,7 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	var servers headerList
 	fs.Var(&servers, "server", "a server `URL` to include (repeatable; default: every signed-in server)")
 	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
-	account := accountFlag(fs)
+	account := tokencmd.AccountFlag(fs)
 	if _, err := parse(fs, args, 0); err != nil {
 		return err
 	}
@@ -62,12 +63,12 @@ func runExport(ctx context.Context, e *Env, args []string) error {
 	var out []map[string]any
 	used := map[string]int{}
 	for _, u := range servers {
-		tok, err := fetchToken(ctx, e, u, *account, *minValid, nil)
+		tok, err := fetchToken(ctx, e, u, *account, *minValid)
 		if err != nil {
 			return err
 		}
-		if tok.dpop() {
-			return errDPoPBound(u, "an exported token")
+		if tok.TokenType == ipc.TokenTypeDPoP {
+			return tokencmd.DPoPBound(u, "an exported token")
 		}
 		label := exportLabel(names[u], u, used)
 		switch *format {

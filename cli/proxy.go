@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/cli/tokencmd"
 	"github.com/mcpauthd/mcpauthd/internal/grantfile"
 	"github.com/mcpauthd/mcpauthd/internal/settings"
 	"github.com/mcpauthd/mcpauthd/internal/stdiopoll"
@@ -57,7 +58,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	allowHTTP := fs.Bool("allow-http", false, "allow plain http to a host that is not this machine")
 	debug := fs.Bool("debug", false, "log each message's method and id to stderr (never a token or content)")
 	silent := fs.Bool("silent", false, "log errors only")
-	account := accountFlag(fs)
+	account := tokencmd.AccountFlag(fs)
 	pf := addProviderFlags(fs)
 	clientInfo := fs.String("static-oauth-client-info", "", "mcp-remote's pre-registered client: `JSON` {\"client_id\": …} or @FILE (a client_secret only in a file)")
 	clientMeta := fs.String("static-oauth-client-metadata", "", "mcp-remote's client metadata `JSON` or @FILE; its scope and token_endpoint_auth_method are used")

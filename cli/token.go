@@ -2,91 +2,48 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
+	"github.com/mcpauthd/mcpauthd/cli/tokencmd"
 	"github.com/mcpauthd/mcpauthd/ipc"
-	"github.com/spf13/pflag"
 )
 
 func init() {
 	register(command{"token", "URL [--account NAME] [--format raw|header|json] [--min-valid D]", "print an access token (json says token_type Bearer or DPoP)", runToken})
 }
 
+// runToken prints URL's access token (tokencmd: the front, cmd/mcpauthd,
+// does the same when the daemon answers).
 func runToken(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "token", "URL [--account NAME] [--format raw|header|json] [--min-valid DURATION]")
-	format := fs.String("format", "raw", "raw (the token), header (Authorization: Bearer …) or json (with token_type: Bearer or DPoP)")
-	minValid := fs.Duration("min-valid", 0, "refresh first unless the token stays valid this long (default 30s)")
-	account := accountFlag(fs)
+	return runTokenCommand(ctx, e, "token", "URL [--account NAME] [--format raw|header|json] [--min-valid DURATION]", args)
+}
+
+// runTokenCommand runs the tokencmd command name (token, headers), whose
+// usage after the name is usage.
+func runTokenCommand(ctx context.Context, e *Env, name, usage string, args []string) error {
+	fs := flags(e, name, usage)
+	c := tokencmd.Define(name, fs)
 	pos, err := parse(fs, args, 1)
 	if err != nil {
 		return err
 	}
-	switch *format {
-	case "raw", "header", "json":
-	default:
-		return &ExitError{Code: 2, Err: fmt.Errorf("--format %q: want raw, header or json", *format)}
+	if err := c.Check(); err != nil {
+		return &ExitError{Code: 2, Err: err}
 	}
-	tok, err := fetchToken(ctx, e, pos[0], *account, *minValid, nil)
+	t, err := askToken(ctx, e, c.Request(pos[0]))
 	if err != nil {
 		return err
 	}
-	switch *format {
-	case "raw":
-		if tok.dpop() {
-			fmt.Fprintf(e.Stderr, "mcpauthd: note: this token is DPoP-bound: it works only as \"Authorization: DPoP\" with a proof signed by mcpauthd for each request (mcpauthd proxy, or mcpauthd headers %s --method M --url U)\n", pos[0])
-		}
-		fmt.Fprintln(e.Stdout, tok.AccessToken)
-	case "header":
-		if tok.dpop() {
-			return errDPoPBound(pos[0], "a header without a proof")
-		}
-		if tok.AccessToken != "" {
-			fmt.Fprintf(e.Stdout, "Authorization: Bearer %s\n", tok.AccessToken)
-		}
-	case "json":
-		return json.NewEncoder(e.Stdout).Encode(tok)
-	}
-	return nil
+	return c.Output(pos[0], t, time.Now()).Write(e.Stdout, e.Stderr)
 }
 
-type tokenOut struct {
-	AccessToken string    `json:"access_token"`
-	TokenType   string    `json:"token_type,omitempty"` // Bearer, or DPoP for a DPoP-bound token
-	Expiry      time.Time `json:"expiry,omitzero"`
-	ExpiresIn   int64     `json:"expires_in,omitempty"`
-	Scopes      []string  `json:"scopes,omitempty"`
-	// DPoPKeyThumbprint is the bound key's RFC 7638 thumbprint (public).
-	DPoPKeyThumbprint string `json:"dpop_jkt,omitempty"`
-	// DPoPProof is the proof for the request asked about (headers --method --url).
-	DPoPProof string `json:"-"`
-}
-
-// dpop reports whether the token is DPoP-bound (RFC 9449).
-func (t *tokenOut) dpop() bool { return t.TokenType == ipc.TokenTypeDPoP }
-
-// errDPoPBound is the error for using a DPoP-bound token of url as what:
-// it cannot work without a per-request proof, which only the daemon signs.
-func errDPoPBound(url, what string) error {
-	return fmt.Errorf("the tokens of %s are DPoP-bound (RFC 9449): every request needs a proof signed with a key only mcpauthd holds, so %s would be refused.\n"+
-		"Connect the app through `mcpauthd proxy %s` (or the local reverse proxy), or print the headers for one request with\n"+
-		"  mcpauthd headers %s --method POST --url <request URL>", url, what, url, url)
-}
-
-// accountFlag is --account, for the commands that get a token of one of a
-// server's accounts.
-func accountFlag(fs *pflag.FlagSet) *string {
-	return fs.String("account", "", "the server's account (sign-in) to use, as named at `mcpauthd login URL --account NAME` (default: the server's default account)")
-}
-
-// fetchToken asks the daemon for url's token of account ("": the daemon
-// chooses: the default), with dpop for a proof for that request; "sign in
-// first" becomes exit status 3 with the command to run.
-func fetchToken(ctx context.Context, e *Env, url, account string, minValid time.Duration, dpop *ipc.DPoPRequest) (*tokenOut, error) {
+// askToken asks the daemon for r's token; "sign in first" becomes exit
+// status 3 with the command to run.
+func askToken(ctx context.Context, e *Env, r *ipc.TokenRequest) (*ipc.TokenResponse, error) {
 	var t *ipc.TokenResponse
 	err := e.do(ctx, func(c *ipc.Client) (err error) {
-		t, err = c.TokenFor(ctx, &ipc.TokenRequest{URL: url, Account: account, MinValid: ipc.Duration(minValid), DPoP: dpop})
+		t, err = c.TokenFor(ctx, r)
 		return err
 	})
 	if err != nil {
@@ -95,13 +52,19 @@ func fetchToken(ctx context.Context, e *Env, url, account string, minValid time.
 		}
 		return nil, err
 	}
+	return t, nil
+}
+
+// fetchToken is askToken for url's Bearer token of account ("": the
+// daemon's choice, the default) that prints the daemon's warning, for the
+// commands that hand the token on (exec, export).
+func fetchToken(ctx context.Context, e *Env, url, account string, minValid time.Duration) (*ipc.TokenResponse, error) {
+	t, err := askToken(ctx, e, &ipc.TokenRequest{URL: url, Account: account, MinValid: ipc.Duration(minValid)})
+	if err != nil {
+		return nil, err
+	}
 	if t.Warning != "" {
 		fmt.Fprintln(e.Stderr, "mcpauthd: warning:", t.Warning)
 	}
-	out := &tokenOut{AccessToken: t.AccessToken, TokenType: t.TokenType, Expiry: t.Expiry, Scopes: t.Scopes,
-		DPoPKeyThumbprint: t.DPoPKeyThumbprint, DPoPProof: t.DPoPProof}
-	if !t.Expiry.IsZero() {
-		out.ExpiresIn = int64(time.Until(t.Expiry).Seconds())
-	}
-	return out, nil
+	return t, nil
 }

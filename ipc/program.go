@@ -35,11 +35,13 @@ type procInfo struct {
 }
 
 // IsPassThrough reports whether a request from exe is attributed to its
-// parent process: exe is mcpauthd (a binary named mcpauthd, or the file
-// self names) or one of the shells in passThrough.
+// parent process: exe is mcpauthd (a binary named mcpauthd, the front
+// users type, or mcpauthd-engine, the program the front hands most
+// commands to, or the file self names) or one of the shells in
+// passThrough.
 func IsPassThrough(exe, self string) bool {
 	base := strings.TrimSuffix(filepath.Base(exe), ".exe")
-	return base == "mcpauthd" || passThrough[base] || (self != "" && exe == self)
+	return base == "mcpauthd" || base == "mcpauthd-engine" || passThrough[base] || (self != "" && exe == self)
 }
 
 // Running reports whether process pid still runs (true where the OS

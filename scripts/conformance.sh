@@ -23,7 +23,8 @@
 #
 # Environment:
 #   CONFORMANCE_ADAPTER=path  use this adapter instead of building ./internal/conformance
-#   MCPAUTHD_BIN=path         the mcpauthd the proxy runs use instead of building ./cmd/mcpauthd
+#   MCPAUTHD_BIN=path         the mcpauthd the proxy runs use instead of building ./cmd/... (the front
+#                             mcpauthd and the engine mcpauthd-engine beside it) into bin/
 #   CONFORMANCE_TIMEOUT=ms    per-scenario timeout (suite default 30000)
 #   EXTENSIONS=0              leave out --suite extensions
 #   RESULTS_DIR=dir           where results go (default results/)
@@ -67,7 +68,7 @@ fi
 [ -x "$adapter" ] || die "adapter $adapter is not executable"
 if [ -z "${MCPAUTHD_BIN:-}" ]; then
 	mkdir -p "$ROOT/bin"
-	go build -o "$ROOT/bin/mcpauthd" ./cmd/mcpauthd || die "mcpauthd build failed"
+	go build -o "$ROOT/bin/" ./cmd/mcpauthd ./cmd/mcpauthd-engine || die "mcpauthd build failed"
 	MCPAUTHD_BIN=$ROOT/bin/mcpauthd
 fi
 MCPAUTHD_BIN=$(realpath "$MCPAUTHD_BIN")

@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # dist.sh: build the release artifacts (`make dist`) into $DIST (default dist/):
-#   mcpauthd_VERSION_OS_ARCH.tar.gz   every target: the binary, the man page, README.md
+#   mcpauthd_VERSION_OS_ARCH.tar.gz   every target: the two binaries (mcpauthd, the front
+#                                     users type, and mcpauthd-engine beside it), the man
+#                                     page, README.md
 #   mcpauthd_VERSION_ARCH.deb / .rpm  linux targets, built with nfpm (packaging/nfpm.yaml)
 #   usage: scripts/dist.sh [OS/ARCH ...]   (default: scripts/crossbuild.sh's targets)
 #   env VERSION  package version (default: the latest vX.Y.Z tag without its v,
 #                else 0.0.0~git<commit>)
 # The binaries come from scripts/crossbuild.sh. The packaged unit and desktop
-# entries are `mcpauthd install --print NAME --exe /usr/bin/mcpauthd` of a
-# binary built for this machine: the same templates (packaging/) and code
+# entries are `mcpauthd install --print NAME --exe /usr/bin/mcpauthd` of an
+# engine built for this machine (they start /usr/bin/mcpauthd, the front,
+# which execs the engine beside it): the same templates (packaging/) and code
 # (internal/autostart) that `mcpauthd install` uses. nfpm is the version that
 # packaging/tools/go.mod pins (a module of its own, outside the main go.mod).
 # The shell completions (bash, zsh, fish) are `mcpauthd completion SHELL` of
@@ -41,8 +44,9 @@ scripts/crossbuild.sh -o "$work/bin" "$@"
 targets=("$@")
 ((${#targets[@]})) || targets=($(cd "$work/bin" && ls | tr - /))
 
-# The files rendered from packaging/'s templates, for /usr/bin/mcpauthd.
-CGO_ENABLED=0 go build -o "$work/host-mcpauthd" ./cmd/mcpauthd
+# The files rendered from packaging/'s templates, for /usr/bin/mcpauthd, by
+# the engine (the whole program: it needs no front beside it).
+CGO_ENABLED=0 go build -o "$work/host-mcpauthd" ./cmd/mcpauthd-engine
 go -C packaging/tools build -o "$work/nfpm" github.com/goreleaser/nfpm/v2/cmd/nfpm
 mkdir -p "$work/files"
 for f in mcpauthd.service mcpauthd.desktop mcpauthd-autostart.desktop; do
@@ -67,7 +71,7 @@ for t in "${targets[@]}"; do
 	[ "$os" = linux ] || continue
 	stage=$work/stage-$arch
 	mkdir -p "$stage"
-	cp "$work/files"/* "$bin/mcpauthd" "$stage/"
+	cp "$work/files"/* "$bin/mcpauthd" "$bin/mcpauthd-engine" "$stage/"
 	for p in deb rpm; do
 		(cd "$stage" && NFPM_ARCH=$arch NFPM_VERSION=$VERSION "$work/nfpm" package \
 			--config "$ROOT/packaging/nfpm.yaml" --packager "$p" --target "$DIST/")

@@ -49,7 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-go build -o "$tmp/mcpauthd" ./cmd/mcpauthd
+go build -o "$tmp/" ./cmd/mcpauthd ./cmd/mcpauthd-engine
 
 # The "browser": given the file:// URL of mcpauthd's redirect page, goes where
 # its meta refresh says and follows the redirects (with cookies: mcpauthd's

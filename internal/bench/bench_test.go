@@ -180,6 +180,14 @@ func BenchmarkTokenHandout(b *testing.B) {
 
 func runtimeCaller() (uintptr, string, int, bool) { return runtime.Caller(1) }
 
+// buildMcpauthd builds mcpauthd as installed, the front (cmd/mcpauthd) and
+// beside it the engine it hands all but token and headers to, into dir and
+// returns the front: what apps run.
+func buildMcpauthd(b *testing.B, dir string) string {
+	build(b, "./cmd/mcpauthd-engine", dir)
+	return build(b, "./cmd/mcpauthd", dir)
+}
+
 // build compiles pkg into dir, as releases are built (scripts/dist.sh,
 // scripts/crossbuild.sh: static, without cgo, symbol tables stripped), and
 // returns the binary.
@@ -197,8 +205,9 @@ func build(b *testing.B, pkg, dir string) string {
 }
 
 // BenchmarkTokenCommand: `mcpauthd token URL` as a whole process (what a
-// headersHelper pays on every call), beside a bare Go binary that makes the
-// same one request.
+// headersHelper pays on every call): the front, cmd/mcpauthd, which answers
+// it without the engine, beside a bare Go binary that makes the same one
+// request.
 func BenchmarkTokenCommand(b *testing.B) {
 	sock, url := signedIn(b)
 	dir := b.TempDir()
@@ -215,7 +224,7 @@ func BenchmarkTokenCommand(b *testing.B) {
 		}
 	}
 	measure(b, 1, map[string]func() error{
-		"mcpauthd": run(build(b, "./cmd/mcpauthd", dir), "token", url),
+		"mcpauthd": run(buildMcpauthd(b, dir), "token", url),
 		"floor":    run(build(b, "./internal/bench/floorclient", dir), url),
 	})
 }

@@ -113,7 +113,7 @@ func BenchmarkBridges(b *testing.B) {
 	root := filepath.Join(filepath.Dir(file), "..", "..")
 	url := tsServer(b, root, false)
 	sock, token := signedInTS(b, url)
-	mcpauthd := build(b, "./cmd/mcpauthd", b.TempDir())
+	mcpauthd := buildMcpauthd(b, b.TempDir())
 	node := filepath.Join(root, "tools/node_modules/node/bin/node")
 	mcpRemote := filepath.Join(root, "tools/node_modules/mcp-remote/dist/proxy.js")
 

@@ -56,7 +56,7 @@ func plainHop(b *testing.B, public bool) {
 	url := tsServer(b, root, public)
 	sock, token := signedInTS(b, url)
 	dir := b.TempDir()
-	mcpauthd := build(b, "./cmd/mcpauthd", dir)
+	mcpauthd := buildMcpauthd(b, dir)
 
 	bins := map[string][]string{"proxy": {mcpauthd, "proxy", url}, "floor": {build(b, "./internal/bench/floorrelay", dir), url}}
 	if base := os.Getenv("MCPAUTHD_BENCH_BASE"); base != "" {

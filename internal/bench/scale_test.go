@@ -84,7 +84,7 @@ func procStat(b *testing.B, pid int) (rssKiB int, cpu time.Duration) {
 func BenchmarkScale(b *testing.B) {
 	const servers, audits = 1000, 10000
 	dir := b.TempDir()
-	bin := build(b, "./cmd/mcpauthd", dir)
+	bin := buildMcpauthd(b, dir)
 	data := filepath.Join(dir, "data")
 	populate(b, data, servers, audits)
 	sock := filepath.Join(dir, "run", "mcpauthd.sock")

@@ -231,7 +231,8 @@ func (s *squatter) report(t *testing.T) (received, conns int) {
 	return received, conns
 }
 
-// procsOf lists the running processes (not zombies) whose executable is bin.
+// procsOf lists the running processes (not zombies) whose executable is the
+// front bin or the engine beside it (which the front execs into).
 func procsOf(bin string) []int {
 	var pids []int
 	ents, _ := os.ReadDir("/proc")
@@ -240,7 +241,7 @@ func procsOf(bin string) []int {
 		if err != nil {
 			continue
 		}
-		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err != nil || exe != bin {
+		if exe, err := os.Readlink("/proc/" + e.Name() + "/exe"); err != nil || exe != bin && exe != engineOf(bin) {
 			continue
 		}
 		if b, err := os.ReadFile("/proc/" + e.Name() + "/stat"); err == nil {

@@ -233,6 +233,10 @@ func tsServerAt(t *testing.T, mcpPort, authPort int) (string, func()) {
 	return fmt.Sprintf("http://localhost:%d/mcp", mcpPort), stop
 }
 
+// engineOf is the engine beside the front bin, which the front hands every
+// command but token and headers to (and which runs the daemon).
+func engineOf(bin string) string { return filepath.Join(filepath.Dir(bin), "mcpauthd-engine") }
+
 type instance struct {
 	t   *testing.T
 	bin string
@@ -243,8 +247,10 @@ type instance struct {
 func newInstance(t *testing.T) *instance {
 	need(t, secretServiceRunning(), "a Secret Service on the session bus (scripts/keyring-session.sh)")
 	dir := t.TempDir()
+	// Both programs, side by side as installed: the tests run the front
+	// (mcpauthd), which hands all but token and headers to the engine.
 	bin := filepath.Join(dir, "mcpauthd")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/mcpauthd")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/mcpauthd", "./cmd/mcpauthd-engine")
 	build.Dir = repoRoot(t)
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)

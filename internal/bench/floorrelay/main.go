@@ -26,7 +26,7 @@ import (
 )
 
 func main() {
-	// The runtime set-up of mcpauthd proxy (cmd/mcpauthd), so that the
+	// The runtime set-up of mcpauthd proxy (cmd/mcpauthd-engine), so that the
 	// floor is a bridge doing the least with the same runtime.
 	runtime.GOMAXPROCS(1)
 	sock, url := os.Getenv("MCPAUTH_SOCK"), os.Args[1]
