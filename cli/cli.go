@@ -396,8 +396,3 @@ func (e *Env) startDaemon() (exited <-chan struct{}, from int64, err error) {
 	go func() { _ = cmd.Wait(); close(done) }()
 	return done, from, nil
 }
-
-// needsSignIn reports whether err says the user must sign in.
-func needsSignIn(err error) bool {
-	return errors.Is(err, ipc.ErrNeedsSignIn)
-}

@@ -47,8 +47,8 @@ func askToken(ctx context.Context, e *Env, r *ipc.TokenRequest) (*ipc.TokenRespo
 		return err
 	})
 	if err != nil {
-		if needsSignIn(err) {
-			return nil, &ExitError{Code: 3, Err: err}
+		if code := tokencmd.ExitCode(err); code != 1 {
+			return nil, &ExitError{Code: code, Err: err}
 		}
 		return nil, err
 	}

@@ -84,6 +84,16 @@ func (c *Command) Request(url string) *ipc.TokenRequest {
 	return r
 }
 
+// ExitCode is the exit status of a command whose request the daemon
+// refused with err: 3 when the user must sign in first (ipc.ErrNeedsSignIn),
+// which scripts tell apart, 1 otherwise.
+func ExitCode(err error) int {
+	if errors.Is(err, ipc.ErrNeedsSignIn) {
+		return 3
+	}
+	return 1
+}
+
 // Output is what a command prints for one answer of the daemon.
 type Output struct {
 	Stdout, Stderr []byte

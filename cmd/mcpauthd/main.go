@@ -28,37 +28,38 @@ import (
 	"github.com/mcpauthd/mcpauthd/cli/tokencmd"
 	"github.com/mcpauthd/mcpauthd/internal/paths"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 	"github.com/spf13/pflag"
 )
 
 func main() {
-	done, err := fast(context.Background(), os.Args[1:], paths.Default().Socket, os.Stdout, os.Stderr)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "mcpauthd:", err)
-		os.Exit(1)
-	}
+	done, code := fast(context.Background(), os.Args[1:], paths.Default().Socket, os.Stdout, os.Stderr)
 	if done {
-		return
+		os.Exit(code)
 	}
 	engine, err := findEngine(ownExecutable(), lookPath)
 	if err == nil {
 		err = handOver(engine) // returns only on failure (Unix) or with the engine's status (Windows)
 	}
-	var code exitCode
-	if errors.As(err, &code) {
-		os.Exit(int(code))
+	var status exitCode
+	if errors.As(err, &status) {
+		os.Exit(int(status))
 	}
 	fmt.Fprintln(os.Stderr, "mcpauthd:", err)
 	os.Exit(1)
 }
 
 // fast runs `token` and `headers` (args without the program name) with the
-// daemon at socket, and reports whether it did: false, with nothing
-// written, for any command line or answer the engine must handle. err is
-// only a failure to write the output, after the daemon answered.
-func fast(ctx context.Context, args []string, socket string, stdout, stderr io.Writer) (done bool, err error) {
+// daemon at socket, and reports whether it did, with the exit status: false,
+// with nothing written, for any command line the engine must handle or a
+// daemon that does not answer (the engine starts one). What the daemon
+// answers, a token or a refusal, is printed as the engine prints it: a
+// refusal (not signed in, an app the user denied, a failed refresh) is not
+// asked again by the engine, which would wait for an approval twice and
+// record a denial twice.
+func fast(ctx context.Context, args []string, socket string, stdout, stderr io.Writer) (done bool, code int) {
 	if len(args) == 0 || args[0] != "token" && args[0] != "headers" {
-		return false, nil
+		return false, 0
 	}
 	fs := pflag.NewFlagSet(args[0], pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -66,16 +67,25 @@ func fast(ctx context.Context, args []string, socket string, stdout, stderr io.W
 	c := tokencmd.Define(args[0], fs)
 	help := fs.BoolP("help", "h", false, "")
 	if fs.Parse(args[1:]) != nil || *help || fs.NArg() != 1 || c.Check() != nil {
-		return false, nil
+		return false, 0
 	}
 	url := fs.Arg(0)
 	t, err := ipc.NewClient(socket).TokenFor(ctx, c.Request(url))
-	if err != nil {
-		return false, nil
+	var answered *ipc.Error
+	switch {
+	case errors.As(err, &answered):
+		return true, fail(stderr, err, tokencmd.ExitCode(err))
+	case err != nil:
+		return false, 0
 	}
-	out := c.Output(url, t, time.Now())
-	if out.Err != nil {
-		return false, nil
+	if err := c.Output(url, t, time.Now()).Write(stdout, stderr); err != nil {
+		return true, fail(stderr, err, 1)
 	}
-	return true, out.Write(stdout, stderr)
+	return true, 0
+}
+
+// fail prints err as the engine's main does and returns code.
+func fail(stderr io.Writer, err error, code int) int {
+	fmt.Fprintln(stderr, "mcpauthd:", sanitize.Error(err))
+	return code
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/mcpauthd/mcpauthd/cli"
 	"github.com/mcpauthd/mcpauthd/internal/paths"
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 )
 
 // fakeDaemon serves /v1/token on a socket with whatever *answer holds (a
@@ -52,10 +54,11 @@ func fakeDaemon(t *testing.T, answer *struct {
 
 // TestFastPrintsWhatTheEngineDoes: for the same answer of the daemon, the
 // front's token and headers print byte for byte what the engine's command
-// line (package cli, in process) prints, on stdout and stderr; for the
-// answers and command lines the engine must handle (an error answer, a
-// DPoP-bound token as a header, help, a bad flag, another command) the front
-// writes nothing and hands over.
+// line (package cli, in process, and its main's printing of the error)
+// prints, on stdout and stderr, with the same exit status, refusals
+// included (exit 3 for a sign-in); for the command lines the engine must
+// handle (help, a bad flag, another command) the front writes nothing and
+// hands over.
 func TestFastPrintsWhatTheEngineDoes(t *testing.T) {
 	const url = "https://mcp.example.com/mcp"
 	// Half a second past a whole number of seconds: expires_in, computed
@@ -74,6 +77,8 @@ func TestFastPrintsWhatTheEngineDoes(t *testing.T) {
 	dpop := answer(ipc.TokenResponse{AccessToken: "tok-3", TokenType: ipc.TokenTypeDPoP, Expiry: expiry, DPoPKeyThumbprint: "jkt", DPoPProof: "proof"})
 	dpopNoProof := answer(ipc.TokenResponse{AccessToken: "tok-4", TokenType: ipc.TokenTypeDPoP, Expiry: expiry, DPoPKeyThumbprint: "jkt"})
 	needsSignIn := `{"code":"needs_sign_in","message":"not signed in to ` + url + `"}`
+	refused := `{"code":"denied","message":"the user denied this app's requests for ` + url + "\x1b[31m" + `"}`
+	upstream := `{"code":"upstream","message":"the refresh failed: the authorization server answered 503"}`
 
 	cases := []struct {
 		body   string
@@ -98,9 +103,12 @@ func TestFastPrintsWhatTheEngineDoes(t *testing.T) {
 		{dpop, 200, []string{"token", url}, true},
 		{dpop, 200, []string{"token", "--format", "json", url}, true},
 		{dpop, 200, []string{"headers", url, "--method", "POST", "--url", url, "--nonce", "n"}, true},
-		{dpopNoProof, 200, []string{"headers", url}, false},
-		{dpop, 200, []string{"token", "--format", "header", url}, false},
-		{needsSignIn, 401, []string{"token", url}, false},
+		{dpopNoProof, 200, []string{"headers", url}, true},
+		{dpop, 200, []string{"token", "--format", "header", url}, true},
+		{needsSignIn, 401, []string{"token", url}, true},
+		{needsSignIn, 401, []string{"headers", url}, true},
+		{refused, 403, []string{"token", url}, true},
+		{upstream, 502, []string{"headers", url}, true},
 		{bearer, 200, []string{"token", "--format", "yaml", url}, false},
 		{bearer, 200, []string{"token", url, "--bogus"}, false},
 		{bearer, 200, []string{"token"}, false},
@@ -118,9 +126,9 @@ func TestFastPrintsWhatTheEngineDoes(t *testing.T) {
 	for _, c := range cases {
 		ans.status, ans.body = c.status, c.body
 		var out, errOut bytes.Buffer
-		done, err := fast(context.Background(), c.args, sock, &out, &errOut)
-		if err != nil || done != c.fast {
-			t.Errorf("%q: fast = %v, %v; want %v", c.args, done, err, c.fast)
+		done, code := fast(context.Background(), c.args, sock, &out, &errOut)
+		if done != c.fast {
+			t.Errorf("%q: fast = %v; want %v", c.args, done, c.fast)
 			continue
 		}
 		if !done {
@@ -132,15 +140,24 @@ func TestFastPrintsWhatTheEngineDoes(t *testing.T) {
 		var engOut, engErr bytes.Buffer
 		env := &cli.Env{Paths: paths.Paths{Socket: sock, State: t.TempDir()}, Stdin: strings.NewReader(""),
 			Stdout: &engOut, Stderr: &engErr, NoAutostart: true}
+		// What the engine's main prints for Run's error, and its status.
+		engCode := 0
 		if err := cli.Run(context.Background(), env, c.args); err != nil {
-			t.Errorf("%q: the engine fails: %v", c.args, err)
-			continue
+			fmt.Fprintln(&engErr, "mcpauthd:", sanitize.Error(err))
+			engCode = 1
+			var ee *cli.ExitError
+			if errors.As(err, &ee) {
+				engCode = ee.Code
+			}
 		}
-		if out.String() != engOut.String() || errOut.String() != engErr.String() {
-			t.Errorf("%q:\nfront  stdout %q stderr %q\nengine stdout %q stderr %q", c.args, out.String(), errOut.String(), engOut.String(), engErr.String())
+		if out.String() != engOut.String() || errOut.String() != engErr.String() || code != engCode {
+			t.Errorf("%q:\nfront  stdout %q stderr %q status %d\nengine stdout %q stderr %q status %d", c.args, out.String(), errOut.String(), code, engOut.String(), engErr.String(), engCode)
 		}
-		if out.Len() == 0 && c.body != public {
+		if out.Len() == 0 && errOut.Len() == 0 && c.body != public {
 			t.Errorf("%q: printed nothing", c.args)
+		}
+		if strings.Contains(errOut.String(), "\x1b") {
+			t.Errorf("%q: an escape sequence from the daemon's answer reached the terminal", c.args)
 		}
 	}
 	if requests() == 0 {
@@ -152,9 +169,9 @@ func TestFastPrintsWhatTheEngineDoes(t *testing.T) {
 // the daemon), having written nothing.
 func TestFastNoDaemon(t *testing.T) {
 	var out, errOut bytes.Buffer
-	done, err := fast(context.Background(), []string{"token", "https://x/mcp"}, filepath.Join(t.TempDir(), "none.sock"), &out, &errOut)
-	if done || err != nil || out.Len()+errOut.Len() > 0 {
-		t.Fatalf("fast = %v, %v, wrote %q %q", done, err, out.String(), errOut.String())
+	done, _ := fast(context.Background(), []string{"token", "https://x/mcp"}, filepath.Join(t.TempDir(), "none.sock"), &out, &errOut)
+	if done || out.Len()+errOut.Len() > 0 {
+		t.Fatalf("fast = %v, wrote %q %q", done, out.String(), errOut.String())
 	}
 }
 
