@@ -287,8 +287,15 @@ func newInstance(t *testing.T) *instance {
 func (in *instance) socket() string { return filepath.Join(in.dir, "run", "mcpauthd.sock") }
 
 func (in *instance) run(args ...string) (string, string, int) {
-	cmd := exec.Command(in.bin, args...)
-	cmd.Env = in.env
+	return runProgram(in.t, in.bin, in.env, args...)
+}
+
+// runProgram runs bin with args in env and returns its stdout, stderr and
+// exit status; a program that cannot be run fails the test.
+func runProgram(t *testing.T, bin string, env []string, args ...string) (string, string, int) {
+	t.Helper()
+	cmd := exec.Command(bin, args...)
+	cmd.Env = env
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -296,7 +303,7 @@ func (in *instance) run(args ...string) (string, string, int) {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		in.t.Fatalf("%v: %v", args, err)
+		t.Fatalf("%v: %v", args, err)
 	}
 	return out.String(), errb.String(), code
 }

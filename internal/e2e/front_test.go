@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -33,20 +32,7 @@ func TestFrontTokenAndHandOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := append(slices.DeleteFunc(slices.Clone(in.env), func(kv string) bool { return strings.HasPrefix(kv, "PATH=") }), "PATH=/usr/bin:/bin")
-	runAlone := func(args ...string) (string, string, int) {
-		cmd := exec.Command(alone, args...)
-		cmd.Env = env
-		var out, errb strings.Builder
-		cmd.Stdout, cmd.Stderr = &out, &errb
-		err := cmd.Run()
-		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
-			code = ee.ExitCode()
-		} else if err != nil {
-			t.Fatalf("%v: %v", args, err)
-		}
-		return out.String(), errb.String(), code
-	}
+	runAlone := func(args ...string) (string, string, int) { return runProgram(t, alone, env, args...) }
 	if out, errs, code := runAlone("token", a.url); code != 0 || out != tok+"\n" || errs != "" {
 		t.Fatalf("the front alone, token: exit %d, stdout %q, stderr %q; want the token", code, out, errs)
 	}
