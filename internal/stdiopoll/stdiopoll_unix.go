@@ -17,7 +17,15 @@ import (
 // reads (a process killed before it closes leaves it non-blocking). A
 // terminal, a regular file or anything else is f itself: O_NONBLOCK on a
 // terminal would reach the shell that shares it.
-func Open(f *os.File) io.ReadCloser {
+//
+// Nor is a socket or pipe that is standard output or error too (one socket
+// for both directions): O_NONBLOCK would reach their blocking writes, which
+// would then fail when the peer is slow to read.
+func Open(f *os.File) io.ReadCloser { return open(f, 1, 2) }
+
+// open is Open, leaving f alone when it is the same pipe or socket as one
+// of the descriptors blocking.
+func open(f *os.File, blocking ...int) io.ReadCloser {
 	fd := int(f.Fd())
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -27,6 +35,12 @@ func Open(f *os.File) io.ReadCloser {
 	case unix.S_IFIFO, unix.S_IFSOCK:
 	default:
 		return f
+	}
+	for _, b := range blocking {
+		var bs unix.Stat_t
+		if b != fd && unix.Fstat(b, &bs) == nil && bs.Dev == st.Dev && bs.Ino == st.Ino {
+			return f
+		}
 	}
 	if fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0); err != nil || fl&unix.O_NONBLOCK != 0 {
 		return f // non-blocking already: os polls it

@@ -95,3 +95,38 @@ func TestRegularFileUntouched(t *testing.T) {
 		t.Error("Open made a regular file non-blocking")
 	}
 }
+
+// One socket for both directions (stdin and stdout the same socket) is
+// left blocking: O_NONBLOCK would reach the writes to it.
+func TestSocketBothWays(t *testing.T) {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fds[1])
+	in := os.NewFile(uintptr(fds[0]), "stdin")
+	defer in.Close()
+	out, err := unix.Dup(fds[0]) // the same socket as standard output
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(out)
+	if r := open(in, out); r != io.ReadCloser(in) {
+		t.Error("a socket that is also the output was made non-blocking")
+	}
+	if nonblocking(t, uintptr(fds[0])) {
+		t.Error("the shared socket is non-blocking")
+	}
+	// Its own socket, apart from the output's, is polled.
+	other, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(other[1])
+	in2 := os.NewFile(uintptr(other[0]), "stdin")
+	r := open(in2, out)
+	defer r.Close()
+	if r == io.ReadCloser(in2) {
+		t.Error("a socket of its own was not made pollable")
+	}
+}
