@@ -248,6 +248,16 @@ type piped struct {
 }
 
 func newPiped(b *testing.B, name string, cmd *exec.Cmd) *piped {
+	in, out := startPipes(b, cmd)
+	p := &piped{b: b, name: name, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<16)}
+	p.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain","version":"0"}}`)
+	p.write(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return p
+}
+
+// startPipes starts cmd with pipes to its standard input and from its
+// standard output.
+func startPipes(b *testing.B, cmd *exec.Cmd) (io.WriteCloser, io.ReadCloser) {
 	in, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)
@@ -259,10 +269,7 @@ func newPiped(b *testing.B, name string, cmd *exec.Cmd) *piped {
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
-	p := &piped{b: b, name: name, cmd: cmd, in: in, out: bufio.NewReaderSize(out, 1<<16)}
-	p.call("initialize", `{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain","version":"0"}}`)
-	p.write(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-	return p
+	return in, out
 }
 
 func (p *piped) write(line string) {

@@ -40,17 +40,7 @@ func BenchmarkProcessHop(b *testing.B) {
 		for _, idle := range []time.Duration{0, 3500 * time.Microsecond} {
 			b.Run(fmt.Sprintf("%s/idle=%v", child.name, idle), func(b *testing.B) {
 				cmd := child.cmd()
-				in, err := cmd.StdinPipe()
-				if err != nil {
-					b.Fatal(err)
-				}
-				out, err := cmd.StdoutPipe()
-				if err != nil {
-					b.Fatal(err)
-				}
-				if err := cmd.Start(); err != nil {
-					b.Fatal(err)
-				}
+				in, out := startPipes(b, cmd)
 				defer func() { in.Close(); _ = cmd.Wait() }()
 				buf := make([]byte, 1)
 				var rtt []time.Duration
