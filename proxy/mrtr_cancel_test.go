@@ -82,18 +82,22 @@ func newHoldServer(t *testing.T) *holdServer {
 		},
 	})
 	ask := &mcp.ElicitParams{Message: "name?", RequestedSchema: &jsonschema.Schema{Type: "object", Properties: map[string]*jsonschema.Schema{"name": {Type: "string"}}}}
-	text := &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}
+	// A result of its own for each call: the SDK writes to the result it is
+	// given (its result type), and calls run concurrently.
+	text := func() *mcp.CallToolResult {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}
+	}
 	mcp.AddTool(srv, &mcp.Tool{Name: "ask"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		if len(req.Params.InputResponses) == 0 {
 			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"q": ask}}, nil, nil
 		}
-		return text, nil, nil
+		return text(), nil, nil
 	})
 	mcp.AddTool(srv, &mcp.Tool{Name: "pair"}, func(_ context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		if len(req.Params.InputResponses) == 0 {
 			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"a": ask, "b": ask}}, nil, nil
 		}
-		return text, nil, nil
+		return text(), nil, nil
 	})
 	mcp.AddTool(srv, &mcp.Tool{Name: "hold"}, func(ctx context.Context, req *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, any, error) {
 		if len(req.Params.InputResponses) == 0 {
@@ -114,10 +118,10 @@ func newHoldServer(t *testing.T) *holdServer {
 			hs.gone <- "block"
 		case <-quit:
 		}
-		return text, nil, nil // an answer the app must not get
+		return text(), nil, nil // an answer the app must not get
 	})
 	mcp.AddTool(srv, &mcp.Tool{Name: "greet"}, func(context.Context, *mcp.CallToolRequest, struct{}) (*mcp.CallToolResult, any, error) {
-		return text, nil, nil
+		return text(), nil, nil
 	})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true, PropagateRequestCancellation: true})
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
