@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 )
@@ -24,17 +25,45 @@ import (
 type Policy struct {
 	Allow []string `json:"allow,omitempty"`
 	Deny  []string `json:"deny,omitempty"`
+	// App, when set, is the calling app's own policy for the server (set
+	// with mcpauthd tools URL --app): a tool must pass it too. The daemon
+	// adds it to what it hands a proxy for an app; a stored policy has
+	// none, and App has no App of its own.
+	App *Policy `json:"app,omitempty"`
 }
 
 // MaxPattern bounds one pattern's length.
 const MaxPattern = 256
 
 // IsZero reports whether p allows every tool.
-func (p Policy) IsZero() bool { return len(p.Allow) == 0 && len(p.Deny) == 0 }
+func (p Policy) IsZero() bool {
+	return len(p.Allow) == 0 && len(p.Deny) == 0 && (p.App == nil || p.App.IsZero())
+}
+
+// Equal reports whether p and q are the same patterns (the app's too).
+func (p Policy) Equal(q Policy) bool {
+	if !slices.Equal(p.Allow, q.Allow) || !slices.Equal(p.Deny, q.Deny) {
+		return false
+	}
+	switch {
+	case p.App == nil || q.App == nil:
+		return (p.App == nil || p.App.IsZero()) == (q.App == nil || q.App.IsZero())
+	default:
+		return p.App.Equal(*q.App)
+	}
+}
 
 // Check says what is wrong with p's patterns, if anything: an empty
 // pattern, one longer than MaxPattern, or one holding a control character.
 func (p Policy) Check() error {
+	if p.App != nil {
+		if p.App.App != nil {
+			return errors.New("an app's tool policy cannot hold another app's")
+		}
+		if err := p.App.Check(); err != nil {
+			return err
+		}
+	}
 	for _, list := range [][]string{p.Allow, p.Deny} {
 		for _, pat := range list {
 			if err := CheckPattern(pat); err != nil {
@@ -81,11 +110,14 @@ func (p Policy) With(deny ...string) Policy {
 	if len(deny) == 0 {
 		return p
 	}
-	return Policy{Allow: p.Allow, Deny: append(append([]string(nil), p.Deny...), deny...)}
+	return Policy{Allow: p.Allow, Deny: append(append([]string(nil), p.Deny...), deny...), App: p.App}
 }
 
 // Allows reports whether p lets tool through.
 func (p Policy) Allows(tool string) bool {
+	if p.App != nil && !p.App.Allows(tool) {
+		return false
+	}
 	for _, pat := range p.Deny {
 		if Match(pat, tool) {
 			return false
@@ -106,6 +138,10 @@ func (p Policy) Allows(tool string) bool {
 func (p Policy) String() string {
 	if p.IsZero() {
 		return "all tools allowed"
+	}
+	if p.App != nil && !p.App.IsZero() {
+		own := Policy{Allow: p.Allow, Deny: p.Deny}
+		return own.String() + "; and for this app: " + p.App.String()
 	}
 	var parts []string
 	if len(p.Allow) > 0 {

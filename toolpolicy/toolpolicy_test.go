@@ -111,3 +111,37 @@ func TestParseList(t *testing.T) {
 		t.Fatalf("ParseList with a control character: %v", err)
 	}
 }
+
+// TestAppPolicy: an app's own policy (Policy.App) must be passed too, its
+// allow list narrowing the server's; With keeps it; Equal and IsZero see
+// it; it cannot hold another; tools/list results follow it.
+func TestAppPolicy(t *testing.T) {
+	p := Policy{Allow: []string{"get*", "list*"}, Deny: []string{"getSecret"}, App: &Policy{Allow: []string{"get*"}, Deny: []string{"getUser"}}}
+	for tool, want := range map[string]bool{"getItem": true, "listItems": false, "getUser": false, "getSecret": false, "delete": false} {
+		if p.Allows(tool) != want {
+			t.Errorf("%s allowed = %v under %s, want %v", tool, !want, p, want)
+		}
+	}
+	if w := p.With("getItem"); w.App == nil || w.Allows("getItem") {
+		t.Errorf("With lost the app's policy or the added pattern: %s", w)
+	}
+	if (Policy{App: &Policy{}}).IsZero() == false || p.IsZero() {
+		t.Error("IsZero does not see the app's policy as it is")
+	}
+	if !p.Equal(p.With()) || p.Equal(Policy{Allow: p.Allow, Deny: p.Deny}) || !(Policy{}).Equal(Policy{App: &Policy{}}) {
+		t.Error("Equal does not compare the app's policy")
+	}
+	if err := (Policy{App: &Policy{App: &Policy{}}}).Check(); err == nil {
+		t.Error("an app's policy holding another passed Check")
+	}
+	if err := (Policy{App: &Policy{Deny: []string{""}}}).Check(); err == nil {
+		t.Error("an app's empty pattern passed Check")
+	}
+	if s := p.String(); !strings.Contains(s, "and for this app: allow get*; deny getUser") {
+		t.Errorf("String = %q", s)
+	}
+	out, n := p.FilterList(json.RawMessage(`{"tools":[{"name":"getItem"},{"name":"listItems"},{"name":"getUser"}]}`))
+	if n != 2 || !strings.Contains(string(out), "getItem") || strings.Contains(string(out), "getUser") {
+		t.Errorf("FilterList = %s, %d", out, n)
+	}
+}
