@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -133,7 +132,7 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 			return err
 		}
 	}
-	tools, err := serverToolPolicy(ctx, c, src.URL)
+	tools, err := toolPolicy(ctx, c, src.URL, nil)
 	if err != nil {
 		return err
 	}
@@ -180,9 +179,20 @@ func runProxy(ctx context.Context, e *Env, args []string) error {
 	}, in, nopWriteCloser{e.Stdout})
 }
 
-// serverToolPolicy is the tool policy stored with the server the daemon
-// knows as url (none for a server it does not know yet).
-func serverToolPolicy(ctx context.Context, c *ipc.Client, url string) (toolpolicy.Policy, error) {
+// toolPolicy is the tool policy the daemon applies to this proxy's app for
+// the server it knows as url: the server's own (none for a server it does
+// not know yet) and the app's (mcpauthd tools URL --app), with the
+// deny_tools setting. A daemon older than per-app policies answers with
+// the server's list: then it is the server's policy from known (the
+// server's event, nil to ask for the list), without the app's.
+func toolPolicy(ctx context.Context, c *ipc.Client, url string, known *ipc.ServerInfo) (toolpolicy.Policy, error) {
+	p, err := c.ToolPolicy(ctx, url)
+	if err == nil || !ipc.IsOlderDaemon(err) {
+		return p, err
+	}
+	if known != nil {
+		return known.ToolPolicy, nil
+	}
 	list, err := c.Servers(ctx)
 	if err != nil {
 		return toolpolicy.Policy{}, err
@@ -215,9 +225,13 @@ func followServer(ctx context.Context, c *ipc.Client, src *ipcsource.Source, cur
 			src.Forget()
 			p := toolpolicy.Policy{}
 			if ev.Type == ipc.EventServer {
-				p = ev.Server.ToolPolicy
+				var err error
+				if p, err = toolPolicy(ctx, c, src.URL, ev.Server); err != nil {
+					log.Warn("the server changed and its tool policy could not be read: the last one stays in force", "err", err)
+					return nil
+				}
 			}
-			if p = p.With(ignore...); !slices.Equal(p.Allow, cur.Allow) || !slices.Equal(p.Deny, cur.Deny) {
+			if p = p.With(ignore...); !p.Equal(cur) {
 				cur = p
 				select {
 				case tools <- p:

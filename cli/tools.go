@@ -6,20 +6,23 @@ import (
 	"strings"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/sanitize"
 	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 func init() {
-	register(command{"tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]", "show or set the tools apps may see and call", runTools})
+	register(command{"tools", "URL [--app APP] [--allow PATTERN]… [--deny PATTERN]… [--clear]", "show or set the tools apps (or one app) may see and call", runTools})
 }
 
 // runTools is `mcpauthd tools URL`: without flags it shows the server's
-// tool policy; --allow and --deny add patterns to it, --clear empties it
-// first. The stdio proxies (running ones too, through the daemon's events)
+// tool policy and its apps'; --allow and --deny add patterns to it (with
+// --app, to that app's own policy, applied on top of the server's), --clear
+// empties it first. The stdio proxies (running ones too, through the daemon's events)
 // and the reverse proxy apply it: refused tools are hidden from tools/list and their calls refused
 // (and recorded in the audit log).
 func runTools(ctx context.Context, e *Env, args []string) error {
-	fs := flags(e, "tools", "URL [--allow PATTERN]… [--deny PATTERN]… [--clear]")
+	fs := flags(e, "tools", "URL [--app APP] [--allow PATTERN]… [--deny PATTERN]… [--clear]")
+	app := fs.String("app", "", "set the policy of one app, on top of the server's: the absolute `path` of its program (as mcpauthd apps shows it) or the name of an app key (mcpauthd app add)")
 	var allow, deny headerList
 	fs.Var(&allow, "allow", "let only tools matching `PATTERN` through ('*' is a wildcard, case is ignored; repeatable)")
 	fs.Var(&deny, "deny", "hide and refuse tools matching `PATTERN` (wins over --allow; repeatable)")
@@ -47,6 +50,9 @@ func runTools(ctx context.Context, e *Env, args []string) error {
 		return &ExitError{Code: 1, Err: fmt.Errorf("mcpauthd does not know %s; add it first: mcpauthd login %s", url, url)}
 	}
 	p := cur.ToolPolicy
+	if *app != "" {
+		p = appToolPolicy(cur, *app)
+	}
 	if len(allow) > 0 || len(deny) > 0 || *clearAll {
 		if *clearAll {
 			p = toolpolicy.Policy{}
@@ -56,12 +62,15 @@ func runTools(ctx context.Context, e *Env, args []string) error {
 		if err := p.Check(); err != nil {
 			return &ExitError{Code: 2, Err: err}
 		}
-		if cur, err = c.SetToolPolicy(ctx, &ipc.ToolPolicyRequest{URL: url, Policy: p}); err != nil {
+		if cur, err = c.SetToolPolicy(ctx, &ipc.ToolPolicyRequest{URL: url, Policy: p, App: *app}); err != nil {
 			return err
 		}
-		p = cur.ToolPolicy
 	}
+	p = cur.ToolPolicy
 	fmt.Fprintf(e.Stdout, "%s: %s\n", url, p.String())
+	for _, ap := range cur.AppToolPolicies {
+		fmt.Fprintf(e.Stdout, "  and for %s: %s\n", sanitize.Terminal(ap.Name), ap.Policy.String())
+	}
 	// The daemon's deny_tools setting is refused on every server too.
 	st, err := c.Status(ctx)
 	if err != nil {
@@ -77,6 +86,10 @@ func runTools(ctx context.Context, e *Env, args []string) error {
 	if len(cur.Tools) > 0 {
 		var shown, hidden []string
 		inForce := p.With(denied...)
+		if *app != "" {
+			ap := appToolPolicy(cur, *app)
+			inForce.App = &ap
+		}
 		for _, t := range cur.Tools {
 			if inForce.Allows(t) {
 				shown = append(shown, t)
@@ -84,7 +97,23 @@ func runTools(ctx context.Context, e *Env, args []string) error {
 				hidden = append(hidden, t)
 			}
 		}
-		fmt.Fprintf(e.Stdout, "  allowed: %d of the %d tools last seen; refused: %v\n", len(shown), len(cur.Tools), hidden)
+		for_ := ""
+		if *app != "" {
+			for_ = " for " + sanitize.Terminal(*app)
+		}
+		fmt.Fprintf(e.Stdout, "  allowed%s: %d of the %d tools last seen; refused: %v\n", for_, len(shown), len(cur.Tools), hidden)
 	}
 	return nil
+}
+
+// appToolPolicy is the policy of app (as the user names it, ipc.AppIdentity)
+// among in's apps' (none when it has none).
+func appToolPolicy(in *ipc.ServerInfo, app string) toolpolicy.Policy {
+	id := ipc.AppIdentity(app)
+	for _, ap := range in.AppToolPolicies {
+		if ap.App == id {
+			return ap.Policy
+		}
+	}
+	return toolpolicy.Policy{}
 }

@@ -187,7 +187,8 @@ func (s *server) save(_ context.Context, g *oauth.Grant) error {
 		return err
 	}
 	s.mu.Lock()
-	rec.ToolPolicy = s.rec.ToolPolicy         // set meanwhile (SetToolPolicy): keep it
+	rec.ToolPolicy = s.rec.ToolPolicy // set meanwhile (SetToolPolicy): keep it
+	rec.AppToolPolicies = s.rec.AppToolPolicies
 	rec.DefaultAccount = s.rec.DefaultAccount // likewise (SetDefaultAccount)
 	if g.Metadata != s.lastMD {
 		rec.SignedInAt = now // a login; a refresh keeps the metadata it started from
@@ -290,7 +291,7 @@ func (s *server) own() ipc.ServerInfo {
 		Issuer: rec.Issuer, ScopesRequested: rec.ScopesRequested, ScopesGranted: rec.ScopesGranted,
 		TokenExpiry: rec.TokenExpiry, SignedInAt: rec.SignedInAt, UpdatedAt: rec.UpdatedAt,
 		Tools: rec.Tools, ToolCount: rec.ToolCount, ToolsMore: rec.ToolsMore,
-		ToolPolicy: rec.ToolPolicy,
+		ToolPolicy: rec.ToolPolicy, AppToolPolicies: appToolPolicies(&rec),
 	}
 	if len(rec.Grant) > 0 {
 		if gc, err := grantOf(rec.Grant); err == nil {

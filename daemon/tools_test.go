@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/mcpauthd/mcpauthd/daemon"
+	"github.com/mcpauthd/mcpauthd/ipc"
 	"github.com/mcpauthd/mcpauthd/store"
 	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
@@ -47,5 +48,89 @@ func TestToolPolicyDenyTools(t *testing.T) {
 		if p.Allows(tool) != want {
 			t.Errorf("%s allowed = %v under %s, want %v", tool, !want, p, want)
 		}
+	}
+}
+
+// TestAppToolPolicy: an app's own policy (SetAppToolPolicy) applies on top
+// of the server's to that app's requests only, named by its program's path
+// or its app key; an empty one drops it; it survives a restart.
+func TestAppToolPolicy(t *testing.T) {
+	const known = "https://mcp.example.com/mcp"
+	dir := t.TempDir()
+	log := slog.New(slog.DiscardHandler)
+	open := func() (*daemon.Daemon, func()) {
+		st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, log)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, err := daemon.New(daemon.Config{Store: st, Logger: log, CallbackAddr: "127.0.0.1:1", DenyTools: []string{"drop*"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d, func() { d.Close(); st.Close() }
+	}
+	d, closeD := open()
+	if _, err := d.SetToolPolicy(known, toolpolicy.Policy{Deny: []string{"delete*"}}); err == nil {
+		t.Fatal("a policy set for an unknown server")
+	}
+	closeD()
+	st, err := store.Open(filepath.Join(dir, "registry.db"), store.Options{Secrets: store.NewFileBackend(dir, log)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.PutServer(&store.Server{URL: known, Name: "example"}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	d, closeD = open()
+	if _, err := d.SetToolPolicy(known, toolpolicy.Policy{Deny: []string{"delete*"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.AddApp(&ipc.AppRequest{Name: "cursor", Server: known}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SetAppToolPolicy(known, "/opt/chat/../chat/chat-app", toolpolicy.Policy{Allow: []string{"get*", "delete*"}}); err != nil {
+		t.Fatal(err)
+	}
+	info, err := d.SetAppToolPolicy(known, "cursor", toolpolicy.Policy{Deny: []string{"write*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.AppToolPolicies) != 2 || info.AppToolPolicies[0].App != "exe:/opt/chat/chat-app" || info.AppToolPolicies[1].App != "key:cursor" || info.AppToolPolicies[1].Name != "cursor (app key)" {
+		t.Fatalf("the server's apps' policies: %+v", info.AppToolPolicies)
+	}
+	if _, err := d.SetAppToolPolicy(known, "no-such-key", toolpolicy.Policy{Deny: []string{"x"}}); err == nil {
+		t.Error("a policy set for an app key that does not exist")
+	}
+	if _, err := d.SetAppToolPolicy(known, "cursor", toolpolicy.Policy{Deny: []string{"x"}, App: &toolpolicy.Policy{}}); err == nil {
+		t.Error("an app's policy holding another accepted")
+	}
+
+	check := func(d *daemon.Daemon, who string, peer ipc.Peer, want map[string]bool) {
+		t.Helper()
+		p := d.ToolPolicyFor(known, peer)
+		for tool, ok := range want {
+			if p.Allows(tool) != ok {
+				t.Errorf("%s: %s allowed = %v under %s, want %v", who, tool, !ok, p, ok)
+			}
+		}
+	}
+	chat := ipc.Peer{UID: 1000, PID: 12, Program: "/opt/chat/chat-app", ProgramPID: 10}
+	other := ipc.Peer{UID: 1000, PID: 13, Program: "/usr/bin/editor", ProgramPID: 11}
+	cursor := ipc.Peer{UID: -1, App: "cursor"}
+	check(d, "chat-app", chat, map[string]bool{"getUser": true, "deleteUser": false, "list": false, "dropAll": false})
+	check(d, "another program", other, map[string]bool{"getUser": true, "deleteUser": false, "list": true, "dropAll": false, "writeX": true})
+	check(d, "the app key", cursor, map[string]bool{"getUser": true, "writeX": false, "deleteUser": false})
+
+	closeD()
+	d, closeD = open()
+	defer closeD()
+	check(d, "chat-app after a restart", chat, map[string]bool{"getUser": true, "list": false})
+	if _, err := d.SetAppToolPolicy(known, "exe:/opt/chat/chat-app", toolpolicy.Policy{}); err != nil {
+		t.Fatal(err)
+	}
+	check(d, "chat-app, its policy dropped", chat, map[string]bool{"list": true, "deleteUser": false})
+	if n := len(d.Servers()[0].AppToolPolicies); n != 1 {
+		t.Errorf("%d apps' policies left, want 1", n)
 	}
 }

@@ -9,9 +9,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	neturl "net/url"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // Client talks to the daemon over its socket. It is safe for concurrent use,
@@ -97,7 +100,7 @@ func olderDaemon(res *http.Response, e *Error) *Error {
 	if rev >= Revision {
 		return e
 	}
-	return &Error{Code: e.Code, SignInURL: e.SignInURL, Message: fmt.Sprintf(
+	return &Error{Code: e.Code, SignInURL: e.SignInURL, older: true, Message: fmt.Sprintf(
 		"the running mcpauthd is older than this command (API revision %d, this command needs %d) and refused the request (%s); restart mcpauthd: stop it (mcpauthd stop, or the tray's Quit) and try again; the command starts the new one",
 		rev, Revision, e.Message)}
 }
@@ -210,6 +213,15 @@ func (c *Client) IdPs(ctx context.Context) ([]IdPInfo, error) {
 func (c *Client) LogoutIdP(ctx context.Context, r *IdPLogoutRequest) (*IdPLogoutResponse, error) {
 	var out IdPLogoutResponse
 	return &out, c.do(ctx, http.MethodPost, "idp/logout", r, &out)
+}
+
+// ToolPolicy is the tool policy in force for this process's app's
+// requests to url: the server's, with the deny_tools setting, and the
+// app's own as its App (revision 8: an older daemon's refusal matches
+// IsOlderDaemon).
+func (c *Client) ToolPolicy(ctx context.Context, url string) (toolpolicy.Policy, error) {
+	var p toolpolicy.Policy
+	return p, c.do(ctx, http.MethodGet, "tools?url="+neturl.QueryEscape(url), nil, &p)
 }
 
 // SetToolPolicy replaces a known server's tool policy.

@@ -102,6 +102,15 @@ func TestOlderDaemonSaysRestart(t *testing.T) {
 			if got := strings.Contains(err.Error(), "restart mcpauthd"); got != c.restart || !strings.Contains(err.Error(), "new_field") {
 				t.Errorf("Token: %q; says restart: %v, want %v (and the daemon's own message)", err, got, c.restart)
 			}
+			if ipc.IsOlderDaemon(err) != c.restart {
+				t.Errorf("Token: IsOlderDaemon = %v, want %v", !c.restart, c.restart)
+			}
+			// A route the older daemon has for another method (POST /v1/tools
+			// before revision 8): what the stdio proxy falls back on.
+			_, err = cl.ToolPolicy(context.Background(), "https://mcp.example.com/mcp")
+			if ipc.IsOlderDaemon(err) != c.restart {
+				t.Errorf("ToolPolicy: %v; IsOlderDaemon = %v, want %v", err, !c.restart, c.restart)
+			}
 			err = cl.Events(context.Background(), func(ipc.Event) error { return nil })
 			if got := strings.Contains(fmt.Sprint(err), "restart mcpauthd"); got != c.restart {
 				t.Errorf("Events: %v; says restart: %v, want %v", err, got, c.restart)

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/toolpolicy"
@@ -17,7 +19,7 @@ import (
 // one whenever a request gains a field or a route is added, so a client can
 // tell that it is talking to an older daemon. Both sides send it in the
 // HeaderRevision header (a daemon without it predates revision 1).
-const Revision = 7 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*; 7: accounts (Account fields, /v1/accounts/default)
+const Revision = 8 // 2: /v1/succeeded; 3: /v1/provider, /v1/doctor, LoginRequest.Provider; 4: /v1/tools, /v1/tools/refused; 5: /v1/idps, /v1/idp/logout, GrantConfig.IdPSession; 6: /v1/approval/*; 7: accounts (Account fields, /v1/accounts/default); 8: per-app tool policies (ToolPolicyRequest.App, ServerInfo.AppToolPolicies, GET /v1/tools)
 
 // HeaderRevision carries the sender's Revision on every request and answer.
 const HeaderRevision = "Mcpauthd-Api-Revision"
@@ -71,6 +73,9 @@ type ServerInfo struct {
 	DPoP bool `json:"dpop,omitempty"`
 	// ToolPolicy is the tools the proxies let apps see and call.
 	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
+	// AppToolPolicies are apps' own policies on top of ToolPolicy, by app
+	// (revision 8).
+	AppToolPolicies []AppToolPolicy `json:"app_tool_policies,omitempty"`
 	// IdP is the issuer of the company sign-in (IdPInfo) this server's
 	// tokens come from (GrantConfig.IdPSession); "" for none.
 	IdP string `json:"idp,omitempty"`
@@ -366,9 +371,38 @@ type ChallengeRequest struct {
 }
 
 // ServerRequest names a server.
-// ToolPolicyRequest replaces a known server's tool policy (revision 4).
+// ToolPolicyRequest replaces a known server's tool policy (revision 4),
+// or with App one app's own policy for it (revision 8; an empty Policy
+// drops it).
 type ToolPolicyRequest struct {
 	URL    string            `json:"url"`
+	Policy toolpolicy.Policy `json:"policy"`
+	// App names the app: the absolute path of its program (as approvals
+	// and the audit log show it) or the name of an app key of the reverse
+	// proxy (mcpauthd app add NAME).
+	App string `json:"app,omitempty"`
+}
+
+// AppIdentity is the daemon's identity of an app as a user names it
+// (ToolPolicyRequest.App): an identity already ("exe:/path", "key:NAME")
+// as it is, an absolute path as its program ("exe:" and the cleaned path),
+// anything else as the name of an app key of the reverse proxy.
+func AppIdentity(app string) string {
+	switch {
+	case strings.HasPrefix(app, "exe:/"), strings.HasPrefix(app, "key:"):
+		return app
+	case filepath.IsAbs(app):
+		return "exe:" + filepath.Clean(app)
+	}
+	return "key:" + app
+}
+
+// AppToolPolicy is one app's own tool policy for a server (revision 8).
+// App is the daemon's identity of the app ("exe:/path", "key:NAME"), Name
+// how it is shown.
+type AppToolPolicy struct {
+	App    string            `json:"app"`
+	Name   string            `json:"name"`
 	Policy toolpolicy.Policy `json:"policy"`
 }
 
@@ -532,6 +566,16 @@ type Error struct {
 	SignInAccount string `json:"sign_in_account,omitempty"`
 	// ApprovalID names the pending request of a CodeApprovalPending error.
 	ApprovalID string `json:"approval_id,omitempty"`
+	// older: the daemon refused the route as unknown and is older than
+	// this client (IsOlderDaemon).
+	older bool
+}
+
+// IsOlderDaemon reports whether err is the refusal of a request the
+// running daemon does not know yet: it is older than this client.
+func IsOlderDaemon(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.older
 }
 
 // ErrNeedsSignIn matches, with errors.Is, an *Error whose Code is

@@ -68,8 +68,9 @@ type Apps interface {
 	App(name, key string) (server string, ok bool, err error)
 	// AppSource hands out server's tokens to caller.
 	AppSource(server string, caller ipc.Peer) oauth.TokenSource
-	// ToolPolicy is the tool policy stored with server.
-	ToolPolicy(server string) toolpolicy.Policy
+	// ToolPolicyFor is the tool policy in force for caller's requests to
+	// server: the server's, with caller's app's own on top.
+	ToolPolicyFor(server string, caller ipc.Peer) toolpolicy.Policy
 	// ToolRefused records in the audit log that caller's tools/call of
 	// tool on server was refused under the tool policy.
 	ToolRefused(server, tool string, caller ipc.Peer)
@@ -317,7 +318,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.URL.RawQuery != "":
 		target.RawQuery += "&" + r.URL.RawQuery
 	}
-	pol := h.apps.ToolPolicy(server)
+	pol := h.apps.ToolPolicyFor(server, appPeer(name))
 	var lists map[string]bool
 	if !pol.IsZero() {
 		var answered bool
@@ -363,6 +364,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rp.ServeHTTP(w, r)
 }
 
+// appPeer is the app name as the daemon's approvals, audit and tool
+// policies know it. UID -1: the proxy does not know the app's process (TCP
+// has no peer credentials).
+func appPeer(name string) ipc.Peer { return ipc.Peer{UID: -1, App: name} }
+
 // transport returns the app's oauth.Transport for server, one per app so
 // that the DPoP nonce it learns stays with it.
 func (h *Handler) transport(name, server string) *oauth.Transport {
@@ -371,8 +377,7 @@ func (h *Handler) transport(name, server string) *oauth.Transport {
 	defer h.mu.Unlock()
 	t := h.transports[k]
 	if t == nil {
-		// UID -1: the proxy does not know the app's process (TCP has no peer credentials).
-		src := h.apps.AppSource(server, ipc.Peer{UID: -1, App: name})
+		src := h.apps.AppSource(server, appPeer(name))
 		t = &oauth.Transport{Base: oauth.PinOrigin(h.base, server), Source: src, ServerURL: server}
 		h.transports[k] = t
 	}

@@ -38,7 +38,7 @@ type fakeApps struct {
 	refused []string // "app tool" of each ToolRefused
 }
 
-func (f *fakeApps) ToolPolicy(string) toolpolicy.Policy { return f.policy }
+func (f *fakeApps) ToolPolicyFor(string, ipc.Peer) toolpolicy.Policy { return f.policy }
 
 func (f *fakeApps) ToolRefused(_, tool string, caller ipc.Peer) {
 	f.mu.Lock()

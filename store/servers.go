@@ -52,6 +52,10 @@ type Server struct {
 	// ToolPolicy is the server's tool allow/deny list, applied by the
 	// stdio proxy and the reverse proxy (`mcpauthd tools URL`).
 	ToolPolicy toolpolicy.Policy `json:"tool_policy,omitzero"`
+	// AppToolPolicies are apps' own tool policies for the server, by the
+	// daemon's identity of the app ("exe:/path", "key:NAME"), applied on
+	// top of ToolPolicy to that app's requests (`mcpauthd tools URL --app`).
+	AppToolPolicies map[string]toolpolicy.Policy `json:"app_tool_policies,omitempty"`
 	// Account names the sign-in this record describes: "" for the server's
 	// own record (its own sign-in is the account called "default"), a name
 	// for one of its further accounts (see ListAccounts).

@@ -336,16 +336,22 @@ func (h *Handler) accountDefault(_ *http.Request, req *serverRequest) (*ipc.Serv
 	return h.d.SetDefaultAccount(&ipc.ServerRequest{URL: req.URL, Account: req.Account})
 }
 
-// toolsRequest replaces a server's tool policy.
+// toolsRequest replaces a server's tool policy, or with App one app's own
+// policy for it (ipc.ToolPolicyRequest.App).
 type toolsRequest struct {
 	URL   string   `json:"url"`
+	App   string   `json:"app,omitempty"`
 	Allow []string `json:"allow"`
 	Deny  []string `json:"deny"`
 }
 
 func (h *Handler) tools(_ *http.Request, req *toolsRequest) (*ipc.ServerInfo, error) {
-	h.log.Info("web page: tool policy change requested", "server", req.URL)
-	return h.d.SetToolPolicy(req.URL, toolpolicy.Policy{Allow: req.Allow, Deny: req.Deny})
+	h.log.Info("web page: tool policy change requested", "server", req.URL, "app", req.App)
+	p := toolpolicy.Policy{Allow: req.Allow, Deny: req.Deny}
+	if req.App != "" {
+		return h.d.SetAppToolPolicy(req.URL, req.App, p)
+	}
+	return h.d.SetToolPolicy(req.URL, p)
 }
 
 func (h *Handler) remove(r *http.Request, req *serverRequest) (empty, error) {

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpauthd/mcpauthd/ipc"
+	"github.com/mcpauthd/mcpauthd/toolpolicy"
 )
 
 // TestReadOnlySocket: on the read-only socket every call that signs in,
@@ -51,6 +52,11 @@ func TestReadOnlySocket(t *testing.T) {
 	refused("Complete", err)
 	refused("Challenge", ro.Challenge(ctx, &ipc.ChallengeRequest{URL: url, Status: 401}))
 	refused("Shutdown", ro.Shutdown(ctx))
+	_, err = ro.SetToolPolicy(ctx, &ipc.ToolPolicyRequest{URL: url, Policy: toolpolicy.Policy{Allow: []string{"*"}}})
+	refused("SetToolPolicy", err) // a remote proxy applies the policy; it must not loosen it
+	if p, err := ro.ToolPolicy(ctx, url); err != nil || !p.IsZero() {
+		t.Fatalf("ToolPolicy on the read-only socket: %s %v; want the server's (none)", p, err)
+	}
 	select {
 	case <-stopped:
 		t.Fatal("the read-only socket stopped the daemon")

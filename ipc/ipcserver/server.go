@@ -47,6 +47,11 @@ var readOnlyRoutes = map[string]bool{
 	"/v1/approval/decide": true, "/v1/approval/revoke": true, "/v1/approval/sensitive": true,
 }
 
+// readOnlyWrites are routes a read-only connection may read (GET) but not
+// write: the tool policies (a remote proxy applies them; it must not loosen
+// them).
+var readOnlyWrites = map[string]bool{"/v1/tools": true}
+
 // Handler routes /v1/ requests to the daemon.
 type Handler struct {
 	D   *daemon.Daemon
@@ -89,6 +94,7 @@ func New(d *daemon.Daemon, log *slog.Logger, shutdown func(restart bool)) *Handl
 	h.mux.HandleFunc("POST /v1/apps/remove", call(h.removeApp))
 	h.mux.HandleFunc("POST /v1/import", call(h.importGrant))
 	h.mux.HandleFunc("POST /v1/tools", call(h.setToolPolicy))
+	h.mux.HandleFunc("GET /v1/tools", h.toolPolicy)
 	h.mux.HandleFunc("POST /v1/tools/refused", call(h.toolRefused))
 	h.mux.HandleFunc("GET /v1/approval/pending", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, h.D.PendingApprovals()) })
 	h.mux.HandleFunc("POST /v1/approval/decide", call(h.decide))
@@ -151,7 +157,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the connection came from uid %d as this machine sees it. A process in a container or user namespace must run as a uid its namespace maps to %d", h.uid, pr.peer.UID, h.uid)})
 		return
 	}
-	if (pr.readOnly || h.ForwardedReadOnly && pr.peer.Via != "") && readOnlyRoutes[r.URL.Path] {
+	if (pr.readOnly || h.ForwardedReadOnly && pr.peer.Via != "") && (readOnlyRoutes[r.URL.Path] || readOnlyWrites[r.URL.Path] && r.Method != http.MethodGet) {
 		via := pr.peer.Via
 		if pr.readOnly {
 			via = "the read-only socket; " + via
@@ -319,7 +325,16 @@ func (h *Handler) setDefaultAccount(_ *http.Request, req *ipc.ServerRequest) (*i
 	return h.D.SetDefaultAccount(req)
 }
 
+// toolPolicy answers GET /v1/tools?url=URL: the tool policy in force for
+// the caller's requests to URL (its app's own on top of the server's).
+func (h *Handler) toolPolicy(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, h.D.ToolPolicyFor(r.URL.Query().Get("url"), peer(r)))
+}
+
 func (h *Handler) setToolPolicy(_ *http.Request, req *ipc.ToolPolicyRequest) (*ipc.ServerInfo, error) {
+	if req.App != "" {
+		return h.D.SetAppToolPolicy(req.URL, req.App, req.Policy)
+	}
 	return h.D.SetToolPolicy(req.URL, req.Policy)
 }
 

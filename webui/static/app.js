@@ -153,18 +153,25 @@ function serverCard(s) {
       fact("Sign-in", grantFact(s)),
       s.provider ? fact("Provider", s.provider) : null,
       fact("Tools", s.tools && s.tools.length ? el("span", { title: s.tools.join(", ") }, String(s.tools.length)) : none("—")),
-      fact("Tool policy", policyFact(s.tool_policy, last.deny_tools))),
+      fact("Tool policy", policyFact(s.tool_policy, last.deny_tools, s.app_tool_policies))),
     accountsPart(s),
     actions);
 }
 
 // policyFact shows the tools apps may not see or call: the server's policy
-// (mcpauthd tools URL) and the deny_tools setting's patterns (every server).
-function policyFact(p, everywhere) {
+// (mcpauthd tools URL), the deny_tools setting's patterns (every server),
+// and apps' own policies on top (mcpauthd tools URL --app).
+function policyFact(p, everywhere, apps) {
   const parts = [];
   if (p && (p.allow || []).length) parts.push("allow " + p.allow.join(", "));
   if (p && (p.deny || []).length) parts.push("deny " + p.deny.join(", "));
   if ((everywhere || []).length) parts.push("deny " + everywhere.join(", ") + " (deny_tools setting, every server)");
+  for (const a of apps || []) {
+    const own = [];
+    if ((a.policy.allow || []).length) own.push("allow " + a.policy.allow.join(", "));
+    if ((a.policy.deny || []).length) own.push("deny " + a.policy.deny.join(", "));
+    parts.push("for " + a.name + ": " + own.join(", "));
+  }
   if (!parts.length) return none("all tools allowed");
   return parts.join("; ");
 }
@@ -173,14 +180,17 @@ function policyFact(p, everywhere) {
 // wildcard) and stores them.
 async function editTools(url) {
   const s = last && last.servers.find((x) => x.url === url);
-  const p = (s && s.tool_policy) || {};
+  const app = prompt("For one app only? Its program's path (as Apps shows it) or an app key's name; empty: for every app:", "");
+  if (app === null) return;
+  const own = app.trim() && s && (s.app_tool_policies || []).find((a) => a.app === app.trim() || a.name === app.trim() || a.app === "key:" + app.trim() || a.app === "exe:" + app.trim());
+  const p = (app.trim() ? own && own.policy : s && s.tool_policy) || {};
   const deny = prompt("Tools apps may not see or call, comma-separated ('*' is a wildcard, e.g. delete*):", (p.deny || []).join(", "));
   if (deny === null) return;
   const allow = prompt("Only these tools (empty: all but the denied ones), comma-separated:", (p.allow || []).join(", "));
   if (allow === null) return;
   const list = (v) => v.split(",").map((x) => x.trim()).filter((x) => x);
-  await post("/api/tools", { url, allow: list(allow), deny: list(deny) });
-  notice("Tool policy of " + url + " saved.", "ok");
+  await post("/api/tools", { url, app: app.trim(), allow: list(allow), deny: list(deny) });
+  notice("Tool policy of " + url + (app.trim() ? " for " + app.trim() : "") + " saved.", "ok");
 }
 
 // grantFact shows how the server's tokens are obtained, and whether they
