@@ -96,16 +96,12 @@ func approvalHelper(mode string) (int, bool) {
 		fmt.Printf("%s%v\n", out, err)
 		return 0, true
 	case "proxy":
-		cmd := exec.Command(os.Args[1], "proxy", url)
-		in, _ := cmd.StdinPipe()
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
+		in, answers, stop, err := startProxyChild(url)
+		if err != nil {
 			fmt.Println(err)
 			return 1, true
 		}
-		defer func() { in.Close(); _ = cmd.Wait() }()
-		answers := bufio.NewReader(out)
+		defer stop()
 		for id := 1; ; id++ {
 			fmt.Fprintf(in, `{"jsonrpc":"2.0","id":%d,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"mcpauthd","version":"1"}}}`+"\n", id)
 			line, _ := answers.ReadString('\n')
@@ -114,8 +110,37 @@ func approvalHelper(mode string) (int, bool) {
 				return 0, true
 			}
 		}
+	case "toolslist":
+		// An app that lists the server's tools through mcpauthd proxy and
+		// prints the answer.
+		in, answers, stop, err := startProxyChild(url)
+		if err != nil {
+			fmt.Println(err)
+			return 1, true
+		}
+		defer stop()
+		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"app","version":"1"}}}`)
+		_, _ = answers.ReadString('\n')
+		fmt.Fprintln(in, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
+		line, _ := answers.ReadString('\n')
+		fmt.Print(line)
+		return 0, true
 	}
 	return 0, false
+}
+
+// startProxyChild starts `mcpauthd proxy url` (mcpauthd is os.Args[1]) as
+// the helper app's child; stop ends its stdin and waits for it.
+func startProxyChild(url string) (in io.WriteCloser, answers *bufio.Reader, stop func(), err error) {
+	cmd := exec.Command(os.Args[1], "proxy", url)
+	in, _ = cmd.StdinPipe()
+	out, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, nil, err
+	}
+	return in, bufio.NewReader(out), func() { in.Close(); _ = cmd.Wait() }, nil
 }
 
 // approvalWatch collects the pending requests the event stream announces,

@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -134,4 +136,64 @@ func wantRefusalAudited(t *testing.T, in *instance, target, tool string, pid int
 		}
 	}
 	t.Fatalf("no audit record of the refused call by the proxy (pid %d): %+v", pid, recs)
+}
+
+// TestAppToolPolicy: `mcpauthd tools URL --app PROGRAM` sets one app's own
+// policy on top of the server's: the app (identified by the daemon as it
+// identifies apps for approvals: the program that started mcpauthd proxy)
+// no longer sees the tool through its proxy, another app still does; the
+// policy shows in `mcpauthd tools URL`, and --clear drops it.
+func TestAppToolPolicy(t *testing.T) {
+	target := tsServer(t)
+	in := newInstance(t)
+	in.withApps(t)
+	in.must("login", target)
+	chat, editor := app(t, "chat-app"), app(t, "editor")
+	if out := in.must("tools", target, "--app", chat, "--deny", "greet"); !strings.Contains(out, "and for "+chat+": deny greet") {
+		t.Fatalf("tools --app: %s", out)
+	}
+	if _, stderr, code := in.run("tools", target, "--app", "no-such-key", "--deny", "x"); code == 0 || !strings.Contains(stderr, "no app key") {
+		t.Fatalf("tools --app for an unknown app key: exit %d, %s", code, stderr)
+	}
+	listed := func(bin string) []string {
+		t.Helper()
+		out, code := runApp(t, in, bin, "toolslist", target, in.bin)()
+		var res struct {
+			Result struct {
+				Tools []struct{ Name string }
+			}
+		}
+		if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+			t.Fatalf("%s's tools/list: exit %d, %s", bin, code, out)
+		}
+		var names []string
+		for _, tl := range res.Result.Tools {
+			names = append(names, tl.Name)
+		}
+		return names
+	}
+	if names := listed(chat); slices.Contains(names, "greet") || !slices.Contains(names, "multi-greet") {
+		t.Errorf("chat-app's tools under its own policy: %v; want multi-greet, not greet", names)
+	}
+	if names := listed(editor); !slices.Contains(names, "greet") {
+		t.Errorf("another app's tools: %v; want greet (chat-app's policy is chat-app's)", names)
+	}
+	// An app of the reverse proxy, by its key's name.
+	cursorURL, _ := in.addApp("cursor", target)
+	otherURL, _ := in.addApp("other", target)
+	if out := in.must("tools", target, "--app", "cursor", "--allow", "multi*"); !strings.Contains(out, "and for cursor (app key): allow multi*") {
+		t.Fatalf("tools --app cursor: %s", out)
+	}
+	if names := listToolsVia(t, cursorURL, http.DefaultClient); !slices.Equal(names, []string{"multi-greet"}) {
+		t.Errorf("the app key cursor's tools through the reverse proxy: %v; want only multi-greet", names)
+	}
+	if names := listToolsVia(t, otherURL, http.DefaultClient); !slices.Contains(names, "greet") {
+		t.Errorf("another app key's tools: %v; want greet", names)
+	}
+	if out := in.must("tools", target, "--app", chat, "--clear"); strings.Contains(out, "and for "+chat) {
+		t.Fatalf("tools --app --clear: %s", out)
+	}
+	if names := listed(chat); !slices.Contains(names, "greet") {
+		t.Errorf("chat-app's tools, its policy dropped: %v", names)
+	}
 }
