@@ -16,24 +16,7 @@ import (
 // request from now on applies it, and running stdio proxies get it from the
 // server's event.
 func (d *Daemon) SetToolPolicy(url string, p toolpolicy.Policy) (*ipc.ServerInfo, error) {
-	if err := p.Check(); err != nil {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
-	}
-	s := d.server(url)
-	if s == nil {
-		return nil, &ipc.Error{Code: ipc.CodeNotFound, Message: fmt.Sprintf("mcpauthd does not know %s; add it first: mcpauthd login %s", url, url)}
-	}
-	s.mu.Lock()
-	rec := s.rec
-	rec.ToolPolicy = p
-	s.mu.Unlock()
-	if err := d.st.PutServer(&rec); err != nil {
-		return nil, &ipc.Error{Code: ipc.CodeInternal, Message: "storing the tool policy: " + err.Error()}
-	}
-	s.setRecord(rec)
-	d.log.Info("tool policy changed", "server", url, "policy", p.String())
-	info := s.info()
-	return &info, nil
+	return d.setToolPolicy(url, "", p, func(rec *store.Server) { rec.ToolPolicy = p })
 }
 
 // SetAppToolPolicy replaces app's own tool policy for the known server
@@ -44,15 +27,32 @@ func (d *Daemon) SetToolPolicy(url string, p toolpolicy.Policy) (*ipc.ServerInfo
 // on top of the server's policy to that app's requests from then on
 // (ToolPolicyFor); running stdio proxies ask again on the server's event.
 func (d *Daemon) SetAppToolPolicy(url, app string, p toolpolicy.Policy) (*ipc.ServerInfo, error) {
+	id, err := d.appIdentity(app)
+	if err != nil {
+		return nil, err
+	}
+	return d.setToolPolicy(url, id, p, func(rec *store.Server) {
+		rec.AppToolPolicies = maps.Clone(rec.AppToolPolicies) // readers hold the old map (toolPolicies)
+		if p.IsZero() {
+			delete(rec.AppToolPolicies, id)
+			return
+		}
+		if rec.AppToolPolicies == nil {
+			rec.AppToolPolicies = map[string]toolpolicy.Policy{}
+		}
+		rec.AppToolPolicies[id] = p
+	})
+}
+
+// setToolPolicy checks p (a stored policy holds no app's: that is stored
+// apart), lets set put it into a copy of url's record, stores the record
+// and tells subscribers. app ("" for the server's own) is for the log.
+func (d *Daemon) setToolPolicy(url, app string, p toolpolicy.Policy, set func(*store.Server)) (*ipc.ServerInfo, error) {
 	if err := p.Check(); err != nil {
 		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: err.Error()}
 	}
 	if p.App != nil {
-		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "an app's tool policy cannot hold another app's"}
-	}
-	id, err := d.appIdentity(app)
-	if err != nil {
-		return nil, err
+		return nil, &ipc.Error{Code: ipc.CodeBadRequest, Message: "a stored tool policy cannot hold an app's: set an app's own with its App (mcpauthd tools URL --app APP)"}
 	}
 	s := d.server(url)
 	if s == nil {
@@ -60,21 +60,13 @@ func (d *Daemon) SetAppToolPolicy(url, app string, p toolpolicy.Policy) (*ipc.Se
 	}
 	s.mu.Lock()
 	rec := s.rec
-	rec.AppToolPolicies = maps.Clone(rec.AppToolPolicies)
-	if p.IsZero() {
-		delete(rec.AppToolPolicies, id)
-	} else {
-		if rec.AppToolPolicies == nil {
-			rec.AppToolPolicies = map[string]toolpolicy.Policy{}
-		}
-		rec.AppToolPolicies[id] = p
-	}
+	set(&rec)
 	s.mu.Unlock()
 	if err := d.st.PutServer(&rec); err != nil {
 		return nil, &ipc.Error{Code: ipc.CodeInternal, Message: "storing the tool policy: " + err.Error()}
 	}
 	s.setRecord(rec)
-	d.log.Info("an app's tool policy changed", "server", url, "app", id, "policy", p.String())
+	d.log.Info("tool policy changed", "server", url, "app", app, "policy", p.String())
 	info := s.info()
 	return &info, nil
 }
