@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -105,6 +106,9 @@ func TestAppToolPolicy(t *testing.T) {
 	if _, err := d.SetAppToolPolicy(known, "cursor", toolpolicy.Policy{Deny: []string{"x"}, App: &toolpolicy.Policy{}}); err == nil {
 		t.Error("an app's policy holding another accepted")
 	}
+	if _, err := d.SetToolPolicy(known, toolpolicy.Policy{Deny: []string{"x"}, App: &toolpolicy.Policy{Deny: []string{"y"}}}); err == nil {
+		t.Error("a server's stored policy holding an app's accepted")
+	}
 
 	check := func(d *daemon.Daemon, who string, peer ipc.Peer, want map[string]bool) {
 		t.Helper()
@@ -119,6 +123,31 @@ func TestAppToolPolicy(t *testing.T) {
 	other := ipc.Peer{UID: 1000, PID: 13, Program: "/usr/bin/editor", ProgramPID: 11}
 	cursor := ipc.Peer{UID: -1, App: "cursor"}
 	check(d, "chat-app", chat, map[string]bool{"getUser": true, "deleteUser": false, "list": false, "dropAll": false})
+
+	// A program named by a symbolic link (/usr/bin/x -> /opt/x/x) is the
+	// program the daemon finds running: the link's target.
+	real := filepath.Join(dir, "opt", "viewer")
+	link := filepath.Join(dir, "bin", "viewer")
+	if err := os.MkdirAll(filepath.Dir(real), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(real, nil, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.SetAppToolPolicy(known, link, toolpolicy.Policy{Deny: []string{"get*"}}); err != nil {
+		t.Fatal(err)
+	}
+	realPath, _ := filepath.EvalSymlinks(real)
+	check(d, "a program named by its link", ipc.Peer{UID: 1000, PID: 14, Program: realPath, ProgramPID: 9}, map[string]bool{"getUser": false, "list": true})
+	if _, err := d.SetAppToolPolicy(known, link, toolpolicy.Policy{}); err != nil {
+		t.Fatal(err)
+	}
 	check(d, "another program", other, map[string]bool{"getUser": true, "deleteUser": false, "list": true, "dropAll": false, "writeX": true})
 	check(d, "the app key", cursor, map[string]bool{"getUser": true, "writeX": false, "deleteUser": false})
 

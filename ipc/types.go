@@ -385,13 +385,18 @@ type ToolPolicyRequest struct {
 
 // AppIdentity is the daemon's identity of an app as a user names it
 // (ToolPolicyRequest.App): an identity already ("exe:/path", "key:NAME")
-// as it is, an absolute path as its program ("exe:" and the cleaned path),
-// anything else as the name of an app key of the reverse proxy.
+// as it is, an absolute path as its program ("exe:" and the path with its
+// symbolic links resolved, as the daemon finds a running program's, when
+// it exists on this machine; else cleaned), anything else as the name of
+// an app key of the reverse proxy.
 func AppIdentity(app string) string {
 	switch {
 	case strings.HasPrefix(app, "exe:/"), strings.HasPrefix(app, "key:"):
 		return app
 	case filepath.IsAbs(app):
+		if real, err := filepath.EvalSymlinks(app); err == nil {
+			return "exe:" + real
+		}
 		return "exe:" + filepath.Clean(app)
 	}
 	return "key:" + app
