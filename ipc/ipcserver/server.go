@@ -40,17 +40,15 @@ type peerResult struct {
 
 // readOnlyRoutes are what a read-only connection may not do: sign in (a
 // challenge may start a step-up sign-in), sign out, change apps, import,
-// stop the daemon. Everything else reads, or hands out tokens.
+// stop the daemon, set tool policies (a remote proxy applies them; it must
+// not loosen them). Everything else reads, or hands out tokens. A key is a
+// path (any method) or a method and a path.
 var readOnlyRoutes = map[string]bool{
 	"/v1/login": true, "/v1/login/complete": true, "/v1/login/cancel": true, "/v1/challenge": true,
 	"/v1/logout": true, "/v1/accounts/default": true, "/v1/idp/logout": true, "/v1/shutdown": true, "/v1/apps": true, "/v1/apps/remove": true, "/v1/import": true,
 	"/v1/approval/decide": true, "/v1/approval/revoke": true, "/v1/approval/sensitive": true,
+	"POST /v1/tools": true,
 }
-
-// readOnlyWrites are routes a read-only connection may read (GET) but not
-// write: the tool policies (a remote proxy applies them; it must not loosen
-// them).
-var readOnlyWrites = map[string]bool{"/v1/tools": true}
 
 // Handler routes /v1/ requests to the daemon.
 type Handler struct {
@@ -157,7 +155,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"the connection came from uid %d as this machine sees it. A process in a container or user namespace must run as a uid its namespace maps to %d", h.uid, pr.peer.UID, h.uid)})
 		return
 	}
-	if (pr.readOnly || h.ForwardedReadOnly && pr.peer.Via != "") && (readOnlyRoutes[r.URL.Path] || readOnlyWrites[r.URL.Path] && r.Method != http.MethodGet) {
+	if (pr.readOnly || h.ForwardedReadOnly && pr.peer.Via != "") && (readOnlyRoutes[r.URL.Path] || readOnlyRoutes[r.Method+" "+r.URL.Path]) {
 		via := pr.peer.Via
 		if pr.readOnly {
 			via = "the read-only socket; " + via
