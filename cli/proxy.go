@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -216,6 +217,10 @@ const tokenReuse = 30 * time.Second
 // --ignore-tool patterns) on tools when it changed, until ctx ends or the
 // event stream does.
 func followServer(ctx context.Context, c *ipc.Client, src *ipcsource.Source, cur toolpolicy.Policy, ignore []string, tools chan<- toolpolicy.Policy, log *slog.Logger) {
+	// shown is the server's and its apps' policies as the last event
+	// showed them (nil: not known); most events (a refresh, a sign-in)
+	// leave them as they were, and then the proxy does not ask for its own.
+	var shown []byte
 	err := c.Events(ctx, func(ev ipc.Event) error {
 		if ev.Server == nil || ev.Server.URL != src.URL {
 			return nil
@@ -224,12 +229,19 @@ func followServer(ctx context.Context, c *ipc.Client, src *ipcsource.Source, cur
 		case ipc.EventServer, ipc.EventRemoved:
 			src.Forget()
 			p := toolpolicy.Policy{}
-			if ev.Type == ipc.EventServer {
+			if ev.Type == ipc.EventRemoved {
+				shown = nil
+			} else {
+				now, _ := json.Marshal([]any{ev.Server.ToolPolicy, ev.Server.AppToolPolicies})
+				if shown != nil && bytes.Equal(now, shown) {
+					return nil
+				}
 				var err error
 				if p, err = toolPolicy(ctx, c, src.URL, ev.Server); err != nil {
 					log.Warn("the server changed and its tool policy could not be read: the last one stays in force", "err", err)
 					return nil
 				}
+				shown = now
 			}
 			if p = p.With(ignore...); !p.Equal(cur) {
 				cur = p

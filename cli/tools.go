@@ -97,11 +97,11 @@ func runTools(ctx context.Context, e *Env, args []string) error {
 				hidden = append(hidden, t)
 			}
 		}
-		for_ := ""
+		forApp := ""
 		if *app != "" {
-			for_ = " for " + sanitize.Terminal(*app)
+			forApp = " for " + sanitize.Terminal(*app)
 		}
-		fmt.Fprintf(e.Stdout, "  allowed%s: %d of the %d tools last seen; refused: %v\n", for_, len(shown), len(cur.Tools), hidden)
+		fmt.Fprintf(e.Stdout, "  allowed%s: %d of the %d tools last seen; refused: %v\n", forApp, len(shown), len(cur.Tools), hidden)
 	}
 	return nil
 }

@@ -112,7 +112,7 @@ func approvalHelper(mode string) (int, bool) {
 		}
 	case "toolslist":
 		// An app that lists the server's tools through mcpauthd proxy and
-		// prints the answer.
+		// prints each answer after "LIST ", again for each line on stdin.
 		in, answers, stop, err := startProxyChild(url)
 		if err != nil {
 			fmt.Println(err)
@@ -122,10 +122,23 @@ func approvalHelper(mode string) (int, bool) {
 		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"app","version":"1"}}}`)
 		_, _ = answers.ReadString('\n')
 		fmt.Fprintln(in, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
-		fmt.Fprintln(in, `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`)
-		line, _ := answers.ReadString('\n')
-		fmt.Print(line)
-		return 0, true
+		for id := 2; ; id++ {
+			fmt.Fprintf(in, `{"jsonrpc":"2.0","id":%d,"method":"tools/list"}`+"\n", id)
+			for { // the answer, past notifications (tools/list_changed)
+				line, err := answers.ReadString('\n')
+				if err != nil {
+					fmt.Println(err)
+					return 1, true
+				}
+				if strings.Contains(line, fmt.Sprintf(`"id":%d`, id)) {
+					fmt.Print("LIST " + line)
+					break
+				}
+			}
+			if !stdin.Scan() {
+				return 0, true
+			}
+		}
 	}
 	return 0, false
 }

@@ -158,17 +158,9 @@ func TestAppToolPolicy(t *testing.T) {
 	listed := func(bin string) []string {
 		t.Helper()
 		out, code := runApp(t, in, bin, "toolslist", target, in.bin)()
-		var res struct {
-			Result struct {
-				Tools []struct{ Name string }
-			}
-		}
-		if code != 0 || json.Unmarshal([]byte(out), &res) != nil {
+		names, ok := lastListed(out)
+		if code != 0 || !ok {
 			t.Fatalf("%s's tools/list: exit %d, %s", bin, code, out)
-		}
-		var names []string
-		for _, tl := range res.Result.Tools {
-			names = append(names, tl.Name)
 		}
 		return names
 	}
@@ -190,10 +182,63 @@ func TestAppToolPolicy(t *testing.T) {
 	if names := listToolsVia(t, otherURL, http.DefaultClient); !slices.Contains(names, "greet") {
 		t.Errorf("another app key's tools: %v; want greet", names)
 	}
+	// Changes of the app's policy reach its running proxy: the second
+	// comes after the proxy surely follows the server's events (the first
+	// may reach it with the event stream's snapshot).
+	out, again, wait := startApp(t, in, chat, "toolslist", target, in.bin)
+	defer wait()
+	until := func(what string, done func([]string) bool) {
+		t.Helper()
+		var names []string
+		for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			n := strings.Count(out.String(), "LIST ")
+			again()
+			for end := time.Now().Add(10 * time.Second); strings.Count(out.String(), "LIST ") == n && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			}
+			names, _ = lastListed(out.String())
+			if done(names) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("chat-app's running proxy %s: lists %v", what, names)
+			}
+		}
+	}
+	in.must("tools", target, "--app", chat, "--deny", "multi*")
+	until("after --deny multi*", func(n []string) bool {
+		return !slices.Contains(n, "multi-greet") && !slices.Contains(n, "greet") && len(n) > 0
+	})
+	in.must("tools", target, "--app", chat, "--clear", "--deny", "multi*")
+	until("after --clear --deny multi*", func(n []string) bool {
+		return slices.Contains(n, "greet") && !slices.Contains(n, "multi-greet")
+	})
+
 	if out := in.must("tools", target, "--app", chat, "--clear"); strings.Contains(out, "and for "+chat) {
 		t.Fatalf("tools --app --clear: %s", out)
 	}
 	if names := listed(chat); !slices.Contains(names, "greet") {
 		t.Errorf("chat-app's tools, its policy dropped: %v", names)
 	}
+}
+
+// lastListed is the tool names of the toolslist helper's last answer.
+func lastListed(out string) ([]string, bool) {
+	i := strings.LastIndex(out, "LIST ")
+	if i < 0 {
+		return nil, false
+	}
+	line, _, _ := strings.Cut(out[i+len("LIST "):], "\n")
+	var res struct {
+		Result struct {
+			Tools []struct{ Name string }
+		}
+	}
+	if json.Unmarshal([]byte(line), &res) != nil {
+		return nil, false
+	}
+	var names []string
+	for _, tl := range res.Result.Tools {
+		names = append(names, tl.Name)
+	}
+	return names, true
 }
