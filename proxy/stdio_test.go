@@ -40,3 +40,34 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkDecodeMessage: decodeMessage's envelope decoder beside
+// encoding/json's on the same messages (a tools/call and its answer, the
+// two a call decodes).
+//
+//	go test -run '^$' -bench DecodeMessage -count 3 -benchmem ./proxy
+func BenchmarkDecodeMessage(b *testing.B) {
+	msgs := [][]byte{
+		[]byte(`{"jsonrpc":"2.0","id":446,"method":"tools/call","params":{"name":"greet","arguments":{"name":"b12"},"_meta":{"progressToken":446}}}`),
+		[]byte(`{"jsonrpc":"2.0","id":446,"result":{"content":[{"type":"text","text":"Hello, b12! A greeting of a realistic length."}],"structuredContent":{"greeting":"Hello"},"isError":false}}`),
+	}
+	b.Run("segmentio", func(b *testing.B) {
+		for b.Loop() {
+			for _, m := range msgs {
+				if _, err := decodeMessage(m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+	b.Run("encoding-json", func(b *testing.B) {
+		for b.Loop() {
+			for _, m := range msgs {
+				var w wireMessage
+				if err := json.Unmarshal(m, &w); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
+	})
+}
